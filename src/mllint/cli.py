@@ -1,0 +1,218 @@
+"""The `mllint` command.
+
+    mllint [check] [PATHS]...   lint (and with --fix, fix) files and directories
+    mllint rules                 the table of rules
+    mllint explain CODE          a rule's documentation page
+
+Exit codes: 0 nothing found (or everything fixed), 1 diagnostics remain (or --diff would change
+something), 2 usage, configuration or internal error.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from mllint import __version__
+from mllint.config import ConfigError, ConfigResolver, SelectionLayer, check_selector
+from mllint.diagnostics import Applicability
+from mllint.engine import decode, kind_of, lint_text
+from mllint.output import format_json, format_statistics, format_text
+from mllint.rule import all_rules
+from mllint.runner import Task, _rules_for, discover, run
+
+FORMATS = ["text", "json"]
+
+
+class _DefaultToCheck(click.Group):
+    """`mllint PATHS` means `mllint check PATHS`, so the common case stays short."""
+
+    def parse_args(self, ctx, args):
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")):
+            args = ["check", *args]
+        return super().parse_args(ctx, args)
+
+
+def _selectors(values: tuple[str, ...], option: str) -> list[str]:
+    out = []
+    for value in values:
+        for part in value.split(","):
+            if part.strip():
+                out.append(check_selector(part, option))
+    return out
+
+
+def _fail(message: str) -> None:
+    click.echo(f"mllint: error: {message}", err=True)
+    sys.exit(2)
+
+
+@click.group(cls=_DefaultToCheck, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="mllint")
+def main() -> None:
+    """mllint: find the patterns that make ML training runs fail silently, and fix them.
+
+    Run `mllint [PATHS]` (same as `mllint check [PATHS]`); see `mllint check --help`.
+    """
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--fix", is_flag=True, help="Apply safe fixes.")
+@click.option("--unsafe-fixes", is_flag=True, help="Also apply (with --fix) or show unsafe fixes.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them.")
+@click.option("--select", multiple=True, metavar="CODES", help="Only these rules (codes or prefixes, comma-separated).")
+@click.option("--extend-select", multiple=True, metavar="CODES", help="Rules to add to the selection.")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Rules to turn off.")
+@click.option("--preview", is_flag=True, default=None, help="Enable preview rules.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--output-file", "-o", type=click.Path(dir_okay=False), help="Write the report here instead of stdout.")
+@click.option("--statistics", is_flag=True, help="Show a count per rule instead of each diagnostic.")
+@click.option("--stdin-filename", metavar="NAME", help="Read the source from stdin and report it as NAME.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when diagnostics remain.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Use this pyproject.toml or mllint.toml.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Processes to use (default: all cores).")
+@click.option("--quiet", "-q", is_flag=True, help="Print diagnostics only, no summary.")
+def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview, fmt, output_file,
+          statistics, stdin_filename, exit_zero, config_file, jobs, quiet) -> None:
+    """Lint PATHS (default: the current directory)."""
+    try:
+        layer = SelectionLayer(
+            select=_selectors(select, "--select") or None,
+            extend_select=_selectors(extend_select, "--extend-select"),
+            ignore=_selectors(ignore, "--ignore"),
+        )
+        resolver = ConfigResolver(layer, preview=preview, config_file=Path(config_file) if config_file else None)
+        if stdin_filename is not None:
+            sys.exit(_check_stdin(stdin_filename, resolver, fix, unsafe_fixes, diff, fmt, exit_zero, quiet))
+        found, path_errors = discover(list(paths) or ["."], resolver)
+    except ConfigError as exc:
+        _fail(str(exc))
+    for err in path_errors:
+        click.echo(f"mllint: error: {err}", err=True)
+    if path_errors and not found:
+        sys.exit(2)
+    fix_mode = fix or diff
+    tasks = [Task(path, display, settings, fix=fix_mode, unsafe=unsafe_fixes, write=not diff)
+             for path, display, settings in found]
+    results = run(tasks, jobs or os.cpu_count() or 1)
+
+    diags = [d for r in results for d in r.diagnostics]
+    errors = [e for r in results for e in r.errors]
+    fixed = sum(r.fixed for r in results)
+
+    if diff:
+        chunks = []
+        for r in results:
+            if r.new_source is not None:
+                chunks.append("".join(difflib.unified_diff(
+                    r.source.splitlines(keepends=True), r.new_source.splitlines(keepends=True),
+                    fromfile=f"a/{r.path.lstrip('/')}", tofile=f"b/{r.path.lstrip('/')}")))
+        _emit("".join(chunks), output_file)
+        if not quiet:
+            click.echo(f"Would fix {fixed} error{'s' if fixed != 1 else ''}.", err=True)
+        for err in errors:
+            click.echo(f"mllint: error: {err}", err=True)
+        sys.exit(2 if errors else (1 if fixed else 0))
+
+    report = _render(diags, fmt, statistics, unsafe_fixes, fixed, fix, quiet)
+    _emit(report, output_file)
+    for err in errors:
+        click.echo(f"mllint: error: {err}", err=True)
+    if errors or path_errors:
+        sys.exit(2)
+    sys.exit(0 if exit_zero or not diags else 1)
+
+
+def _render(diags, fmt, statistics, unsafe, fixed, fix_mode, quiet) -> str:
+    if statistics:
+        return format_statistics(diags, unsafe)
+    if fmt == "json":
+        return format_json(diags)
+    return format_text(diags, unsafe=unsafe, fixed=fixed, fix_mode=fix_mode, show_summary=not quiet)
+
+
+def _emit(text: str, output_file: str | None) -> None:
+    if output_file:
+        Path(output_file).write_text(text + ("\n" if text and not text.endswith("\n") else ""), encoding="utf-8")
+    elif text:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet) -> int:
+    """Editors: source on stdin; with --fix the fixed source goes to stdout, diagnostics to stderr."""
+    path = Path(name)
+    kind = kind_of(path) or "python"
+    data = sys.stdin.buffer.read()
+    try:
+        src = decode(data, kind)
+    except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
+        click.echo(f"mllint: error: {name}: cannot decode: {exc}", err=True)
+        return 2
+    settings = resolver.for_path(path if path.is_absolute() else Path.cwd() / path)
+    task = Task(path, name, settings)
+    result = lint_text(src.text, name, kind, _rules_for(task), project=settings, fix=fix or diff, unsafe=unsafe)
+    for err in result.errors:
+        click.echo(f"mllint: error: {err}", err=True)
+    if diff:
+        if result.new_source is not None:
+            sys.stdout.write("".join(difflib.unified_diff(
+                src.text.splitlines(keepends=True), result.new_source.splitlines(keepends=True),
+                fromfile=f"a/{name}", tofile=f"b/{name}")))
+        return 2 if result.errors else (1 if result.fixed else 0)
+    report = _render(result.diagnostics, fmt, False, unsafe, result.fixed, fix, quiet)
+    if fix:
+        out = result.new_source if result.new_source is not None else src.text
+        sys.stdout.buffer.write(out.encode(src.encoding))
+        sys.stdout.flush()
+        if report:
+            click.echo(report, err=True)
+    elif report:
+        click.echo(report)
+    if result.errors:
+        return 2
+    return 0 if exit_zero or not result.diagnostics else 1
+
+
+@main.command("rules")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def rules_cmd(fmt: str) -> None:
+    """List every rule: code, name, stability, fix."""
+    rules = all_rules()
+    if fmt == "json":
+        import json
+
+        click.echo(json.dumps([{"code": c.code, "name": c.name, "summary": c.summary, "stability": c.stability,
+                                "fix": c.fix_applicability.value} for c in rules.values()], indent=2))
+        return
+    header = ("Code", "Name", "Stability", "Fix", "Summary")
+    rows = [(c.code, c.name, c.stability, c.fix_applicability.value, c.summary) for c in rules.values()]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        click.echo("  ".join(row[i].ljust(widths[i]) for i in range(4)) + "  " + row[4])
+
+
+@main.command()
+@click.argument("code")
+def explain(code: str) -> None:
+    """Print the documentation page of a rule (e.g. `mllint explain ML101`)."""
+    from mllint.docs import doc_text
+
+    rules = all_rules()
+    code_u = code.upper()
+    by_name = {cls.name: c for c, cls in rules.items()}
+    code_u = by_name.get(code.lower(), code_u)
+    if code_u not in rules:
+        _fail(f"unknown rule {code!r} (see `mllint rules`)")
+    text = doc_text(code_u)
+    if text is None:
+        cls = rules[code_u]
+        text = f"# {cls.code} {cls.name}\n\n{cls.summary}\n"
+    click.echo(text.rstrip("\n"))
+
+
+__all__ = ["main", "Applicability"]

@@ -1,0 +1,300 @@
+"""Configuration: [tool.mllint] in the nearest pyproject.toml, then command-line options on top.
+
+Unknown keys, unknown rule codes and wrong types are errors (exit 2) that name the key and file:
+a setting that silently does nothing is worse than no setting.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from mllint.rule import Rule, all_rules
+
+# Directories never walked into (files named explicitly are always linted).
+DEFAULT_EXCLUDE = (
+    ".git", ".hg", ".svn", ".venv", "venv", ".env", "env", ".tox", ".nox", "build", "dist",
+    "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".mllint_cache", "node_modules",
+    "site-packages", ".eggs", "*.egg-info", ".ipynb_checkpoints",
+)
+
+# key -> expected type (checked when the file is read)
+KNOWN_KEYS: dict[str, type | tuple[type, ...]] = {
+    "select": list,
+    "ignore": list,
+    "extend-select": list,
+    "preview": bool,
+    "exclude": list,
+    "extend-exclude": list,
+    "per-file-ignores": dict,
+    "rules": dict,
+    "hydra": dict,
+}
+
+# [tool.mllint.hydra]: for projects whose Hydra entry points mllint cannot find by itself.
+HYDRA_KEYS: dict[str, type | tuple[type, ...]] = {
+    "config-path": str,
+    "config-name": str,
+    "apps": dict,  # script or module -> {config-path, config-name}
+    "allow-double-plus": bool,  # ML501's fix may use `++` instead of removing the `+`
+}
+
+
+class ConfigError(Exception):
+    """A configuration or usage problem: exit code 2, one line naming what is wrong."""
+
+
+def _type_name(t) -> str:
+    if isinstance(t, tuple):
+        return " or ".join(_type_name(x) for x in t)
+    return {list: "an array", dict: "a table", bool: "a boolean", str: "a string", int: "an integer",
+            float: "a number"}.get(t, t.__name__)
+
+
+def check_selector(selector: str, where: str) -> str:
+    """A selector is ALL or a prefix of at least one rule code (ML, ML1, ML10, ML101)."""
+    sel = selector.strip().upper()
+    if sel == "ALL" or any(code.startswith(sel) for code in all_rules()):
+        return sel
+    raise ConfigError(f"{where}: unknown rule code or prefix {selector!r}")
+
+
+def _matches(selector: str, code: str) -> bool:
+    return selector == "ALL" or code.startswith(selector)
+
+
+def _specificity(selector: str) -> int:
+    return 0 if selector == "ALL" else len(selector)
+
+
+@dataclass
+class SelectionLayer:
+    """One source of rule selection (the config file, or the command line)."""
+
+    select: list[str] | None = None
+    extend_select: list[str] = field(default_factory=list)
+    ignore: list[str] = field(default_factory=list)
+
+    def apply(self, enabled: dict[str, bool], explicit: set[str]) -> None:
+        """The most specific selector wins (as in Ruff); on a tie, ignore wins."""
+        positives = (self.select or []) + self.extend_select
+        for code in enabled:
+            pos = max((_specificity(s) for s in positives if _matches(s, code)), default=-1)
+            neg = max((_specificity(s) for s in self.ignore if _matches(s, code)), default=-1)
+            if pos == -1 and neg == -1:
+                if self.select is not None:
+                    enabled[code] = False
+            else:
+                enabled[code] = pos > neg
+            if code in positives:
+                explicit.add(code)
+
+
+@dataclass
+class Settings:
+    """The effective settings for one project (one pyproject.toml, or none)."""
+
+    root: Path
+    source: Path | None = None  # the pyproject.toml these came from
+    layers: list[SelectionLayer] = field(default_factory=list)
+    preview: bool = False
+    exclude: list[str] = field(default_factory=list)
+    per_file_ignores: dict[str, list[str]] = field(default_factory=dict)
+    rule_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    hydra: dict[str, Any] = field(default_factory=dict)
+
+    def enabled_rules(self) -> list[type[Rule]]:
+        rules = all_rules()
+        enabled = {code: True for code in rules}
+        explicit: set[str] = set()
+        for layer in self.layers:
+            layer.apply(enabled, explicit)
+        out = []
+        for code, cls in rules.items():
+            if not enabled[code]:
+                continue
+            # Preview rules run with --preview, or when selected by their exact code.
+            if cls.stability == "preview" and not (self.preview or code in explicit):
+                continue
+            out.append(cls)
+        return out
+
+    def options_for(self, cls: type[Rule]) -> dict[str, Any]:
+        opts = {key: opt.default for key, opt in cls.options.items()}
+        opts.update(self.rule_options.get(cls.code, {}))
+        return opts
+
+    def ignored_for(self, path: Path) -> list[str]:
+        """Codes/prefixes that per-file-ignores turn off for this path."""
+        if not self.per_file_ignores:
+            return []
+        rel = _relative(path, self.root)
+        out: list[str] = []
+        for pattern, codes in self.per_file_ignores.items():
+            if fnmatch.fnmatch(rel, pattern) or fnmatch.fnmatch(path.name, pattern):
+                out.extend(codes)
+        return out
+
+    def is_excluded(self, path: Path) -> bool:
+        rel = _relative(path, self.root)
+        parts = rel.split("/")
+        for pattern in (*DEFAULT_EXCLUDE, *self.exclude):
+            pat = pattern.rstrip("/")
+            if fnmatch.fnmatch(rel, pat) or any(fnmatch.fnmatch(part, pat) for part in parts):
+                return True
+            if "/" in pat and rel.startswith(pat + "/"):
+                return True
+        return False
+
+    def fingerprint(self) -> str:
+        """A stable text of everything that changes lint results (for the cache)."""
+        return repr((sorted((c.code for c in self.enabled_rules())), sorted(self.rule_options.items()),
+                     sorted(self.per_file_ignores.items()), sorted(self.hydra.items())))
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _check_type(value: Any, expected, key: str, where: str) -> None:
+    if expected is float:
+        expected = (int, float)
+    if isinstance(value, bool) and expected in (int, (int, float)):
+        raise ConfigError(f"{where}: `{key}` must be {_type_name(expected)}, got {value!r}")
+    if not isinstance(value, expected):
+        raise ConfigError(f"{where}: `{key}` must be {_type_name(expected)}, got {type(value).__name__} {value!r}")
+
+
+def _str_list(value: Any, key: str, where: str) -> list[str]:
+    _check_type(value, list, key, where)
+    for item in value:
+        if not isinstance(item, str):
+            raise ConfigError(f"{where}: `{key}` must be an array of strings, got {item!r}")
+    return list(value)
+
+
+def parse_table(table: dict[str, Any], root: Path, source: Path | None) -> Settings:
+    """Validate a [tool.mllint] table and turn it into Settings."""
+    where = str(source) if source else "configuration"
+    for key, value in table.items():
+        if key not in KNOWN_KEYS:
+            raise ConfigError(f"{where}: unknown key `tool.mllint.{key}` (known: {', '.join(KNOWN_KEYS)})")
+        _check_type(value, KNOWN_KEYS[key], f"tool.mllint.{key}", where)
+    layer = SelectionLayer(
+        select=[check_selector(s, where) for s in _str_list(table["select"], "select", where)] if "select" in table else None,
+        extend_select=[check_selector(s, where) for s in _str_list(table.get("extend-select", []), "extend-select", where)],
+        ignore=[check_selector(s, where) for s in _str_list(table.get("ignore", []), "ignore", where)],
+    )
+    settings = Settings(root=root, source=source, layers=[layer], preview=table.get("preview", False))
+    settings.exclude = _str_list(table.get("exclude", []), "exclude", where) + _str_list(
+        table.get("extend-exclude", []), "extend-exclude", where)
+    for pattern, codes in table.get("per-file-ignores", {}).items():
+        key = f"per-file-ignores.{pattern}"
+        settings.per_file_ignores[pattern] = [check_selector(c, where) for c in _str_list(codes, key, where)]
+    rules = all_rules()
+    for code, opts in table.get("rules", {}).items():
+        key = f"tool.mllint.rules.{code}"
+        if code not in rules:
+            raise ConfigError(f"{where}: unknown rule code in `{key}`")
+        _check_type(opts, dict, key, where)
+        known = rules[code].options
+        for name, value in opts.items():
+            if name not in known:
+                choices = ", ".join(known) or "none"
+                raise ConfigError(f"{where}: unknown option `{key}.{name}` (options of {code}: {choices})")
+            _check_type(value, known[name].type, f"{key}.{name}", where)
+        settings.rule_options[code] = dict(opts)
+    for name, value in table.get("hydra", {}).items():
+        key = f"tool.mllint.hydra.{name}"
+        if name not in HYDRA_KEYS:
+            raise ConfigError(f"{where}: unknown key `{key}` (known: {', '.join(HYDRA_KEYS)})")
+        _check_type(value, HYDRA_KEYS[name], key, where)
+    settings.hydra = dict(table.get("hydra", {}))
+    return settings
+
+
+def load_pyproject(path: Path) -> Settings:
+    where = str(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{where}: invalid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read: {exc.strerror}") from None
+    table = data.get("tool", {}).get("mllint", {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: `tool.mllint` must be a table")
+    return parse_table(table, path.parent, path)
+
+
+def load_config_file(path: Path) -> Settings:
+    """`--config FILE`: a pyproject.toml ([tool.mllint]) or an mllint.toml (top-level keys)."""
+    if not path.is_file():
+        raise ConfigError(f"--config: no such file: {path}")
+    if path.name == "pyproject.toml":
+        return load_pyproject(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    if "tool" in data and "mllint" in data["tool"]:
+        data = data["tool"]["mllint"]
+    return parse_table(data, path.parent, path)
+
+
+class ConfigResolver:
+    """Finds the settings for each linted path: the nearest pyproject.toml above it."""
+
+    def __init__(self, cli_layer: SelectionLayer | None = None, preview: bool | None = None,
+                 config_file: Path | None = None, extra_exclude: list[str] | None = None):
+        self.cli_layer = cli_layer
+        self.preview = preview
+        self.extra_exclude = extra_exclude or []
+        self._fixed = load_config_file(config_file) if config_file else None
+        self._by_dir: dict[Path, Settings] = {}
+
+    def _finish(self, settings: Settings) -> Settings:
+        if self.cli_layer is not None:
+            settings.layers.append(self.cli_layer)
+        if self.preview is not None:
+            settings.preview = self.preview or settings.preview
+        settings.exclude = settings.exclude + self.extra_exclude
+        return settings
+
+    def for_path(self, path: Path) -> Settings:
+        if self._fixed is not None:
+            if not getattr(self._fixed, "_finished", False):
+                self._finish(self._fixed)
+                self._fixed._finished = True  # type: ignore[attr-defined]
+            return self._fixed
+        directory = path.parent if not path.is_dir() else path
+        directory = directory.resolve()
+        if directory in self._by_dir:
+            return self._by_dir[directory]
+        settings = None
+        for candidate in (directory, *directory.parents):
+            if candidate in self._by_dir:
+                settings = self._by_dir[candidate]
+                break
+            pyproject = candidate / "pyproject.toml"
+            if pyproject.is_file():
+                settings = self._finish(load_pyproject(pyproject))
+                self._by_dir[candidate] = settings
+                break
+        if settings is None:
+            settings = self._finish(Settings(root=Path.cwd()))
+        self._by_dir[directory] = settings
+        return settings

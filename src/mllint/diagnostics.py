@@ -1,0 +1,56 @@
+"""What a rule reports: a diagnostic, with an optional fix made of text edits.
+
+Lines and columns are 1-based everywhere (in every output format); columns count characters.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+
+class Applicability(str, Enum):
+    """Fix safety, as in Ruff: safe fixes run with --fix, unsafe ones only with --unsafe-fixes."""
+
+    SAFE = "safe"
+    UNSAFE = "unsafe"
+    NONE = "none"  # the rule never offers a fix; its message says what to do
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    row: int
+    column: int
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the text between `start` and `end` (end exclusive) by `content`."""
+
+    start: Location
+    end: Location
+    content: str
+
+
+@dataclass(frozen=True)
+class Fix:
+    applicability: Applicability
+    message: str
+    edits: tuple[Edit, ...]
+
+
+@dataclass
+class Diagnostic:
+    code: str
+    name: str
+    message: str
+    path: str
+    start: Location
+    end: Location
+    fix: Fix | None = None
+    cell: int | None = None  # notebook cell number (1-based), when linting .ipynb
+    noqa_row: int | None = None
+    extra: dict = field(default_factory=dict)
+
+    def sort_key(self):
+        return (self.path, self.cell or 0, self.start, self.code)

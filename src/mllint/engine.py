@@ -1,0 +1,278 @@
+"""The engine: read a file once, parse it once, walk it once with every enabled rule, then
+apply suppressions; in fix mode, apply non-overlapping fixes and re-lint until nothing changes.
+
+It never imports or executes the code it lints.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import stat
+import tempfile
+import traceback
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import libcst as cst
+
+from mllint import suppression
+from mllint.context import FileContext, line_starts
+from mllint.diagnostics import Applicability, Diagnostic, Edit, Location
+from mllint.rule import Rule
+
+MAX_FIX_PASSES = 10
+
+KIND_BY_SUFFIX = {".py": "python", ".pyi": "python", ".yaml": "yaml", ".yml": "yaml", ".sh": "shell",
+                  ".bash": "shell"}
+
+SYNTAX_ERROR = ("ML000", "syntax-error")
+REPORT_URL = "please report it with the file that triggered it to the mllint issue tracker"
+
+
+def kind_of(path: Path) -> str | None:
+    return KIND_BY_SUFFIX.get(path.suffix.lower())
+
+
+@dataclass
+class FileResult:
+    path: str
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # internal errors and I/O problems (exit 2)
+    fixed: int = 0  # number of fixes applied
+    new_source: str | None = None  # set when fixing changed the source
+    source: str | None = None
+
+
+# ---- reading and writing, keeping the file's encoding, BOM and line endings -------------------
+
+@dataclass
+class SourceFile:
+    text: str
+    encoding: str  # as detected from the BOM / coding cookie
+
+
+def decode(data: bytes, kind: str) -> SourceFile:
+    """Decode like Python does: a BOM or a PEP 263 coding cookie, else UTF-8."""
+    import io
+    import tokenize
+
+    if kind == "python":
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    else:
+        encoding = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8"
+    return SourceFile(data.decode(encoding), encoding)
+
+
+def write_atomic(path: Path, text: str, encoding: str, expected_mtime_ns: int | None = None) -> None:
+    """Write via a temporary file and rename, keeping the mode; refuse if the file changed meanwhile."""
+    data = text.encode(encoding)
+    st = os.stat(path)
+    if expected_mtime_ns is not None and st.st_mtime_ns != expected_mtime_ns:
+        raise OSError(f"{path} changed on disk while mllint was fixing it; not overwritten")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".mllint-tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, stat.S_IMODE(st.st_mode))
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# ---- one traversal, every rule ----------------------------------------------------------------
+
+class _Dispatcher(cst.CSTVisitor):
+    """Walks the module once and calls each rule's visit_<Node>/leave_<Node> methods."""
+
+    def __init__(self, ctx: FileContext, rules: list[Rule], on_error: Callable[[Rule, BaseException], None]):
+        self.ctx = ctx
+        self.on_error = on_error
+        self.visits: dict[str, list[tuple[Rule, Callable]]] = defaultdict(list)
+        self.leaves: dict[str, list[tuple[Rule, Callable]]] = defaultdict(list)
+        self.broken: set[int] = set()
+        for rule in rules:
+            for attr in dir(type(rule)):
+                if attr.startswith("visit_"):
+                    self.visits[attr[6:]].append((rule, getattr(rule, attr)))
+                elif attr.startswith("leave_"):
+                    self.leaves[attr[6:]].append((rule, getattr(rule, attr)))
+
+    def _call(self, table, node) -> None:
+        for rule, fn in table.get(type(node).__name__, ()):
+            if id(rule) in self.broken:
+                continue
+            try:
+                fn(node)
+            except Exception as exc:  # one rule's bug must not stop the others
+                self.broken.add(id(rule))
+                self.on_error(rule, exc)
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.ctx.stack.append(node)
+        if isinstance(node, (cst.Import, cst.ImportFrom)) and len(self.ctx.stack) > 3:
+            self.ctx.record_import(node)  # function-local imports
+        self._call(self.visits, node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self._call(self.leaves, original_node)
+        self.ctx.stack.pop()
+
+    def on_visit_attribute(self, node, attribute) -> None:  # unused: skipping them is faster
+        return None
+
+    def on_leave_attribute(self, original_node, attribute) -> None:
+        return None
+
+
+def _has_evidence(source: str, rule_cls: type[Rule]) -> bool:
+    return not rule_cls.evidence or any(token in source for token in rule_cls.evidence)
+
+
+def _syntax_diagnostic(path: str, message: str, line: int, col: int) -> Diagnostic:
+    loc = Location(max(line, 1), max(col, 1))
+    return Diagnostic(code=SYNTAX_ERROR[0], name=SYNTAX_ERROR[1], message=message, path=path, start=loc, end=loc,
+                      noqa_row=None)
+
+
+def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], dict]],
+              project=None) -> tuple[list[Diagnostic], list[str]]:
+    """Lint one source text with the given rules (class, options). Returns diagnostics, errors."""
+    errors: list[str] = []
+    rules = [(cls, opts) for cls, opts in rules if kind in cls.file_kinds and _has_evidence(source, cls)]
+
+    def on_error(rule: Rule, exc: BaseException) -> None:
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        errors.append(f"{path}: internal error in {rule.code} ({rule.name}): {type(exc).__name__}: {exc} "
+                      f"[{Path(where.filename).name}:{where.lineno}]; {REPORT_URL}")
+
+    if kind != "python":
+        ctx = FileContext(path, source, kind=kind, project=project)
+        for cls, opts in rules:
+            rule = cls(ctx, opts)
+            try:
+                rule.check_file(ctx)
+            except Exception as exc:
+                on_error(rule, exc)
+        return _apply_suppressions(ctx.diagnostics, source, kind), errors
+
+    if not rules:
+        # Nothing can match, so skip LibCST; still report a syntax error (cheaply, with ast).
+        try:
+            ast.parse(source, filename=path)
+        except SyntaxError as exc:
+            return [_syntax_diagnostic(path, f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1)], errors
+        except ValueError as exc:  # e.g. source code string cannot contain null bytes
+            return [_syntax_diagnostic(path, f"SyntaxError: {exc}", 1, 1)], errors
+        return [], errors
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        msg = str(exc.message).splitlines()[0] if exc.message else "invalid syntax"
+        return [_syntax_diagnostic(path, f"SyntaxError: {msg}", exc.raw_line, exc.raw_column + 1)], errors
+    except (ValueError, RecursionError, MemoryError) as exc:
+        return [_syntax_diagnostic(path, f"could not parse: {type(exc).__name__}: {exc}", 1, 1)], errors
+    ctx = FileContext(path, source, kind="python", module=module, project=project)
+    instances = [cls(ctx, opts) for cls, opts in rules]
+    dispatcher = _Dispatcher(ctx, instances, on_error)
+    try:
+        module.visit(dispatcher)
+    except RecursionError:
+        errors.append(f"{path}: nesting too deep to analyse; file skipped")
+        return [], errors
+    return _apply_suppressions(ctx.diagnostics, source, kind), errors
+
+
+def _apply_suppressions(diags: list[Diagnostic], source: str, kind: str) -> list[Diagnostic]:
+    if not diags:
+        return diags
+    sup = suppression.collect(source, kind)
+    kept = [d for d in diags if not sup.suppresses(d.code, (d.start.row, d.end.row))]
+    return sorted(kept, key=Diagnostic.sort_key)
+
+
+# ---- fixing -----------------------------------------------------------------------------------
+
+def _offset(starts: list[int], loc: Location) -> int:
+    return starts[loc.row - 1] + loc.column - 1
+
+
+def apply_edits(source: str, edits: list[Edit]) -> str:
+    """Apply edits (already known not to overlap), last first so offsets stay valid."""
+    starts = line_starts(source)
+    spans = sorted(((_offset(starts, e.start), _offset(starts, e.end), e.content) for e in edits), reverse=True)
+    out = source
+    for begin, end, content in spans:
+        out = out[:begin] + content + out[end:]
+    return out
+
+
+def _overlap(a: tuple[Location, Location], b: tuple[Location, Location]) -> bool:
+    (s1, e1), (s2, e2) = a, b
+    if s1 == e1 or s2 == e2:  # an insertion conflicts with anything touching its point
+        return s2 <= s1 <= e2 or s1 <= s2 <= e1
+    return s1 < e2 and s2 < e1
+
+
+def choose_fixes(diags: list[Diagnostic], unsafe: bool) -> list[Diagnostic]:
+    """Fixes to apply in this pass: applicable and not overlapping an earlier chosen fix."""
+    allowed = {Applicability.SAFE, Applicability.UNSAFE} if unsafe else {Applicability.SAFE}
+    chosen: list[Diagnostic] = []
+    taken: list[tuple[Location, Location]] = []
+    for d in sorted(diags, key=lambda d: (d.start, d.code)):
+        if d.fix is None or d.fix.applicability not in allowed or not d.fix.edits:
+            continue
+        spans = [(e.start, e.end) for e in d.fix.edits]
+        if any(_overlap(a, b) for a in spans for b in taken):
+            continue  # applied in the next pass, after re-linting
+        chosen.append(d)
+        taken.extend(spans)
+    return chosen
+
+
+def _parses(source: str, kind: str) -> bool:
+    if kind != "python":
+        return True
+    try:
+        cst.parse_module(source)
+        return True
+    except Exception:
+        return False
+
+
+def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool = False,
+              unsafe: bool = False) -> FileResult:
+    """Lint (and optionally fix) source text. Does not touch the file system."""
+    result = FileResult(path=path, source=source)
+    diags, errors = run_rules(source, path, kind, rules, project)
+    result.errors.extend(errors)
+    if fix:
+        current = source
+        for _ in range(MAX_FIX_PASSES):
+            chosen = choose_fixes(diags, unsafe)
+            if not chosen:
+                break
+            candidate = apply_edits(current, [e for d in chosen for e in d.fix.edits])
+            if candidate == current:
+                break
+            if not _parses(candidate, kind):
+                codes = ", ".join(sorted({d.code for d in chosen}))
+                result.errors.append(f"{path}: fixing {codes} would produce invalid code; the file was left "
+                                     f"as it was before those fixes ({REPORT_URL})")
+                break
+            current = candidate
+            result.fixed += len(chosen)
+            diags, errors = run_rules(current, path, kind, rules, project)
+            result.errors.extend(e for e in errors if e not in result.errors)
+        else:
+            if choose_fixes(diags, unsafe):
+                result.errors.append(f"{path}: fixes did not converge after {MAX_FIX_PASSES} passes")
+        if current != source:
+            result.new_source = current
+    result.diagnostics = diags
+    return result

@@ -1,0 +1,118 @@
+"""From paths to results: find the files, pick each one's settings, lint or fix them (in
+parallel), and write fixed files atomically."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from mllint.config import ConfigResolver, Settings
+from mllint.engine import FileResult, decode, kind_of, lint_text, write_atomic
+
+
+@dataclass(frozen=True)
+class Task:
+    path: Path
+    display: str
+    settings: Settings
+    fix: bool = False
+    unsafe: bool = False
+    write: bool = True  # False for --diff: compute fixes, do not write
+
+
+def _rules_for(task: Task):
+    settings = task.settings
+    ignored = settings.ignored_for(task.path)
+    out = []
+    for cls in settings.enabled_rules():
+        if any(cls.code.startswith(sel) or sel == "ALL" for sel in ignored):
+            continue
+        out.append((cls, settings.options_for(cls)))
+    return out
+
+
+def wanted_kinds(settings: Settings) -> set[str]:
+    kinds = {"python"}
+    for cls in settings.enabled_rules():
+        kinds.update(cls.file_kinds)
+    return kinds
+
+
+def discover(paths: list[str], resolver: ConfigResolver) -> tuple[list[tuple[Path, str, Settings]], list[str]]:
+    """Files to lint, with their settings. Named files are always linted; directories are walked."""
+    found: list[tuple[Path, str, Settings]] = []
+    errors: list[str] = []
+    seen: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists() and not path.is_symlink():
+            errors.append(f"{raw}: no such file or directory")
+            continue
+        if path.is_file() or (path.is_symlink() and not path.is_dir()):
+            key = path.resolve() if path.exists() else path
+            if key not in seen:
+                seen.add(key)
+                found.append((path, raw, resolver.for_path(path)))
+            continue
+        for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+            here = Path(dirpath)
+            settings = resolver.for_path(here)
+            dirnames[:] = sorted(d for d in dirnames if not settings.is_excluded(here / d))
+            kinds = wanted_kinds(settings)
+            for name in sorted(filenames):
+                file = here / name
+                kind = kind_of(file)
+                if kind is None or kind not in kinds:
+                    continue
+                if settings.is_excluded(file):
+                    continue
+                try:
+                    key = file.resolve()
+                except (OSError, RuntimeError):  # symlink loops
+                    key = file
+                if key in seen:
+                    continue
+                seen.add(key)
+                found.append((file, str(file), resolver.for_path(file)))
+    return found, errors
+
+
+def process(task: Task) -> FileResult:
+    """Read, lint, and in fix mode write one file. Never raises for a bad file."""
+    path = task.path
+    kind = kind_of(path) or "python"
+    try:
+        if path.is_dir():
+            return FileResult(task.display, errors=[f"{task.display}: is a directory, not a file"])
+        stat_before = os.stat(path)
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        return FileResult(task.display, errors=[f"{task.display}: cannot read: {exc.strerror or exc}"])
+    try:
+        src = decode(data, kind)
+    except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
+        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
+        from mllint.engine import _syntax_diagnostic
+
+        return FileResult(task.display, diagnostics=[_syntax_diagnostic(task.display, f"cannot decode file: {reason}", 1, 1)])
+    result = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings,
+                       fix=task.fix, unsafe=task.unsafe)
+    if result.new_source is not None and task.write:
+        try:
+            write_atomic(path, result.new_source, src.encoding, stat_before.st_mtime_ns)
+        except (OSError, UnicodeEncodeError) as exc:
+            result.errors.append(f"{task.display}: fixed file not written: {exc}")
+            result.new_source = None
+            result.fixed = 0
+    return result
+
+
+def run(tasks: list[Task], jobs: int = 1) -> list[FileResult]:
+    """Results in the order of `tasks`, whatever the number of processes."""
+    if jobs <= 1 or len(tasks) < 4:
+        return [process(t) for t in tasks]
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(process, tasks, chunksize=max(1, min(16, len(tasks) // (jobs * 4)))))
