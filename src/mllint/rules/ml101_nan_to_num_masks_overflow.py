@@ -63,7 +63,8 @@ class NanToNumMasksOverflow(Rule):
         which = " and ".join(n for n, bad in (("posinf", bad_pos), ("neginf", bad_neg)) if bad)
         message = (f"`{ctx.code(node.func)}` on a gradient turns inf into a finite number ({which}), which hides "
                    "fp16 overflow from GradScaler so steps are never skipped; pass "
-                   '`posinf=float("inf"), neginf=float("-inf")`')
+                   + ", ".join(f"`{kw}={ctx.code(v)}`" for kw, bad, v in
+                               (("posinf", bad_pos, POS_INF), ("neginf", bad_neg, NEG_INF)) if bad))
         nan_finite = nan is None or is_finite_constant(nan.value, ctx)
         if nan_finite and "GradScaler" in ctx.source:
             message += ". NaN gradients are still replaced by a finite `nan` value, which hides overflow too " \
