@@ -283,6 +283,14 @@ class FileContext:
         return Edit(start, start, f"{text}{self.newline}{indent}")
 
     # ---- reporting ----------------------------------------------------------------------------
+    def report_syntax_error(self, message: str, row: int, column: int) -> None:
+        """ML000 for a file (YAML, shell, notebook) that a rule could not parse; reported once."""
+        if any(d.code == "ML000" for d in self.diagnostics):
+            return
+        loc = Location(max(row, 1), max(column, 1))
+        self.diagnostics.append(Diagnostic(code="ML000", name="syntax-error", message=message, path=self.path,
+                                           start=loc, end=loc, noqa_row=None))
+
     def report(self, rule: Rule, node: cst.CSTNode | None, message: str, fix: Fix | None = None,
                *, start: Location | None = None, end: Location | None = None) -> None:
         if node is not None:
