@@ -15,6 +15,9 @@ from mllint.context import FileContext
 AUTOGRAD_GRAD = {"torch.autograd.grad", "torch.autograd.grad.grad"}
 _GRAD_PARAM_NAMES = {"grad", "grads", "gradient", "gradients", "g_list"}
 _MAX_DEPTH = 6
+_SAME_TENSOR_METHODS = {"detach", "float", "half", "clone", "contiguous", "to", "nan_to_num", "nan_to_num_",
+                        "clamp", "clamp_", "clip", "clip_"}
+_SAME_TENSOR_FUNCTIONS = {"torch.nan_to_num", "torch.nan_to_num_", "torch.clamp", "torch.clip"}
 
 
 def _grad_param_name(name: str) -> bool:
@@ -35,10 +38,14 @@ def is_gradient(expr: cst.BaseExpression, ctx: FileContext, depth: int = 0) -> b
     if isinstance(expr, cst.Subscript):
         return is_gradient_collection(expr.value, ctx, depth + 1)
     if isinstance(expr, cst.Call):
-        # g.detach(), g.float(), g.clone() keep it a gradient; autograd.grad(...)[0] handled above
+        # g.detach(), g.float(), torch.nan_to_num(g), g.clamp(...) are still the gradient
         func = expr.func
-        if isinstance(func, cst.Attribute) and func.attr.value in ("detach", "float", "clone", "contiguous", "to"):
+        if isinstance(func, cst.Attribute) and func.attr.value in _SAME_TENSOR_METHODS:
+            if ctx.qualified_name(func) in _SAME_TENSOR_FUNCTIONS and expr.args:
+                return is_gradient(expr.args[0].value, ctx, depth + 1)
             return is_gradient(func.value, ctx, depth + 1)
+        if ctx.qualified_name(func) in _SAME_TENSOR_FUNCTIONS and expr.args:
+            return is_gradient(expr.args[0].value, ctx, depth + 1)
         return False
     if isinstance(expr, cst.Name):
         return _name_is(expr.value, ctx, depth, collection=False)
