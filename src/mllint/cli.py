@@ -77,8 +77,9 @@ def main() -> None:
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Use this pyproject.toml or mllint.toml.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Processes to use (default: all cores).")
 @click.option("--quiet", "-q", is_flag=True, help="Print diagnostics only, no summary.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the .mllint_cache/ directory.")
 def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview, fmt, output_file,
-          statistics, stdin_filename, exit_zero, config_file, jobs, quiet) -> None:
+          statistics, stdin_filename, exit_zero, config_file, jobs, quiet, no_cache) -> None:
     """Lint PATHS (default: the current directory)."""
     try:
         layer = SelectionLayer(
@@ -97,7 +98,7 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
     if path_errors and not found:
         sys.exit(2)
     fix_mode = fix or diff
-    tasks = [Task(path, display, settings, fix=fix_mode, unsafe=unsafe_fixes, write=not diff)
+    tasks = [Task(path, display, settings, fix=fix_mode, unsafe=unsafe_fixes, write=not diff, cache=not no_cache)
              for path, display, settings in found]
     results = run(tasks, jobs or os.cpu_count() or 1)
 

@@ -156,8 +156,12 @@ class Settings:
 
     def fingerprint(self) -> str:
         """A stable text of everything that changes lint results (for the cache)."""
-        return repr((sorted((c.code for c in self.enabled_rules())), sorted(self.rule_options.items()),
-                     sorted(self.per_file_ignores.items()), sorted(self.hydra.items())))
+        memo = self.__dict__.get("_fingerprint")
+        if memo is None:
+            memo = repr((sorted(c.code for c in self.enabled_rules()), sorted(self.rule_options.items()),
+                         sorted(self.per_file_ignores.items()), sorted(self.hydra.items())))
+            self.__dict__["_fingerprint"] = memo
+        return memo
 
 
 def _relative(path: Path, root: Path) -> str:

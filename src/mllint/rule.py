@@ -37,6 +37,8 @@ class Rule:
     # and is not parsed for it. Empty means "always run".
     evidence: ClassVar[tuple[str, ...]] = ()
     file_kinds: ClassVar[tuple[str, ...]] = ("python",)
+    # True for rules whose result also depends on other files (e.g. Hydra configs): never cached.
+    cross_file: ClassVar[bool] = False
     options: ClassVar[dict[str, Option]] = {}
 
     def __init__(self, ctx: FileContext, options: dict[str, Any]):

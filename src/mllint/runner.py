@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mllint.config import ConfigResolver, Settings
-from mllint.engine import FileResult, decode, kind_of, lint_text, write_atomic
+from mllint import cache
+from mllint.engine import FileResult, choose_fixes, decode, has_evidence, kind_of, lint_text, write_atomic
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Task:
     fix: bool = False
     unsafe: bool = False
     write: bool = True  # False for --diff: compute fixes, do not write
+    cache: bool = True
 
 
 def _rules_for(task: Task):
@@ -98,8 +100,18 @@ def process(task: Task) -> FileResult:
         from mllint.engine import _syntax_diagnostic
 
         return FileResult(task.display, diagnostics=[_syntax_diagnostic(task.display, f"cannot decode file: {reason}", 1, 1)])
-    result = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings,
+    rules = _rules_for(task)
+    # Cross-file rules read other files too (configs), so their results cannot be keyed by this file alone.
+    digest = None
+    if task.cache and not any(cls.cross_file and has_evidence(src.text, cls) for cls, _ in rules):
+        digest = cache.key(data, task.display, kind, task.settings.fingerprint())
+        cached = cache.load(task.settings.root, digest)
+        if cached is not None and not (task.fix and choose_fixes(cached, task.unsafe)):
+            return FileResult(task.display, diagnostics=cached)
+    result = lint_text(src.text, task.display, kind, rules, project=task.settings,
                        fix=task.fix, unsafe=task.unsafe)
+    if digest is not None and not result.errors and result.new_source is None:
+        cache.store(task.settings.root, digest, result.diagnostics)
     if result.new_source is not None and task.write:
         try:
             write_atomic(path, result.new_source, src.encoding, stat_before.st_mtime_ns)

@@ -1,0 +1,95 @@
+"""A persistent lint cache in `.mllint_cache/` beside the project's pyproject.toml.
+
+An entry is keyed by the file's content, its kind, mllint's version and the effective settings
+(enabled rules, options, per-file ignores); it holds the diagnostics. Entries are written
+atomically (temporary file + rename), so two runs sharing the cache at once are safe: the worst
+case is that both compute the same entry. Results of cross-file rules (which also read other
+files, e.g. Hydra configs) are never cached.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from mllint import __version__
+from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
+
+CACHE_DIR = ".mllint_cache"
+CACHEDIR_TAG = (
+    "Signature: 8a477f597d28d172789f06886806bc55\n"
+    "# This file is a cache directory tag created by mllint.\n"
+    "# For information about cache directory tags, see https://bford.info/cachedir/\n"
+)
+
+
+def key(data: bytes, path_display: str, kind: str, settings_fingerprint: str) -> str:
+    h = hashlib.sha256()
+    for part in (__version__.encode(), kind.encode(), settings_fingerprint.encode(), path_display.encode()):
+        h.update(part)
+        h.update(b"\0")
+    h.update(data)
+    return h.hexdigest()
+
+
+def _entry(root: Path, digest: str) -> Path:
+    return root / CACHE_DIR / __version__ / digest[:2] / f"{digest}.json"
+
+
+def load(root: Path, digest: str) -> list[Diagnostic] | None:
+    try:
+        with open(_entry(root, digest), encoding="utf-8") as fh:
+            raw = json.load(fh)
+        return [_decode(d) for d in raw]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def store(root: Path, digest: str, diagnostics: list[Diagnostic]) -> None:
+    """Best effort: a cache that cannot be written (read-only checkout) is simply not used."""
+    path = _entry(root, digest)
+    try:
+        base = root / CACHE_DIR
+        if not base.is_dir():
+            base.mkdir(parents=True, exist_ok=True)
+            (base / "CACHEDIR.TAG").write_text(CACHEDIR_TAG)
+            (base / ".gitignore").write_text("# Automatically created by mllint.\n*\n")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump([_encode(d) for d in diagnostics], fh)
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def _loc(loc: Location) -> list[int]:
+    return [loc.row, loc.column]
+
+
+def _encode(d: Diagnostic) -> dict:
+    fix = None
+    if d.fix is not None:
+        fix = {"a": d.fix.applicability.value, "m": d.fix.message,
+               "e": [[_loc(e.start), _loc(e.end), e.content] for e in d.fix.edits]}
+    return {"c": d.code, "n": d.name, "m": d.message, "p": d.path, "s": _loc(d.start), "e": _loc(d.end),
+            "f": fix, "cell": d.cell, "q": d.noqa_row}
+
+
+def _decode(raw: dict) -> Diagnostic:
+    fix = None
+    if raw["f"] is not None:
+        f = raw["f"]
+        fix = Fix(Applicability(f["a"]), f["m"],
+                  tuple(Edit(Location(*s), Location(*e), c) for s, e, c in f["e"]))
+    return Diagnostic(code=raw["c"], name=raw["n"], message=raw["m"], path=raw["p"], start=Location(*raw["s"]),
+                      end=Location(*raw["e"]), fix=fix, cell=raw["cell"], noqa_row=raw["q"])
+
+
+def clear(root: Path) -> None:
+    import shutil
+
+    shutil.rmtree(root / CACHE_DIR, ignore_errors=True)

@@ -1,0 +1,97 @@
+"""The persistent cache and the prescreen: faster, and never at the cost of a finding."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mllint import runner
+from mllint.cli import main
+
+BAD = "import torch\n\n\ndef step(p):\n    p.grad = torch.nan_to_num(p.grad)\n"
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    (tmp_path / "pyproject.toml").write_text("[tool.mllint]\n")
+    (tmp_path / "train.py").write_text(BAD)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def _count_lints(monkeypatch):
+    calls = []
+    original = runner.lint_text
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runner, "lint_text", counting)
+    return calls
+
+
+def test_second_run_is_served_from_the_cache(project, monkeypatch):
+    first = CliRunner().invoke(main, ["--jobs", "1", "train.py"])
+    assert (project / ".mllint_cache" / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f597d28d172789f06886806bc55")
+    calls = _count_lints(monkeypatch)
+    second = CliRunner().invoke(main, ["--jobs", "1", "train.py"])
+    assert calls == []
+    assert second.output == first.output and second.exit_code == first.exit_code == 1
+
+
+def test_a_changed_file_or_setting_is_linted_again(project, monkeypatch):
+    CliRunner().invoke(main, ["--jobs", "1", "train.py"])
+    calls = _count_lints(monkeypatch)
+    (project / "train.py").write_text(BAD + "\n")
+    CliRunner().invoke(main, ["--jobs", "1", "train.py"])
+    CliRunner().invoke(main, ["--jobs", "1", "--ignore", "ML101", "train.py"])
+    assert calls == ["train.py", "train.py"]
+
+
+def test_no_cache_neither_reads_nor_writes(project, monkeypatch):
+    calls = _count_lints(monkeypatch)
+    CliRunner().invoke(main, ["--jobs", "1", "--no-cache", "train.py"])
+    CliRunner().invoke(main, ["--jobs", "1", "--no-cache", "train.py"])
+    assert calls == ["train.py", "train.py"]
+    assert not (project / ".mllint_cache").exists()
+
+
+def test_corrupt_cache_entries_are_ignored(project):
+    CliRunner().invoke(main, ["--jobs", "1", "train.py"])
+    for entry in (project / ".mllint_cache").rglob("*.json"):
+        entry.write_text("{not json")
+    out = CliRunner().invoke(main, ["--jobs", "1", "train.py"])
+    assert out.exit_code == 1 and "ML101" in out.output
+
+
+def test_fix_mode_does_not_trust_a_cached_fixable_result(project):
+    CliRunner().invoke(main, ["--jobs", "1", "train.py"])
+    out = CliRunner().invoke(main, ["--jobs", "1", "--fix", "train.py"])
+    assert out.exit_code == 0
+    assert 'posinf=float("inf")' in (project / "train.py").read_text()
+
+
+def _lint_fixtures(env_extra: dict, cache_dir: Path) -> str:
+    env = {**os.environ, **env_extra}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mllint", "--preview", "--select", "ALL", "--format", "json", "--jobs", "2",
+         "--config", str(cache_dir / "pyproject.toml"), str(REPO / "fixtures")],
+        capture_output=True, text=True, env=env, cwd=cache_dir)
+    assert proc.returncode in (0, 1), proc.stderr
+    return proc.stdout
+
+
+def test_prescreen_and_cache_never_change_results(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.mllint]\n")
+    plain = _lint_fixtures({"MLLINT_NO_PRESCREEN": "1"}, tmp_path)
+    screened = _lint_fixtures({}, tmp_path)  # writes the cache
+    cached = _lint_fixtures({}, tmp_path)  # reads it
+    assert plain == screened == cached
+    assert '"code": "ML101"' in plain
