@@ -1,0 +1,179 @@
+"""Hydra apps: which Python file a command runs, and where that file's configs live.
+
+Apps are read with `ast` (never imported): `@hydra.main(config_path=..., config_name=...)`, or
+`[tool.mllint.hydra]` settings (`apps`, `config-path`, `config-name`) for projects whose entry
+points cannot be read statically. Results are cached per process, keyed by path and mtime.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mllint.hydra.configs import Repo, walk_dirs
+
+SKIP_DIRS = ("__pycache__", "node_modules", "site-packages", "venv", "build", "dist", "env")
+
+
+@dataclass(frozen=True)
+class App:
+    file: Path | None
+    config_dir: Path | None  # None: not known statically (then nothing is checked)
+    config_name: str | None
+    uses_config_store: bool = False  # configs may also come from code: be silent about missing ones
+
+    def repo(self, extra: tuple[Path, ...] = ()) -> Repo | None:
+        if self.config_dir is None or not self.config_dir.is_dir():
+            return None
+        return Repo((self.config_dir, *extra))
+
+
+_APPS: dict[tuple[str, int], Any] = {}
+_INDEX: dict[str, list[Path]] = {}
+
+
+def _hydra_names(tree: ast.Module) -> tuple[set[str], set[str]]:
+    """Local names for the `hydra` module and for `hydra.main`."""
+    modules, mains = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name == "hydra":
+                    modules.add(a.asname or "hydra")
+        elif isinstance(node, ast.ImportFrom) and node.module == "hydra":
+            for a in node.names:
+                if a.name == "main":
+                    mains.add(a.asname or "main")
+    return modules, mains
+
+
+def _const(node: ast.AST | None) -> tuple[bool, Any]:
+    if node is None:
+        return True, None
+    if isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, str)):
+        return True, node.value
+    return False, None
+
+
+def read_app(file: Path) -> App | None:
+    """The Hydra app defined in `file` (via @hydra.main), or None."""
+    try:
+        key = (str(file), file.stat().st_mtime_ns)
+    except OSError:
+        return None
+    if key in _APPS:
+        return _APPS[key]
+    app = None
+    try:
+        source = file.read_text(encoding="utf-8")
+        tree = ast.parse(source) if "hydra" in source else None
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+        tree = None
+    if tree is not None:
+        modules, mains = _hydra_names(tree)
+        store = "ConfigStore" in source
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for dec in node.decorator_list:
+                if not isinstance(dec, ast.Call):
+                    continue
+                f = dec.func
+                is_main = (isinstance(f, ast.Attribute) and f.attr == "main" and isinstance(f.value, ast.Name)
+                           and f.value.id in modules) or (isinstance(f, ast.Name) and f.id in mains)
+                if not is_main:
+                    continue
+                kw = {k.arg: k.value for k in dec.keywords if k.arg}
+                path_node = kw.get("config_path", dec.args[0] if dec.args else None)
+                name_node = kw.get("config_name", dec.args[1] if len(dec.args) > 1 else None)
+                ok_path, cpath = _const(path_node)
+                ok_name, cname = _const(name_node)
+                config_dir = None
+                if ok_path and isinstance(cpath, str) and not cpath.startswith("pkg://"):
+                    cpath = cpath[len("file://"):] if cpath.startswith("file://") else cpath
+                    config_dir = (file.parent / cpath).resolve()
+                app = App(file, config_dir, cname if ok_name else None, store or not ok_path or not ok_name)
+                break
+            if app is not None:
+                break
+    _APPS[key] = app
+    return app
+
+
+def _index(root: Path) -> list[Path]:
+    key = str(root)
+    if key not in _INDEX:
+        _INDEX[key] = walk_dirs(root, SKIP_DIRS) if root.is_dir() else []
+    return _INDEX[key]
+
+
+def _unique_suffix(root: Path, rel: str) -> Path | None:
+    """The one app file under root whose path ends with `rel` (None if none or several)."""
+    parts = Path(rel).parts
+    hits = [p for p in _index(root) if p.parts[-len(parts):] == parts and read_app(p) is not None]
+    return hits[0] if len(hits) == 1 else None
+
+
+def resolve_script(script: str, launcher: Path, root: Path) -> Path | None:
+    """The file that `python <script>` runs: tried from the project root, the launcher's
+    directory and its parent, then a unique match anywhere under the root."""
+    p = Path(script)
+    if p.is_absolute():
+        return p if p.is_file() else None
+    for base in (root, launcher.parent, launcher.parent.parent):
+        candidate = base / p
+        if candidate.is_file():
+            return candidate.resolve()
+    return _unique_suffix(root, script)
+
+
+def resolve_module(module: str, launcher: Path, root: Path) -> Path | None:
+    """The file that `python -m <module>` runs."""
+    rel = module.replace(".", "/")
+    for base in (root, root / "src", launcher.parent, launcher.parent.parent):
+        for candidate in (base / f"{rel}.py", base / rel / "__main__.py"):
+            if candidate.is_file():
+                return candidate.resolve()
+    return _unique_suffix(root, f"{rel}.py")
+
+
+def app_from_settings(hydra: dict, root: Path, script: str | None, module: str | None,
+                      file: Path | None) -> App | None:
+    """[tool.mllint.hydra] apps table (keyed by script path or module), else the top-level
+    config-path/config-name for an app whose decorator cannot be read."""
+    apps = hydra.get("apps") or {}
+    keys = [k for k in (script, module) if k]
+    if file is not None:
+        try:
+            keys.append(file.relative_to(root).as_posix())
+        except ValueError:
+            pass
+    for key in keys:
+        entry = apps.get(key) or apps.get(key.lstrip("./"))
+        if isinstance(entry, dict) and "config-path" in entry:
+            return App(file, (root / entry["config-path"]).resolve(), entry.get("config-name"))
+    if "config-path" in hydra and file is not None:
+        return App(file, (root / hydra["config-path"]).resolve(), hydra.get("config-name"))
+    return None
+
+
+def find_app(hydra: dict, root: Path, launcher: Path, script: str | None, module: str | None) -> App | None:
+    file = None
+    if script is not None:
+        file = resolve_script(script, launcher, root)
+    elif module is not None:
+        file = resolve_module(module, launcher, root)
+    apps_only = {"apps": hydra.get("apps") or {}}
+    configured = app_from_settings(apps_only, root, script, module, file)
+    if configured is not None:
+        return configured
+    if file is None:
+        return None
+    app = read_app(file)
+    if app is not None and app.config_dir is not None:
+        return app
+    if app is not None:  # a Hydra app whose config_path is not a literal
+        return app_from_settings(hydra, root, script, module, file)
+    return None

@@ -1,0 +1,273 @@
+"""Check one Hydra command line (the arguments after the app) against the app's configs.
+
+Overrides are parsed with Hydra's own override parser; the config's key tree comes from
+mllint.hydra.configs. Each finding says which rule it belongs to (ML501, ML502, ML503).
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import OverrideType
+from hydra.errors import HydraException, OverrideParseException
+
+from mllint.diagnostics import Location
+from mllint.hydra.apps import App
+from mllint.hydra.configs import GroupChoice, Repo, Unresolvable, compose, lookup, all_keys
+
+# Stands for a value mllint cannot know ($VAR in a script, {expr} in an f-string). It is a
+# valid Hydra identifier, so the rest of the override still parses.
+PLACEHOLDER = "MLLINT_UNKNOWN"
+
+VALUE_FLAGS = {"--config-name", "-cn", "--config-path", "-cp", "--config-dir", "-cd", "--cfg", "-c", "--package",
+               "-p", "--shell-completion", "-sc", "--experimental-rerun"}
+BOOL_FLAGS = {"--multirun", "-m", "--resolve", "--run", "-r", "--help", "-h", "--hydra-help", "--version", "--info"}
+INFO_VALUES = {"all", "config", "defaults", "defaults-tree", "plugins", "searchpath"}
+
+_PARSER: Any = None
+
+
+def parser() -> Any:
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = OverridesParser.create()
+    return _PARSER
+
+
+@dataclass
+class Arg:
+    """One command-line word: its text (None if unknown), where it is, where its leading `+` is."""
+
+    text: str | None
+    anchor: Any  # a libcst node, or a (start, end) pair of Locations
+    plus_at: Location | None = None  # position of a leading `+` in the source (for ML501's fix)
+
+    @property
+    def known(self) -> bool:
+        return self.text is not None and PLACEHOLDER not in self.text
+
+
+@dataclass
+class Finding:
+    code: str
+    message: str
+    arg: Arg
+    fixable: bool = False
+
+
+def _shown(text: str) -> str:
+    return text.replace(PLACEHOLDER, "...")
+
+
+def _suggest(word: str, candidates: list[str]) -> list[str]:
+    found = difflib.get_close_matches(word, candidates, n=3, cutoff=0.6)
+    if not found and "." in word:  # a misspelt last part: compare last parts, keep full keys
+        last = word.rsplit(".", 1)[1]
+        by_last: dict[str, list[str]] = {}
+        for c in candidates:
+            by_last.setdefault(c.rsplit(".", 1)[-1], []).append(c)
+        for name in difflib.get_close_matches(last, list(by_last), n=3, cutoff=0.7):
+            found.extend(by_last[name])
+    return found[:3]
+
+
+def _did_you_mean(found: list[str], available: list[str] | None = None) -> str:
+    if not found:
+        if available and len(available) <= 6:  # nothing close: a short list of what exists helps more
+            return "; available: " + ", ".join(f"`{a}`" for a in available)
+        return ""
+    return "; did you mean " + " or ".join(f"`{f}`" for f in found) + "?"
+
+
+def _is_hydra_key(key: str) -> bool:
+    return key == "hydra" or key.startswith(("hydra.", "hydra/"))
+
+
+def check_command(app: App, args: list[Arg]) -> list[Finding]:
+    """Findings for a command that runs `app` with `args` (the words after the script)."""
+    findings: list[Finding] = []
+    config_name, name_arg = app.config_name, None
+    overrides: list[Arg] = []
+    config_dir = app.config_dir
+    i = 0
+    while i < len(args):
+        a = args[i]
+        t = a.text
+        i += 1
+        if t is None:
+            continue  # an unknown word (`$@`, a variable list element): may be anything, skip it
+        if t.startswith("-"):
+            flag, eq, value = t.partition("=")
+            if flag in VALUE_FLAGS:
+                value_arg = a
+                if not eq:
+                    if i >= len(args):
+                        return findings
+                    value_arg = args[i]
+                    value = value_arg.text
+                    i += 1
+                if flag in ("--config-name", "-cn"):
+                    config_name = value if value_arg.known else None
+                    name_arg = value_arg
+                elif flag in ("--config-path", "-cp"):
+                    if value is None or not value_arg.known or app.file is None:
+                        return findings
+                    config_dir = (app.file.parent / value).resolve()
+                elif flag in ("--config-dir", "-cd"):
+                    return findings  # another search path: configs may come from anywhere
+            elif flag in BOOL_FLAGS:
+                if flag == "--info" and i < len(args) and args[i].text in INFO_VALUES:
+                    i += 1
+            else:
+                return findings  # not a plain Hydra command line (the app parses its own flags)
+            continue
+        overrides.append(a)
+
+    parsed = []
+    for a in overrides:
+        try:
+            parsed.append((a, parser().parse_override(a.text)))
+        except (OverrideParseException, HydraException) as exc:
+            if a.known:
+                msg = " ".join(str(exc).split("\n")[0:2]).strip()
+                findings.append(Finding("ML502", f"Hydra cannot parse the override `{a.text}`: {msg}", a))
+    if config_name is None or config_dir is None or not config_dir.is_dir():
+        return findings
+    config_name = config_name[:-5] if config_name.endswith(".yaml") else config_name
+    repo = Repo((config_dir,))
+    if repo.file(config_name) is None:
+        if name_arg is not None and not app.uses_config_store:
+            found = _suggest(config_name, repo.primary_names())
+            findings.append(Finding("ML503", f"config `{config_name}` does not exist in {config_dir.name}/, so Hydra "
+                                    f"stops at start-up (\"Cannot find primary config\")"
+                                    f"{_did_you_mean(found, repo.primary_names())}",
+                                    name_arg))
+        return findings
+
+    choices: dict[str, GroupChoice] = {}
+    group_args: list[tuple[Arg, Any]] = []
+    value_args: list[tuple[Arg, Any]] = []
+    for a, o in parsed:
+        key = o.key_or_group
+        if _is_hydra_key(key):
+            continue  # Hydra's own node and plugin groups
+        try:
+            value = o.value()
+        except HydraException:
+            value = None
+        if repo.is_group(key) and not isinstance(value, dict):
+            group_args.append((a, o))
+            if o.type == OverrideType.DEL:
+                choices[key] = GroupChoice(None, delete=True)
+                continue
+            if o.type == OverrideType.FORCE_ADD:
+                continue
+            options = value if isinstance(value, list) else [value]
+            known = [x for x in options if isinstance(x, str) and PLACEHOLDER not in x]
+            missing = [x for x in known if repo.file(f"{key}/{x}") is None]
+            if missing and not app.uses_config_store:
+                found = _suggest(missing[0], repo.options(key))
+                findings.append(Finding("ML503", f"`{key}` has no option `{missing[0]}` ({key}/{missing[0]}.yaml does "
+                                        f"not exist), so Hydra stops at start-up{_did_you_mean(found, repo.options(key))}", a))
+            ok = len(known) == len(options) and not missing
+            choices[key] = GroupChoice(list(options) if ok else None, add=o.type == OverrideType.ADD,
+                                       package=o.package)
+        elif o.package is not None:
+            if not app.uses_config_store:
+                found = _suggest(key, _subdirs(repo))
+                findings.append(Finding("ML503", f"`{_shown(a.text)}` selects an option of config group `{key}`, which "
+                                        f"does not exist{_did_you_mean(found)}", a))
+        else:
+            value_args.append((a, o))
+
+    try:
+        comp = compose(repo, config_name, choices)
+    except Unresolvable:
+        return findings
+    uncertain = any(opts is None for opts in comp.groups.values())
+    for a, o in group_args:
+        key = o.key_or_group
+        if o.package is not None or o.type == OverrideType.DEL:
+            continue
+        if o.type == OverrideType.CHANGE and key not in comp.defaults_groups and not uncertain:
+            findings.append(Finding("ML502", f"config group `{key}` is not in the defaults list of `{config_name}`, so "
+                                    f"Hydra cannot override it (\"No match in the defaults list\"); add it with "
+                                    f"`+{_shown(a.text)}`", a))
+        elif o.type == OverrideType.ADD and key in comp.defaults_groups:
+            findings.append(Finding("ML501", f"`+{key}` adds config group `{key}`, which the defaults list of "
+                                    f"`{config_name}` already has, so Hydra refuses it (\"Multiple values for "
+                                    f"{key}\"); drop the `+` to select `{_shown(str(o.get_value_element_as_str()))}`",
+                                    a, fixable=a.plus_at is not None))
+
+    tree = comp.tree
+    keys: list[str] | None = None
+    for a, o in value_args:
+        if not a.text or PLACEHOLDER in o.key_or_group:
+            continue
+        key = o.key_or_group
+        state, current = lookup(tree, key)
+        if o.type == OverrideType.CHANGE and state == "absent":
+            keys = keys if keys is not None else all_keys(tree)
+            found = _suggest(key, keys)
+            findings.append(Finding("ML502", f"`{key}` is not a key of config `{config_name}`, so Hydra refuses "
+                                    f"`{_shown(a.text)}` (\"Could not override '{key}'\"){_did_you_mean(found)} "
+                                    f"Use `+{key}=` only if the key is really new", a))
+        elif o.type == OverrideType.DEL and state == "absent":
+            keys = keys if keys is not None else all_keys(tree)
+            found = _suggest(key, keys)
+            findings.append(Finding("ML502", f"`~{key}` deletes a key that config `{config_name}` does not have, so "
+                                    f"Hydra refuses it (\"'{key}' does not exist\"){_did_you_mean(found)}", a))
+        elif o.type == OverrideType.ADD and state == "present" and _refuses_append(current, o):
+            findings.append(Finding("ML501", f"`+{key}` appends a key that config `{config_name}` already has, so "
+                                    f"Hydra refuses it (\"An item is already at '{key}'\"); drop the `+` to set it",
+                                    a, fixable=a.plus_at is not None))
+        _apply(tree, o, state)
+    return findings
+
+
+def _refuses_append(current: Any, o: Any) -> bool:
+    """Hydra appends over a null (or `???`) value and merges dict/list values; else it refuses."""
+    if current is None or current == "???" or (isinstance(current, str) and "${" in current):
+        return False  # (an interpolation may resolve to None: not decidable here)
+    text = o.get_value_element_as_str() if not o.is_sweep_override() else ""
+    if isinstance(text, str) and text.startswith(PLACEHOLDER) and (text == PLACEHOLDER or text.endswith(("]", "}"))):
+        return False  # `+key=$VAR`: the variable may hold a list
+    try:
+        value = o.value()
+    except HydraException:
+        return False
+    return not isinstance(value, (dict, list))
+
+
+def _apply(tree: dict, o: Any, state: str) -> None:
+    """Keep the tree in step with the overrides already applied (`+a={}` then `a.b=1`)."""
+    parts = o.key_or_group.split(".")
+    node: Any = tree
+    for part in parts[:-1]:
+        if not isinstance(node, dict):
+            return
+        node = node.setdefault(part, {}) if o.type != OverrideType.DEL else node.get(part)
+    if not isinstance(node, dict):
+        return
+    if o.type == OverrideType.DEL:
+        node.pop(parts[-1], None)
+    elif o.type in (OverrideType.ADD, OverrideType.FORCE_ADD) and state != "present":
+        try:
+            value = o.value()
+        except HydraException:
+            value = None
+        node[parts[-1]] = value if not isinstance(value, dict) else _tree_of(value)
+
+
+def _tree_of(value: dict) -> dict:
+    return {str(k): _tree_of(v) if isinstance(v, dict) else v for k, v in value.items()}
+
+
+def _subdirs(repo: Repo) -> list[str]:
+    out: set[str] = set()
+    for d in repo.dirs:
+        out.update(p.name for p in d.iterdir() if p.is_dir())
+    return sorted(out)

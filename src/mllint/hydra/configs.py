@@ -1,0 +1,345 @@
+"""A Hydra config directory read statically, and the key tree Hydra would compose from it.
+
+Only what decides whether a key exists is modelled: the defaults list (group defaults, plain
+config defaults, `optional`, `override`, `@package` in entries and headers, `_self_`), group
+options in subdirectories, and the command line's group selections. Anything this cannot see
+(a missing file that may come from a ConfigStore, interpolated defaults, old-style entries)
+raises Unresolvable, and the callers then say nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HEADER = re.compile(r"^\s*#\s*@package\s+(\S*)\s*$")
+
+
+class Unresolvable(Exception):
+    """The config cannot be composed statically."""
+
+
+class _Unknown:
+    """A subtree whose keys mllint cannot know (an unknown group option, say)."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
+
+_LOADED: dict[tuple[str, int], tuple[str | None, Any]] = {}
+
+
+def _load_yaml(path: Path) -> tuple[str | None, Any]:
+    """(package header or None, data) of a YAML file, read with the safe loader; cached by mtime."""
+    key = (str(path), path.stat().st_mtime_ns)
+    if key not in _LOADED:
+        text = path.read_text(encoding="utf-8")
+        header = None
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            if not line.lstrip().startswith("#"):
+                break
+            m = HEADER.match(line)
+            if m:
+                header = m.group(1)
+                break
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise Unresolvable(f"{path}: {exc}") from None
+        _LOADED[key] = (header, data)
+    return _LOADED[key]
+
+
+@dataclass
+class Repo:
+    """The config search path: directories, in order (the app's config dir, then --config-dir)."""
+
+    dirs: tuple[Path, ...]
+
+    def file(self, path: str) -> Path | None:
+        path = path.strip("/")
+        if path.endswith(".yaml"):
+            path = path[:-5]
+        for d in self.dirs:
+            candidate = d / f"{path}.yaml"
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def is_group(self, group: str) -> bool:
+        group = group.strip("/")
+        return bool(group) and any((d / group).is_dir() for d in self.dirs)
+
+    def options(self, group: str) -> list[str]:
+        out: set[str] = set()
+        for d in self.dirs:
+            g = d / group.strip("/")
+            if g.is_dir():
+                out.update(p.stem for p in g.glob("*.yaml") if p.is_file())
+        return sorted(out)
+
+    def primary_names(self) -> list[str]:
+        return self.options("")
+
+    def load(self, path: str) -> tuple[str | None, dict]:
+        file = self.file(path)
+        if file is None:
+            raise Unresolvable(f"no config file for {path}")
+        header, data = _load_yaml(file)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise Unresolvable(f"{file}: not a mapping")
+        return header, data
+
+
+@dataclass
+class GroupChoice:
+    """The command line's say on one config group."""
+
+    options: list[str] | None  # None: the option is not known statically
+    add: bool = False  # +group=option
+    delete: bool = False  # ~group
+    package: str | None = None
+
+
+@dataclass
+class Composition:
+    tree: dict
+    groups: dict[str, list[str] | None] = field(default_factory=dict)  # group path -> selected options
+    defaults_groups: set[str] = field(default_factory=set)  # groups the defaults lists select
+
+
+def _join(parent: str, package: str) -> str:
+    ret = package if parent == "" else (parent if package == "" else f"{parent}.{package}")
+    i = ret.rfind("_global_")
+    return ret if i == -1 else ret[i + len("_global_") + 1:]
+
+
+def _header_package(header: str | None) -> str | None:
+    if header is None or header == "_group_":
+        return None
+    if header == "":
+        return "_global_"
+    return header if header.startswith("_global_") else f"_global_.{header}"
+
+
+def _merge(tree: dict, package: str, data: Any) -> None:
+    node = tree
+    if package:
+        for part in package.split("."):
+            child = node.get(part)
+            if child is UNKNOWN:
+                return
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+    if data is UNKNOWN:
+        if package:
+            parent, _, last = package.rpartition(".")
+            _set(tree, parent, last, UNKNOWN)
+        else:
+            tree.clear()
+            tree["__unknown__"] = UNKNOWN
+        return
+    for key, value in data.items():
+        key = str(key)
+        if isinstance(value, dict) and isinstance(node.get(key), dict):
+            _merge(node, key, value)
+        elif isinstance(value, dict):
+            node[key] = {}
+            _merge(node, key, value)
+        else:
+            node[key] = value
+
+
+def _set(tree: dict, parent: str, last: str, value: Any) -> None:
+    node = tree
+    if parent:
+        for part in parent.split("."):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                return
+    node[last] = value
+
+
+def _parse_entry(entry: Any) -> dict:
+    """One defaults-list entry -> {kind, path/group, package, options, optional, override}."""
+    if isinstance(entry, str):
+        path, _, package = entry.partition("@")
+        if path == "_self_":
+            return {"kind": "self"}
+        if "${" in path:
+            raise Unresolvable("interpolated default")
+        return {"kind": "config", "path": path.strip(), "package": package.strip() or None, "optional": False}
+    if isinstance(entry, dict) and len(entry) == 1:
+        (key, value), = entry.items()
+        words = str(key).split()
+        optional = "optional" in words[:-1]
+        override = "override" in words[:-1]
+        group, _, package = words[-1].partition("@")
+        if "${" in group or (isinstance(value, str) and "${" in value):
+            raise Unresolvable("interpolated default")
+        if value is None:
+            options: list[str] | None = []
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            options = list(value)
+        elif isinstance(value, (str, int, float, bool)):
+            options = [str(value)]
+        else:
+            raise Unresolvable("unsupported default")
+        if options == ["???"]:
+            options = None  # mandatory: must come from the command line
+        return {"kind": "group", "group": group, "package": package or None, "options": options,
+                "optional": optional, "override": override}
+    raise Unresolvable(f"unsupported defaults entry {entry!r}")
+
+
+class _Composer:
+    def __init__(self, repo: Repo, choices: dict[str, GroupChoice]):
+        self.repo = repo
+        self.choices = choices
+        self.overrides: dict[str, list[str]] = {}  # `override group: option` in defaults lists
+        self.tree: dict = {}
+        self.groups: dict[str, list[str] | None] = {}
+        self.depth = 0
+
+    def run(self, config_name: str) -> Composition:
+        for _ in range(4):  # defaults-list overrides can change selections made before them
+            before = dict(self.overrides)
+            self.tree, self.groups = {}, {}
+            self._config(config_name, base_dir="", package="", primary=True)
+            in_defaults = set(self.groups)
+            for group, choice in self.choices.items():
+                if choice.add and not choice.delete and group not in self.groups:
+                    self._group(group, choice.options, "", choice.package, optional=False)
+            if self.overrides == before:
+                break
+        return Composition(self.tree, self.groups, in_defaults)
+
+    def _config(self, path: str, base_dir: str, package: str, primary: bool = False,
+                entry_package: str | None = None, rel_group: str = "") -> None:
+        self.depth += 1
+        if self.depth > 50:
+            raise Unresolvable("defaults recursion")
+        header, data = self.repo.load(path)
+        if primary:
+            pkg = _join("", _header_package(header) or "")
+        else:
+            own = entry_package if entry_package is not None else _header_package(header)
+            pkg = _join(package, own if own is not None else rel_group.replace("/", "."))
+        data = dict(data)
+        defaults = data.pop("defaults", None) or []
+        if not isinstance(defaults, list):
+            raise Unresolvable("defaults is not a list")
+        if pkg.startswith("hydra") or (primary and "hydra" in data and isinstance(data["hydra"], dict)
+                                       and "searchpath" in data["hydra"]):
+            raise Unresolvable("config touches the hydra search path")
+        entries = [_parse_entry(e) for e in defaults]
+        for e in entries:
+            if e["kind"] == "group" and e["override"]:
+                group = self._group_path(e["group"], base_dir)
+                self.overrides.setdefault(group, e["options"])
+        _merge(self.tree, pkg, data)
+        for e in entries:
+            if e["kind"] == "config":
+                p = e["path"]
+                full = p[1:] if p.startswith("/") else (f"{base_dir}/{p}" if base_dir else p)
+                rel = p.lstrip("/").rpartition("/")[0]
+                sub = e["package"]
+                self._config(full, full.rpartition("/")[0], pkg, entry_package=sub, rel_group=rel)
+            elif e["kind"] == "group" and not e["override"]:
+                group = self._group_path(e["group"], base_dir)
+                rel = e["group"].lstrip("/")
+                self._group(group, e["options"], pkg, e["package"], e["optional"], rel)
+        _merge(self.tree, pkg, data)  # the config's own keys exist whatever _self_'s position
+        self.depth -= 1
+
+    @staticmethod
+    def _group_path(group: str, base_dir: str) -> str:
+        return group[1:] if group.startswith("/") else (f"{base_dir}/{group}" if base_dir else group)
+
+    def _group(self, group: str, options: list[str] | None, package: str, entry_package: str | None,
+               optional: bool, rel: str | None = None) -> None:
+        choice = self.choices.get(group)
+        if choice is not None and choice.delete:
+            return
+        if choice is not None and not choice.add:
+            options = choice.options
+            entry_package = choice.package or entry_package
+        elif group in self.overrides:
+            options = self.overrides[group]
+        self.groups[group] = options
+        rel = rel if rel is not None else group
+        default_pkg = _join(package, entry_package if entry_package is not None else rel.replace("/", "."))
+        if options is None:
+            # Unknown option: its keys are unknown; if any option of the group moves its keys
+            # elsewhere with a header, nothing in the tree can be trusted.
+            headers = [_load_yaml(self.repo.file(f"{group}/{o}"))[0] for o in self.repo.options(group)]
+            if entry_package is None and any(_header_package(h) is not None for h in headers):
+                _merge(self.tree, "", UNKNOWN)
+            else:
+                _merge(self.tree, default_pkg, UNKNOWN)
+            return
+        for option in options:
+            if self.repo.file(f"{group}/{option}") is None:
+                if optional:
+                    continue
+                raise Unresolvable(f"missing {group}/{option}")
+            self._config(f"{group}/{option}", group, package, entry_package=entry_package, rel_group=rel)
+
+
+def compose(repo: Repo, config_name: str, choices: dict[str, GroupChoice] | None = None) -> Composition:
+    """The key tree of `config_name` with the command line's group choices; may raise Unresolvable."""
+    return _Composer(repo, choices or {}).run(config_name)
+
+
+def lookup(tree: dict, key: str) -> tuple[str, Any]:
+    """('present', value), ('absent', None) or ('unknown', None) for a dotted key."""
+    if "__unknown__" in tree or "[" in key:
+        return "unknown", None
+    node: Any = tree
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        if node is UNKNOWN:
+            return "unknown", None
+        if not isinstance(node, dict):
+            return "unknown", None  # below a leaf (null, a string, a list): not modelled
+        if part not in node:
+            return "absent", None
+        node = node[part]
+    if node is UNKNOWN:
+        return "unknown", None
+    return "present", node
+
+
+def all_keys(tree: dict, prefix: str = "", limit: int = 5000) -> list[str]:
+    out: list[str] = []
+    stack = [(prefix, tree)]
+    while stack and len(out) < limit:
+        pre, node = stack.pop()
+        for key, value in node.items():
+            full = f"{pre}.{key}" if pre else key
+            out.append(full)
+            if isinstance(value, dict):
+                stack.append((full, value))
+    return out
+
+
+def walk_dirs(root: Path, skip: tuple[str, ...]) -> list[Path]:
+    """Every .py file under root, skipping excluded directory names (used to find apps)."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in skip and not d.startswith(".") and not d.endswith(".egg-info")]
+        out.extend(Path(dirpath) / f for f in filenames if f.endswith(".py"))
+    return out
