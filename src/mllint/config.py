@@ -7,6 +7,7 @@ a setting that silently does nothing is worse than no setting.
 from __future__ import annotations
 
 import fnmatch
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,8 +166,9 @@ class Settings:
 
 
 def _relative(path: Path, root: Path) -> str:
+    # abspath, not resolve(): a broken symlink or a symlink loop must still get a name
     try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
     except ValueError:
         return path.as_posix()
 

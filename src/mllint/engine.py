@@ -9,8 +9,11 @@ from __future__ import annotations
 import ast
 import os
 import stat
+import sys
 import tempfile
+import threading
 import traceback
+import warnings
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,21 +168,48 @@ def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], d
                 on_error(rule, exc)
         return _apply_suppressions(ctx.diagnostics, source, kind), errors
 
+    # CPython's own compiler is the cheap syntax check (about a tenth of a LibCST parse), and it
+    # rejects what Python cannot run anyway, including nesting deep enough to make LibCST's parser
+    # quadratic or overflow the stack. It compiles only; nothing is executed.
+    return _in_deep_stack(_check_parse_visit, source, path, kind, rules, project, errors, on_error)
+
+
+def _check_parse_visit(source, path, kind, rules, project, errors, on_error):
+    problem = _compile_check(source, path)
+    if problem is not None:
+        return [problem], errors
     if not rules:
-        # Nothing can match, so skip LibCST; still report a syntax error (cheaply, with ast).
-        try:
-            ast.parse(source, filename=path)
-        except SyntaxError as exc:
-            return [_syntax_diagnostic(path, f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1)], errors
-        except ValueError as exc:  # e.g. source code string cannot contain null bytes
-            return [_syntax_diagnostic(path, f"SyntaxError: {exc}", 1, 1)], errors
-        return [], errors
+        return [], errors  # nothing can match: LibCST is never run on this file
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(_DEEP_RECURSION)  # safe: this thread has a large stack
+    try:
+        return _parse_and_visit(source, path, kind, rules, project, errors, on_error)
+    finally:
+        sys.setrecursionlimit(previous)
+
+
+def _compile_check(source: str, path: str) -> Diagnostic | None:
+    """Compiled at the interpreter's normal recursion limit: what Python itself accepts."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(source, path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+    except SyntaxError as exc:
+        return _syntax_diagnostic(path, f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1)
+    except (ValueError, RecursionError, MemoryError) as exc:
+        # ValueError: NUL bytes; RecursionError: nesting Python itself cannot compile
+        reason = "nesting too deep for Python to compile" if isinstance(exc, RecursionError) else str(exc)
+        return _syntax_diagnostic(path, f"SyntaxError: {reason}", 1, 1)
+    return None
+
+
+def _parse_and_visit(source, path, kind, rules, project, errors, on_error):
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
         msg = str(exc.message).splitlines()[0] if exc.message else "invalid syntax"
         return [_syntax_diagnostic(path, f"SyntaxError: {msg}", exc.raw_line, exc.raw_column + 1)], errors
-    except (ValueError, RecursionError, MemoryError) as exc:
+    except Exception as exc:  # the parser must never take the run down
         return [_syntax_diagnostic(path, f"could not parse: {type(exc).__name__}: {exc}", 1, 1)], errors
     ctx = FileContext(path, source, kind="python", module=module, project=project)
     instances = [cls(ctx, opts) for cls, opts in rules]
@@ -190,6 +220,37 @@ def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], d
         errors.append(f"{path}: nesting too deep to analyse; file skipped")
         return [], errors
     return _apply_suppressions(ctx.diagnostics, source, kind), errors
+
+
+_DEEP_STACK_BYTES = 512 * 1024 * 1024  # reserved address space, not memory actually used
+_DEEP_RECURSION = 30_000
+
+
+def _in_deep_stack(fn, *args):
+    """Run `fn` in a thread with a large stack, so that LibCST's recursive parser and visitors
+    handle deeply nested (but valid) code instead of overflowing."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["value"] = fn(*args)
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    with _STACK_LOCK:
+        old_size = threading.stack_size(_DEEP_STACK_BYTES)
+        try:
+            thread = threading.Thread(target=target, name="mllint-lint")
+            thread.start()
+        finally:
+            threading.stack_size(old_size)
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+_STACK_LOCK = threading.Lock()
 
 
 def _apply_suppressions(diags: list[Diagnostic], source: str, kind: str) -> list[Diagnostic]:
