@@ -1,0 +1,280 @@
+"""ML102 clip-before-unscale: docs in rules/ML102-clip-before-unscale.md.
+
+Order within one function (or module): a clip that comes after `scaler.scale(loss).backward()` and
+before `scaler.step(opt)`, with no `unscale_` in between, clips gradients that are still multiplied
+by the loss scale. Branches that exclude each other (`if use_amp: ... else: ...`) are told apart,
+so the non-AMP branch of a training step is never matched with the AMP branch's backward.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libcst as cst
+
+from mllint.astutil import find_arg
+from mllint.context import FileContext, dotted_name
+from mllint.diagnostics import Applicability, Fix
+from mllint.gradients import is_gradient
+from mllint.gradscaler import is_gradscaler, scale_receiver
+from mllint.rule import Rule, register
+
+_UTILS = ("torch.nn.utils.", "torch.nn.utils.clip_grad.")
+CLIP_FUNCTIONS = {prefix + name for prefix in _UTILS
+                  for name in ("clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "clip_grads_with_norm_")}
+INPLACE_CLAMPS = ("clamp_", "clip_", "clamp_min_", "clamp_max_")
+CLAMPS = ("clamp", "clip", "clamp_min", "clamp_max")
+_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
+_LOOPS = (cst.For, cst.While)
+
+
+@dataclass
+class _Event:
+    kind: str  # backward, step, unscale
+    index: int
+    path: tuple[cst.CSTNode, ...]  # ancestors from the scope root down to the call
+    scaler: str | None = None
+    call: cst.Call | None = None
+
+
+class _Timeline(cst.CSTVisitor):
+    """Scaled backwards, scaler steps and unscales of one scope, in source order."""
+
+    def __init__(self, root: cst.CSTNode, ctx: FileContext, unscaling_helpers: set[str]):
+        self.root = root
+        self.ctx = ctx
+        self.helpers = unscaling_helpers
+        self.stack: list[cst.CSTNode] = []
+        self.index: dict[int, int] = {}
+        self.events: list[_Event] = []
+        self.scaled_names: dict[str, str] = {}  # `scaled = scaler.scale(loss)` -> scaler text
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.stack.append(node)
+        if node is not self.root and isinstance(node, _SCOPES):
+            return False
+        if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
+            scaler = scale_receiver(node.value)
+            if scaler is not None:
+                self.scaled_names[node.targets[0].target.value] = scaler
+        if isinstance(node, cst.Call):
+            self.index[id(node)] = len(self.index)
+            self._classify(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.stack.pop()
+
+    def on_visit_attribute(self, node, attribute) -> None:
+        return None
+
+    def on_leave_attribute(self, original_node, attribute) -> None:
+        return None
+
+    def _add(self, kind: str, node: cst.Call, scaler: str | None = None) -> None:
+        self.events.append(_Event(kind, self.index[id(node)], tuple(self.stack), scaler, node))
+
+    def _classify(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            if method == "backward":
+                scaler = scale_receiver(func.value)
+                if scaler is None and isinstance(func.value, cst.Name):
+                    scaler = self.scaled_names.get(func.value.value)
+                if scaler is not None:
+                    self._add("backward", node, scaler)
+            elif method == "step":
+                receiver = dotted_name(func.value)
+                if receiver is not None:
+                    self._add("step", node, receiver)
+            elif method == "unscale_":
+                self._add("unscale", node, dotted_name(func.value))
+            elif isinstance(func.value, cst.Name) and func.value.value == "self" and method in self.helpers:
+                self._add("unscale", node)  # self._unscale_and_clip(): a method that calls unscale_
+        elif isinstance(func, cst.Name) and func.value in self.helpers:
+            self._add("unscale", node)
+
+
+def _exclusive(a: tuple[cst.CSTNode, ...], b: tuple[cst.CSTNode, ...]) -> bool:
+    """True if the two paths lie in different branches of one `if` (never both run)."""
+    for i, (x, y) in enumerate(zip(a, b)):
+        if x is not y:
+            parent = a[i - 1] if i else None
+            return isinstance(parent, (cst.If, cst.IfExp)) and (x is not parent.test and y is not parent.test)
+    return False
+
+
+def _contains(path: tuple[cst.CSTNode, ...], node: cst.CSTNode) -> bool:
+    return any(n is node for n in path)
+
+
+def _pure(expr: cst.BaseExpression) -> bool:
+    """An `if` test that can be repeated without side effects: names, attributes, not/and/or, compares."""
+    if isinstance(expr, (cst.Name, cst.Integer, cst.SimpleString)):
+        return True
+    if isinstance(expr, cst.Attribute):
+        return _pure(expr.value)
+    if isinstance(expr, cst.UnaryOperation) and isinstance(expr.operator, cst.Not):
+        return _pure(expr.expression)
+    if isinstance(expr, cst.BooleanOperation):
+        return _pure(expr.left) and _pure(expr.right)
+    if isinstance(expr, cst.Comparison):
+        return _pure(expr.left) and all(_pure(c.comparator) for c in expr.comparisons)
+    return False
+
+
+class _UnscaleFinder(cst.CSTVisitor):
+    def __init__(self):
+        self.found = False
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "unscale_":
+            self.found = True
+        return not self.found
+
+
+def _unscaling_helpers(body, names: set[str]) -> None:
+    for stmt in body:
+        if isinstance(stmt, cst.FunctionDef):
+            finder = _UnscaleFinder()
+            stmt.visit(finder)
+            if finder.found:
+                names.add(stmt.name.value)
+
+
+@register
+class ClipBeforeUnscale(Rule):
+    code = "ML102"
+    name = "clip-before-unscale"
+    summary = "Gradient clipping between scaler.scale(loss).backward() and scaler.step() without scaler.unscale_()."
+    fix_applicability = Applicability.SAFE
+    evidence = ("scale(",)
+
+    def __init__(self, ctx, options):
+        super().__init__(ctx, options)
+        self._timelines: dict[int, _Timeline] = {}
+
+    # ---- what is a clip -------------------------------------------------------------------------
+    def _is_clip(self, node: cst.Call) -> bool:
+        ctx = self.ctx
+        name = ctx.call_name(node)
+        if name in CLIP_FUNCTIONS:
+            return True  # model.clip_grad_norm_ (FSDP), engine/accelerator methods do not resolve here
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value in INPLACE_CLAMPS:
+            if name is not None and name.startswith("torch."):
+                return bool(node.args) and is_gradient(node.args[0].value, ctx)  # torch.clamp_(p.grad, ...)
+            return is_gradient(func.value, ctx)
+        # p.grad = p.grad.clamp(-1, 1) / torch.clamp(p.grad, ...): clipping by assignment
+        if isinstance(func, cst.Attribute) and func.attr.value in CLAMPS:
+            parent = ctx.parent
+            if isinstance(parent, cst.Assign) and parent.value is node and \
+                    any(is_gradient(t.target, ctx) for t in parent.targets):
+                if name in ("torch.clamp", "torch.clip"):
+                    return bool(node.args) and is_gradient(node.args[0].value, ctx)
+                return is_gradient(func.value, ctx)
+        return False
+
+    # ---- the scope's timeline ---------------------------------------------------------------------
+    def _timeline(self, scope: cst.CSTNode) -> _Timeline:
+        key = id(scope)
+        if key not in self._timelines:
+            helpers: set[str] = set()
+            cls = self.ctx.enclosing_class()
+            if cls is not None:
+                _unscaling_helpers(cls.body.body, helpers)
+            if self.ctx.module is not None:
+                _unscaling_helpers(self.ctx.module.body, helpers)
+            timeline = _Timeline(scope, self.ctx, helpers)
+            scope.visit(timeline)
+            self._timelines[key] = timeline
+        return self._timelines[key]
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if not self._is_clip(node):
+            return
+        ctx = self.ctx
+        scope = ctx.scope()
+        if isinstance(scope, cst.Lambda):
+            return
+        timeline = self._timeline(scope)
+        where = timeline.index.get(id(node))
+        if where is None:
+            return
+        start = next(i for i, n in enumerate(ctx.stack) if n is scope)
+        path = tuple(ctx.stack[start:])
+        events = [e for e in timeline.events if not _exclusive(e.path, path)]
+        backwards = [e for e in events if e.kind == "backward" and e.index < where]
+        if not backwards:
+            return
+        backward = backwards[-1]
+        scaler = backward.scaler
+        if not is_gradscaler(scaler, ctx, scope):
+            return
+        if any(e.kind == "unscale" and backward.index < e.index < where for e in events):
+            return  # already unscaled (also in the same branch, or by a helper method)
+        later = [e for e in events if e.index > where and e.scaler == scaler and e.kind in ("backward", "step")]
+        steps = []
+        for e in later:
+            if e.kind == "backward":
+                break
+            steps.append(e)
+        if not steps:
+            return
+        optimizer = self._optimizer(steps)
+        message = (f"gradient clipping runs on gradients still multiplied by the loss scale of `{scaler}` "
+                   f"(65536 by default), so the threshold is off by that factor; call "
+                   f"`{scaler}.unscale_({optimizer or 'optimizer'})` before clipping")
+        late_unscale = any(e.kind == "unscale" and where < e.index < steps[0].index for e in events)
+        if late_unscale:
+            message += " (move the existing `unscale_` call above the clip)"
+        fix = None if late_unscale or optimizer is None else self._fix(path, backward, steps, scaler, optimizer)
+        self.report(node, message, fix)
+
+    # ---- the fix ------------------------------------------------------------------------------------
+    def _optimizer(self, steps: list[_Event]) -> str | None:
+        """The optimizer that `scaler.step` receives after the clip, if there is exactly one."""
+        optimizers = set()
+        for step in steps:
+            arg = find_arg(step.call, "optimizer", 0)
+            if arg is None or arg.star:
+                return None
+            optimizers.add(self.ctx.module.code_for_node(arg.value))
+        if len(optimizers) != 1:
+            return None  # several optimizers stepped after the clip: which one is unclear
+        optimizer = optimizers.pop()
+        return None if "\n" in optimizer else optimizer
+
+    def _fix(self, path, backward: _Event, steps: list[_Event], scaler: str, optimizer: str) -> Fix | None:
+        ctx = self.ctx
+        statement = ctx.enclosing_statement()
+        if not isinstance(statement, cst.SimpleStatementLine):
+            return None  # the clip sits in an `if`/`for` header or a one-line suite
+        # A clip inside a loop that does not also step (e.g. over param groups) runs several times
+        # per step; unscale_ must run once, so it goes before that loop.
+        target = statement
+        for anc in path:
+            if isinstance(anc, _LOOPS) and not any(_contains(s.path, anc) for s in steps):
+                if _contains(backward.path, anc):
+                    return None  # backward and clip repeat inside a loop that steps after it
+                target = anc
+                break
+        target_path = path[: next(i for i, n in enumerate(path) if n is target)]
+        text = f"{scaler}.unscale_({optimizer})"
+        # A scaled backward under `if use_amp:` that does not also hold the clip: unscale under the
+        # same condition, otherwise unscale_ would divide gradients that were never scaled.
+        guards = [n for n in backward.path if isinstance(n, cst.If) and not _contains(target_path, n)]
+        if guards:
+            guard = guards[0]
+            inner = backward.path[backward.path.index(guard) + 1]
+            if len(guards) > 1 or inner is not guard.body or not _pure(guard.test):
+                return None
+            test = ctx.module.code_for_node(guard.test)
+            if "\n" in test:
+                return None
+            start, _ = ctx.start_end(target)
+            indent = ctx.line_text(start.row)[: start.column - 1]
+            text = f"if {test}:{ctx.newline}{indent}{ctx.module.default_indent}{text}"
+        return Fix(Applicability.SAFE, f"Insert `{scaler}.unscale_({optimizer})` before clipping",
+                   (ctx.insert_before_statement(target, text),))
