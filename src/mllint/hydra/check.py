@@ -7,6 +7,7 @@ mllint.hydra.configs. Each finding says which rule it belongs to (ML501, ML502, 
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +64,8 @@ def _shown(text: str) -> str:
 
 
 def _suggest(word: str, candidates: list[str]) -> list[str]:
-    found = difflib.get_close_matches(word, candidates, n=3, cutoff=0.6)
+    same_depth = [c for c in candidates if c.count(".") == word.count(".")]
+    found = difflib.get_close_matches(word, same_depth, n=3, cutoff=0.6)
     if not found and "." in word:  # a misspelt last part: compare last parts, keep full keys
         last = word.rsplit(".", 1)[1]
         by_last: dict[str, list[str]] = {}
@@ -220,7 +222,7 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
             found = _suggest(key, keys)
             findings.append(Finding("ML502", f"`~{key}` deletes a key that config `{config_name}` does not have, so "
                                     f"Hydra refuses it (\"'{key}' does not exist\"){_did_you_mean(found)}", a))
-        elif o.type == OverrideType.ADD and state == "present" and _refuses_append(current, o):
+        elif o.type == OverrideType.ADD and state == "present" and _refuses_append(current, o, tree):
             findings.append(Finding("ML501", f"`+{key}` appends a key that config `{config_name}` already has, so "
                                     f"Hydra refuses it (\"An item is already at '{key}'\"); drop the `+` to set it",
                                     a, fixable=a.plus_at is not None))
@@ -228,10 +230,17 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
     return findings
 
 
-def _refuses_append(current: Any, o: Any) -> bool:
+def _refuses_append(current: Any, o: Any, tree: dict) -> bool:
     """Hydra appends over a null (or `???`) value and merges dict/list values; else it refuses."""
+    for _ in range(5):  # `${other.key}` resolves to that key's value
+        m = isinstance(current, str) and re.fullmatch(r"\$\{([\w.]+)\}", current)
+        if not m:
+            break
+        state, current = lookup(tree, m.group(1))
+        if state != "present":
+            return False
     if current is None or current == "???" or (isinstance(current, str) and "${" in current):
-        return False  # (an interpolation may resolve to None: not decidable here)
+        return False  # (a resolver interpolation may give None: not decidable here)
     text = o.get_value_element_as_str() if not o.is_sweep_override() else ""
     if isinstance(text, str) and text.startswith(PLACEHOLDER) and (text == PLACEHOLDER or text.endswith(("]", "}"))):
         return False  # `+key=$VAR`: the variable may hold a list

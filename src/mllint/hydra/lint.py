@@ -36,12 +36,7 @@ def _settings(ctx: FileContext) -> tuple[Path, dict, Path]:
 def shell_findings(ctx: FileContext) -> list[Finding]:
     memo = ctx.__dict__.get(_KEY)
     if memo is None:
-        root, hydra, path = _settings(ctx)
-        memo = []
-        for cmd in shell_commands(ctx.source):
-            app = find_app(hydra, root, path, cmd.script, cmd.module)
-            if app is not None:
-                memo.extend(check_command(app, cmd.args))
+        memo = [f for app, args in shell_apps(ctx) for f in check_command(app, args)]
         ctx.__dict__[_KEY] = memo
     return memo
 
@@ -55,10 +50,19 @@ def call_findings(ctx: FileContext, call: cst.Call) -> list[Finding]:
 
 
 def _analyse_call(ctx: FileContext, call: cst.Call) -> list[Finding]:
+    out: list[Finding] = []
+    for app, args in call_commands(ctx, call):
+        out.extend(check_command(app, args))
+    return out
+
+
+def call_commands(ctx: FileContext, call: cst.Call) -> list[tuple[App, list[Arg]]]:
+    """The Hydra apps a call runs, each with the words after the app (ctx.stack must hold the call)."""
     name = ctx.call_name(call)
     root, hydra, path = _settings(ctx)
     if name in COMPOSE:
-        return _compose(ctx, call, path)
+        found = _compose(ctx, call, path)
+        return [found] if found is not None else []
     commands: list[Command] = []
     if name in SUBPROCESS:
         arg = find_arg(call, "args", 0)
@@ -75,11 +79,21 @@ def _analyse_call(ctx: FileContext, call: cst.Call) -> list[Finding]:
         if arg is None:
             return []
         commands = _string_commands(ctx, arg.value)
-    out: list[Finding] = []
+    out = []
     for cmd in commands:
         app = find_app(hydra, root, path, cmd.script, cmd.module)
         if app is not None:
-            out.extend(check_command(app, cmd.args))
+            out.append((app, cmd.args))
+    return out
+
+
+def shell_apps(ctx: FileContext) -> list[tuple[App, list[Arg]]]:
+    root, hydra, path = _settings(ctx)
+    out = []
+    for cmd in shell_commands(ctx.source):
+        app = find_app(hydra, root, path, cmd.script, cmd.module)
+        if app is not None:
+            out.append((app, cmd.args))
     return out
 
 
@@ -257,15 +271,15 @@ class _Initializers(cst.CSTVisitor):
         return None
 
 
-def _compose(ctx: FileContext, call: cst.Call, path: Path) -> list[Finding]:
+def _compose(ctx: FileContext, call: cst.Call, path: Path) -> tuple[App, list[Arg]] | None:
     name_arg = find_arg(call, "config_name", 0)
     over_arg = find_arg(call, "overrides", 1)
     if name_arg is None or over_arg is None or not isinstance(name_arg.value, cst.SimpleString):
-        return []
+        return None
     config_name = name_arg.value.evaluated_value
     words = _words(ctx, over_arg.value, 0)
-    if not words or not isinstance(config_name, str):
-        return []
+    if words is None or not isinstance(config_name, str):
+        return None
     finder = ctx.__dict__.get("_mllint_hydra_init")
     if finder is None:
         finder = _Initializers(ctx)
@@ -276,13 +290,13 @@ def _compose(ctx: FileContext, call: cst.Call, path: Path) -> list[Finding]:
         key = "config_path" if name in INITIALIZE else "config_dir"
         arg = find_arg(init, key, 0)
         if arg is None or not isinstance(arg.value, cst.SimpleString):
-            return []
+            return None
         value = arg.value.evaluated_value
         if not isinstance(value, str):
-            return []
+            return None
         dirs.add((path.parent / value).resolve() if key == "config_path" else Path(value))
     if len(dirs) != 1:
-        return []
+        return None
     app = App(path, dirs.pop(), None, "ConfigStore" in ctx.source)
     # compose()'s config name is checked like --config-name, pointing at its literal.
-    return check_command(app, [Arg("--config-name", name_arg.value), Arg(config_name, name_arg.value)] + words)
+    return app, [Arg("--config-name", name_arg.value), Arg(config_name, name_arg.value)] + words
