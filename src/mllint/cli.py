@@ -3,6 +3,7 @@
     mllint [check] [PATHS]...   lint (and with --fix, fix) files and directories
     mllint rules                 the table of rules
     mllint explain CODE          a rule's documentation page
+    mllint server                a language server over stdio, for editors
 
 Exit codes: 0 nothing found (or everything fixed), 1 diagnostics remain (or --diff would change
 something), 2 usage, configuration or internal error.
@@ -21,11 +22,12 @@ from mllint import __version__
 from mllint.config import ConfigError, ConfigResolver, SelectionLayer, check_selector
 from mllint.diagnostics import Applicability
 from mllint.engine import decode, kind_of, lint_text
-from mllint.output import format_json, format_statistics, format_text
+from mllint.output import (format_github, format_json, format_junit, format_sarif, format_statistics, format_text,
+                            statistics_json)
 from mllint.rule import all_rules
 from mllint.runner import Task, _rules_for, discover, run
 
-FORMATS = ["text", "json"]
+FORMATS = ["text", "json", "github", "sarif", "junit"]
 
 
 class _DefaultToCheck(click.Group):
@@ -69,9 +71,11 @@ def main() -> None:
 @click.option("--extend-select", multiple=True, metavar="CODES", help="Rules to add to the selection.")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Rules to turn off.")
 @click.option("--preview", is_flag=True, default=None, help="Enable preview rules.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="text for people; json; github (workflow commands: inline annotations on pull requests); "
+                   "sarif (SARIF 2.1.0, for code scanning); junit (XML test report).")
 @click.option("--output-file", "-o", type=click.Path(dir_okay=False), help="Write the report here instead of stdout.")
-@click.option("--statistics", is_flag=True, help="Show a count per rule instead of each diagnostic.")
+@click.option("--statistics", is_flag=True, help="Show a count per rule instead of each diagnostic (text or json).")
 @click.option("--stdin-filename", metavar="NAME", help="Read the source from stdin and report it as NAME.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when diagnostics remain.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Use this pyproject.toml or mllint.toml.")
@@ -120,7 +124,7 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
             click.echo(f"mllint: error: {err}", err=True)
         sys.exit(2 if errors else (1 if fixed else 0))
 
-    report = _render(diags, fmt, statistics, unsafe_fixes, fixed, fix, quiet)
+    report = _render(diags, fmt, statistics, unsafe_fixes, fixed, fix, quiet, files=[r.path for r in results])
     _emit(report, output_file)
     for err in errors:
         click.echo(f"mllint: error: {err}", err=True)
@@ -129,11 +133,17 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
     sys.exit(0 if exit_zero or not diags else 1)
 
 
-def _render(diags, fmt, statistics, unsafe, fixed, fix_mode, quiet) -> str:
+def _render(diags, fmt, statistics, unsafe, fixed, fix_mode, quiet, files=None) -> str:
     if statistics:
-        return format_statistics(diags, unsafe)
+        return statistics_json(diags, unsafe) if fmt == "json" else format_statistics(diags, unsafe)
     if fmt == "json":
         return format_json(diags)
+    if fmt == "github":
+        return format_github(diags)
+    if fmt == "sarif":
+        return format_sarif(diags, unsafe=unsafe)
+    if fmt == "junit":
+        return format_junit(diags, files)
     return format_text(diags, unsafe=unsafe, fixed=fixed, fix_mode=fix_mode, show_summary=not quiet)
 
 
@@ -156,7 +166,12 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet) -> in
         return 2
     settings = resolver.for_path(path if path.is_absolute() else Path.cwd() / path)
     task = Task(path, name, settings)
-    result = lint_text(src.text, name, kind, _rules_for(task), project=settings, fix=fix or diff, unsafe=unsafe)
+    if kind == "notebook":
+        from mllint.notebook import lint_notebook
+
+        result = lint_notebook(src.text, name, _rules_for(task), project=settings, fix=fix or diff, unsafe=unsafe)
+    else:
+        result = lint_text(src.text, name, kind, _rules_for(task), project=settings, fix=fix or diff, unsafe=unsafe)
     for err in result.errors:
         click.echo(f"mllint: error: {err}", err=True)
     if diff:
@@ -165,7 +180,7 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet) -> in
                 src.text.splitlines(keepends=True), result.new_source.splitlines(keepends=True),
                 fromfile=f"a/{name}", tofile=f"b/{name}")))
         return 2 if result.errors else (1 if result.fixed else 0)
-    report = _render(result.diagnostics, fmt, False, unsafe, result.fixed, fix, quiet)
+    report = _render(result.diagnostics, fmt, False, unsafe, result.fixed, fix, quiet, files=[name])
     if fix:
         out = result.new_source if result.new_source is not None else src.text
         sys.stdout.buffer.write(out.encode(src.encoding))
@@ -177,6 +192,16 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet) -> in
     if result.errors:
         return 2
     return 0 if exit_zero or not result.diagnostics else 1
+
+
+@main.command()
+def server() -> None:
+    """Run the language server over stdio (for editors; needs `pip install "mllint-training[lsp]"`)."""
+    try:
+        from mllint.lsp import main as serve
+    except ImportError as exc:
+        _fail(f"the language server needs pygls: pip install \"mllint-training[lsp]\" ({exc})")
+    serve()
 
 
 @main.command("rules")

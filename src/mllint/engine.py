@@ -29,7 +29,8 @@ from mllint.rule import Rule
 MAX_FIX_PASSES = 10
 
 KIND_BY_SUFFIX = {".py": "python", ".pyi": "python", ".yaml": "yaml", ".yml": "yaml", ".sh": "shell",
-                  ".bash": "shell"}
+                  ".bash": "shell",
+                  ".ipynb": "notebook"}  # code cells linted as Python by mllint.notebook
 
 SYNTAX_ERROR = ("ML000", "syntax-error")
 REPORT_URL = "please report it with the file that triggered it to the mllint issue tracker"

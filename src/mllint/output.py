@@ -1,5 +1,6 @@
 """Output formats. Text is for people; JSON uses Ruff's field names so tools that read Ruff's
-JSON read ours."""
+JSON read ours; `github` (workflow commands), `sarif` (SARIF 2.1.0) and `junit` (XML test
+reports) are for CI systems."""
 
 from __future__ import annotations
 
@@ -93,4 +94,188 @@ def format_statistics(diags: list[Diagnostic], unsafe: bool) -> str:
     return "\n".join(lines)
 
 
-FORMATTERS = {"text", "json"}
+def statistics_json(diags: list[Diagnostic], unsafe: bool) -> str:
+    counts = Counter((d.code, d.name) for d in diags)
+    fixables = Counter(d.code for d in diags if fixable(d, unsafe))
+    rows = [{"code": code, "name": name, "count": count, "fixable": fixables[code]}
+            for (code, name), count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return json.dumps(rows, indent=2)
+
+
+# ---- locations in the file itself (notebooks: the line of the .ipynb JSON) ---------------------
+
+def file_region(d: Diagnostic) -> tuple[int, int, int, int]:
+    """(line, column, end line, end column) in the file as stored. For a notebook cell these point
+    into the .ipynb file, at the JSON string holding that source line, so annotations land on the
+    right line of the file's diff."""
+    if d.cell is None:
+        return d.start.row, d.start.column, d.end.row, d.end.column
+    from mllint.notebook import file_location
+
+    start = file_location(d.path, d.cell, d.start.row, d.start.column)
+    end = file_location(d.path, d.cell, d.end.row, d.end.column)
+    if start is None:
+        return 1, 1, 1, 1
+    if end is None or end < start:
+        end = start
+    return (*start, *end)
+
+
+def _cell_prefix(d: Diagnostic) -> str:
+    return f"cell {d.cell}:{d.start.row}:{d.start.column}: " if d.cell is not None else ""
+
+
+# ---- GitHub Actions workflow commands -----------------------------------------------------------
+
+def _gh_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _gh_property(text: str) -> str:
+    return _gh_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def format_github(diags: list[Diagnostic]) -> str:
+    """One `::error` workflow command per diagnostic: GitHub shows them inline on pull requests."""
+    lines = []
+    for d in diags:
+        row, col, end_row, end_col = file_region(d)
+        props = (f"file={_gh_property(d.path)},line={row},col={col},endLine={end_row},endColumn={end_col},"
+                 f"title={_gh_property(d.code)}")
+        lines.append(f"::error {props}::{_gh_data(_cell_prefix(d) + d.message)}")
+    return "\n".join(lines)
+
+
+# ---- SARIF 2.1.0 ----------------------------------------------------------------------------------
+
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
+
+
+def _doc_section(text: str, title: str) -> str | None:
+    lines = text.splitlines()
+    try:
+        start = lines.index(f"## {title}") + 1
+    except ValueError:
+        return None
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines))
+    body = " ".join(line.strip() for line in lines[start:end] if line.strip())
+    return body or None
+
+
+def _rule_descriptor(cls) -> dict:
+    from mllint.docs import doc_text
+
+    page = doc_text(cls.code)
+    level = "warning" if cls.stability == "preview" else "error"
+    rule = {
+        "id": cls.code,
+        "name": cls.name,
+        "shortDescription": {"text": cls.summary},
+        "fullDescription": {"text": (page and _doc_section(page, "What it does")) or cls.summary},
+        "help": {"text": page or cls.summary, "markdown": page or cls.summary},
+        "defaultConfiguration": {"level": level},
+        "properties": {"stability": cls.stability, "fix": cls.fix_applicability.value},
+    }
+    url = doc_url(cls.code)
+    if url and url.startswith(("http://", "https://")):
+        rule["helpUri"] = url
+    return rule
+
+
+def _artifact(path: str) -> dict:
+    from pathlib import Path, PurePath
+    from urllib.parse import quote
+
+    p = PurePath(path)
+    if p.is_absolute():
+        return {"uri": Path(path).as_uri()}
+    return {"uri": quote(p.as_posix()), "uriBaseId": "%SRCROOT%"}
+
+
+def _region(row: int, col: int, end_row: int, end_col: int) -> dict:
+    region = {"startLine": row, "startColumn": col}
+    if (end_row, end_col) >= (row, col):
+        region.update(endLine=end_row, endColumn=end_col)
+    return region
+
+
+def format_sarif(diags: list[Diagnostic], *, unsafe: bool = False) -> str:
+    """SARIF 2.1.0: every rule's metadata, one result per diagnostic, with its fix when the fix
+    can be stated as replacements in the file as stored (not for notebook cells)."""
+    from pathlib import Path
+
+    from mllint import __version__
+    from mllint.rule import all_rules
+
+    rules = all_rules()
+    index = {code: i for i, code in enumerate(rules)}
+    results = []
+    for d in diags:
+        row, col, end_row, end_col = file_region(d)
+        level = "warning" if d.code in rules and rules[d.code].stability == "preview" else "error"
+        result = {
+            "ruleId": d.code,
+            "level": level,
+            "message": {"text": _cell_prefix(d) + d.message},
+            "locations": [{"physicalLocation": {"artifactLocation": _artifact(d.path),
+                                                "region": _region(row, col, end_row, end_col)}}],
+        }
+        if d.code in index:
+            result["ruleIndex"] = index[d.code]
+        props = {}
+        if d.cell is not None:
+            props.update(cell=d.cell, cellLine=d.start.row, cellColumn=d.start.column)
+        if d.fix is not None:
+            props["fixApplicability"] = d.fix.applicability.value
+            if d.cell is None and d.fix.edits:
+                result["fixes"] = [{
+                    "description": {"text": d.fix.message},
+                    "artifactChanges": [{
+                        "artifactLocation": _artifact(d.path),
+                        "replacements": [{"deletedRegion": _region(e.start.row, e.start.column, e.end.row, e.end.column),
+                                          "insertedContent": {"text": e.content}} for e in d.fix.edits],
+                    }],
+                }]
+        if props:
+            result["properties"] = props
+        results.append(result)
+    run = {
+        "tool": {"driver": {"name": "mllint", "version": __version__, "semanticVersion": __version__,
+                            "rules": [_rule_descriptor(cls) for cls in rules.values()]}},
+        "originalUriBaseIds": {"%SRCROOT%": {"uri": Path.cwd().as_uri() + "/"}},
+        "columnKind": "unicodeCodePoints",
+        "results": results,
+    }
+    return json.dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}, indent=2)
+
+
+# ---- JUnit XML ------------------------------------------------------------------------------------
+
+def format_junit(diags: list[Diagnostic], files: list[str] | None = None) -> str:
+    """One test suite per file; a file's diagnostics are its failed test cases, and a checked
+    file without any is one passing test case."""
+    import xml.etree.ElementTree as ET
+
+    by_file: dict[str, list[Diagnostic]] = {}
+    for path in files or []:
+        by_file.setdefault(path, [])
+    for d in diags:
+        by_file.setdefault(d.path, []).append(d)
+    root = ET.Element("testsuites", name="mllint", tests=str(sum(max(1, len(v)) for v in by_file.values())),
+                      failures=str(len(diags)), errors="0")
+    for path, found in by_file.items():
+        suite = ET.SubElement(root, "testsuite", name=path, tests=str(max(1, len(found))),
+                              failures=str(len(found)), errors="0", skipped="0")
+        if not found:
+            ET.SubElement(suite, "testcase", name="mllint", classname=path)
+            continue
+        for d in found:
+            case = ET.SubElement(suite, "testcase", name=f"{d.code} {d.name}",
+                                 classname=path, file=d.path, line=str(d.start.row))
+            failure = ET.SubElement(case, "failure", message=d.message, type=d.code)
+            failure.text = f"{_where(d)}: {d.code} {d.message}"
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
+
+
+FORMATTERS = {"text", "json", "github", "sarif", "junit"}

@@ -1,0 +1,228 @@
+"""`mllint server` driven as an editor drives it: JSON-RPC over the stdio of a real subprocess.
+
+Every wait has a timeout, and the server process is killed at the end whatever happens, so a
+broken server fails these tests instead of hanging the suite.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pygls", reason="the language server needs the lsp extra")
+
+TIMEOUT = 60  # seconds for any single answer (a cold start imports LibCST and the rules)
+
+BAD = ("import torch\n\n\ndef sanitize(model):\n    for p in model.parameters():\n"
+       "        p.grad = torch.nan_to_num(p.grad, nan=0.0, posinf=1.0, neginf=-1.0)\n")
+FIXED = ("import torch\n\n\ndef sanitize(model):\n    for p in model.parameters():\n"
+         "        p.grad = torch.nan_to_num(p.grad, nan=0.0, posinf=float(\"inf\"), neginf=float(\"-inf\"))\n")
+
+
+class Client:
+    def __init__(self, cwd: Path):
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = subprocess.Popen([sys.executable, "-m", "mllint", "server"], cwd=cwd, env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.messages: queue.Queue = queue.Queue()
+        self.next_id = 0
+        self.pending: list[dict] = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        out = self.proc.stdout
+        while True:
+            headers = {}
+            while True:
+                line = out.readline()
+                if not line:
+                    self.messages.put(None)
+                    return
+                line = line.decode("ascii").strip()
+                if not line:
+                    break
+                key, _, value = line.partition(":")
+                headers[key.strip().lower()] = value.strip()
+            body = out.read(int(headers["content-length"]))
+            self.messages.put(json.loads(body))
+
+    def send(self, payload: dict) -> None:
+        data = json.dumps(payload).encode("utf-8")
+        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n" % len(data) + data)
+        self.proc.stdin.flush()
+
+    def notify(self, method: str, params: dict) -> None:
+        self.send({"jsonrpc": "2.0", "method": method, "params": params})
+
+    def request(self, method: str, params: dict) -> dict:
+        self.next_id += 1
+        rid = self.next_id
+        self.send({"jsonrpc": "2.0", "id": rid, "method": method, "params": params})
+        msg = self.wait(lambda m: m.get("id") == rid and "method" not in m)
+        assert "error" not in msg, msg
+        return msg.get("result")
+
+    def wait(self, predicate) -> dict:
+        for i, msg in enumerate(self.pending):
+            if predicate(msg):
+                return self.pending.pop(i)
+        while True:
+            try:
+                msg = self.messages.get(timeout=TIMEOUT)
+            except queue.Empty:
+                raise AssertionError(f"no answer from the server within {TIMEOUT}s; stderr: {self.stderr()}")
+            if msg is None:
+                raise AssertionError(f"the server exited; stderr: {self.stderr()}")
+            if "method" in msg and "id" in msg:  # a request from the server (e.g. registerCapability)
+                self.send({"jsonrpc": "2.0", "id": msg["id"], "result": None})
+                continue
+            if predicate(msg):
+                return msg
+            self.pending.append(msg)
+
+    def diagnostics(self, uri: str, version: int | None = None) -> list[dict]:
+        msg = self.wait(lambda m: m.get("method") == "textDocument/publishDiagnostics"
+                        and m["params"]["uri"] == uri and (version is None or m["params"].get("version") == version))
+        return msg["params"]["diagnostics"]
+
+    def stderr(self) -> str:
+        if self.proc.poll() is None:
+            return "(still running)"
+        return self.proc.stderr.read().decode(errors="replace")[-2000:]
+
+    def close(self) -> None:
+        try:
+            if self.proc.poll() is None:
+                self.request("shutdown", None)
+                self.notify("exit", None)
+                self.proc.wait(timeout=TIMEOUT)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def apply_edits(text: str, edits: list[dict]) -> str:
+    """What an editor does with TextEdits (no astral characters in these tests, so UTF-16 units
+    are characters)."""
+    lines = text.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(pos):
+        return starts[min(pos["line"], len(lines))] + pos["character"]
+
+    for e in sorted(edits, key=lambda e: offset(e["range"]["start"]), reverse=True):
+        text = text[:offset(e["range"]["start"])] + e["newText"] + text[offset(e["range"]["end"]):]
+    return text
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    return tmp_path
+
+
+@pytest.fixture
+def client(project: Path):
+    c = Client(project)
+    try:
+        init = c.request("initialize", {"processId": os.getpid(), "rootUri": project.as_uri(),
+                                        "capabilities": {}, "clientInfo": {"name": "mllint-tests"}})
+        c.notify("initialized", {})
+        c.init = init
+        yield c
+    finally:
+        c.close()
+
+
+def open_doc(client: Client, path: Path, text: str, version: int = 1) -> str:
+    uri = path.as_uri()
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python",
+                                                            "version": version, "text": text}})
+    return uri
+
+
+def test_initialize_advertises_code_actions(client):
+    caps = client.init["capabilities"]
+    assert client.init["serverInfo"]["name"] == "mllint"
+    kinds = caps["codeActionProvider"]["codeActionKinds"]
+    assert "quickfix" in kinds and "source.fixAll.mllint" in kinds
+
+
+def test_diagnostics_quick_fix_and_fix_all(client, project):
+    path = project / "train.py"
+    path.write_text(BAD)
+    uri = open_doc(client, path, BAD)
+    diags = client.diagnostics(uri)
+    assert [(d["code"], d["range"]["start"]) for d in diags] == [("ML101", {"line": 5, "character": 17})]
+    assert diags[0]["source"] == "mllint"
+    assert "GradScaler" in diags[0]["message"]
+
+    actions = client.request("textDocument/codeAction", {
+        "textDocument": {"uri": uri}, "range": diags[0]["range"], "context": {"diagnostics": diags}})
+    quick = [a for a in actions if a["kind"] == "quickfix"]
+    assert len(quick) == 1 and quick[0]["isPreferred"] is True
+    assert quick[0]["diagnostics"][0]["code"] == "ML101"
+    assert apply_edits(BAD, quick[0]["edit"]["changes"][uri]) == FIXED
+
+    fix_all = client.request("textDocument/codeAction", {
+        "textDocument": {"uri": uri}, "range": {"start": {"line": 0, "character": 0},
+                                                "end": {"line": 0, "character": 0}},
+        "context": {"diagnostics": [], "only": ["source.fixAll"]}})
+    assert [a["kind"] for a in fix_all] == ["source.fixAll.mllint"]
+    assert apply_edits(BAD, fix_all[0]["edit"]["changes"][uri]) == FIXED
+
+
+def test_change_and_save_republish(client, project):
+    path = project / "train.py"
+    path.write_text(BAD)
+    uri = open_doc(client, path, BAD)
+    assert len(client.diagnostics(uri, version=1)) == 1
+
+    # the user applies the fix: an incremental change replacing line 6
+    bad_line = BAD.splitlines()[5]
+    client.notify("textDocument/didChange", {
+        "textDocument": {"uri": uri, "version": 2},
+        "contentChanges": [{"range": {"start": {"line": 5, "character": 0},
+                                      "end": {"line": 5, "character": len(bad_line)}},
+                            "text": FIXED.splitlines()[5]}]})
+    assert client.diagnostics(uri, version=2) == []
+
+    # and back again, then save: diagnostics are published on save too
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 3},
+                                             "contentChanges": [{"text": BAD}]})
+    assert len(client.diagnostics(uri, version=3)) == 1
+    client.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
+    assert [d["code"] for d in client.diagnostics(uri, version=3)] == ["ML101"]
+
+
+def test_reads_tool_mllint_configuration(client, project):
+    (project / "pyproject.toml").write_text("[project]\nname = 'demo'\n\n[tool.mllint]\nignore = [\"ML101\"]\n")
+    path = project / "train.py"
+    uri = open_doc(client, path, BAD)
+    assert client.diagnostics(uri) == []
+
+    sub = project / "sub"
+    sub.mkdir()
+    (sub / "pyproject.toml").write_text("[project]\nname = 'other'\n")
+    uri2 = open_doc(client, sub / "train.py", BAD)
+    assert [d["code"] for d in client.diagnostics(uri2)] == ["ML101"]
+
+
+def test_no_code_actions_on_a_clean_range(client, project):
+    uri = open_doc(client, project / "clean.py", "x = 1\n")
+    assert client.diagnostics(uri) == []
+    actions = client.request("textDocument/codeAction", {
+        "textDocument": {"uri": uri}, "range": {"start": {"line": 0, "character": 0},
+                                                "end": {"line": 0, "character": 5}},
+        "context": {"diagnostics": []}})
+    assert actions == []
