@@ -1,0 +1,105 @@
+"""ML104 private-gradscaler-state: docs in rules/ML104-private-gradscaler-state.md."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from mllint.context import dotted_name
+from mllint.gradscaler import is_gradscaler, is_gradscaler_subclass, usage
+from mllint.rule import Rule, register
+
+# Names that only GradScaler has: on an object *named* like a scaler they are enough evidence.
+# Any other private name (`_scale`, `_enabled`, ...) is common in unrelated classes, so it needs an
+# object known to be a GradScaler (bound to one, or used as one).
+SCALER_ONLY = {
+    "_per_optimizer_states", "_growth_tracker", "_found_inf_per_device", "_check_inf_per_device",
+    "_unscale_grads_", "_get_scale_async", "_lazy_init_scale_growth_tracker", "_init_growth_tracker",
+    "_growth_factor", "_backoff_factor", "_growth_interval", "_init_scale", "_found_inf",
+    "_get_growth_tracker",
+}
+BROAD_HANDLERS = {"Exception", "BaseException", "AttributeError", "KeyError", "LookupError",
+                  "builtins.Exception", "builtins.BaseException", "builtins.AttributeError", "builtins.KeyError"}
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.endswith("__")
+
+
+@register
+class PrivateGradScalerState(Rule):
+    code = "ML104"
+    name = "private-gradscaler-state"
+    summary = "Reads GradScaler internals, which change between PyTorch releases."
+    evidence = ("scaler", "Scaler", "scale(", "unscale_")
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        attr = node.attr.value
+        if not _private(attr) or self._is_write(node):
+            return
+        self._check(node, node.value, attr)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        # getattr(scaler, "_scale", None): a read with a fallback built in
+        if self.ctx.call_name(node) not in ("getattr", "builtins.getattr") or len(node.args) < 2:
+            return
+        name = node.args[1].value
+        if isinstance(name, cst.SimpleString) and _private(str(name.evaluated_value)):
+            self._check(node, node.args[0].value, str(name.evaluated_value), fallback=len(node.args) > 2)
+
+    def _is_write(self, node: cst.Attribute) -> bool:
+        parent = self.ctx.parent
+        if isinstance(parent, cst.AssignTarget) and parent.target is node:
+            return True
+        if isinstance(parent, cst.AnnAssign) and parent.target is node:
+            return True
+        return isinstance(parent, cst.Del)
+
+    def _check(self, node: cst.CSTNode, receiver_expr: cst.BaseExpression, attr: str, fallback: bool = False) -> None:
+        ctx = self.ctx
+        receiver = dotted_name(receiver_expr)
+        if receiver is None or receiver.split(".")[0] in ("self", "cls") and "." not in receiver:
+            return  # an object's own private state (GradScaler's code, or any other class)
+        if is_gradscaler_subclass(ctx.enclosing_class(), ctx):
+            return  # a GradScaler subclass may use the internals it inherits
+        last = receiver.split(".")[-1].lower()
+        known = is_gradscaler(receiver, ctx)
+        if not known and "scaler" in last:
+            methods = usage(ctx.scope(), ctx).methods.get(receiver, set())
+            known = attr in SCALER_ONLY or "scale" in methods
+        if not known:
+            return
+        shown = ctx.module.code_for_node(node) if isinstance(node, cst.Attribute) else f"{receiver}.{attr}"
+        message = (f"`{shown}` reads GradScaler's private state, which changes between PyTorch releases; to detect "
+                   f"a skipped step, compare `{receiver}.get_scale()` before and after `{receiver}.update()` "
+                   "(a lower scale means the step was skipped)")
+        handler = self._broad_handler()
+        if handler is not None:
+            message += (f"; the surrounding `{handler}` would turn a rename into a silent fallback value "
+                        "(\"no overflow\" forever)")
+        elif fallback:
+            message += "; the getattr default would turn a rename into a silent fallback value"
+        self.report(node, message)
+
+    def _broad_handler(self) -> str | None:
+        """`except Exception` (or bare/AttributeError/KeyError...) around the read, if any."""
+        stack = self.ctx.stack
+        for i in range(len(stack) - 1, 0, -1):
+            node, child = stack[i - 1], stack[i]
+            if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+                return None
+            if isinstance(node, cst.Try) and child is node.body:
+                for h in node.handlers:
+                    if h.type is None:
+                        return "except:"
+                    types = h.type.elements if isinstance(h.type, cst.Tuple) else [h.type]
+                    for t in types:
+                        expr = t.value if isinstance(t, cst.Element) else t
+                        name = self.ctx.qualified_name(expr)
+                        if name in BROAD_HANDLERS:
+                            return f"except {name.split('.')[-1]}"
+            if isinstance(node, cst.With):
+                for item in node.items:
+                    call = item.item
+                    if isinstance(call, cst.Call) and self.ctx.call_name(call) == "contextlib.suppress":
+                        return "contextlib.suppress(...)"
+        return None

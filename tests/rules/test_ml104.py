@@ -1,0 +1,205 @@
+"""ML104 private-gradscaler-state: reads of GradScaler internals on objects known to be scalers."""
+
+import textwrap
+
+import pytest
+
+from mllint.testing import lint
+
+
+def _lint(src):
+    return [(d.code, d.start.row, d.start.column) for d in lint(textwrap.dedent(src), "ML104")]
+
+
+FLAGGED = {
+    "seed: _per_optimizer_states on self.scaler": ("""
+        import torch
+        class T:
+            def __init__(self):
+                self.scaler = torch.amp.GradScaler("cuda")
+            def step(self):
+                state = self.scaler._per_optimizer_states[self.opt]
+        """, (7, 17)),
+    "_scale on a bound scaler": ("""
+        import torch
+        scaler = torch.cuda.amp.GradScaler()
+        def log():
+            return scaler._scale.item()
+        """, (5, 12)),
+    "alias and from-import": ("""
+        from torch.amp import GradScaler as GS
+        def f():
+            s = GS()
+            return s._growth_tracker
+        """, (5, 12)),
+    "annotated parameter": ("""
+        import torch
+        def f(s: torch.amp.GradScaler):
+            return s._scale
+        """, (4, 12)),
+    "Optional annotation": ("""
+        from typing import Optional
+        from torch.cuda.amp import GradScaler
+        def f(s: Optional[GradScaler]):
+            return s._enabled
+        """, (5, 12)),
+    "used as a scaler: get_scale": ("""
+        def f(s):
+            before = s.get_scale()
+            return s._scale
+        """, (4, 12)),
+    "used as a scaler: scale().backward() step update": ("""
+        def f(s, opt, loss):
+            s.scale(loss).backward()
+            s.step(opt)
+            found = s._found_inf_per_device(opt)
+            s.update()
+        """, (5, 13)),
+    "scaler-only name on a scaler-named object": ("""
+        def f(trainer):
+            return trainer.amp_scaler._per_optimizer_states
+        """, (3, 12)),
+    "getattr with a string": ("""
+        import torch
+        def f():
+            scaler = torch.amp.GradScaler()
+            return getattr(scaler, "_scale", None)
+        """, (5, 12)),
+    "in a comprehension in a nested function": ("""
+        import torch
+        def outer(opt):
+            scaler = torch.amp.GradScaler()
+            def inner():
+                return [scaler._per_optimizer_states[o] for o in [opt]]
+            return inner
+        """, (6, 17)),
+    "IfExp binding": ("""
+        import torch
+        def f(amp):
+            scaler = torch.amp.GradScaler() if amp else None
+            return scaler._scale
+        """, (5, 12)),
+}
+
+
+@pytest.mark.parametrize("src, where", FLAGGED.values(), ids=FLAGGED.keys())
+def test_flagged(src, where):
+    assert _lint(src) == [("ML104", *where)]
+
+
+NOT_FLAGGED = {
+    "public get_scale": """
+        import torch
+        def f(opt, loss):
+            scaler = torch.amp.GradScaler()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            before = scaler.get_scale()
+            scaler.update()
+            return scaler.get_scale() < before
+        """,
+    "GradScaler subclass own code": """
+        import torch
+        class MyScaler(torch.cuda.amp.GradScaler):
+            def update(self, new_scale=None):
+                old = self._scale
+                super().update(new_scale)
+                return self._growth_tracker
+        """,
+    "GradScaler class itself": """
+        class GradScaler:
+            def get_scale(self):
+                return self._scale
+        """,
+    "_scale on an unrelated class": """
+        import torch
+        class Rotary(torch.nn.Module):
+            def __init__(self):
+                self._scale = 2.0
+            def forward(self, x, other):
+                return x * self._scale + other._scale
+        """,
+    "a preprocessing scaler": """
+        from sklearn.preprocessing import StandardScaler
+        def f(x):
+            scaler = StandardScaler()
+            scaler.fit(x)
+            return scaler._scale, scaler.scale_
+        """,
+    "scaler-named object with a generic private name": """
+        def f(image_scaler):
+            return image_scaler._scale
+        """,
+    "writes": """
+        import torch
+        def f():
+            scaler = torch.amp.GradScaler()
+            scaler._scale = None
+        """,
+    "found_inf as a plain name": """
+        def _single_tensor_adopt(params, grads, grad_scale, found_inf):
+            assert grad_scale is None and found_inf is None
+        """,
+    "dunder": """
+        import torch
+        def f():
+            scaler = torch.amp.GradScaler()
+            return scaler.__class__
+        """,
+    "object with step is not a scaler": """
+        def f(optimizer):
+            optimizer.step()
+            return optimizer._step_count
+        """,
+}
+
+
+@pytest.mark.parametrize("src", NOT_FLAGGED.values(), ids=NOT_FLAGGED.keys())
+def test_not_flagged(src):
+    assert _lint(src) == []
+
+
+HANDLERS = {
+    "except Exception": ("except Exception as e:", "`except Exception`"),
+    "bare except": ("except:", "`except:`"),
+    "tuple with AttributeError": ("except (AttributeError, KeyError):", "`except AttributeError`"),
+}
+
+
+@pytest.mark.parametrize("handler, shown", HANDLERS.values(), ids=HANDLERS.keys())
+def test_message_mentions_the_broad_handler(handler, shown):
+    src = f"""
+import torch
+scaler = torch.amp.GradScaler()
+def f(opt):
+    try:
+        state = scaler._per_optimizer_states[opt]
+    {handler}
+        state = None
+    return state
+"""
+    diags = lint(src, "ML104")
+    assert [d.start.row for d in diags] == [6]
+    assert shown in diags[0].message
+    assert "silent fallback" in diags[0].message
+
+
+def test_message_shows_the_public_way_for_this_scaler():
+    src = FLAGGED["seed: _per_optimizer_states on self.scaler"][0]
+    (diag,) = lint(textwrap.dedent(src), "ML104")
+    assert "compare `self.scaler.get_scale()` before and after `self.scaler.update()`" in diag.message
+    assert "silent fallback" not in diag.message
+
+
+def test_handler_only_counts_for_the_try_body():
+    src = """
+import torch
+scaler = torch.amp.GradScaler()
+def f(opt):
+    try:
+        pass
+    except Exception:
+        return scaler._scale
+"""
+    (diag,) = lint(src, "ML104")
+    assert "silent fallback" not in diag.message
