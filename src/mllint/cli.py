@@ -78,12 +78,14 @@ def main() -> None:
 @click.option("--statistics", is_flag=True, help="Show a count per rule instead of each diagnostic (text or json).")
 @click.option("--stdin-filename", metavar="NAME", help="Read the source from stdin and report it as NAME.")
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when diagnostics remain.")
+@click.option("--force-exclude", is_flag=True,
+              help="Apply the configured excludes to files named on the command line too (pre-commit, editors).")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Use this pyproject.toml or mllint.toml.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Processes to use (default: all cores).")
 @click.option("--quiet", "-q", is_flag=True, help="Print diagnostics only, no summary.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the .mllint_cache/ directory.")
 def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview, fmt, output_file,
-          statistics, stdin_filename, exit_zero, config_file, jobs, quiet, no_cache) -> None:
+          statistics, stdin_filename, exit_zero, force_exclude, config_file, jobs, quiet, no_cache) -> None:
     """Lint PATHS (default: the current directory)."""
     try:
         layer = SelectionLayer(
@@ -93,8 +95,9 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
         )
         resolver = ConfigResolver(layer, preview=preview, config_file=Path(config_file) if config_file else None)
         if stdin_filename is not None:
-            sys.exit(_check_stdin(stdin_filename, resolver, fix, unsafe_fixes, diff, fmt, exit_zero, quiet))
-        found, path_errors = discover(list(paths) or ["."], resolver)
+            sys.exit(_check_stdin(stdin_filename, resolver, fix, unsafe_fixes, diff, fmt, exit_zero, quiet,
+                                  force_exclude))
+        found, path_errors = discover(list(paths) or ["."], resolver, force_exclude=force_exclude)
     except ConfigError as exc:
         _fail(str(exc))
     for err in path_errors:
@@ -154,7 +157,7 @@ def _emit(text: str, output_file: str | None) -> None:
         click.echo(text, nl=not text.endswith("\n"))
 
 
-def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet) -> int:
+def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force_exclude=False) -> int:
     """Editors: source on stdin; with --fix the fixed source goes to stdout, diagnostics to stderr."""
     path = Path(name)
     kind = kind_of(path) or "python"
@@ -165,6 +168,11 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet) -> in
         click.echo(f"mllint: error: {name}: cannot decode: {exc}", err=True)
         return 2
     settings = resolver.for_path(path if path.is_absolute() else Path.cwd() / path)
+    if force_exclude and settings.is_excluded(path if path.is_absolute() else Path.cwd() / path):
+        if fix:  # an editor replaces the buffer by stdout: give the source back unchanged
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        return 0
     task = Task(path, name, settings)
     if kind == "notebook":
         from mllint.notebook import lint_notebook

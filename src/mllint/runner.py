@@ -42,8 +42,10 @@ def wanted_kinds(settings: Settings) -> set[str]:
     return kinds
 
 
-def discover(paths: list[str], resolver: ConfigResolver) -> tuple[list[tuple[Path, str, Settings]], list[str]]:
-    """Files to lint, with their settings. Named files are always linted; directories are walked."""
+def discover(paths: list[str], resolver: ConfigResolver,
+             force_exclude: bool = False) -> tuple[list[tuple[Path, str, Settings]], list[str]]:
+    """Files to lint, with their settings. Named files are always linted (unless `force_exclude`,
+    as pre-commit wants: it names every staged file); directories are walked."""
     found: list[tuple[Path, str, Settings]] = []
     errors: list[str] = []
     seen: set[Path] = set()
@@ -56,7 +58,10 @@ def discover(paths: list[str], resolver: ConfigResolver) -> tuple[list[tuple[Pat
             key = path.resolve() if path.exists() else path
             if key not in seen:
                 seen.add(key)
-                found.append((path, raw, resolver.for_path(path)))
+                settings = resolver.for_path(path)
+                if force_exclude and settings.is_excluded(path):
+                    continue
+                found.append((path, raw, settings))
             continue
         for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
             here = Path(dirpath)
