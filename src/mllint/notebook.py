@@ -32,7 +32,7 @@ from mllint.diagnostics import Diagnostic, Edit, Fix, Location
 PYTHON_BODY_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug", "memit", "pixie_debugger"}
 
 _WS = re.compile(r"[ \t\n\r]*")
-_HELP = re.compile(r"^\??[\w.]+\?{1,2}$")  # obj?, obj??, ?obj
+_HELP = re.compile(r"^(\?{1,2}[\w.]+|[\w.]+\?{1,2})$")  # obj?, obj??, ?obj, ??obj
 _MAGIC_ASSIGN = re.compile(r"^[\w.\[\]\s,()*]+?\s*=\s*[%!]")  # files = !ls, t = %timeit -o f()
 
 
@@ -322,11 +322,14 @@ def _mask_lines(lines: list[str], masked) -> str:
     out = []
     tracker = _StatementTracker()
     in_magic = False  # a magic line ending in a backslash continues on the next line
+    indent = ""
     for line in lines:
         body = line.rstrip("\r\n")
         stripped = body.lstrip()
         if in_magic or (tracker.at_statement_start() and _is_magic(stripped)):
-            out.append(masked(line, body[: len(body) - len(stripped)]))
+            if not in_magic:
+                indent = body[: len(body) - len(stripped)]
+            out.append(masked(line, indent))
             in_magic = body.endswith("\\")
             continue
         tracker.feed(body)
