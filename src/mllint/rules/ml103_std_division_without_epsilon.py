@@ -1,0 +1,229 @@
+"""ML103 std-division-without-epsilon: docs in rules/ML103-std-division-without-epsilon.md."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from mllint.astutil import find_arg
+from mllint.context import FileContext
+from mllint.diagnostics import Applicability, Fix
+from mllint.rule import Rule, register
+
+# Functions that compute a standard deviation (method forms: `.std(...)`, `.nanstd(...)`).
+STD_FUNCTIONS = {"torch.std", "torch.Tensor.std", "numpy.std", "numpy.nanstd", "jax.numpy.std", "jax.numpy.nanstd"}
+STD_METHODS = ("std", "nanstd")
+# `std, mean = torch.std_mean(x)`: element 0 is the std
+STD_MEAN_FUNCTIONS = {"torch.std_mean"}
+# Calls that leave a zero std zero (reshape, move, convert): `/ std.unsqueeze(0)` is still a std.
+SAME_VALUE_METHODS = {"item", "detach", "float", "double", "half", "bfloat16", "to", "cpu", "cuda", "numpy",
+                      "unsqueeze", "view", "reshape", "expand", "expand_as", "view_as", "squeeze", "clone",
+                      "contiguous", "type_as", "type", "astype", "flatten"}
+SAME_VALUE_FUNCTIONS = {"float", "torch.as_tensor", "torch.tensor", "numpy.asarray", "numpy.array"}
+# Functions whose result is a division: (qualified name, index of the divisor).
+DIV_FUNCTIONS = {"torch.div": 1, "torch.divide": 1, "torch.true_divide": 1, "numpy.divide": 1,
+                 "numpy.true_divide": 1, "operator.truediv": 1, "operator.itruediv": 1}
+DIV_METHODS = ("div", "div_", "divide", "divide_", "true_divide", "true_divide_")
+# Wrappers that a guard may put around the std it tests: `(std == 0).any()`, `std.min() > 0`, `abs(std)`.
+GUARD_PEEL_METHODS = SAME_VALUE_METHODS | {"min", "max", "abs", "all", "any", "amin", "sum", "mean"}
+GUARD_FUNCTIONS = ("isclose", "allclose", "isfinite", "isnan", "isinf", "nonzero", "count_nonzero", "all", "any",
+                   "where")
+EPS = "1e-8"
+
+
+def _peel(expr: cst.BaseExpression, methods=SAME_VALUE_METHODS) -> cst.BaseExpression:
+    """The tensor under value-preserving wrappers: `std[:, None].unsqueeze(0)` -> `std`."""
+    while True:
+        if isinstance(expr, cst.Subscript):
+            expr = expr.value
+        elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in methods:
+            expr = expr.func.value
+        else:
+            return expr
+
+
+class _Guards(cst.CSTVisitor):
+    """Finds, in one function, anything that tests or repairs a std: comparisons and tests that
+    mention it, guard functions (isclose, where, ...) called on it, in-place updates of it."""
+
+    def __init__(self, ctx: FileContext, keys: set[str]):
+        self.ctx = ctx
+        self.keys = keys
+        self.found = False
+
+    def _is_key(self, expr: cst.BaseExpression | None) -> bool:
+        if expr is None:
+            return False
+        if isinstance(expr, cst.UnaryOperation):
+            expr = expr.expression
+        if isinstance(expr, cst.Call) and expr.args and not isinstance(expr.func, cst.Attribute):
+            if self.ctx.qualified_name(expr.func) in ("abs", "float", "bool"):
+                expr = expr.args[0].value
+        expr = _peel(expr, GUARD_PEEL_METHODS)
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in (
+                "abs", "min", "all", "any", "amin"):
+            # torch.abs(std), torch.min(std)
+            if expr.args and self._is_key(expr.args[0].value):
+                return True
+        return _key_of(expr, self.ctx) in self.keys
+
+    def visit_Comparison(self, node: cst.Comparison) -> None:
+        if self._is_key(node.left) or any(self._is_key(c.comparator) for c in node.comparisons):
+            self.found = True
+
+    def _test(self, test: cst.BaseExpression) -> None:
+        if self._is_key(test):  # `if std:`
+            self.found = True
+
+    def visit_If(self, node: cst.If) -> None:
+        self._test(node.test)
+
+    def visit_While(self, node: cst.While) -> None:
+        self._test(node.test)
+
+    def visit_IfExp(self, node: cst.IfExp) -> None:
+        self._test(node.test)
+
+    def visit_Assert(self, node: cst.Assert) -> None:
+        self._test(node.test)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            last = func.attr.value
+            # std.clamp_(min=eps), std.add_(eps), std.masked_fill_(...): repaired in place
+            if last.endswith("_") and not last.startswith("_") and self._key_is(func.value):
+                self.found = True
+                return
+        else:
+            last = func.value if isinstance(func, cst.Name) else ""
+        if last in GUARD_FUNCTIONS and any(self._is_key(a.value) for a in node.args):
+            self.found = True
+
+    def _key_is(self, expr: cst.BaseExpression) -> bool:
+        return _key_of(_peel(expr), self.ctx) in self.keys
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for t in node.targets:  # std[std == 0] = 1.0
+            if isinstance(t.target, cst.Subscript) and self._key_is(t.target.value):
+                self.found = True
+
+
+def _key_of(expr: cst.BaseExpression, ctx: FileContext) -> str | None:
+    if isinstance(expr, cst.Name):
+        return expr.value
+    if isinstance(expr, (cst.Call, cst.Attribute)):
+        return ctx.code(expr).replace(" ", "")
+    return None
+
+
+@register
+class StdDivisionWithoutEpsilon(Rule):
+    code = "ML103"
+    name = "std-division-without-epsilon"
+    summary = "Division by a standard deviation with no epsilon: a constant batch or a batch of one gives inf/NaN."
+    fix_applicability = Applicability.SAFE
+    evidence = ("std",)
+
+    # ---- division sites -----------------------------------------------------------------------
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if isinstance(node.operator, cst.Divide):
+            self._check(node.right, parens=True)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        if isinstance(node.operator, cst.DivideAssign):
+            self._check(node.value, parens=False)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        name = self.ctx.call_name(node)
+        if name in DIV_FUNCTIONS:
+            arg = find_arg(node, "other", DIV_FUNCTIONS[name])
+            if arg is None and name.startswith("numpy."):
+                arg = find_arg(node, "x2", 1)
+        elif isinstance(node.func, cst.Attribute) and node.func.attr.value in DIV_METHODS:
+            arg = find_arg(node, "other", 0)
+        else:
+            return
+        if arg is not None and not arg.star:
+            self._check(arg.value, parens=False)
+
+    # ---- what the divisor is ------------------------------------------------------------------
+    def _is_std_call(self, expr: cst.BaseExpression) -> bool:
+        if not isinstance(expr, cst.Call):
+            return False
+        name = self.ctx.call_name(expr)
+        if name in STD_FUNCTIONS:
+            return True
+        func = expr.func
+        if isinstance(func, cst.Attribute) and func.attr.value in STD_METHODS:
+            # `x.std()` on a tensor/array/Series; `statistics.std` etc. resolve to other modules
+            return name is None or not name.startswith(("statistics.", "math."))
+        return False
+
+    def _std_source(self, divisor: cst.BaseExpression) -> tuple[str, cst.CSTNode] | None:
+        """(guard key, scope) if `divisor` is a standard deviation without epsilon, else None."""
+        ctx = self.ctx
+        expr = _peel(divisor)
+        if isinstance(expr, cst.Call) and not isinstance(expr.func, cst.Attribute) and expr.args and \
+                ctx.qualified_name(expr.func) in SAME_VALUE_FUNCTIONS:
+            expr = _peel(expr.args[0].value)
+        if self._is_std_call(expr):
+            return _key_of(expr, ctx), ctx.scope()
+        if isinstance(expr, cst.Name):
+            scope = self._binding_scope(expr.value)
+            if scope is None:
+                return None
+            bindings = ctx.bindings(scope)[expr.value]
+            # every value the name can hold must be a bare std (`std = x.std() + eps`, a second
+            # `std = 1.0`, a parameter or `std += eps` all mean someone took care of it)
+            for b in bindings:
+                if b.kind in ("assign", "annassign", "walrus") and b.index is None:
+                    value = _peel(b.value)
+                    if not self._is_std_call(value):
+                        return None
+                elif b.kind == "unpack" and b.index == 0 and isinstance(b.value, cst.Call) and \
+                        ctx.call_name(b.value) in STD_MEAN_FUNCTIONS:
+                    continue
+                else:
+                    return None
+            return expr.value, scope
+        return None
+
+    def _binding_scope(self, name: str) -> cst.CSTNode | None:
+        """The innermost function (or the module) around the current node that binds `name`."""
+        ctx = self.ctx
+        for node in ctx.ancestors():
+            if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+                if name in ctx.bindings(node):
+                    return node
+        if ctx.module is not None and name in ctx.bindings(ctx.module):
+            return ctx.module
+        return None
+
+    def _guarded(self, key: str, scopes: list[cst.CSTNode]) -> bool:
+        for scope in scopes:
+            finder = _Guards(self.ctx, {key})
+            scope.visit(finder)
+            if finder.found:
+                return True
+        return False
+
+    def _check(self, divisor: cst.BaseExpression, parens: bool) -> None:
+        ctx = self.ctx
+        found = self._std_source(divisor)
+        if found is None:
+            return
+        key, scope = found
+        scopes = [scope] if scope is ctx.scope() else [scope, ctx.scope()]
+        if self._guarded(key, scopes):
+            return
+        code = ctx.code(divisor)
+        if divisor.lpar:
+            # `/ (std)`: the node's range excludes its own parentheses, which stay around the sum
+            new = f"{ctx.code(divisor.with_changes(lpar=[], rpar=[]))} + {EPS}"
+        else:
+            new = f"({code} + {EPS})" if parens else f"{code} + {EPS}"
+        message = (f"Division by the standard deviation `{code}` without an epsilon: a constant batch (or a batch "
+                   f"of one with the unbiased estimator) makes it 0 or NaN and the result inf/NaN; divide by "
+                   f"`({code} + {EPS})` or clamp it")
+        fix = Fix(Applicability.SAFE, f"Add {EPS} to the standard deviation", (ctx.replace(divisor, new),))
+        self.report(divisor, message, fix)
