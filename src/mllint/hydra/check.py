@@ -64,15 +64,17 @@ def _shown(text: str) -> str:
 
 
 def _suggest(word: str, candidates: list[str]) -> list[str]:
-    same_depth = [c for c in candidates if c.count(".") == word.count(".")]
-    found = difflib.get_close_matches(word, same_depth, n=3, cutoff=0.6)
-    if not found and "." in word:  # a misspelt last part: compare last parts, keep full keys
-        last = word.rsplit(".", 1)[1]
-        by_last: dict[str, list[str]] = {}
-        for c in candidates:
-            by_last.setdefault(c.rsplit(".", 1)[-1], []).append(c)
-        for name in difflib.get_close_matches(last, list(by_last), n=3, cutoff=0.7):
-            found.extend(by_last[name])
+    """Closest existing names: siblings first (compared by last part), then whole keys."""
+    parent, _, last = word.rpartition(".")
+    siblings: dict[str, str] = {}
+    for c in candidates:
+        c_parent, _, c_last = c.rpartition(".")
+        if c_parent == parent:
+            siblings[c_last] = c
+    found = [siblings[n] for n in difflib.get_close_matches(last, list(siblings), n=3, cutoff=0.6)]
+    if not found:
+        same_depth = [c for c in candidates if c.count(".") == word.count(".")]
+        found = difflib.get_close_matches(word, same_depth, n=3, cutoff=0.85)
     return found[:3]
 
 
@@ -133,7 +135,11 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
         try:
             parsed.append((a, parser().parse_override(a.text)))
         except (OverrideParseException, HydraException) as exc:
-            if a.known:
+            if a.known and not a.text.strip():
+                findings.append(Finding("ML502", "a blank argument reaches Hydra, which cannot parse it (in a shell "
+                                        "script: a backslash followed by a space, or a comment after `\\`, ends "
+                                        "the line continuation)", a))
+            elif a.known:
                 msg = " ".join(str(exc).split("\n")[0:2]).strip()
                 findings.append(Finding("ML502", f"Hydra cannot parse the override `{a.text}`: {msg}", a))
     if config_name is None or config_dir is None or not config_dir.is_dir():
@@ -215,8 +221,8 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
             keys = keys if keys is not None else all_keys(tree)
             found = _suggest(key, keys)
             findings.append(Finding("ML502", f"`{key}` is not a key of config `{config_name}`, so Hydra refuses "
-                                    f"`{_shown(a.text)}` (\"Could not override '{key}'\"){_did_you_mean(found)} "
-                                    f"Use `+{key}=` only if the key is really new", a))
+                                    f"`{_shown(a.text)}` (\"Could not override '{key}'\"){_did_you_mean(found)}; "
+                                    f"use `+{key}=...` only if the key is really new", a))
         elif o.type == OverrideType.DEL and state == "absent":
             keys = keys if keys is not None else all_keys(tree)
             found = _suggest(key, keys)

@@ -21,7 +21,9 @@ SHELL_STRING = {"os.system", "os.popen"}
 COMPOSE = {"hydra.compose", "hydra.experimental.compose"}
 INITIALIZE = {"hydra.initialize", "hydra.experimental.initialize"}
 INITIALIZE_DIR = {"hydra.initialize_config_dir", "hydra.experimental.initialize_config_dir"}
-EVIDENCE = ("subprocess", "os.system", "os.popen", "compose", "python", ".py", "torchrun", "accelerate", "deepspeed")
+# Cheap prescreen: Python launchers name subprocess/os.system/compose; scripts run `x.py` or `-m`.
+EVIDENCE = ("subprocess", "os.system", "os.popen", "compose(", ".py", "python -m", "python3 -m", "torchrun",
+            "accelerate launch", "deepspeed")
 
 _KEY = "_mllint_hydra"
 
