@@ -1,0 +1,270 @@
+"""ML301 schedule-uses-local-counter: docs in rules/ML301-schedule-uses-local-counter.md.
+
+A schedule (annealing, warmup, epsilon, temperature, penalty) driven by a component's own counter
+(`self.dqn_step_counter`: set to a constant in `__init__`, incremented under a condition or in
+another method) lags the training step whenever the component does not run on every step.
+
+LibCST singles out the call; astroid then reads the class once (instance attributes and every
+assignment to them across methods and base classes) to decide whether the attribute is such a
+counter. Files without a candidate call are never given to astroid.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import astroid
+import libcst as cst
+from astroid import nodes
+
+from mllint.context import dotted_name
+from mllint.diagnostics import Applicability, Fix
+from mllint.rule import Rule, register
+
+SCHEDULE_CALL = re.compile(r"anneal|schedul|temperature|epsilon|warm_?up|decay|penalty|ramp", re.I)
+STEP_KEYWORDS = {"current_step", "step", "global_step", "progress", "t", "cur_step", "curr_step", "iteration", "it"}
+# Parameters that carry the training loop's step into a method.
+GLOBAL_STEP_PARAMS = ("global_step", "train_step", "global_iteration", "global_iter", "total_step", "step",
+                      "current_step", "cur_step", "curr_step", "iteration", "step_idx")
+# A text hint that the module has a training-loop step somewhere (then the step is in reach).
+LOOP_STEP = re.compile(r"\bglobal_step\b|\.step\s*\+=\s*1\b|\bstep\s*\+=\s*1\b|\bglobal_iter\w*\s*\+=")
+LIGHTNING = ("LightningModule",)
+
+
+@dataclass
+class Candidate:
+    call: cst.Call
+    target: cst.CSTNode  # the node to replace by the global step
+    attr: str
+    klass: cst.ClassDef
+    method: cst.FunctionDef
+    step: str | None  # global step expression in scope, if any
+
+
+@dataclass
+class Counter:
+    increment_methods: set[str]
+    conditional: bool
+
+
+@register
+class ScheduleUsesLocalCounter(Rule):
+    code = "ML301"
+    name = "schedule-uses-local-counter"
+    summary = "A schedule is driven by a component's own counter instead of the training loop's global step."
+    fix_applicability = Applicability.UNSAFE
+    # The schedule call must be there: its name, or a step keyword fed from an attribute.
+    evidence = ("anneal", "schedul", "temperature", "epsilon", "warmup", "warm_up", "decay", "penalty", "ramp",
+                "step=", "progress=", "t=self.", "iteration=", "it=self.")
+
+    def __init__(self, ctx, options):
+        super().__init__(ctx, options)
+        self.candidates: list[Candidate] = []
+        self._astroid = None
+        self._increments: dict[str, bool] = {}
+
+    # ---- cheap LibCST pass: single out schedule calls fed by `self.<attr>` ---------------------
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        leaf = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+        if leaf == "step" or not leaf:
+            return  # optimizer.step(), scheduler.step()
+        by_name = bool(SCHEDULE_CALL.search(leaf))
+        args = [a for a in node.args if a.keyword is not None and a.keyword.value in STEP_KEYWORDS]
+        if by_name:
+            args = [a for a in node.args if a.keyword is None or a.keyword.value in STEP_KEYWORDS
+                    or "step" in a.keyword.value]
+        if not args:
+            return
+        method, klass = self._method_and_class()
+        if method is None:
+            return
+        self_name = _first_param(method)
+        if self_name is None:
+            return
+        for arg in args:
+            found = self._counter_attr(arg.value, self_name)
+            if found is None:
+                continue
+            target, attr = found
+            if "global" in attr or not self._incremented_somewhere(attr):
+                continue  # `self.global_step` is the trainer's step; no `+= 1`: not a counter
+            step = self._global_step_in_scope(klass, attr, self_name)
+            self.candidates.append(Candidate(node, target, attr, klass, method, step))
+
+    def _incremented_somewhere(self, attr: str) -> bool:
+        """Cheap text test before astroid: `.attr += <n>` or `.attr = <x>.attr + <n>` in the file."""
+        if attr not in self._increments:
+            pattern = rf"\.{re.escape(attr)}\s*(\+=|=\s*\w+\.{re.escape(attr)}\s*\+)"
+            self._increments[attr] = re.search(pattern, self.ctx.source) is not None
+        return self._increments[attr]
+
+    def _method_and_class(self):
+        stack = self.ctx.stack
+        for i in range(len(stack) - 1, 1, -1):
+            if isinstance(stack[i], cst.FunctionDef) and isinstance(stack[i - 2], cst.ClassDef):
+                return stack[i], stack[i - 2]
+        return None, None
+
+    def _counter_attr(self, expr: cst.BaseExpression, self_name: str):
+        """`self.x`, `float(self.x)`, `self.x - self.start`, or a local bound once to `self.x`."""
+        if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == self_name:
+            return expr, expr.attr.value
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in ("int", "float") \
+                and len(expr.args) == 1:
+            return self._counter_attr(expr.args[0].value, self_name)
+        if isinstance(expr, cst.BinaryOperation):
+            return self._counter_attr(expr.left, self_name)
+        if isinstance(expr, cst.Name):
+            binds = self.ctx.bindings().get(expr.value, [])
+            if len(binds) == 1 and binds[0].kind == "assign" and binds[0].value is not None:
+                inner = self._counter_attr(binds[0].value, self_name)
+                if inner is not None:
+                    return expr, inner[1]
+        return None
+
+    def _global_step_in_scope(self, klass: cst.ClassDef, attr: str, self_name: str) -> str | None:
+        """The training step as the enclosing code can spell it, or None."""
+        functions = [n for n in self.ctx.ancestors() if isinstance(n, cst.FunctionDef)]
+        for fn in functions:
+            params = fn.params
+            names = {p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params)}
+            for candidate in GLOBAL_STEP_PARAMS:
+                if candidate in names and candidate != attr:
+                    return candidate
+        if functions and "global_step" in self.ctx.source:  # `self.trainer.global_step`, `state.global_step` read in the same function
+            finder = _GlobalStepReads()
+            functions[-1].visit(finder)
+            if finder.found:
+                return finder.found[0]
+        for base in klass.bases:
+            if (dotted_name(base.value) or "").rsplit(".", 1)[-1] in LIGHTNING:
+                return f"{self_name}.global_step"
+        return None
+
+    # ---- decide once the whole module is known -------------------------------------------------
+    def leave_Module(self, node: cst.Module) -> None:
+        if not self.candidates:
+            return
+        in_reach = bool(LOOP_STEP.search(self.ctx.source))
+        for cand in self.candidates:
+            if cand.step is None and not in_reach:
+                continue
+            counter = self._counter(cand)
+            if counter is None:
+                continue
+            method = cand.method.name.value
+            elsewhere = counter.increment_methods - {method}
+            if not (counter.conditional or elsewhere):
+                continue  # ticks on every call of the method that uses it: in step with training
+            how = "under a condition" if counter.conditional else f"in `{sorted(elsewhere)[0]}`"
+            where = f"`{self.ctx.code(cand.call.func)}`"
+            if cand.step is not None:
+                message = (f"{where} is driven by `self.{cand.attr}`, a counter this component increments only "
+                           f"{how}, so the schedule lags the training step; pass `{cand.step}` instead")
+                fix = Fix(Applicability.UNSAFE, f"Drive the schedule by `{cand.step}`",
+                          (self.ctx.replace(cand.target, cand.step),))
+            else:
+                message = (f"{where} is driven by `self.{cand.attr}`, a counter this component increments only "
+                           f"{how}, so the schedule lags the training step; add a `global_step` parameter to "
+                           f"`{method}`, pass the training loop's step to it and use that here")
+                fix = None
+            self.report(cand.target, message, fix)
+
+    def _counter(self, cand: Candidate) -> Counter | None:
+        """If `self.<attr>` of the class is a constant-initialised, incremented counter: where and how."""
+        klass = self._astroid_class(cand)
+        if klass is None:
+            return None
+        try:
+            assigns = klass.instance_attr(cand.attr)
+        except astroid.AttributeInferenceError:
+            return None
+        initialised = any(isinstance(n, nodes.AssignName) for n in klass.locals.get(cand.attr, ()))
+        methods: set[str] = set()
+        conditional = False
+        for target in assigns:
+            stmt = target.parent
+            frame = target.frame()
+            if isinstance(stmt, nodes.AugAssign):
+                if stmt.op != "+=" or not _is_number(stmt.value):
+                    return None
+            elif isinstance(stmt, (nodes.Assign, nodes.AnnAssign)) and stmt.value is not None:
+                if _is_number(stmt.value):
+                    if getattr(frame, "name", "") == "__init__":
+                        initialised = True
+                    continue  # a reset to a constant
+                if not _is_self_plus_number(stmt.value, cand.attr):
+                    return None  # set from something else (maybe synced to the global step)
+            else:
+                return None  # tuple unpacking, deletion: not a simple counter
+            methods.add(getattr(frame, "name", ""))
+            state = _condition(stmt, frame)
+            if state == "boundary":
+                return None  # an optimizer-step counter under `if step % accum == 0`
+            conditional = conditional or state == "conditional"
+        if not initialised or not methods:
+            return None
+        return Counter(methods, conditional)
+
+    def _astroid_class(self, cand: Candidate):
+        if self._astroid is None:
+            try:
+                self._astroid = astroid.parse(self.ctx.source)
+            except Exception:  # astroid cannot read it: no verdict rather than a guess
+                self._astroid = False
+        if self._astroid is False:
+            return None
+        same = [k for k in self._astroid.nodes_of_class(nodes.ClassDef) if k.name == cand.klass.name.value]
+        if len(same) <= 1:
+            return same[0] if same else None
+        line = self.ctx.position(cand.klass.name).start.line  # several classes of that name: by line
+        return min(same, key=lambda k: abs(k.lineno - line))
+
+
+class _GlobalStepReads(cst.CSTVisitor):
+    def __init__(self):
+        self.found: list[str] = []
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        if node.attr.value == "global_step":
+            name = dotted_name(node)
+            if name is not None:
+                self.found.append(name)
+
+
+def _first_param(fn: cst.FunctionDef) -> str | None:
+    params = (*fn.params.posonly_params, *fn.params.params)
+    return params[0].name.value if params else None
+
+
+def _is_number(node) -> bool:
+    return isinstance(node, nodes.Const) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+
+
+def _is_self_plus_number(value, attr: str) -> bool:
+    """`self.x + 1` (either order)."""
+    if not (isinstance(value, nodes.BinOp) and value.op == "+"):
+        return False
+    sides = (value.left, value.right)
+    return any(isinstance(s, nodes.Attribute) and s.attrname == attr for s in sides) and any(_is_number(s) for s in sides)
+
+
+def _condition(stmt, frame) -> str:
+    """'conditional' if an `if` guards the increment, 'boundary' if that `if` is a gradient
+    accumulation boundary (`% accum`), else 'always' (`if self.training:` counts as always)."""
+    state = "always"
+    node = stmt
+    while node is not None and node is not frame:
+        parent = node.parent
+        if isinstance(parent, (nodes.If, nodes.IfExp)) and node is not parent.test:
+            test = parent.test.as_string()
+            if "%" in test or "accum" in test.lower():
+                return "boundary"
+            if not re.fullmatch(r"\s*self\.training\s*", test):
+                state = "conditional"
+        elif isinstance(parent, nodes.ExceptHandler):
+            state = "conditional"
+        node = parent
+    return state
