@@ -302,3 +302,51 @@ def test_directory_run_includes_shell_scripts(project, monkeypatch):
     monkeypatch.chdir(project)
     out = CliRunner().invoke(main, ["--select", "ML5", "--no-cache", "."])
     assert "scripts/run.sh:1:17: ML501" in out.output
+
+
+# ---- defaults lists in the config files (ML503) -----------------------------------------------
+
+@pytest.mark.parametrize("defaults,flagged", [
+    ("  - arch: smal\n", [(2, 11)]),
+    ("  - arch: [small, bgi]\n", [(2, 19)]),
+    ("  - override arch: nope\n", [(2, 20)]),
+    ("  - arch: small\n", []),
+    ("  - optional arch: nope\n", []),  # optional: Hydra skips a missing option
+    ("  - arch: null\n", []),
+    ("  - arch: ???\n", []),
+    ("  - opt: adam\n  - arch@backup: big\n", []),
+])
+def test_defaults_list_options(project, defaults, flagged):
+    cfg = project / "conf" / "cfg.yaml"
+    text = cfg.read_text().replace("  - arch: small\n", defaults)
+    if "override" in defaults:
+        text = text.replace(defaults, "  - arch: small\n" + defaults.replace("arch: nope", "arch: nope\n", 1))
+        text = text.replace("\n\n", "\n")
+        flagged = [(3, 20)]
+    cfg.write_text(text)
+    diags = lint(text, "ML503", path=str(cfg), root=project)
+    assert [(d.start.row, d.start.column) for d in diags] == flagged
+    if "???" not in defaults:
+        assert hydra_fails(project, []) == bool(flagged)
+
+
+def test_defaults_list_of_an_app_with_config_store_is_not_checked(tmp_path):
+    files = dict(FILES)
+    files["train.py"] = files["train.py"].replace("import hydra", "import hydra\n        from hydra.core.config_store import ConfigStore")
+    files["conf/cfg.yaml"] = files["conf/cfg.yaml"].replace("arch: small", "arch: from_store")
+    project = build(tmp_path, files)
+    assert lint((project / "conf/cfg.yaml").read_text(), "ML503", path=str(project / "conf/cfg.yaml"), root=project) == []
+
+
+def test_yaml_outside_any_config_dir_is_not_checked(project):
+    text = "defaults:\n  - arch: nope\n"
+    assert lint(text, "ML503", path=str(project / "other" / "x.yaml"), root=project) == []
+
+
+def test_backslash_space_ends_the_continuation(project):
+    # found in a public RL trainer's example script: the rest of the overrides never reach Hydra
+    script = "python3 train.py \\\n    lr=1 \\  # options: 1, 2\n    arch=big\n"
+    diags = lint(script, CODES, path=str(project / "run.sh"), root=project)
+    assert [(d.code, d.start.row) for d in diags] == [("ML502", 2)]
+    assert "backslash followed by a space" in diags[0].message
+    assert hydra_fails(project, ["lr=1", " "])

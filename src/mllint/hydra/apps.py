@@ -177,3 +177,8 @@ def find_app(hydra: dict, root: Path, launcher: Path, script: str | None, module
     if app is not None:  # a Hydra app whose config_path is not a literal
         return app_from_settings(hydra, root, script, module, file)
     return None
+
+
+def apps_under(root: Path) -> list[App]:
+    """Every @hydra.main app in the project (for configs linted on their own)."""
+    return [app for app in (read_app(p) for p in _index(root)) if app is not None]

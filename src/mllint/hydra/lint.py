@@ -302,3 +302,59 @@ def _compose(ctx: FileContext, call: cst.Call, path: Path) -> tuple[App, list[Ar
     app = App(path, dirs.pop(), None, "ConfigStore" in ctx.source)
     # compose()'s config name is checked like --config-name, pointing at its literal.
     return app, [Arg("--config-name", name_arg.value), Arg(config_name, name_arg.value)] + words
+
+
+# ---- defaults lists in config files (ML503) ----------------------------------------------------
+
+def yaml_findings(ctx: FileContext) -> list[tuple[str, Location, Location]]:
+    """Group options named in a config's defaults list that have no file: (message, start, end).
+
+    Only for YAML files inside the config directory of a Hydra app found in the project (and not
+    an app that registers configs in code)."""
+    import yaml
+
+    from mllint.hydra.apps import apps_under
+    from mllint.hydra.check import _did_you_mean, _suggest
+    from mllint.hydra.configs import Repo, _parse_entry, Unresolvable
+
+    root, _, path = _settings(ctx)
+    app = next((a for a in apps_under(root) if a.config_dir is not None and a.config_dir in path.parents), None)
+    if app is None or app.uses_config_store:
+        return []
+    try:
+        doc = yaml.compose(ctx.source, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return []
+    if not isinstance(doc, yaml.MappingNode):
+        return []
+    defaults = next((v for k, v in doc.value if isinstance(k, yaml.ScalarNode) and k.value == "defaults"), None)
+    if not isinstance(defaults, yaml.SequenceNode):
+        return []
+    repo = Repo((app.config_dir,))
+    base_dir = path.parent.relative_to(app.config_dir).as_posix()
+    base_dir = "" if base_dir == "." else base_dir
+    out = []
+    for item in defaults.value:
+        if not isinstance(item, yaml.MappingNode) or len(item.value) != 1:
+            continue
+        key_node, value_node = item.value[0]
+        try:
+            entry = _parse_entry(yaml.safe_load(yaml.serialize(item)))
+        except (Unresolvable, yaml.YAMLError):
+            continue
+        if entry["kind"] != "group" or entry["optional"] or not entry["options"]:
+            continue
+        g = entry["group"]
+        group = g[1:] if g.startswith("/") else (f"{base_dir}/{g}" if base_dir else g)
+        if not repo.is_group(group) or group.startswith("hydra"):
+            continue
+        nodes = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for option, node in zip(entry["options"], nodes):
+            if repo.file(f"{group}/{option}") is None:
+                found = _suggest(option, repo.options(group))
+                msg = (f"defaults list selects `{g}: {option}`, but {group}/{option}.yaml does not exist, so Hydra "
+                       f"stops at start-up{_did_you_mean(found, repo.options(group))}")
+                start = Location(node.start_mark.line + 1, node.start_mark.column + 1)
+                end = Location(node.end_mark.line + 1, node.end_mark.column + 1)
+                out.append((msg, start, end))
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mllint.hydra.lint import EVIDENCE, yaml_findings
 from mllint.rule import register
 from mllint.rules.ml501_hydra_append_existing_key import HydraRule
 
@@ -11,3 +12,14 @@ class HydraMissingConfig(HydraRule):
     code = "ML503"
     name = "hydra-missing-config"
     summary = "A --config-name or config group option that does not exist in the app's config directory."
+
+    # Also the defaults lists of the app's own config files.
+    file_kinds = ("python", "shell", "yaml")
+    evidence = EVIDENCE + ("defaults",)
+
+    def check_file(self, ctx) -> None:
+        if ctx.kind == "yaml":
+            for message, start, end in yaml_findings(ctx):
+                self.report(None, message, start=start, end=end)
+        else:
+            super().check_file(ctx)
