@@ -63,18 +63,20 @@ def ratio_name(key: str) -> str:
 
 def format_ratio(value: float) -> str:
     text = f"{value:.4g}"
+    if "." not in text and "e" not in text:
+        text += ".0"
     return text if "e" not in text else f"{value:.6f}".rstrip("0")
 
 
 def message(key: str, value: int, run_keys: list[str], totals: dict[str, int], sep: str) -> str:
     """One line: what is wrong, and the ratio the current numbers imply when the total is known."""
     where = ", ".join(f"`{k}`" for k in run_keys[:2])
-    text = (f"`{key}{sep}{value}` is an absolute step count while the run length ({where}) is configurable; "
-            f"express it as a ratio of the total steps and derive the count from it")
+    text = (f"`{key}{sep}{value}` is an absolute step count but the run length ({where}) is configurable; "
+            f"use a ratio of the total steps instead")
     for total_key, total in totals.items():
         if total > 0:
             ratio = value / total
-            text += f" (here {value} of {total} `{total_key}` → `{ratio_name(key)}{sep}{format_ratio(ratio)}`"
+            text += f" ({value} of {total} `{total_key}` → `{ratio_name(key)}{sep}{format_ratio(ratio)}`"
             if ratio > 1:
                 text += ", longer than the whole run"
             text += ")"

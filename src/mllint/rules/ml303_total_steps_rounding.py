@@ -151,9 +151,9 @@ class TotalStepsRounding(Rule):
                 for b in binds:
                     if b.kind == "param" and LOADER_NAME.match(name):
                         found.append(name)
-                    elif b.kind in ("assign", "annassign") and isinstance(b.value, cst.Call) \
-                            and ctx.qualified_name(b.value.func) in DATALOADERS:
-                        found.append(name)
+                    elif b.kind in ("assign", "annassign") and isinstance(b.value, cst.Call) and (
+                            ctx.qualified_name(b.value.func) in DATALOADERS or LOADER_NAME.match(name)):
+                        found.append(name)  # DataLoader(...), or train_loader = build_loader(...)
             if found:
                 break
         found = list(dict.fromkeys(found))
