@@ -358,11 +358,12 @@ class Joined:
     cells: list[CellSpan]  # the code cells, in order
 
 
-def join(cells: list[CellSpan]) -> Joined:
+def join(cells: list[CellSpan], skip: frozenset[int] = frozenset()) -> Joined:
+    """The code cells (but those whose index is in `skip`) as one masked source text."""
     token = "mllint-" + secrets.token_hex(6)
     originals: list[str] = []
     parts = []
-    code = [c for c in cells if c.cell_type == "code"]
+    code = [c for c in cells if c.cell_type == "code" and c.index not in skip]
     for cell in code:
         body = mask(cell.source, token, originals)
         if body and not body.endswith("\n"):
@@ -488,17 +489,26 @@ def _notebook_diagnostic(path: str, exc: NotebookError) -> Diagnostic:
 def lint_notebook(text: str, path: str, rules, project=None, fix: bool = False, unsafe: bool = False):
     """Lint (and optionally fix) a notebook's text. Returns a FileResult whose `source` and
     `new_source` are notebook file texts and whose diagnostics carry `cell`."""
-    from mllint.engine import FileResult, lint_text
+    from mllint.engine import FileResult, _compile_check, lint_text
 
     try:
         cells = read(text)
     except NotebookError as exc:
         return FileResult(path, diagnostics=[_notebook_diagnostic(path, exc)], source=text)
-    joined = join(cells)
+    # Jupyter compiles each cell on its own: a cell that does not compile (pasted output, a
+    # truncated function) is one ML000 at its own position, and the other cells are still linted.
+    broken: list[Diagnostic] = []
+    for cell in cells:
+        if cell.cell_type == "code":
+            problem = _compile_check(mask(cell.source, "mllint", []), path)
+            if problem is not None:
+                problem.cell = cell.index + 1
+                broken.append(problem)
+    joined = join(cells, frozenset(d.cell - 1 for d in broken))
     result = lint_text(joined.text, path, "python", rules, project=project, fix=fix, unsafe=unsafe)
     final = result.new_source if result.new_source is not None else joined.text
     where = _mapper(cell_rows(final, joined.token))
-    diagnostics = [map_diagnostic(d, where) for d in result.diagnostics]
+    diagnostics = sorted(broken + [map_diagnostic(d, where) for d in result.diagnostics], key=Diagnostic.sort_key)
     out = FileResult(path, diagnostics=diagnostics, errors=[e.replace(joined.token, "mllint") for e in result.errors],
                      fixed=result.fixed, source=text)
     if result.new_source is not None:
@@ -541,7 +551,7 @@ def file_position(text: str, cells: list[CellSpan], cell: int, row: int, column:
         return _row_col(text, span.source_span[0])
     pos = 0
     for start, _end, value in elements:
-        if offset <= pos + len(value) or (start, _end, value) == elements[-1]:
+        if offset < pos + len(value) or (start, _end, value) == elements[-1]:
             inside = value[: max(0, offset - pos)]
             return _row_col(text, start + 1 + len(_dumps(inside, ascii_only)) - 2)
         pos += len(value)

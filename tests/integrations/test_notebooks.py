@@ -266,3 +266,39 @@ def test_lint_notebook_api_maps_fix_edits_into_cells():
     assert (edit.start.row, edit.start.column) == (10, 26)
     line = FIXED_CELL_5.splitlines()[9]
     assert line[edit.start.column - 1:].startswith(edit.content)
+
+
+def test_a_cell_that_does_not_compile_is_reported_and_the_others_are_still_linted(project):
+    cells = [("code", "import torch"),
+             ("code", "model.generation_config\nGenerationConfig {\n  \"bos_token_id\": 1\n}"),  # pasted output
+             ("code", "def create_gif(video):\n    \"\"\"Prepares a GIF."),  # truncated: unterminated docstring
+             ("code", "for p in params:\n    p.grad = torch.nan_to_num(p.grad)")]
+    path = project / "nb.ipynb"
+    write_nb(path, cells)
+    out = invoke("nb.ipynb")
+    found = [line.split(": ")[0] + " " + line.split(": ")[1].split()[0] for line in out.output.splitlines()
+             if line.startswith("nb.ipynb:")]
+    assert found == ["nb.ipynb:cell 2:2:13 ML000", "nb.ipynb:cell 3:2:5 ML000", "nb.ipynb:cell 4:2:14 ML101"], out.output
+    assert invoke("--fix", "nb.ipynb").exit_code == 1  # the syntax errors remain
+    nb = json.loads(path.read_text())
+    assert ["".join(c["source"]) for c in nb["cells"][:3]] == [c[1] for c in cells[:3]]
+    assert 'posinf=float("inf")' in "".join(nb["cells"][3]["source"])
+
+
+@pytest.mark.parametrize("colab", [True, False])
+def test_file_positions_point_at_each_source_line(colab):
+    from mllint.notebook import file_position
+
+    text = notebook_text(colab=colab)
+    file_lines = text.splitlines()
+    cells = locate_cells(text)
+    checked = 0
+    for cell in cells:
+        for row, line in enumerate(cell.source.splitlines(), 1):
+            if not line.strip() or '"' in line or not line.isascii():
+                continue
+            column = len(line) - len(line.lstrip()) + 1
+            at_line, at_col = file_position(text, cells, cell.index + 1, row, column)
+            assert file_lines[at_line - 1][at_col - 1:].startswith(line.lstrip()), (cell.index, row)
+            checked += 1
+    assert checked > 20
