@@ -70,7 +70,9 @@ class ScheduleUsesLocalCounter(Rule):
         leaf = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
         if leaf == "step" or not leaf:
             return  # optimizer.step(), scheduler.step()
-        by_name = bool(SCHEDULE_CALL.search(leaf))
+        # `from utils.annealing import compute_expansion_penalty as cep`: judge the imported name
+        imported = self.ctx.imports.get(leaf) if isinstance(func, cst.Name) else None
+        by_name = bool(SCHEDULE_CALL.search(leaf) or (imported and SCHEDULE_CALL.search(imported.rsplit(".", 1)[-1])))
         args = [a for a in node.args if a.keyword is not None and a.keyword.value in STEP_KEYWORDS]
         if by_name:
             args = [a for a in node.args if a.keyword is None or a.keyword.value in STEP_KEYWORDS

@@ -1,0 +1,232 @@
+"""ML301 schedule-uses-local-counter: flagged variants, must-not-flag cases, fix and message."""
+
+import textwrap
+
+import pytest
+
+from mllint.testing import fix, lint
+
+
+def src(text: str) -> str:
+    return textwrap.dedent(text).lstrip("\n")
+
+
+HEAD = """
+from torch import nn as N
+from utils.annealing import compute_expansion_penalty as cep
+
+
+class LossHead(N.Module):
+    def __init__(self, total_steps):
+        super().__init__()
+        self.total_steps = total_steps
+        self.dqn_step_counter = 0
+"""
+
+FLAGGED = {
+    "keyword_current_step": HEAD + """
+    def forward(self, x, global_step: int = 0):
+        if x.dqn_active:
+            self.dqn_step_counter += 1
+        return cep(current_step=self.dqn_step_counter, total_steps=self.total_steps)
+""",
+    "positional_schedule_name": HEAD + """
+    def forward(self, x, step):
+        if x.dqn_active:
+            self.dqn_step_counter = self.dqn_step_counter + 1
+        return self.temperature_schedule(self.dqn_step_counter, self.total_steps)
+""",
+    "incremented_in_other_method": HEAD + """
+    def update_dqn(self, batch):
+        self.dqn_step_counter += 1
+
+    def forward(self, x, global_step=0):
+        return x * linear_decay(float(self.dqn_step_counter), self.total_steps)
+""",
+    "through_a_local_alias": HEAD + """
+    def forward(self, x, global_step=0):
+        if x.dqn_active:
+            self.dqn_step_counter += 1
+        counter = self.dqn_step_counter
+        return get_epsilon(counter, self.total_steps)
+""",
+    "nested_function_and_comprehension": HEAD + """
+    def forward(self, xs, global_step=0):
+        try:
+            loss = self.dqn(xs)
+        except ValueError:
+            self.dqn_step_counter += 1
+        def scale(x):
+            return x * anneal_penalty(progress=self.dqn_step_counter / self.total_steps)
+        return [scale(x) for x in xs]
+""",
+    "trainer_global_step_read": HEAD + """
+    def training_step(self, batch, batch_idx):
+        if batch.dqn_active:
+            self.dqn_step_counter += 1
+        self.log("step", self.trainer.global_step)
+        return warmup_factor(t=self.dqn_step_counter)
+""",
+    "counter_initialised_in_base_class": """
+from torch import nn
+
+
+class Base(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.q_updates = 0
+
+
+class QHead(Base):
+    def forward(self, x, global_step=0):
+        if x.sum() > 0:
+            self.q_updates += 1
+        return compute_q_temperature(self.q_updates, 1000)
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLAGGED))
+def test_flagged(name):
+    diags = lint(src(FLAGGED[name]), "ML301")
+    assert [d.code for d in diags] == ["ML301"]
+
+
+def test_reports_at_the_counter_argument_and_fixes_with_the_global_step():
+    code = src(FLAGGED["keyword_current_step"])
+    (d,) = lint(code, "ML301")
+    assert (d.start.row, d.start.column) == (14, 33)
+    assert "self.dqn_step_counter" in d.message and "pass `global_step` instead" in d.message
+    fixed = fix(code, "ML301", unsafe=True)
+    assert "cep(current_step=global_step, total_steps=self.total_steps)" in fixed
+    assert lint(fixed, "ML301") == []
+    assert fix(code, "ML301") == code  # unsafe: not applied by --fix alone
+
+
+@pytest.mark.parametrize("name, replacement", [
+    ("positional_schedule_name", "self.temperature_schedule(step, self.total_steps)"),
+    ("incremented_in_other_method", "linear_decay(float(global_step), self.total_steps)"),
+    ("through_a_local_alias", "get_epsilon(global_step, self.total_steps)"),
+    ("trainer_global_step_read", "warmup_factor(t=self.trainer.global_step)"),
+])
+def test_fix_uses_the_step_in_scope(name, replacement):
+    assert replacement in fix(src(FLAGGED[name]), "ML301", unsafe=True)
+
+
+NO_STEP_IN_SCOPE = HEAD + """
+    def forward(self, x):
+        if x.dqn_active:
+            self.dqn_step_counter += 1
+        return cep(current_step=self.dqn_step_counter, total_steps=self.total_steps)
+
+
+def train(train_state, head, batches):
+    for batch in batches:
+        train_state.step += 1
+        head(batch)
+"""
+
+
+def test_no_fix_when_the_step_is_only_in_the_training_loop():
+    (d,) = lint(src(NO_STEP_IN_SCOPE), "ML301")
+    assert d.fix is None
+    assert "add a `global_step` parameter to `forward`" in d.message
+    assert fix(src(NO_STEP_IN_SCOPE), "ML301", unsafe=True) == src(NO_STEP_IN_SCOPE)
+
+
+NOT_FLAGGED = {
+    "no_step_in_reach": HEAD + """
+    def forward(self, x):
+        if x.dqn_active:
+            self.dqn_step_counter += 1
+        return cep(current_step=self.dqn_step_counter, total_steps=self.total_steps)
+""",
+    "unconditional_increment_same_method": HEAD + """
+    def train_step(self, batch, global_step):
+        self.dqn_step_counter += 1
+        return cep(current_step=self.dqn_step_counter, total_steps=self.total_steps)
+""",
+    "increment_under_self_training": HEAD + """
+    def forward(self, x, global_step=0):
+        if self.training:
+            self.dqn_step_counter += 1
+        return cep(self.dqn_step_counter, self.total_steps)
+""",
+    "accumulation_boundary": HEAD + """
+    def micro_step(self, batch, step):
+        if (step + 1) % self.accum == 0:
+            self.dqn_step_counter += 1
+        return cep(self.dqn_step_counter, self.total_steps)
+""",
+    "synced_from_the_global_step": HEAD + """
+    def forward(self, x, global_step=0):
+        if x.dqn_active:
+            self.dqn_step_counter += 1
+        self.dqn_step_counter = global_step
+        return cep(self.dqn_step_counter, self.total_steps)
+""",
+    "uses_global_step": HEAD + """
+    def forward(self, x, global_step=0):
+        if x.dqn_active:
+            self.dqn_step_counter += 1
+        return cep(current_step=global_step, total_steps=self.total_steps)
+""",
+    "optimizer_and_scheduler_step": HEAD + """
+    def forward(self, x, global_step=0):
+        if x.dqn_active:
+            self.dqn_step_counter += 1
+        self.optimizer.step()
+        self.lr_scheduler.step()
+        self.scheduler.step(self.dqn_step_counter)
+        return x
+""",
+    "range_loop_index": """
+def train(model, total_steps, global_step=0):
+    for step in range(total_steps):
+        eps = linear_schedule(1.0, 0.05, total_steps, step)
+        model(eps)
+""",
+    "attribute_named_global_step": """
+class Trainer:
+    def __init__(self):
+        self.global_step = 0
+
+    def fit(self, batches, step=0):
+        for i, batch in enumerate(batches):
+            if (i + 1) % 4:
+                continue
+            self.global_step += 1
+            lr = warmup_lr(self.global_step)
+""",
+    "not_a_counter_attribute": HEAD + """
+    def forward(self, x, global_step=0):
+        return cep(current_step=self.total_steps // 2, total_steps=self.total_steps)
+""",
+    "schedule_argument_is_not_the_step": HEAD + """
+    def forward(self, x, global_step=0):
+        if x.dqn_active:
+            self.dqn_step_counter += 1
+        return cep(current_step=global_step, total_steps=self.total_steps, offset=self.dqn_step_counter)
+""",
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_FLAGGED))
+def test_not_flagged(name):
+    assert lint(src(NOT_FLAGGED[name]), "ML301") == []
+
+
+def test_schedule_name_resolved_through_an_import_alias():
+    code = src(HEAD + """
+    def forward(self, x, global_step=0):
+        if x.dqn_active:
+            self.dqn_step_counter += 1
+        return cep(self.dqn_step_counter, self.total_steps)
+""")
+    assert [d.start.row for d in lint(code, "ML301")] == [14]
+
+
+def test_suppressed_by_noqa():
+    code = src(FLAGGED["keyword_current_step"]).replace(
+        "total_steps=self.total_steps)", "total_steps=self.total_steps)  # noqa: ML301")
+    assert lint(code, "ML301") == []

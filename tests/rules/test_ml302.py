@@ -1,0 +1,229 @@
+"""ML302 hardcoded-schedule-steps: YAML and Python forms, must-not-flag lists, YAML safety."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mllint.cli import main
+from mllint.testing import lint
+
+
+def src(text: str) -> str:
+    return textwrap.dedent(text).lstrip("\n")
+
+
+def rows_cols(text, path="cfg.yaml"):
+    return [(d.start.row, d.start.column, d.code) for d in lint(src(text), "ML302", path=path)]
+
+
+# ---- YAML ------------------------------------------------------------------------------------
+
+def test_hydra_config_from_the_seed():
+    text = """
+    defaults:
+      - arch: multimodal_hesc
+    epochs: 100
+    expansion_anneal_steps: 50000
+    q_temperature_anneal_steps: 100000
+    dqn_warmup_steps: 5000
+    """
+    assert rows_cols(text) == [(4, 1, "ML302"), (5, 1, "ML302"), (6, 1, "ML302")]
+
+
+def test_message_suggests_the_ratio_when_the_total_is_known():
+    (d,) = lint("total_steps: 100000\nwarmup_steps: 5000\n", "ML302", path="c.yaml")
+    assert "`warmup_steps: 5000`" in d.message
+    assert "`warmup_ratio: 0.05`" in d.message
+    (d,) = lint("max_steps: 10000\nexpansion_anneal_steps: 50000\n", "ML302", path="c.yml")
+    assert "`expansion_anneal_ratio: 5.0`" in d.message and "longer than the whole run" in d.message
+
+
+def test_message_without_a_total_in_steps_names_the_run_length():
+    (d,) = lint("num_epochs: 3\nlr_warmup_steps: 500\n", "ML302", path="c.yaml")
+    assert "`num_epochs`" in d.message and "ratio" in d.message and "→" not in d.message
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("trainer:\n  max_epochs: 10\nscheduler:\n  num_warmup_steps: 1000\n", [(4, 3)]),
+    ("agent:\n  epsilon_decay_steps: 20000\n  total_timesteps: 1000000\n", [(2, 3)]),
+    ("max_iters: 600000\nlr_decay_iters: 600000\nwarmup_iters: 2000\n", [(2, 1), (3, 1)]),
+    ("---\nepochs: 1\nwarmup_steps: 100_000\n---\nwarmup_steps: 5\n", [(3, 1)]),
+    ("runs:\n  - epochs: 5\n    rampup_steps: 300\n", [(3, 5)]),
+])
+def test_yaml_variants(text, expected):
+    assert [(r, c) for r, c, _ in rows_cols(text)] == expected
+
+
+@pytest.mark.parametrize("text", [
+    "epochs: 10\nsave_steps: 1000\neval_steps: 500\nlog_every: 10\nlogging_steps: 50\n",
+    "epochs: 10\nwarmup_ratio: 0.1\nexpansion_anneal_ratio: 0.5\nexploration_fraction: 0.2\n",
+    "total_steps: 1000\nwarmup_steps: ${oc.eval:'int(0.1 * ${total_steps})'}\n",
+    "total_steps: 1000\nwarmup_steps: '500'\nanneal_steps: 0\nwarmup_epochs: 5\n",
+    "warmup_steps: 4000\nd_model: 512\n",  # no configurable run length next to it
+    "n_steps: 2048\nwarmup_steps: 100\n",  # SB3's n_steps is the rollout length, not the run length
+    "epochs: 10\ndecay_schedule: cosine\nweight_decay: 0.01\n",
+])
+def test_yaml_not_flagged(text):
+    assert lint(text, "ML302", path="cfg.yaml") == []
+
+
+def test_yaml_line_suppression():
+    text = "epochs: 10\nwarmup_steps: 500  # mllint: disable=ML302\nanneal_steps: 7\n"
+    assert [d.start.row for d in lint(text, "ML302", path="c.yaml")] == [3]
+
+
+def test_malformed_yaml_is_a_syntax_diagnostic():
+    diags = lint("epochs: 10\nwarmup_steps: [500\n", "ML302", path="c.yaml")
+    assert [(d.code, d.start.row) for d in diags] == [("ML000", 3)]
+    assert "YAML" in diags[0].message
+
+
+def test_yaml_is_never_constructed():
+    text = "epochs: 1\nwarmup_steps: !!python/object/apply:os.system ['echo pwned']\nanneal_steps: 10\n"
+    assert [d.start.row for d in lint(text, "ML302", path="c.yaml")] == [3]
+
+
+def test_alias_bomb_stays_cheap():
+    lines = ["a0: &a0 [epochs, warmup]"]
+    for i in range(1, 40):
+        lines.append(f"a{i}: &a{i} [*a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}]")
+    lines += ["epochs: 3", "warmup_steps: 10"]
+    diags = lint("\n".join(lines) + "\n", "ML302", path="bomb.yaml")
+    assert [d.start.row for d in diags] == [42]
+
+
+def test_directory_run_lints_yaml_files(tmp_path: Path):
+    conf = tmp_path / "config"
+    conf.mkdir()
+    (conf / "cfg_pretrain.yaml").write_text("epochs: 100\nq_temperature_anneal_steps: 100000\n")
+    (conf / "other.yml").write_text("total_steps: 10\nsave_steps: 5\n")
+    (tmp_path / "train.py").write_text("print('hi')\n")
+    out = CliRunner().invoke(main, ["--select", "ML302", "--no-cache", str(tmp_path)])
+    assert out.exit_code == 1
+    assert "cfg_pretrain.yaml:2:1: ML302" in out.output
+    named = CliRunner().invoke(main, ["--select", "ML302", "--no-cache", str(conf / "cfg_pretrain.yaml")])
+    assert named.exit_code == 1 and "ML302" in named.output
+
+
+# ---- Python ----------------------------------------------------------------------------------
+
+FLAGGED_PY = {
+    "dataclass": ("""
+        from dataclasses import dataclass, field
+
+        @dataclass
+        class PretrainConfig:
+            epochs: int = 100
+            global_batch_size: int = 32
+            expansion_anneal_steps: int = 50000
+            q_temperature_anneal_steps: int = field(default=100000)
+        """, [7, 8]),
+    "dataclass_aliased_module": ("""
+        import dataclasses as dc
+
+        @dc.dataclass(frozen=True)
+        class Cfg:
+            max_steps: int = 20000
+            warmup_steps: int = 500
+        """, [6]),
+    "attrs": ("""
+        import attr
+
+        @attr.s
+        class Cfg:
+            num_epochs = attr.ib(default=10)
+            dqn_warmup_steps = attr.ib(default=5000)
+        """, [6]),
+    "pydantic": ("""
+        from pydantic import BaseModel, Field
+
+        class TrainConfig(BaseModel):
+            total_timesteps: int = 1_000_000
+            epsilon_decay_steps: int = Field(20000, description="linear decay")
+        """, [5]),
+    "argparse": ("""
+        import argparse
+
+        def parse_args():
+            parser = argparse.ArgumentParser()
+            parser.add_argument("--num_train_epochs", type=int, default=3)
+            parser.add_argument("--warmup-steps", "-w", type=int, default=1000)
+            return parser.parse_args()
+        """, [6]),
+    "click": ("""
+        import click
+
+        @click.command()
+        @click.option("--epochs", default=10)
+        @click.option("--lr-warmup-steps", default=2000, type=int)
+        def main(epochs, lr_warmup_steps):
+            pass
+        """, [5]),
+    "function_defaults": ("""
+        class Annealer:
+            def __init__(self, total_steps=100000, anneal_steps=50000, warmup_steps=0):
+                self.total_steps = total_steps
+        """, [2]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLAGGED_PY))
+def test_python_flagged(name):
+    text, rows = FLAGGED_PY[name]
+    assert [d.start.row for d in lint(src(text), "ML302")] == rows
+
+
+def test_python_message_gives_the_ratio():
+    text, _ = FLAGGED_PY["function_defaults"]
+    (d,) = lint(src(text), "ML302")
+    assert "`anneal_steps=50000`" in d.message and "`anneal_ratio=0.5`" in d.message
+
+
+NOT_FLAGGED_PY = {
+    "no_run_length": """
+        def noam(step, d_model=512, warmup_steps=4000):
+            return d_model ** -0.5 * min(step ** -0.5, step * warmup_steps ** -1.5)
+        """,
+    "plain_class_is_not_a_config": """
+        class Schedule:
+            epochs = 10
+            warmup_steps = 500
+        """,
+    "derived_from_total": """
+        from dataclasses import dataclass
+
+        @dataclass
+        class Cfg:
+            total_steps: int = 1000
+            warmup_ratio: float = 0.1
+            save_steps: int = 500
+            eval_steps: int = 100
+            logging_steps: int = 10
+            log_every: int = 10
+            warmup_steps: int = 0
+
+            @property
+            def num_warmup_steps(self):
+                return int(self.warmup_ratio * self.total_steps)
+        """,
+    "argparse_in_separate_functions": """
+        def add_schedule_args(parser):
+            parser.add_argument("--warmup_steps", type=int, default=500)
+
+        def add_train_args(parser):
+            parser.add_argument("--epochs", type=int, default=3)
+        """,
+    "argparse_no_literal_default": """
+        def parse(parser, defaults):
+            parser.add_argument("--epochs", type=int, default=3)
+            parser.add_argument("--warmup_steps", type=int, default=defaults.warmup)
+            parser.add_argument("--save_steps", type=int, default=500)
+        """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_FLAGGED_PY))
+def test_python_not_flagged(name):
+    assert lint(src(NOT_FLAGGED_PY[name]), "ML302") == []
