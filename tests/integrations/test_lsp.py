@@ -226,3 +226,26 @@ def test_no_code_actions_on_a_clean_range(client, project):
                                                 "end": {"line": 0, "character": 5}},
         "context": {"diagnostics": []}})
     assert actions == []
+
+
+def test_a_broken_configuration_is_shown_not_fatal(client, project):
+    (project / "pyproject.toml").write_text("[project]\nname = 'demo'\n\n[tool.mllint]\nselect = 3\n")
+    uri = open_doc(client, project / "train.py", BAD)
+    msg = client.wait(lambda m: m.get("method") == "window/showMessage")
+    assert msg["params"]["type"] == 1 and "mllint" in msg["params"]["message"]
+    assert client.diagnostics(uri) == []
+    # the server is still alive once the configuration is fixed
+    (project / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
+    client.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
+    assert [d["code"] for d in client.diagnostics(uri)] == ["ML101"]
+
+
+def test_unsaved_buffers_and_syntax_errors(client, project):
+    uri = "untitled:Untitled-1"
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
+                                                            "text": BAD}})
+    assert [d["code"] for d in client.diagnostics(uri)] == ["ML101"]
+    broken = open_doc(client, project / "broken.py", "def f(:\n    pass\n")
+    [d] = client.diagnostics(broken)
+    assert d["code"] == "ML000" and d["severity"] == 1
+    assert d["range"]["start"] == {"line": 0, "character": 6}
