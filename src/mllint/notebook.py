@@ -289,12 +289,6 @@ def _is_magic(stripped: str) -> bool:
     return bool(_HELP.match(stripped) or _MAGIC_ASSIGN.match(stripped))
 
 
-@dataclass
-class _Masked:
-    text: str
-    originals: list[str]
-
-
 def mask(source: str, token: str, originals: list[str]) -> str:
     """The cell's source with IPython lines replaced by `pass` lines carrying a marker (same rows;
     a masked line's own columns do not matter, no rule reports on `pass`)."""
