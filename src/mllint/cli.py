@@ -96,7 +96,7 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
         resolver = ConfigResolver(layer, preview=preview, config_file=Path(config_file) if config_file else None)
         if stdin_filename is not None:
             sys.exit(_check_stdin(stdin_filename, resolver, fix, unsafe_fixes, diff, fmt, exit_zero, quiet,
-                                  force_exclude))
+                                  force_exclude, output_file, statistics))
         found, path_errors = discover(list(paths) or ["."], resolver, force_exclude=force_exclude)
     except ConfigError as exc:
         _fail(str(exc))
@@ -157,8 +157,10 @@ def _emit(text: str, output_file: str | None) -> None:
         click.echo(text, nl=not text.endswith("\n"))
 
 
-def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force_exclude=False) -> int:
-    """Editors: source on stdin; with --fix the fixed source goes to stdout, diagnostics to stderr."""
+def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force_exclude=False, output_file=None,
+                 statistics=False) -> int:
+    """Editors: source on stdin; with --fix the fixed source goes to stdout, and the report to stderr
+    (or to --output-file)."""
     path = Path(name)
     kind = kind_of(path) or "python"
     data = sys.stdin.buffer.read()
@@ -188,15 +190,17 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
                 src.text.splitlines(keepends=True), result.new_source.splitlines(keepends=True),
                 fromfile=f"a/{name}", tofile=f"b/{name}")))
         return 2 if result.errors else (1 if result.fixed else 0)
-    report = _render(result.diagnostics, fmt, False, unsafe, result.fixed, fix, quiet, files=[name])
+    report = _render(result.diagnostics, fmt, statistics, unsafe, result.fixed, fix, quiet, files=[name])
     if fix:
         out = result.new_source if result.new_source is not None else src.text
         sys.stdout.buffer.write(out.encode(src.encoding))
         sys.stdout.flush()
-        if report:
+        if output_file:
+            _emit(report, output_file)
+        elif report:
             click.echo(report, err=True)
-    elif report:
-        click.echo(report)
+    else:
+        _emit(report, output_file)
     if result.errors:
         return 2
     return 0 if exit_zero or not result.diagnostics else 1

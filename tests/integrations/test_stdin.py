@@ -67,3 +67,13 @@ def test_syntax_error_on_stdin_in_fix_mode_returns_the_source(project):
     assert out.returncode == 0
     assert out.stdout == src
     assert b"ML000" in out.stderr
+
+
+def test_output_file_and_statistics_on_stdin(project):
+    fix = mllint(project, "--fix", "--format", "json", "--output-file", "report.json", "--stdin-filename", "t.py",
+                 data=b"def f(:\n")
+    assert (fix.stdout, fix.stderr) == (b"def f(:\n", b"")
+    assert [d["code"] for d in json.loads((project / "report.json").read_text())] == ["ML000"]
+    lint = mllint(project, "--statistics", "--output-file", "stats.txt", "--stdin-filename", "t.py", data=BAD)
+    assert (lint.returncode, lint.stdout) == (1, b"")
+    assert (project / "stats.txt").read_text() == "1\tML101\t[*] nan-to-num-masks-overflow\n"
