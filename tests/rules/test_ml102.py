@@ -423,3 +423,31 @@ def test_message_names_scaler_and_optimizer():
     assert "`self.grad_scaler.unscale_(self.optimizer)`" in diags[0].message
     late = lint(textwrap.dedent(NO_FIX["unscale_ after the clip"]), "ML102")
     assert "move the existing `unscale_` call above the clip" in late[0].message
+
+
+def test_no_second_guard_when_the_clip_is_already_under_the_same_test():
+    src = """
+        import torch
+        def step(model, opt, scaler, loss, use_amp):
+            if use_amp:
+                scaler.scale(loss).backward()
+            else:
+                loss.backward()
+            if use_amp:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(opt)
+                scaler.update()
+        """
+    assert _fix(src) == textwrap.dedent("""
+        import torch
+        def step(model, opt, scaler, loss, use_amp):
+            if use_amp:
+                scaler.scale(loss).backward()
+            else:
+                loss.backward()
+            if use_amp:
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(opt)
+                scaler.update()
+        """)

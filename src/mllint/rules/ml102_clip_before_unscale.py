@@ -273,6 +273,10 @@ class ClipBeforeUnscale(Rule):
             test = ctx.module.code_for_node(guard.test)
             if "\n" in test:
                 return None
+            if any(isinstance(n, cst.If) and ctx.module.code_for_node(n.test) == test and
+                   path[path.index(n) + 1] is n.body for n in target_path):
+                return Fix(Applicability.SAFE, f"Insert `{scaler}.unscale_({optimizer})` before clipping",
+                           (ctx.insert_before_statement(target, text),))  # already under the same test
             start, _ = ctx.start_end(target)
             indent = ctx.line_text(start.row)[: start.column - 1]
             text = f"if {test}:{ctx.newline}{indent}{ctx.module.default_indent}{text}"
