@@ -131,6 +131,18 @@ FLAGGED = {
                 scaler.step(opt)
             return step
         """,
+    "clipping helper method of the same class": """
+        import torch
+        class T:
+            def __init__(self):
+                self.scaler = torch.amp.GradScaler()
+            def clip_gradients(self):
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            def step(self, loss):
+                self.scaler.scale(loss).backward()
+                self.clip_gradients()
+                self.scaler.step(self.opt)
+        """,
     "scaler from IfExp": """
         import torch
         def train(model, opt, loss, amp):
@@ -149,6 +161,7 @@ def test_flagged(src):
     row = got[0][1]
     line = textwrap.dedent(src).splitlines()[row - 1]
     assert "clip" in line or "clamp" in line
+    assert "def " not in line
 
 
 NOT_FLAGGED = {
@@ -243,6 +256,29 @@ NOT_FLAGGED = {
             sched.scale(x).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             sched.step(opt)
+        """,
+    "helper that unscales before clipping": """
+        import torch
+        class T:
+            def clip_gradients(self):
+                self.scaler.unscale_(self.opt)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+            def step(self, loss):
+                self.scaler.scale(loss).backward()
+                self.clip_gradients()
+                self.scaler.step(self.opt)
+                self.scaler.update()
+        """,
+    "helper that is a whole training step": """
+        import torch
+        def clip_and_step(model, opt, scaler):
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            scaler.step(opt)
+        def train(model, opt, scaler, loss):
+            scaler.scale(loss).backward()
+            clip_and_step(model, opt, scaler)
+            scaler.step(opt)
+            scaler.update()
         """,
     "clip after step": """
         import torch

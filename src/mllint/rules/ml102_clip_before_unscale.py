@@ -134,6 +134,21 @@ class _UnscaleFinder(cst.CSTVisitor):
         return not self.found
 
 
+class _HelperBody(cst.CSTVisitor):
+    """What a small helper function does: clip (torch.nn.utils), unscale_, or training-step calls."""
+
+    def __init__(self, ctx: FileContext):
+        self.ctx = ctx
+        self.clips = False
+        self.other = False  # unscale_, backward, step, scale: not a plain clipping helper
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if self.ctx.qualified_name(node.func) in CLIP_FUNCTIONS:
+            self.clips = True
+        elif isinstance(node.func, cst.Attribute) and node.func.attr.value in ("unscale_", "backward", "step", "scale"):
+            self.other = True
+
+
 def _unscaling_helpers(body, names: set[str]) -> None:
     for stmt in body:
         if isinstance(stmt, cst.FunctionDef):
@@ -191,9 +206,31 @@ class ClipBeforeUnscale(Rule):
             self._timelines[key] = timeline
         return self._timelines[key]
 
+    def _clip_helper(self, node: cst.Call) -> bool:
+        """`self.clip_gradients()` / `clip_all(model)`: a method or function of this class/module whose
+        body only clips with torch.nn.utils (no unscale_, backward or step of its own)."""
+        func = node.func
+        body = None
+        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+            cls = self.ctx.enclosing_class()
+            body, name = (cls.body.body if cls is not None else None), func.attr.value
+        elif isinstance(func, cst.Name) and self.ctx.module is not None:
+            body, name = self.ctx.module.body, func.value
+        if body is None:
+            return False
+        for stmt in body:
+            if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
+                finder = _HelperBody(self.ctx)
+                stmt.visit(finder)
+                return finder.clips and not finder.other
+        return False
+
     def visit_Call(self, node: cst.Call) -> None:
+        helper = False
         if not self._is_clip(node):
-            return
+            if not self._clip_helper(node):
+                return
+            helper = True
         ctx = self.ctx
         scope = ctx.scope()
         if isinstance(scope, cst.Lambda):
@@ -223,7 +260,9 @@ class ClipBeforeUnscale(Rule):
         if not steps:
             return
         optimizer = self._optimizer(steps)
-        message = (f"gradient clipping runs on gradients still multiplied by the loss scale of `{scaler}` "
+        what = f"`{ctx.module.code_for_node(node.func)}()` clips gradients that are" if helper else \
+            "gradient clipping runs on gradients"
+        message = (f"{what} still multiplied by the loss scale of `{scaler}` "
                    f"(65536 by default), so the threshold is off by that factor; call "
                    f"`{scaler}.unscale_({optimizer or 'optimizer'})` before clipping")
         late_unscale = any(e.kind == "unscale" and where < e.index < steps[0].index for e in events)
