@@ -138,3 +138,17 @@ def test_message_says_what_and_what_to_do():
     assert "without an epsilon" in diag.message and "(x.std() + 1e-8)" in diag.message
     assert diag.fix is not None and diag.fix.applicability.value == "safe"
 
+
+
+SEED = ("import torch\n\n\nclass Agent:\n    def update(self, returns):\n"
+        "        returns = (returns - returns.mean()) / returns.std()\n        return returns\n")
+
+
+def test_seed_line_is_also_ml201_and_the_fixes_compose():
+    assert sorted(d.code for d in lint(SEED, ["ML103", "ML201"])) == ["ML103", "ML201"]
+    safe = fix(SEED, ["ML103", "ML201"])
+    assert "(returns.std() + 1e-8)" in safe
+    assert [d.code for d in lint(safe, ["ML103", "ML201"])] == ["ML201"]
+    both = fix(SEED, ["ML103", "ML201"], unsafe=True)
+    compile(both, "fixed.py", "exec")
+    assert lint(both, ["ML103", "ML201"]) == []
