@@ -135,8 +135,13 @@ def test_no_fix_when_the_step_is_only_in_the_training_loop():
 
 
 NOT_FLAGGED = {
-    "no_step_in_reach": HEAD + """
-    def forward(self, x):
+    "no_step_in_reach_plain_class": """
+class Annealer:
+    def __init__(self, total_steps):
+        self.total_steps = total_steps
+        self.dqn_step_counter = 0
+
+    def __call__(self, x):
         if x.dqn_active:
             self.dqn_step_counter += 1
         return cep(current_step=self.dqn_step_counter, total_steps=self.total_steps)
@@ -230,3 +235,76 @@ def test_suppressed_by_noqa():
     code = src(FLAGGED["keyword_current_step"]).replace(
         "total_steps=self.total_steps)", "total_steps=self.total_steps)  # noqa: ML301")
     assert lint(code, "ML301") == []
+
+
+SEED_LOSSES_PY = """
+import torch
+from torch import nn
+
+
+class ACTLossHead(nn.Module):
+    def __init__(self, model, enable_dqn=False):
+        super().__init__()
+        self.model = model
+        self.enable_dqn = enable_dqn
+        if enable_dqn:
+            self.dqn_step_counter = 0
+
+    def forward(self, return_keys, **model_kwargs):
+        new_carry, outputs = self.model(**model_kwargs)
+        if self.enable_dqn and self.training:
+            from models.dqn_utils import compute_epsilon
+            config = self.model.config
+            current_epsilon = compute_epsilon(
+                self.dqn_step_counter,
+                epsilon_start=config.dqn_epsilon_start,
+                epsilon_end=config.dqn_epsilon_end,
+                epsilon_decay_steps=config.dqn_epsilon_decay_steps,
+            )
+            self.dqn_step_counter += 1
+        return new_carry, outputs
+"""
+
+
+def test_seed_losses_py_with_the_training_loop_in_another_file():
+    (d,) = lint(src(SEED_LOSSES_PY), "ML301")
+    assert d.start.row == 19 and d.fix is None
+    assert "add a `global_step` parameter to `forward`" in d.message
+
+
+def test_component_without_step_in_reach_and_unconditional_increment_elsewhere_is_not_flagged():
+    code = src("""
+        import torch.nn as nn
+
+        class Agent(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.env_steps = 0
+
+            def act(self, obs):
+                self.env_steps += 1
+                return obs
+
+            def explore(self):
+                return epsilon_schedule(self.env_steps)
+        """)
+    assert lint(code, "ML301") == []
+
+
+def test_lightning_module_uses_its_global_step():
+    code = src("""
+        import lightning.pytorch as pl
+
+        class Model(pl.LightningModule):
+            def __init__(self):
+                super().__init__()
+                self.q_updates = 0
+
+            def training_step(self, batch, batch_idx):
+                if batch_idx % 2 == 1 and batch.q:
+                    pass
+                if batch.q:
+                    self.q_updates += 1
+                return compute_q_temperature(self.q_updates)
+        """)
+    assert "compute_q_temperature(self.global_step)" in fix(code, "ML301", unsafe=True)

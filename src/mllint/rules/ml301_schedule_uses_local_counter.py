@@ -14,9 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import astroid
 import libcst as cst
-from astroid import nodes
 
 from mllint.context import dotted_name
 from mllint.diagnostics import Applicability, Fix
@@ -30,6 +28,7 @@ GLOBAL_STEP_PARAMS = ("global_step", "train_step", "global_iteration", "global_i
 # A text hint that the module has a training-loop step somewhere (then the step is in reach).
 LOOP_STEP = re.compile(r"\bglobal_step\b|\.step\s*\+=\s*1\b|\bstep\s*\+=\s*1\b|\bglobal_iter\w*\s*\+=")
 LIGHTNING = ("LightningModule",)
+TORCH_MODULES = {"torch.nn.Module", "torch.nn.modules.module.Module"}
 
 
 @dataclass
@@ -149,12 +148,16 @@ class ScheduleUsesLocalCounter(Rule):
     def leave_Module(self, node: cst.Module) -> None:
         if not self.candidates:
             return
-        in_reach = bool(LOOP_STEP.search(self.ctx.source))
+        loop_in_module = bool(LOOP_STEP.search(self.ctx.source))
         for cand in self.candidates:
-            if cand.step is None and not in_reach:
+            if cand.step is None and not loop_in_module and not self._is_torch_module(cand.klass):
                 continue
             counter = self._counter(cand)
             if counter is None:
+                continue
+            if cand.step is None and not loop_in_module and not counter.conditional:
+                # A model component (nn.Module) whose training loop lives in another file: only a
+                # counter ticking under a condition is clearly not the training clock.
                 continue
             method = cand.method.name.value
             elsewhere = counter.increment_methods - {method}
@@ -174,16 +177,29 @@ class ScheduleUsesLocalCounter(Rule):
                 fix = None
             self.report(cand.target, message, fix)
 
+    def _is_torch_module(self, klass: cst.ClassDef, depth: int = 0) -> bool:
+        """An nn.Module subclass (directly, or through classes of this module)."""
+        for base in klass.bases:
+            name = self.ctx.qualified_name(base.value) or ""
+            if name in TORCH_MODULES:
+                return True
+            if depth < 3 and isinstance(base.value, cst.Name):
+                for stmt in self.ctx.module.body:
+                    if isinstance(stmt, cst.ClassDef) and stmt.name.value == base.value.value and stmt is not klass:
+                        if self._is_torch_module(stmt, depth + 1):
+                            return True
+        return False
+
     def _counter(self, cand: Candidate) -> Counter | None:
         """If `self.<attr>` of the class is a constant-initialised, incremented counter: where and how."""
+        from astroid import nodes
+
         klass = self._astroid_class(cand)
         if klass is None:
             return None
-        try:
-            assigns = klass.instance_attr(cand.attr)
-        except astroid.AttributeInferenceError:
+        assigns, initialised = _assignments(klass, cand.attr)
+        if not assigns:
             return None
-        initialised = any(isinstance(n, nodes.AssignName) for n in klass.locals.get(cand.attr, ()))
         methods: set[str] = set()
         conditional = False
         for target in assigns:
@@ -211,7 +227,11 @@ class ScheduleUsesLocalCounter(Rule):
         return Counter(methods, conditional)
 
     def _astroid_class(self, cand: Candidate):
+        from astroid import nodes
+
         if self._astroid is None:
+            import astroid  # imported only for files with a candidate
+
             try:
                 self._astroid = astroid.parse(self.ctx.source)
             except Exception:  # astroid cannot read it: no verdict rather than a guess
@@ -223,6 +243,31 @@ class ScheduleUsesLocalCounter(Rule):
             return same[0] if same else None
         line = self.ctx.position(cand.klass.name).start.line  # several classes of that name: by line
         return min(same, key=lambda k: abs(k.lineno - line))
+
+
+def _assignments(klass, attr: str) -> tuple[list, bool]:
+    """Every `self.<attr> = / +=` in the class and its base classes defined in the same module,
+    and whether a class body sets it to a constant. Bases are looked up by name, never inferred:
+    inferring `nn.Module` would make astroid read all of PyTorch."""
+    from astroid import nodes
+
+    module = klass.root()
+    assigns: list = []
+    initialised = False
+    todo, seen = [klass], set()
+    while todo:
+        cls = todo.pop()
+        if id(cls) in seen:
+            continue
+        seen.add(id(cls))
+        assigns.extend(cls.instance_attrs.get(attr, ()))
+        for name in cls.locals.get(attr, ()):
+            if isinstance(name, nodes.AssignName) and _is_number(getattr(name.parent, "value", None)):
+                initialised = True
+        for base in cls.bases:
+            if isinstance(base, nodes.Name):
+                todo.extend(n for n in module.locals.get(base.name, ()) if isinstance(n, nodes.ClassDef))
+    return assigns, initialised
 
 
 class _GlobalStepReads(cst.CSTVisitor):
@@ -242,11 +287,15 @@ def _first_param(fn: cst.FunctionDef) -> str | None:
 
 
 def _is_number(node) -> bool:
+    from astroid import nodes
+
     return isinstance(node, nodes.Const) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
 
 
 def _is_self_plus_number(value, attr: str) -> bool:
     """`self.x + 1` (either order)."""
+    from astroid import nodes
+
     if not (isinstance(value, nodes.BinOp) and value.op == "+"):
         return False
     sides = (value.left, value.right)
@@ -256,6 +305,8 @@ def _is_self_plus_number(value, attr: str) -> bool:
 def _condition(stmt, frame) -> str:
     """'conditional' if an `if` guards the increment, 'boundary' if that `if` is a gradient
     accumulation boundary (`% accum`), else 'always' (`if self.training:` counts as always)."""
+    from astroid import nodes
+
     state = "always"
     node = stmt
     while node is not None and node is not frame:
