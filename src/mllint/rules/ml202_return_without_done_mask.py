@@ -1,0 +1,360 @@
+"""ML202 return-without-done-mask: docs in rules/ML202-return-without-done-mask.md."""
+
+from __future__ import annotations
+
+import re
+
+import libcst as cst
+
+from mllint.astutil import number
+from mllint.context import dotted_name
+from mllint.diagnostics import Applicability, Edit, Fix
+from mllint.rule import Rule, register
+
+DISCOUNT = re.compile(r"gamma|discount|lambda|lmbda|lam\b|^lam|gae_lam|^γ$|^λ$", re.I)
+DONE_TOKENS = {"done", "dones", "terminal", "terminals", "terminated", "terminateds", "termination",
+               "terminations", "term", "terms", "dns"}
+MASK_WORDS = re.compile(r"mask|nonterminal|non_terminal|not_?done|notdone|alive|continues?$|not_terminal", re.I)
+# Also mean "an episode boundary is handled here", but are not usable as `(1 - x)` in a fix.
+BOUNDARY_WORDS = re.compile(r"episode_?starts?|is_?first|firsts|resets?$|episode_?ends?|truncat|timeout", re.I)
+NEXT_WORDS = re.compile(r"next|last|bootstrap", re.I)
+
+
+def _last(expr: cst.CSTNode) -> str | None:
+    while isinstance(expr, cst.Subscript):
+        expr = expr.value
+    dotted = dotted_name(expr)
+    return dotted.rsplit(".", 1)[-1] if dotted else None
+
+
+def _kind(name: str | None) -> str | None:
+    """'done' for a termination flag/sequence, 'mask' for a not-done mask, 'boundary' for other
+    episode-boundary names, else None."""
+    if not name:
+        return None
+    if MASK_WORDS.search(name):
+        return "mask"
+    tokens = set(name.lower().strip("_").split("_"))
+    if tokens & DONE_TOKENS or name.lower() in ("is_terminal", "is_terminals", "isterminal"):
+        return "done"
+    if BOUNDARY_WORDS.search(name):
+        return "boundary"
+    return None
+
+
+def _flat(node: cst.CSTNode) -> str:
+    return re.sub(r"\s+", "", cst.Module([]).code_for_node(node))
+
+
+def _operands(expr: cst.BaseExpression, sign: int = 1) -> list[tuple[int, cst.BaseExpression]]:
+    """`a + b - c` -> [(+1, a), (+1, b), (-1, c)] (parenthesised sums stay whole)."""
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.Add, cst.Subtract)) \
+            and not expr.lpar:
+        right_sign = sign if isinstance(expr.operator, cst.Add) else -sign
+        return _operands(expr.left, sign) + _operands(expr.right, right_sign)
+    return [(sign, expr)]
+
+
+def _factors(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.Multiply, cst.Divide)):
+        return _factors(expr.left) + _factors(expr.right)
+    return [expr]
+
+
+class _Names(cst.CSTVisitor):
+    """Every Name / dotted chain in an expression, plus whether it holds a `1 - x`/`~x`/`not x`."""
+
+    def __init__(self):
+        self.names: list[str] = []
+        self.negation = False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.append(node.value)
+
+    def visit_Attribute(self, node: cst.Attribute) -> None:
+        self.names.append(node.attr.value)
+
+    def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
+        if isinstance(node.operator, cst.Subtract) and number(node.left) == 1:
+            self.negation = True
+
+    def visit_UnaryOperation(self, node: cst.UnaryOperation) -> None:
+        if isinstance(node.operator, (cst.BitInvert, cst.Not)):
+            self.negation = True
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value in ("logical_not", "logical_not_"):
+            self.negation = True
+
+
+def _names(node: cst.CSTNode) -> _Names:
+    v = _Names()
+    node.visit(v)
+    return v
+
+
+def _mentions_boundary(node: cst.CSTNode, aliases: frozenset[str] = frozenset()) -> bool:
+    found = _names(node)
+    return found.negation or any(_kind(n) or n in aliases for n in found.names)
+
+
+def _backward(it: cst.BaseExpression, ctx) -> bool:
+    """reversed(...), range(a, b, -1), x[::-1], or zip/enumerate over one of those."""
+    if isinstance(it, cst.Call):
+        name = ctx.call_name(it)
+        if name in ("reversed", "builtins.reversed"):
+            return True
+        if name in ("range", "builtins.range") and len(it.args) == 3:
+            step = number(it.args[2].value)
+            return step is not None and step < 0
+        if name in ("zip", "builtins.zip", "enumerate", "builtins.enumerate") and it.args:
+            return any(_backward(a.value, ctx) for a in it.args if not a.star)
+    if isinstance(it, cst.Subscript) and len(it.slice) == 1 and isinstance(it.slice[0].slice, cst.Slice):
+        step = it.slice[0].slice.step
+        return step is not None and (number(step) or 0) < 0
+    return False
+
+
+def _iterated(it: cst.BaseExpression) -> cst.BaseExpression:
+    """The sequence behind reversed(x) / x[::-1]."""
+    if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and it.func.value == "reversed" and it.args:
+        return _iterated(it.args[0].value)
+    if isinstance(it, cst.Subscript) and isinstance(it.slice[0].slice, cst.Slice):
+        return it.value
+    return it
+
+
+class _Assignments(cst.CSTVisitor):
+    """Assignments inside a loop body, not entering nested scopes or nested backward loops."""
+
+    def __init__(self, ctx, root: cst.For):
+        self.ctx = ctx
+        self.root = root
+        self.found: list[cst.Assign] = []
+        self.ifs: list[cst.If] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            return False
+        if isinstance(node, cst.For) and node is not self.root and _backward(node.iter, self.ctx):
+            return False
+        if isinstance(node, cst.Assign):
+            self.found.append(node)
+        elif isinstance(node, cst.If):
+            self.ifs.append(node)
+        return True
+
+
+@register
+class ReturnWithoutDoneMask(Rule):
+    code = "ML202"
+    name = "return-without-done-mask"
+    summary = "A backward discounted-return / GAE recursion ignores episode ends although done flags are in scope."
+    fix_applicability = Applicability.UNSAFE
+    evidence = ("gamma", "discount", "lam")
+
+    def visit_For(self, node: cst.For) -> None:
+        ctx = self.ctx
+        if not _backward(node.iter, ctx):
+            return
+        sequences = self._termination_sequences()
+        if not sequences:
+            return  # nothing to mask with: no termination sequence in scope
+        collected = _Assignments(ctx, node)
+        node.body.visit(collected)
+        self.aliases = self._aliases()
+        # `if dones[t]: R = 0` style resets handle episode ends for the whole loop
+        if any(_mentions_boundary(branch.test, self.aliases) for branch in collected.ifs):
+            return
+        for assign in collected.found:
+            term = self._unmasked_bootstrap(assign)
+            if term is not None:
+                self._report(node, assign, term, sequences)
+
+    # ---- what is in scope -----------------------------------------------------------------------
+    def _scope(self) -> cst.CSTNode:
+        return self.ctx.enclosing_function() or self.ctx.module
+
+    def _termination_sequences(self) -> list[cst.BaseExpression]:
+        """Names / attribute chains in the enclosing function that hold done flags or masks."""
+        out: dict[str, cst.BaseExpression] = {}
+
+        class Finder(cst.CSTVisitor):
+            def visit_Name(self, node: cst.Name) -> None:
+                if _kind(node.value) is not None:
+                    out.setdefault(node.value, node)
+
+            def visit_Attribute(self, node: cst.Attribute) -> bool:
+                dotted = dotted_name(node)
+                if dotted and _kind(node.attr.value) is not None:
+                    out.setdefault(dotted, node)
+                return True
+
+        self._scope().visit(Finder())
+        return list(out.values())
+
+    def _aliases(self) -> frozenset[str]:
+        """Local names that stand for a done flag: `for r, d in zip(rewards, dones)`, `d = dones[t]`."""
+        out: set[str] = set()
+        for name, bindings in self.ctx.bindings(self._scope()).items():
+            for b in bindings:
+                if b.kind == "for" and isinstance(b.value, cst.Call) and b.index is not None \
+                        and self.ctx.call_name(b.value) in ("zip", "builtins.zip") and b.index < len(b.value.args):
+                    if _kind(_last(_iterated(b.value.args[b.index].value))):
+                        out.add(name)
+                elif b.kind == "for" and b.index is None and b.value is not None \
+                        and _kind(_last(_iterated(b.value))):
+                    out.add(name)
+                elif b.kind in ("assign", "annassign") and b.value is not None and _mentions_boundary(b.value):
+                    out.add(name)
+        return frozenset(out)
+
+    # ---- the recursion --------------------------------------------------------------------------
+    def _unmasked_bootstrap(self, assign: cst.Assign) -> cst.BaseExpression | None:
+        """The discounted bootstrap term (`gamma * R`, `gamma * values[t + 1]`) of a recursion
+        that no mask touches, else None."""
+        targets = [t.target for t in assign.targets]
+        operands = _operands(assign.value)
+        if len(operands) < 2:
+            return None
+        for sign, term in operands:
+            if sign < 0:
+                continue
+            factors = _factors(term)
+            if len(factors) < 2 or not any(DISCOUNT.search(_last(f) or "") for f in factors):
+                continue
+            if not any(self._carried(f, targets) or self._next_value(f) for f in factors):
+                continue
+            if any(self._masked(f) for f in factors):
+                return None
+            return term
+        return None
+
+    def _carried(self, factor: cst.BaseExpression, targets) -> bool:
+        text = _flat(factor)
+        for target in targets:
+            if _flat(target) == text:
+                return True
+            if isinstance(target, cst.Subscript) and isinstance(factor, cst.Subscript) \
+                    and _flat(target.value) == _flat(factor.value):
+                return True  # returns[t] = rewards[t] + gamma * returns[t + 1]
+        return False
+
+    def _next_value(self, factor: cst.BaseExpression) -> bool:
+        if NEXT_WORDS.search(_last(factor) or ""):
+            return True
+        if isinstance(factor, cst.Subscript):
+            return any(isinstance(s.slice, cst.Index) and isinstance(s.slice.value, cst.BinaryOperation)
+                       and isinstance(s.slice.value.operator, cst.Add) and number(s.slice.value.right) == 1
+                       for s in factor.slice)
+        return False
+
+    def _masked(self, factor: cst.BaseExpression) -> bool:
+        """The factor is, or was built from, a mask / `(1 - done)` (here or where its name is bound)."""
+        if _mentions_boundary(factor, self.aliases):
+            return True
+        name = factor.value if isinstance(factor, cst.Name) else None
+        if isinstance(factor, cst.Subscript) and isinstance(factor.value, cst.Name):
+            name = factor.value.value
+        if name is None:
+            return False
+        for binding in self.ctx.bindings(self._scope()).get(name, []):
+            if binding.kind == "param":
+                continue
+            if binding.value is not None and _mentions_boundary(binding.value, self.aliases):
+                return True  # next_value = values[t + 1] * next_non_terminal, computed earlier
+            if binding.kind == "augassign" and _mentions_boundary(binding.node, self.aliases):
+                return True
+        return False
+
+    # ---- report and fix -------------------------------------------------------------------------
+    def _report(self, loop: cst.For, assign: cst.Assign, term: cst.BaseExpression,
+                sequences: list[cst.BaseExpression]) -> None:
+        ctx = self.ctx
+        mask = self._mask_expression(loop, assign, sequences)
+        shown = f"`{mask}`" if mask else "`(1 - done)` of that step"
+        message = (f"Discounted recursion ignores episode ends although `{ctx.code(sequences[0])}` is in scope: "
+                   "the return at an episode's last step leaks the next episode's rewards; multiply the "
+                   f"bootstrapped term by {shown}")
+        fix = None
+        if mask is not None:
+            _, end = ctx.start_end(term)
+            fix = Fix(Applicability.UNSAFE, f"Multiply the bootstrapped term by `{mask}`",
+                      (Edit(end, end, f" * {mask}"),))
+        self.report(term, message, fix)
+
+    def _mask_expression(self, loop: cst.For, assign: cst.Assign, sequences) -> str | None:
+        """`(1 - dones[t])` / `masks[t]` indexed like the rewards, or the zipped element `(1 - done)`."""
+        ctx = self.ctx
+        # for reward, done in zip(reversed(rewards), reversed(dones))
+        target, it = loop.target, loop.iter
+        if isinstance(it, cst.Call) and ctx.call_name(it) in ("enumerate", "builtins.enumerate") and it.args \
+                and isinstance(target, cst.Tuple) and len(target.elements) == 2:
+            target, it = target.elements[1].value, it.args[0].value
+        if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and it.func.value == "reversed" and it.args:
+            it = it.args[0].value
+        if isinstance(it, cst.Call) and ctx.call_name(it) in ("zip", "builtins.zip") \
+                and isinstance(target, (cst.Tuple, cst.List)) and len(target.elements) == len(it.args):
+            for element, arg in zip(target.elements, it.args):
+                kind = _kind(_last(_iterated(arg.value)))
+                if kind in ("done", "mask") and isinstance(element.value, cst.Name):
+                    return self._wrap(element.value.value, kind)
+        index = self._reward_index(assign, loop)
+        if index is None:
+            return None
+        usable = [s for s in sequences if _kind(_last(s)) in ("done", "mask")]
+        rewards = self._reward_container(assign)
+        if rewards is not None and "." in rewards:
+            prefix = rewards.rsplit(".", 1)[0]
+            same = [s for s in usable if (dotted_name(s) or "").rsplit(".", 1)[0] == prefix]
+            usable = same + [s for s in usable if s not in same]
+        # prefer sequences (plural names) over per-step flags
+        usable.sort(key=lambda s: not (_last(s) or "").endswith("s"))
+        if not usable:
+            return None
+        seq = usable[0]
+        return self._wrap(f"{ctx.code(seq)}[{index}]", _kind(_last(seq)))
+
+    @staticmethod
+    def _wrap(expr: str, kind: str) -> str:
+        return expr if kind == "mask" else f"(1 - {expr})"
+
+    def _reward_container(self, assign: cst.Assign) -> str | None:
+        for node in self._subscripts(assign.value):
+            name = dotted_name(node.value)
+            if name and "rew" in name.lower():
+                return name
+        return None
+
+    def _reward_index(self, assign: cst.Assign, loop: cst.For) -> str | None:
+        """The index the rewards are read with here (or in the names this statement uses)."""
+        candidates = [assign.value]
+        for name in _names(assign.value).names:
+            for binding in self.ctx.bindings(self._scope()).get(name, []):
+                if binding.value is not None and binding.kind == "assign":
+                    candidates.append(binding.value)
+        for expr in candidates:
+            for node in self._subscripts(expr):
+                name = _last(node.value) or ""
+                if ("rew" in name.lower() or name in ("r", "rs")) and len(node.slice) == 1 \
+                        and isinstance(node.slice[0].slice, cst.Index):
+                    return cst.Module([]).code_for_node(node.slice[0].slice.value)
+        # for t in reversed(range(T)): the loop index
+        it = loop.iter
+        if isinstance(it, cst.Call) and self.ctx.call_name(it) in ("reversed", "builtins.reversed") and it.args:
+            it = it.args[0].value
+        if isinstance(loop.target, cst.Name) and isinstance(it, cst.Call) \
+                and self.ctx.call_name(it) in ("range", "builtins.range"):
+            return loop.target.value
+        return None
+
+    @staticmethod
+    def _subscripts(expr: cst.CSTNode) -> list[cst.Subscript]:
+        out: list[cst.Subscript] = []
+
+        class Finder(cst.CSTVisitor):
+            def visit_Subscript(self, node: cst.Subscript) -> None:
+                out.append(node)
+
+        expr.visit(Finder())
+        return out
