@@ -267,6 +267,25 @@ NOT_FLAGGED = {
                 rigids = compose(rigids, state)
                 rigids = rigids.stop_rot_gradient()
         """,
+    "backprop through a differentiable simulator (update after the rollout)": """
+        def train(policy, opt, x0, epochs, horizon):
+            for epoch in range(epochs):
+                x = x0
+                loss = 0.0
+                for t in range(horizon):
+                    x = step(x, policy(x))
+                    loss = loss + cost(x)
+                loss.backward()
+                opt.step()
+        """,
+    "rollout loop with a loss but no update inside": """
+        def rollout(policy, x, horizon):
+            total_loss = 0.0
+            for t in range(horizon):
+                x = simulate(x, policy(x))
+                total_loss = total_loss + cost_loss(x)
+            return total_loss
+        """,
     "scheduler and optimizer steps": """
         def train(opt, sched, epochs, model):
             lr = 0.1

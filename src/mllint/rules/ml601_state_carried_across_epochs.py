@@ -38,6 +38,7 @@ RL_TARGET = re.compile(r"reward|done|terminat|truncat|obs|info", re.I)
 LOSS_NAME = re.compile(r"loss|residual|objective|cost", re.I)
 LOSS_CALL = re.compile(r"loss|residual|objective|criterion|^train_?step|^training_step$|^train_on_batch$|"
                        r"^grad(ient)?_step$", re.I)
+UPDATE_CALL = re.compile(r"^train_?step|^training_step$|^train_on_batch$|^grad(ient)?_step$|^update_step$", re.I)
 GRAD_FUNCTIONS = {"torch.autograd.grad", "torch.autograd.backward", "jax.grad", "jax.value_and_grad",
                   "equinox.filter_grad", "equinox.filter_value_and_grad"}
 
@@ -180,8 +181,8 @@ class StateCarriedAcrossEpochs(Rule):
             return False
         statements = _Statements(loop)
         loop.visit(statements)
-        if self._rl_loop(statements.found):
-            return False
+        if self._rl_loop(statements.found) or not self._updates_parameters(statements.found):
+            return False  # no parameter update inside: a rollout/BPTT through the simulator, not epochs
         rebinding_row = ctx.start_end(rebinding)[0]
         aliases = {name}
         trains = False
@@ -253,6 +254,24 @@ class StateCarriedAcrossEpochs(Rule):
                 targets = _target_names(small.target)
             if any(LOSS_NAME.search(n) for n in targets):
                 return True
+        return False
+
+    def _updates_parameters(self, statements) -> bool:
+        """The loop updates the model: backward(), optimizer.step(), a gradient or train-step call."""
+        for stmt, _ in statements:
+            for call in _reads(stmt).calls:
+                func = call.func
+                if isinstance(func, cst.Attribute) and func.attr.value == "backward":
+                    return True
+                if isinstance(func, cst.Attribute) and func.attr.value == "step" and not call.args:
+                    return True  # opt.step() (an environment's step takes an action)
+                inner = func.func if isinstance(func, cst.Call) else func
+                qname = self.ctx.qualified_name(inner) or ""
+                last = qname.split(".")[-1]
+                if qname in GRAD_FUNCTIONS or last in ("grad", "value_and_grad", "apply_updates", "apply_gradients"):
+                    return True
+                if last and UPDATE_CALL.search(last):
+                    return True
         return False
 
     def _rl_loop(self, statements) -> bool:
