@@ -63,3 +63,37 @@ def notebook_text(colab: bool = True, cells=CELLS) -> str:
     if colab:
         return json.dumps(nb, indent=2, ensure_ascii=True)  # Colab: no trailing newline, \u escapes
     return json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+# The seed's MARL Colab notebook (value loss exploding, "Fix #1" / "Fix #2" in cell 15): returns
+# computed without the done mask and normalised per batch (ML202, ML201), with an output to keep.
+MARL_CELLS = [
+    ("markdown", "# MARL STL BFT Training v1 (T4 optimized)"),
+    ("code", "!pip install -q gymnasium\n%matplotlib inline"),
+    ("code", "import numpy as np\nimport torch\nimport torch.nn.functional as F\nfrom torch import nn"),
+    ("code", "class PPOAgent:\n"
+             "    def __init__(self, value_net, lr=1e-2, gamma=0.99):\n"
+             "        self.value_net = value_net\n"
+             "        self.optimizer = torch.optim.Adam(value_net.parameters(), lr=lr)\n"
+             "        self.gamma = gamma\n"
+             "\n"
+             "    def compute_gae(self, rewards, dones):\n"
+             "        returns = []\n"
+             "        return_t = 0.0\n"
+             "        for reward, done in zip(reversed(rewards), reversed(dones)):\n"
+             "            return_t = reward + self.gamma * return_t\n"
+             "            returns.insert(0, return_t)\n"
+             "        return returns\n"
+             "\n"
+             "    def update_policy(self, states, returns, advantages):\n"
+             "        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)\n"
+             "        # Normalize returns\n"
+             "        returns = (returns - returns.mean()) / (returns.std() + 1e-8)\n"
+             "        values = self.value_net(states).squeeze(-1)\n"
+             "        value_loss = F.mse_loss(values, returns)\n"
+             "        self.optimizer.zero_grad()\n"
+             "        value_loss.backward()\n"
+             "        self.optimizer.step()\n"
+             "        return value_loss.item()"),
+    ("code", "agent = PPOAgent(nn.Linear(4, 1))\n%time agent.update_policy(torch.randn(8, 4), torch.randn(8), torch.randn(8))"),
+]

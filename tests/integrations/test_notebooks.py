@@ -302,3 +302,38 @@ def test_file_positions_point_at_each_source_line(colab):
             assert file_lines[at_line - 1][at_col - 1:].startswith(line.lstrip()), (cell.index, row)
             checked += 1
     assert checked > 20
+
+
+def test_seed_marl_notebook_unsafe_fixes_keep_outputs_and_match_the_py_fix(project):
+    """ML201's fix inserts a helper class after the imports: in a notebook it lands in the imports
+    cell, and the fixed code cells say exactly what fixing the same code as a .py file says."""
+    from mllint.testing import fix as fix_source
+
+    from .notebooks import MARL_CELLS
+
+    path = project / "marl.ipynb"
+    original = write_nb(path, MARL_CELLS, colab=True)
+    out = invoke("--format", "json", "marl.ipynb")
+    found = {(d["code"], d["cell"], d["location"]["row"]) for d in json.loads(out.output)}
+    assert {("ML202", 4, 11), ("ML201", 4, 18)} <= found, out.output
+
+    fixed = invoke("--fix", "--unsafe-fixes", "marl.ipynb")
+    assert fixed.exit_code == 0, fixed.output
+    old, new = json.loads(original), json.loads(path.read_text())
+    nbformat.validate(new)
+    assert [c.get("outputs") for c in new["cells"]] == [c.get("outputs") for c in old["cells"]]
+    for keep in (0, 1, 4):  # markdown, magics, and the cell nothing was wrong with
+        assert new["cells"][keep] == old["cells"][keep]
+    sources = ["".join(c["source"]) for c in new["cells"]]
+    assert sources[3] != MARL_CELLS[3][1]
+
+    as_py = "\n".join(MARL_CELLS[i][1] for i in (2, 3)) + "\n"
+    expected = fix_source(as_py, ["ML201", "ML202"], unsafe=True)
+    got = "\n".join(sources[i] for i in (2, 3)) + "\n"
+
+    def lines(text):
+        return [line for line in text.splitlines() if line.strip()]
+
+    assert lines(got) == lines(expected)
+    for source in sources[2:4]:
+        compile(source, "cell", "exec")
