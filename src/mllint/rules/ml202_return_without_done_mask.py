@@ -151,7 +151,7 @@ class ReturnWithoutDoneMask(Rule):
     name = "return-without-done-mask"
     summary = "A backward discounted-return / GAE recursion ignores episode ends although done flags are in scope."
     fix_applicability = Applicability.UNSAFE
-    evidence = ("gamma", "discount", "lam")
+    evidence = ("gamma", "discount", "lam", "lmbda", "γ", "λ")
 
     def visit_For(self, node: cst.For) -> None:
         ctx = self.ctx

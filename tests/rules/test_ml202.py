@@ -1,0 +1,271 @@
+"""ML202 return-without-done-mask: flagged recursions, must-not-flag list, the mask fix."""
+
+import textwrap
+
+import pytest
+
+from mllint.testing import codes, fix, lint, rows
+
+
+def src(text: str) -> str:
+    return textwrap.dedent(text).lstrip("\n")
+
+
+# (source, expected fixed line)
+FLAGGED = {
+    "seed_zip": ("""
+        def compute(rewards, dones, gamma):
+            R, out = 0, []
+            for reward, done in zip(reversed(rewards), reversed(dones)):
+                R = reward + gamma * R
+                out.insert(0, R)
+            return out
+    """, "R = reward + gamma * R * (1 - done)"),
+    "index_loop_attr_gamma": ("""
+        class Agent:
+            def returns(self, rewards, dones):
+                returns = [0.0] * len(rewards)
+                running = 0.0
+                for t in reversed(range(len(rewards))):
+                    running = rewards[t] + self.gamma * running
+                    returns[t] = running
+                return returns
+    """, "running = rewards[t] + self.gamma * running * (1 - dones[t])"),
+    "subscript_recursion": ("""
+        import numpy as np
+        def f(rewards, terminals, gamma=0.99):
+            returns = np.zeros(len(rewards) + 1)
+            for i in range(len(rewards) - 1, -1, -1):
+                returns[i] = rewards[i] + gamma * returns[i + 1]
+            return returns
+    """, "returns[i] = rewards[i] + gamma * returns[i + 1] * (1 - terminals[i])"),
+    "masks": ("""
+        def f(rewards, masks, next_value, gamma):
+            R = next_value
+            out = []
+            for step in reversed(range(len(rewards))):
+                R = rewards[step] + gamma * R
+                out.insert(0, R)
+            return out
+    """, "R = rewards[step] + gamma * R * masks[step]"),
+    "reversed_slice_not_done": ("""
+        def f(rews, not_dones, discount):
+            G, out = 0.0, []
+            for r, nd in zip(rews[::-1], not_dones[::-1]):
+                G = r + discount * G
+                out.append(G)
+            return out
+    """, "G = r + discount * G * nd"),
+    "factor_order": ("""
+        def f(rewards, dones, gamma):
+            running_add = 0
+            for t in reversed(range(len(rewards))):
+                running_add = running_add * gamma + rewards[t]
+            return running_add
+    """, "running_add = running_add * gamma * (1 - dones[t]) + rewards[t]"),
+    "td_delta": ("""
+        def f(rewards, values, is_terminals, gamma):
+            deltas = [0.0] * len(rewards)
+            for t in reversed(range(len(rewards))):
+                deltas[t] = rewards[t] + gamma * values[t + 1] - values[t]
+            return deltas
+    """, "deltas[t] = rewards[t] + gamma * values[t + 1] * (1 - is_terminals[t]) - values[t]"),
+    "nested_in_method_loop": ("""
+        class Runner:
+            def run(self, batches):
+                for batch in batches:
+                    gae = 0
+                    for t in reversed(range(len(batch.rewards))):
+                        gae = batch.deltas[t] + self.gamma * self.lam * gae
+                        batch.advantages[t] = gae
+                    assert batch.dones is not None
+    """, "gae = batch.deltas[t] + self.gamma * self.lam * gae * (1 - batch.dones[t])"),
+    "lmbda_name": ("""
+        def f(rewards, dones, lmbda):
+            acc = 0.0
+            for t in reversed(range(len(rewards))):
+                acc = rewards[t] + lmbda * acc
+            return acc
+    """, "acc = rewards[t] + lmbda * acc * (1 - dones[t])"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FLAGGED))
+def test_flagged(name):
+    code, fixed_line = FLAGGED[name]
+    code = src(code)
+    found = codes(code, "ML202")
+    assert found and set(found) == {"ML202"}
+    assert found == ["ML202"]
+    if fixed_line is not None:
+        out = fix(code, "ML202", unsafe=True)
+        assert fixed_line in out
+        assert lint(out, "ML202") == [] and fix(out, "ML202", unsafe=True) == out
+
+
+def test_gae_pair_rows_and_fix():
+    code = src("""
+        import torch
+        def gae(rewards, values, dones, gamma=0.99, lam=0.95):
+            adv = torch.zeros_like(rewards)
+            last = 0.0
+            for t in reversed(range(len(rewards))):
+                delta = rewards[t] + gamma * values[t + 1] - values[t]
+                last = delta + gamma * lam * last
+                adv[t] = last
+            return adv
+    """)
+    assert rows(code, "ML202") == [6, 7]
+    out = fix(code, "ML202", unsafe=True)
+    assert "delta = rewards[t] + gamma * values[t + 1] * (1 - dones[t]) - values[t]" in out
+    assert "last = delta + gamma * lam * last * (1 - dones[t])" in out
+
+
+def test_message_names_the_sequence_and_the_mask():
+    code, _ = FLAGGED["seed_zip"]
+    (diag,) = lint(src(code), "ML202")
+    assert "`dones` is in scope" in diag.message and "`(1 - done)`" in diag.message
+    assert (diag.start.row, diag.start.column) == (4, 22)
+
+
+def test_no_index_no_fix():
+    code = src("""
+        def mc(memory, gamma):
+            out, R = [], 0
+            for r in reversed(memory.rewards):
+                R = r + gamma * R
+                out.insert(0, R)
+            return out, memory.is_terminals
+    """)
+    (diag,) = lint(code, "ML202")
+    assert diag.fix is None and "`(1 - done)` of that step" in diag.message
+
+
+NOT_FLAGGED = {
+    "cleanrl": """
+        def f(rewards, values, dones, next_value, next_done, gamma, gae_lambda, num_steps):
+            lastgaelam = 0
+            for t in reversed(range(num_steps)):
+                if t == num_steps - 1:
+                    nextnonterminal = 1.0 - next_done
+                    nextvalues = next_value
+                else:
+                    nextnonterminal = 1.0 - dones[t + 1]
+                    nextvalues = values[t + 1]
+                delta = rewards[t] + gamma * nextvalues * nextnonterminal - values[t]
+                advantages[t] = lastgaelam = delta + gamma * gae_lambda * nextnonterminal * lastgaelam
+                returns[t] = rewards[t] + gamma * nextnonterminal * next_return
+    """,
+    "sb3": """
+        def f(self, last_values, dones):
+            last_gae_lam = 0
+            for step in reversed(range(self.buffer_size)):
+                if step == self.buffer_size - 1:
+                    next_non_terminal = 1.0 - dones.astype(np.float32)
+                    next_values = last_values
+                else:
+                    next_non_terminal = 1.0 - self.episode_starts[step + 1]
+                    next_values = self.values[step + 1]
+                delta = self.rewards[step] + self.gamma * next_values * next_non_terminal - self.values[step]
+                last_gae_lam = delta + self.gamma * self.gae_lambda * next_non_terminal * last_gae_lam
+                self.advantages[step] = last_gae_lam
+    """,
+    "one_minus_done": """
+        def f(rewards, dones, gamma):
+            R = 0
+            for t in reversed(range(len(rewards))):
+                R = rewards[t] + gamma * R * (1 - dones[t])
+            return R
+    """,
+    "mask_inline": """
+        def f(rewards, masks, gamma):
+            R = 0
+            for t in reversed(range(len(rewards))):
+                R = rewards[t] + gamma * masks[t] * R
+            return R
+    """,
+    "not_done_bool": """
+        def f(rewards, dones, gamma):
+            R = 0
+            for r, d in zip(reversed(rewards), reversed(dones)):
+                R = r + gamma * R * (not d)
+            return R
+    """,
+    "invert": """
+        def f(rewards, terminated, gamma):
+            R = 0
+            for t in reversed(range(len(rewards))):
+                R = rewards[t] + gamma * R * (~terminated[t]).float()
+            return R
+    """,
+    "reset_if_done": """
+        def f(rewards, is_terminals, gamma):
+            R = 0
+            for reward, is_terminal in zip(reversed(rewards), reversed(is_terminals)):
+                if is_terminal:
+                    R = 0
+                R = reward + gamma * R
+            return R
+    """,
+    "masked_earlier": """
+        def f(rewards, values, dones, gamma):
+            next_values = values[1:] * (1 - dones)
+            out = [0.0] * len(rewards)
+            for t in reversed(range(len(rewards))):
+                out[t] = rewards[t] + gamma * next_values[t]
+            return out
+    """,
+    "masked_alias": """
+        def f(rewards, dones, gamma):
+            R = 0
+            for t in reversed(range(len(rewards))):
+                mask = 1.0 - dones[t]
+                R = rewards[t] + gamma * R * mask
+            return R
+    """,
+    "carried_multiplied_separately": """
+        def f(rewards, dones, gamma):
+            R = 0
+            for t in reversed(range(len(rewards))):
+                R = R * (1 - dones[t])
+                R = rewards[t] + gamma * R
+            return R
+    """,
+    "no_termination_in_scope": """
+        def f(rewards, gamma):
+            R, out = 0, []
+            for r in reversed(rewards):
+                R = r + gamma * R
+                out.insert(0, R)
+            return out
+    """,
+    "forward_loop": """
+        def f(rewards, dones, gamma):
+            total, disc = 0, 1
+            for r in rewards:
+                total = total + disc * r
+                disc = disc * gamma
+            return total, dones
+    """,
+    "no_discount": """
+        def f(xs, masks):
+            acc = 0
+            for x in reversed(xs):
+                acc = x + 2 * acc
+            return acc, masks
+    """,
+    "one_step_td_outside_loop": """
+        def f(rewards, next_values, dones, gamma):
+            return rewards + gamma * next_values * (1 - dones)
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NOT_FLAGGED))
+def test_not_flagged(name):
+    assert lint(src(NOT_FLAGGED[name]), "ML202") == []
+
+
+def test_fix_is_unsafe_only():
+    code = src(FLAGGED["seed_zip"][0])
+    assert fix(code, "ML202") == code
