@@ -112,6 +112,9 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
     diags = [d for r in results for d in r.diagnostics]
     errors = [e for r in results for e in r.errors]
     fixed = sum(r.fixed for r in results)
+    for r in results:
+        for warning in r.warnings:
+            click.echo(f"mllint: warning: {warning}", err=True)
 
     if diff:
         chunks = []

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 import libcst as cst
 from libcst._nodes.internal import CodegenState
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from mllint.diagnostics import Diagnostic, Edit, Fix, Location
+from mllint.positions import Positions
 
 if TYPE_CHECKING:
     from mllint.rule import Rule
@@ -238,14 +238,16 @@ class FileContext:
 
     # ---- positions, code and edits ------------------------------------------------------------
     def position(self, node: cst.CSTNode):
+        """The node's syntactic range as a LibCST CodeRange (same ranges as PositionProvider)."""
         if self._positions is None:
-            wrapper = MetadataWrapper(self.module, unsafe_skip_copy=True)
-            self._positions = wrapper.resolve(PositionProvider)
+            if self._line_starts is None:
+                self._line_starts = line_starts(self.source)
+            self._positions = Positions(self.module, self._line_starts)
         return self._positions[node]
 
     def start_end(self, node: cst.CSTNode) -> tuple[Location, Location]:
         rng = self.position(node)
-        return (Location(rng.start.line, rng.start.column + 1), Location(rng.end.line, rng.end.column + 1))
+        return Location(rng.start.line, rng.start.column + 1), Location(rng.end.line, rng.end.column + 1)
 
     def code(self, node: cst.CSTNode) -> str:
         """Source for `node` as it would print at the current position (block indentation kept,

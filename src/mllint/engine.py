@@ -27,6 +27,7 @@ from mllint.diagnostics import Applicability, Diagnostic, Edit, Location
 from mllint.rule import Rule
 
 MAX_FIX_PASSES = 10
+MAX_ANALYSED_CHARS = 8 * 10**6
 
 KIND_BY_SUFFIX = {".py": "python", ".pyi": "python", ".yaml": "yaml", ".yml": "yaml", ".sh": "shell",
                   ".bash": "shell",
@@ -45,6 +46,7 @@ class FileResult:
     path: str
     diagnostics: list[Diagnostic] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # internal errors and I/O problems (exit 2)
+    warnings: list[str] = field(default_factory=list)  # worth saying, but not a failure
     fixed: int = 0  # number of fixes applied
     new_source: str | None = None  # set when fixing changed the source
     source: str | None = None
@@ -315,6 +317,11 @@ def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool 
               unsafe: bool = False) -> FileResult:
     """Lint (and optionally fix) source text. Does not touch the file system."""
     result = FileResult(path=path, source=source)
+    if kind == "python" and len(source) > MAX_ANALYSED_CHARS:
+        # LibCST needs minutes and gigabytes for a file this size (generated code, in practice)
+        result.warnings.append(f"{path}: {len(source) / 1e6:.1f} MB, over the {MAX_ANALYSED_CHARS // 10**6} MB "
+                               "limit for analysis by rules; checked for syntax only")
+        rules = []
     diags, errors = run_rules(source, path, kind, rules, project)
     result.errors.extend(errors)
     if fix:

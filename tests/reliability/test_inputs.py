@@ -1,0 +1,137 @@
+"""Promise 1: any input gives diagnostics or a clear message, never a traceback, and the other
+files are still linted."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BAD = b"import torch\np.grad = torch.nan_to_num(p.grad)\n"
+
+
+def mllint(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mllint", "--no-cache", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.write_bytes(data)
+
+
+HOSTILE = {
+    "syntax_error.py": (b"def f(:\n", "ML000 SyntaxError"),
+    "latin1_no_cookie.py": (b"x = '\xe9'\n", "ML000 cannot decode file"),
+    "unknown_cookie.py": (b"# -*- coding: klingon -*-\nx = 1\n", "ML000 cannot decode file: unknown encoding"),
+    "nul_byte.py": (b"x = 1\x00\n", "ML000 SyntaxError: source code string cannot contain null bytes"),
+    "deep_parens.py": (b"x = " + b"(" * 5000 + b"1" + b")" * 5000 + b"\n", "ML000 SyntaxError: too many nested"),
+    "long_chain.py": (b"x = " + b"+".join([b"1"] * 20000) + b"\n", "ML000 SyntaxError: nesting too deep"),
+}
+
+CLEAN_BUT_ODD = {
+    "latin1_cookie.py": b"# -*- coding: latin-1 -*-\nimport torch\nx = '\xe9'\np.grad = torch.nan_to_num(p.grad)\n",
+    "bom.py": b"\xef\xbb\xbf" + BAD,
+    "crlf.py": BAD.replace(b"\n", b"\r\n"),
+    "mixed_endings.py": b"import torch\r\nx = 1\ny = 2\r\np.grad = torch.nan_to_num(p.grad)\n",
+    "tabs_formfeed.py": b"import torch\nif x:\n\tp.grad = torch.nan_to_num(p.grad)\n\x0c\ndef f():\n\treturn 1\n",
+    "deep_calls.py": b"import torch\nx = " + b"f(" * 180 + b")" * 180 + b"\np.grad = torch.nan_to_num(p.grad)\n",
+    "deep_ifs.py": b"import torch\n" + b"".join(b" " * i + b"if x:\n" for i in range(95))
+    + b" " * 95 + b"p.grad = torch.nan_to_num(p.grad)\n",
+}
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    (tmp_path / "pyproject.toml").write_text("[tool.mllint]\n")
+    for name, (data, _) in HOSTILE.items():
+        _write(tmp_path / name, data)
+    for name, data in CLEAN_BUT_ODD.items():
+        _write(tmp_path / name, data)
+    _write(tmp_path / "empty.py", b"")
+    _write(tmp_path / "sentinel.py", BAD)
+    (tmp_path / "dir.py").mkdir()
+    _write(tmp_path / "dir.py" / "inner.py", BAD)
+    os.symlink("missing.py", tmp_path / "broken_link.py")
+    os.symlink("loop_b.py", tmp_path / "loop_a.py")
+    os.symlink("loop_a.py", tmp_path / "loop_b.py")
+    return tmp_path
+
+
+def test_every_hostile_input_is_reported_and_the_rest_is_linted(tree):
+    proc = mllint("--jobs", "2", ".", cwd=tree)
+    assert "Traceback" not in proc.stderr + proc.stdout
+    for name, (_, expected) in HOSTILE.items():
+        assert any(line.startswith(name) and expected in line for line in proc.stdout.splitlines()), name
+    for name in (*CLEAN_BUT_ODD, "sentinel.py", "dir.py/inner.py"):
+        assert any(line.startswith(f"{name}:") and " ML101 " in line for line in proc.stdout.splitlines()), name
+    assert "broken_link.py: cannot read" in proc.stderr
+    assert "loop_a.py: cannot read" in proc.stderr
+    assert proc.returncode == 2  # unreadable files are errors, reported after the diagnostics
+
+
+def test_positions_survive_odd_files(tree):
+    proc = mllint("--select", "ML101", "--format", "json", "crlf.py", "bom.py", "tabs_formfeed.py", cwd=tree)
+    import json
+
+    rows = {(d["filename"], d["location"]["row"], d["location"]["column"]) for d in json.loads(proc.stdout)}
+    assert rows == {("crlf.py", 2, 10), ("bom.py", 2, 10), ("tabs_formfeed.py", 3, 11)}
+
+
+def test_fix_on_odd_files_keeps_their_bytes(tree):
+    proc = mllint("--fix", "--select", "ML101", *CLEAN_BUT_ODD, cwd=tree)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name, data in CLEAN_BUT_ODD.items():
+        after = (tree / name).read_bytes()
+        expected = data.replace(b"torch.nan_to_num(p.grad)",
+                                b'torch.nan_to_num(p.grad, posinf=float("inf"), neginf=float("-inf"))')
+        assert after == expected, name
+
+
+def test_unreadable_file(tmp_path):
+    if os.geteuid() == 0:
+        pytest.skip("root can read any file")
+    path = tmp_path / "secret.py"
+    path.write_bytes(BAD)
+    path.chmod(0)
+    proc = mllint("secret.py", cwd=tmp_path)
+    assert proc.returncode == 2 and "secret.py: cannot read" in proc.stderr
+
+
+def test_very_large_file(tmp_path):
+    # ~2.5 MB is analysed in full; ~20 MB (generated code, in practice) is checked for syntax only
+    unit = b"def f%d(x):\n    return x * %d + 1\n"
+    _write(tmp_path / "big.py", b"".join(unit % (i, i) for i in range(70_000)) + BAD)
+    _write(tmp_path / "huge.py", b"".join(unit % (i, i) for i in range(480_000)) + BAD + b"def g(:\n")
+    proc = mllint("--jobs", "2", "big.py", "huge.py", cwd=tmp_path, timeout=1200)
+    assert "Traceback" not in proc.stderr
+    assert [line.split(":")[0] for line in proc.stdout.splitlines() if " ML101 " in line] == ["big.py"]
+    assert any(line.startswith("huge.py:") and "ML000" in line for line in proc.stdout.splitlines())
+    assert re.search(r"huge\.py: 19\.\d MB, over the 8 MB limit for analysis by rules; checked for syntax only",
+                     proc.stderr)
+    assert proc.returncode == 1
+
+
+def test_a_crashing_rule_is_reported_with_how_to_report_it(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from mllint.cli import main
+    from mllint.rules import ml101_nan_to_num_masks_overflow as ml101
+
+    def boom(self, node):
+        raise KeyError("unexpected")
+
+    monkeypatch.setattr(ml101.NanToNumMasksOverflow, "visit_Call", boom)
+    _write(tmp_path / "a.py", BAD)
+    _write(tmp_path / "b.py", b"def f(:\n")
+    monkeypatch.chdir(tmp_path)
+    out = CliRunner(mix_stderr=False).invoke(main, ["--jobs", "1", "--no-cache", "."]) if "mix_stderr" in \
+        CliRunner.__init__.__code__.co_varnames else CliRunner().invoke(main, ["--jobs", "1", "--no-cache", "."])
+    assert out.exit_code == 2
+    text = out.output + (out.stderr if hasattr(out, "stderr") and out.stderr_bytes is not None else "")
+    assert "internal error in ML101 (nan-to-num-masks-overflow): KeyError" in text
+    assert "report it" in text
+    assert "b.py:1:7: ML000" in text  # the other file was still linted
