@@ -505,6 +505,8 @@ def lint_notebook(text: str, path: str, rules, project=None, fix: bool = False, 
     diagnostics = sorted(broken + [map_diagnostic(d, where) for d in result.diagnostics], key=Diagnostic.sort_key)
     out = FileResult(path, diagnostics=diagnostics, errors=[e.replace(joined.token, "mllint") for e in result.errors],
                      fixed=result.fixed, source=text)
+    if hasattr(out, "warnings"):  # the engine's non-fatal notes (e.g. a size limit) are passed on
+        out.warnings.extend(getattr(result, "warnings", ()))
     if result.new_source is not None:
         changed: dict[int, str] = {}
         pieces = split(result.new_source, joined.token)
