@@ -36,6 +36,10 @@ FLAGGED = [
     "self.mus = torch.nn.parameter.Parameter(torch.zeros(D, m))",
     "self.register_parameter('mus', nn.Parameter(torch.zeros(D, m)))",
     "setattr(self, 'mus', nn.Parameter(torch.zeros(D, m)))",
+    # transformers BLIP-2 / DINOv2-with-registers: identical queries / registers stay identical
+    "self.query_tokens = nn.Parameter(torch.zeros(1, D, m))",
+    "self.register_tokens = nn.Parameter(torch.zeros(1, D, m))",
+    "self.codebook_embed = nn.Parameter(torch.zeros(D, m))",
     "self.menus = nn.ParameterList([nn.Parameter(torch.zeros(D, m)) for _ in range(3)])",
     "self.mus = nn.Parameter(torch.empty(D, m).new_zeros(D, m))",
 ]
@@ -98,6 +102,9 @@ NOT_FLAGGED = [
     "self.relative_position_bias_table = nn.Parameter(torch.zeros(D, m))",
     "self.weight = nn.Parameter(torch.zeros(D, m))",
     "self.router_weight = nn.Parameter(torch.zeros(D, m))",
+    # transformers unispeech_sat: per-cluster label embeddings, each row trained by its own label
+    "self.label_embeddings_concat = nn.Parameter(torch.FloatTensor(D, m)); self.label_embeddings_concat.data.zero_()",
+    "self.time_embeddings = nn.Parameter(torch.zeros(1, D, m))",
     "self.scales = nn.Parameter(torch.zeros(D))",
     "self.mus = nn.Parameter(torch.zeros(D))",
     "self.cls_token = nn.Parameter(torch.zeros(1, 1, m))",

@@ -34,6 +34,9 @@ ZERO_START_TOKENS = {"bias", "biases", "gate", "gates", "gating", "gamma", "alph
 # a different gradient per row (zero-init of heads, routers and projections is common and trains);
 # quantised or loaded placeholders use the same names.
 LINEAR_MAP_TOKENS = {"weight", "weights", "kernel", "proj", "projection"}
+# Lookup tables (embeddings, per-label tables): a row is trained when its index is used, with that
+# index's own inputs and targets, so its gradient differs from the other rows'.
+LOOKUP_TOKENS = {"embedding", "embeddings", "embed", "emb", "table", "label", "labels"}
 NON_FLOAT_DTYPE = re.compile(r"int|float8|bool|long|uint|qint|byte|short", re.I)
 # Random (re-)initialisations: functions called on the tensor, and in-place methods of it.
 INIT_FUNCTIONS = {"normal_", "uniform_", "trunc_normal_", "trunc_normal_tf_", "xavier_uniform_", "xavier_normal_",
@@ -304,7 +307,7 @@ class ZeroInitializedParameter(Rule):
         pname = self._target_name(node)
         if pname is None or _zero_start_name(pname):
             return
-        if _tokens(pname) & LINEAR_MAP_TOKENS and not _row_set_name(pname):
+        if _tokens(pname) & (LINEAR_MAP_TOKENS | LOOKUP_TOKENS) and not _row_set_name(pname):
             return
         dtype = find_arg(zeros, "dtype")
         if dtype is not None and NON_FLOAT_DTYPE.search(ctx.code(dtype.value)):
@@ -353,7 +356,7 @@ class ZeroInitializedParameter(Rule):
         else:
             creation = self._class_parameter(attr)
             if creation is None or _zero_start_name(attr) or \
-                    (_tokens(attr) & LINEAR_MAP_TOKENS and not _row_set_name(attr)):
+                    (_tokens(attr) & (LINEAR_MAP_TOKENS | LOOKUP_TOKENS) and not _row_set_name(attr)):
                 return
             dims = _size_dims(creation, ctx) if isinstance(creation, cst.Call) else None
             if dims is None and not _row_set_name(attr) or dims is not None and dims < 2:
