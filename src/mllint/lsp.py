@@ -54,6 +54,8 @@ class MllintServer(LanguageServer):
         result = lint_text(doc.source, str(path), kind, rules, project=settings, fix=fix, unsafe=unsafe)
         for err in result.errors:
             self.window_log_message(T.LogMessageParams(type=T.MessageType.Error, message=f"mllint: {err}"))
+        for warning in getattr(result, "warnings", ()):
+            self.window_log_message(T.LogMessageParams(type=T.MessageType.Warning, message=f"mllint: {warning}"))
         return result
 
     def position(self, uri: str, row: int, column: int) -> T.Position:
