@@ -59,7 +59,8 @@ def _tokens(name: str) -> set[str]:
 def _zero_start_name(name: str) -> bool:
     toks = _tokens(name)
     low = name.lower()
-    if toks & ZERO_START_TOKENS or low.startswith("log"):
+    # log-scales (log_std, actor_logstd, log_alpha) and logits: zero means scale 1 / uniform
+    if toks & ZERO_START_TOKENS or low.startswith("log") or any(t.startswith("log") for t in toks):
         return True
     # LoRA's B / up factor starts at zero on purpose
     return name in ("B", "b") or ("lora" in toks and toks & {"b", "up"} != set())
