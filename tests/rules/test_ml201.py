@@ -363,3 +363,25 @@ def test_composes_with_ml103():
     safe = fix(code, ["ML103", "ML201"])
     assert codes(safe, ["ML103", "ML201"]) == ["ML201"]
     assert fix(safe, ["ML103", "ML201"], unsafe=True) == out
+
+
+def test_dict_key_subject():
+    code = src("""
+        import torch.nn.functional as F
+        def f(batch, values):
+            batch["returns"] = (batch["returns"] - batch["returns"].mean()) / (batch["returns"].std() + 1e-8)
+            return F.mse_loss(values, batch["returns"])
+    """)
+    assert rows(code, "ML201") == [3]
+    out = fix(code, "ML201", unsafe=True)
+    assert 'batch["returns"] = _returns_norm(batch["returns"])' in out
+
+
+def test_generic_ret_is_not_a_return():
+    code = src("""
+        def f(x):
+            ret = x * 2
+            ret = (ret - ret.mean()) / ret.std()
+            return ret
+    """)
+    assert lint(code, "ML201") == []

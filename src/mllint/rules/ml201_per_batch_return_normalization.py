@@ -41,7 +41,7 @@ DEFAULT_NAMES = ["returns", "rets", "value_targets", "value_target", "td_target"
                  "v_targets", "v_target", "q_targets", "critic_targets"]
 # Names that count only where the function also has a value/critic loss ("targets" is generic).
 VALUE_CONTEXT_NAMES = {"targets", "target", "y_target", "y_targets"}
-RETURN_TOKENS = {"returns", "return", "rets", "ret"}
+RETURN_TOKENS = {"returns", "return", "rets"}  # not "ret": a generic "return value" name
 # PPO & co. normalise advantages per minibatch on purpose: never flagged.
 ADVANTAGE_TOKENS = {"adv", "advs", "advantage", "advantages", "gae", "gaes"}
 
@@ -81,6 +81,12 @@ def _strip(expr: cst.BaseExpression) -> cst.BaseExpression:
 
 
 def _last_name(expr: cst.BaseExpression) -> str | None:
+    """`returns`, `self.returns` and `batch["returns"]` -> "returns"."""
+    if isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
+        key = expr.slice[0].slice.value
+        if isinstance(key, cst.SimpleString) and isinstance(key.evaluated_value, str):
+            return key.evaluated_value
+        return None
     dotted = dotted_name(expr)
     return dotted.rsplit(".", 1)[-1] if dotted else None
 
@@ -190,7 +196,7 @@ class PerBatchReturnNormalization(Rule):
         return None
 
     def _is_subject(self, expr: cst.BaseExpression) -> bool:
-        return isinstance(expr, (cst.Name, cst.Attribute)) and self._return_name(_last_name(expr))
+        return isinstance(expr, (cst.Name, cst.Attribute, cst.Subscript)) and self._return_name(_last_name(expr))
 
     # ---- detection -----------------------------------------------------------------------------
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:

@@ -13,7 +13,7 @@ from mllint.rule import Rule, register
 
 DISCOUNT = re.compile(r"gamma|discount|lambda|lmbda|lam\b|^lam|gae_lam|^γ$|^λ$", re.I)
 DONE_TOKENS = {"done", "dones", "terminal", "terminals", "terminated", "terminateds", "termination",
-               "terminations", "term", "terms", "dns"}
+               "terminations"}
 MASK_WORDS = re.compile(r"mask|nonterminal|non_terminal|not_?done|notdone|alive|continues?$|not_terminal", re.I)
 # Also mean "an episode boundary is handled here", but are not usable as `(1 - x)` in a fix.
 BOUNDARY_WORDS = re.compile(r"episode_?starts?|is_?first|firsts|resets?$|episode_?ends?|truncat|timeout", re.I)
@@ -273,7 +273,8 @@ class ReturnWithoutDoneMask(Rule):
         ctx = self.ctx
         mask = self._mask_expression(loop, assign, sequences)
         shown = f"`{mask}`" if mask else "`(1 - done)` of that step"
-        message = (f"Discounted recursion ignores episode ends although `{ctx.code(sequences[0])}` is in scope: "
+        named = sorted(sequences, key=lambda s: _kind(_last(s)) not in ("done", "mask"))[0]
+        message = (f"Discounted recursion ignores episode ends although `{ctx.code(named)}` is in scope: "
                    "the return at an episode's last step leaks the next episode's rewards; multiply the "
                    f"bootstrapped term by {shown}")
         fix = None
