@@ -269,3 +269,21 @@ def test_not_flagged(name):
 def test_fix_is_unsafe_only():
     code = src(FLAGGED["seed_zip"][0])
     assert fix(code, "ML202") == code
+
+
+def test_multiline_parenthesised_recursion():
+    code = src("""
+        def f(rewards, dones, gamma):
+            R, out = 0.0, []
+            for t in reversed(range(len(rewards))):
+                R = (
+                    rewards[t]
+                    + gamma * (R)
+                )
+                out.append(R)
+            return out
+    """)
+    assert rows(code, "ML202") == [6]
+    out = fix(code, "ML202", unsafe=True)
+    assert "+ gamma * (R) * (1 - dones[t])" in out
+    compile(out, "x.py", "exec")

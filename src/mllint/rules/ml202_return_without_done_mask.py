@@ -43,15 +43,17 @@ def _kind(name: str | None) -> str | None:
 
 
 def _flat(node: cst.CSTNode) -> str:
+    if getattr(node, "lpar", None):
+        node = node.with_changes(lpar=[], rpar=[])
     return re.sub(r"\s+", "", cst.Module([]).code_for_node(node))
 
 
-def _operands(expr: cst.BaseExpression, sign: int = 1) -> list[tuple[int, cst.BaseExpression]]:
-    """`a + b - c` -> [(+1, a), (+1, b), (-1, c)] (parenthesised sums stay whole)."""
+def _operands(expr: cst.BaseExpression, sign: int = 1, top: bool = True) -> list[tuple[int, cst.BaseExpression]]:
+    """`a + b - c` -> [(+1, a), (+1, b), (-1, c)] (parenthesised inner sums stay whole)."""
     if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, (cst.Add, cst.Subtract)) \
-            and not expr.lpar:
+            and (top or not expr.lpar):
         right_sign = sign if isinstance(expr.operator, cst.Add) else -sign
-        return _operands(expr.left, sign) + _operands(expr.right, right_sign)
+        return _operands(expr.left, sign, False) + _operands(expr.right, right_sign, False)
     return [(sign, expr)]
 
 
