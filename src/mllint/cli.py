@@ -179,12 +179,7 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
             sys.stdout.flush()
         return 0
     task = Task(path, name, settings)
-    if kind == "notebook":
-        from mllint.notebook import lint_notebook
-
-        result = lint_notebook(src.text, name, _rules_for(task), project=settings, fix=fix or diff, unsafe=unsafe)
-    else:
-        result = lint_text(src.text, name, kind, _rules_for(task), project=settings, fix=fix or diff, unsafe=unsafe)
+    result = lint_text(src.text, name, kind, _rules_for(task), project=settings, fix=fix or diff, unsafe=unsafe)
     for err in result.errors:
         click.echo(f"mllint: error: {err}", err=True)
     if diff:

@@ -316,6 +316,10 @@ def _parses(source: str, kind: str) -> bool:
 def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool = False,
               unsafe: bool = False) -> FileResult:
     """Lint (and optionally fix) source text. Does not touch the file system."""
+    if kind == "notebook":  # code cells are linted as Python, positions mapped back to cells
+        from mllint.notebook import lint_notebook
+
+        return lint_notebook(source, path, rules, project=project, fix=fix, unsafe=unsafe)
     result = FileResult(path=path, source=source)
     if kind == "python" and len(source) > MAX_ANALYSED_CHARS:
         # LibCST needs minutes and gigabytes for a file this size (generated code, in practice)

@@ -115,14 +115,7 @@ def process(task: Task) -> FileResult:
         cached = cache.load(task.settings.root, digest)
         if cached is not None and not (task.fix and choose_fixes(cached, task.unsafe)):
             return FileResult(task.display, diagnostics=cached)
-    if kind == "notebook":
-        from mllint.notebook import lint_notebook
-
-        result = lint_notebook(src.text, task.display, rules, project=task.settings, fix=task.fix,
-                               unsafe=task.unsafe)
-    else:
-        result = lint_text(src.text, task.display, kind, rules, project=task.settings,
-                           fix=task.fix, unsafe=task.unsafe)
+    result = lint_text(src.text, task.display, kind, rules, project=task.settings, fix=task.fix, unsafe=task.unsafe)
     if digest is not None and not result.errors and result.new_source is None:
         cache.store(task.settings.root, digest, result.diagnostics)
     if result.new_source is not None and task.write:
