@@ -308,3 +308,25 @@ def test_lightning_module_uses_its_global_step():
                 return compute_q_temperature(self.q_updates)
         """)
     assert "compute_q_temperature(self.global_step)" in fix(code, "ML301", unsafe=True)
+
+
+def test_getattr_alias_as_in_the_seed_model():
+    code = src("""
+        from torch import nn
+
+        class TinyRecursiveReasoningModel(nn.Module):
+            def __init__(self, config):
+                super().__init__()
+                self.config = config
+                self.training_step = 0
+
+            def forward(self, carry, batch, global_step: int = 0):
+                if carry.halted.any():
+                    self.training_step += 1
+                current_step = getattr(self, "training_step", 0)
+                temperature = compute_q_temperature(current_step=current_step, total_steps=self.config.total_steps)
+                return temperature
+        """)
+    (d,) = lint(code, "ML301")
+    assert d.start.row == 13
+    assert "compute_q_temperature(current_step=global_step," in fix(code, "ML301", unsafe=True)

@@ -115,6 +115,11 @@ class ScheduleUsesLocalCounter(Rule):
         if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in ("int", "float") \
                 and len(expr.args) == 1:
             return self._counter_attr(expr.args[0].value, self_name)
+        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "getattr" \
+                and len(expr.args) >= 2 and isinstance(expr.args[0].value, cst.Name) \
+                and expr.args[0].value.value == self_name and isinstance(expr.args[1].value, cst.SimpleString):
+            attr = expr.args[1].value.evaluated_value  # getattr(self, "training_step", 0)
+            return (expr, attr) if isinstance(attr, str) and attr.isidentifier() else None
         if isinstance(expr, cst.BinaryOperation):
             return self._counter_attr(expr.left, self_name)
         if isinstance(expr, cst.Name):
