@@ -56,9 +56,11 @@ def is_run_length(key: str) -> bool:
 
 
 def ratio_name(key: str) -> str:
+    dashes = key.lstrip().startswith("-")
     base = re.sub(r"_?(steps?|iters?|iterations|updates|timesteps|frames)$", "", normalise(key))
     base = re.sub(r"^num_", "", base)
-    return f"{base}_ratio" if base else "ratio"
+    name = f"{base}_ratio" if base else "ratio"
+    return "--" + name.replace("_", "-") if dashes else name
 
 
 def format_ratio(value: float) -> str:
@@ -267,7 +269,7 @@ class HardcodedScheduleSteps(Rule):
         if not names:
             return []
         longest = max(names, key=lambda a: len(a.value.evaluated_value))  # `--warmup-steps` over `-w`
-        name = normalise(str(longest.value.evaluated_value))
+        name = str(longest.value.evaluated_value)  # shown as written (`--warmup-steps`), matched normalised
         default = find_arg(call, "default")
         return [(name, longest.value, literal_int(default.value) if default is not None else None)]
 
