@@ -227,3 +227,14 @@ NOT_FLAGGED_PY = {
 @pytest.mark.parametrize("name", sorted(NOT_FLAGGED_PY))
 def test_python_not_flagged(name):
     assert lint(src(NOT_FLAGGED_PY[name]), "ML302") == []
+
+
+def test_python_fixture_in_the_seed_shape():
+    path = Path(__file__).resolve().parents[2] / "fixtures" / "ML302" / "pretrain_config.py"
+    text = path.read_text()
+    flagged = [i for i, line in enumerate(text.splitlines(), start=1) if line.endswith("# flagged")]
+    diags = lint(text, "ML302", path=path.name)
+    assert [d.start.row for d in diags] == flagged
+    assert len(flagged) == 6
+    by_row = {d.start.row: d.message for d in diags}
+    assert "`dqn_warmup_ratio = 0.05`" in by_row[flagged[3]]

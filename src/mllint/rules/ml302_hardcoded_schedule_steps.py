@@ -152,6 +152,10 @@ class HardcodedScheduleSteps(Rule):
     file_kinds = ("python", "yaml")
     evidence = ("warmup", "warm_up", "anneal", "decay", "ramp", "cooldown", "cool_down")
 
+    def __init__(self, ctx, options):
+        super().__init__(ctx, options)
+        self._argparse: dict[int, list] = {}
+
     # ---- YAML ---------------------------------------------------------------------------------
     def check_file(self, ctx) -> None:
         try:
@@ -237,31 +241,14 @@ class HardcodedScheduleSteps(Rule):
         self._check_group(options, "=")
 
     # ---- Python: argparse ---------------------------------------------------------------------
-    def visit_Module(self, node: cst.Module) -> None:
-        self._argparse_groups(node)
-
-    def _argparse_groups(self, module: cst.Module) -> None:
+    def visit_Call(self, node: cst.Call) -> None:
         """add_argument calls, grouped by the function (or module) that makes them."""
-        groups: dict[int, list] = {}
-        rule = self
+        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "add_argument":
+            scope = self.ctx.enclosing_function() or self.ctx.module
+            self._argparse.setdefault(id(scope), []).extend(self._option_entries(node))
 
-        class Collect(cst.CSTVisitor):
-            def __init__(self):
-                self.scopes: list[int] = [id(module)]
-
-            def visit_FunctionDef(self, node):
-                self.scopes.append(id(node))
-
-            def leave_FunctionDef(self, node):
-                self.scopes.pop()
-
-            def visit_Call(self, node):
-                if isinstance(node.func, cst.Attribute) and node.func.attr.value == "add_argument":
-                    groups.setdefault(self.scopes[-1], []).extend(rule._option_entries(node))
-
-        if "add_argument" in self.ctx.source:
-            module.visit(Collect())
-        for entries in groups.values():
+    def leave_Module(self, node: cst.Module) -> None:
+        for entries in self._argparse.values():
             self._check_group(entries, "=")
 
     def _option_entries(self, call: cst.Call) -> list[tuple[str, cst.CSTNode, int | None]]:
