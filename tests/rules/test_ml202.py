@@ -287,3 +287,33 @@ def test_multiline_parenthesised_recursion():
     out = fix(code, "ML202", unsafe=True)
     assert "+ gamma * (R) * (1 - dones[t])" in out
     compile(out, "x.py", "exec")
+
+
+def test_scalar_done_of_a_single_episode_is_not_a_sequence():
+    code = src("""
+        def run_episode(env, policy, gamma):
+            rewards, done = [], False
+            obs = env.reset()
+            while not done:
+                obs, reward, done, info = env.step(policy(obs))
+                rewards.append(reward)
+            R, returns = 0.0, []
+            for r in reversed(rewards):
+                R = r + gamma * R
+                returns.insert(0, R)
+            return returns
+    """)
+    assert lint(code, "ML202") == []
+
+
+def test_buffer_attribute_sequence_is_used_for_the_fix():
+    code = src("""
+        def f(memory, gamma):
+            out, R = [0.0] * len(memory.rewards), 0.0
+            for t in reversed(range(len(memory.rewards))):
+                R = memory.rewards[t] + gamma * R
+                out[t] = R
+            return out, memory.is_terminals
+    """)
+    out = fix(code, "ML202", unsafe=True)
+    assert "R = memory.rewards[t] + gamma * R * (1 - memory.is_terminals[t])" in out

@@ -178,22 +178,41 @@ class ReturnWithoutDoneMask(Rule):
         return self.ctx.enclosing_function() or self.ctx.module
 
     def _termination_sequences(self) -> list[cst.BaseExpression]:
-        """Names / attribute chains in the enclosing function that hold done flags or masks."""
+        """Names / attribute chains in the enclosing function that hold a *sequence* of done flags
+        or masks: plural names (`dones`, `masks`, `memory.is_terminals`), or names that are indexed
+        or iterated. A scalar `done` from `env.step` (a single-episode loop) is not one."""
         out: dict[str, cst.BaseExpression] = {}
+        indexed: set[str] = set()
+        ctx = self.ctx
 
         class Finder(cst.CSTVisitor):
+            def _add(self, node: cst.BaseExpression) -> None:
+                dotted = dotted_name(node)
+                if dotted and _kind(dotted.rsplit(".", 1)[-1]) is not None:
+                    out.setdefault(dotted, node)
+
             def visit_Name(self, node: cst.Name) -> None:
-                if _kind(node.value) is not None:
-                    out.setdefault(node.value, node)
+                self._add(node)
 
             def visit_Attribute(self, node: cst.Attribute) -> bool:
-                dotted = dotted_name(node)
-                if dotted and _kind(node.attr.value) is not None:
-                    out.setdefault(dotted, node)
-                return True
+                self._add(node)
+                node.value.visit(self)
+                return False  # the attribute's own Name is not a local variable
+
+            def visit_Subscript(self, node: cst.Subscript) -> None:
+                indexed.add(dotted_name(node.value) or "")
+
+            def visit_Call(self, node: cst.Call) -> None:
+                if ctx.call_name(node) in ("zip", "reversed", "enumerate", "builtins.zip", "builtins.reversed"):
+                    for arg in node.args:
+                        indexed.add(dotted_name(_iterated(arg.value)) or "")
+
+            def visit_For(self, node: cst.For) -> None:
+                indexed.add(dotted_name(_iterated(node.iter)) or "")
 
         self._scope().visit(Finder())
-        return list(out.values())
+        return [node for dotted, node in out.items()
+                if dotted in indexed or dotted.rsplit(".", 1)[-1].lower().endswith("s")]
 
     def _aliases(self) -> frozenset[str]:
         """Local names that stand for a done flag: `for r, d in zip(rewards, dones)`, `d = dones[t]`."""
