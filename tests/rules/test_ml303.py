@@ -43,6 +43,8 @@ NOT_FLAGGED = {
     "no_batch": "total_steps = int(epochs * steps_per_epoch * 1.0 / grad_scale)\n",
     "inner_rounding": "total_steps = int(epochs * math.ceil(n / batch_size))\n",
     "save_steps": "save_steps = epochs * len(ds) // batch_size // 10\n",
+    "fraction_of_the_run": "total_steps = int(epochs * len(ds) / batch_size * 0.9)\n",
+    "ratio_of_the_run": "max_steps = int(cfg.anneal_ratio * epochs * n / batch_size)\n",
 }
 
 

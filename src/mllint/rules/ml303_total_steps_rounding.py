@@ -21,7 +21,7 @@ ROUNDINGS = {"int", "round", "math.floor", "math.ceil", "math.trunc", "numpy.flo
 # Names that size a learning-rate or annealing schedule (not logging or evaluation counts).
 TOTAL_NAME = re.compile(r"^(t_total|(total|max|num|n)_(train_|training_|update_|optimization_|optimizer_)?"
                         r"(steps|iters|iterations|updates)|(train|training)_steps|total_(train|training)_steps"
-                        r"|steps_total|anneal_steps|schedule_steps|decay_steps)$")
+                        r"|steps_total)$")
 SCHEDULE_KEYWORDS = {"num_training_steps", "total_steps", "T_max", "total_iters", "max_steps", "t_total",
                      "num_steps", "t_initial", "max_iters", "total_training_steps"}
 EPOCHS = re.compile(r"epochs$|^epochs|_epochs_", re.I)
@@ -117,6 +117,8 @@ class TotalStepsRounding(Rule):
             return None
         if any(isinstance(f, cst.Call) and ctx.qualified_name(f.func) in ROUNDINGS for f in num + den):
             return None  # a per-epoch rounding is already there
+        if any(isinstance(f, (cst.Integer, cst.Float)) or "ratio" in _leaf(f) or "frac" in _leaf(f) for f in num):
+            return None  # a fraction of the run (`* 0.9`, `* warmup_ratio`), not a count of batches
         return [f for f in num if f not in epochs], den, epochs
 
     # ---- the fix ------------------------------------------------------------------------------
