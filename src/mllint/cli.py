@@ -109,7 +109,7 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
              for path, display, settings in found]
     results = run(tasks, jobs or os.cpu_count() or 1)
 
-    diags = [d for r in results for d in r.diagnostics]
+    diags = sorted((d for r in results for d in r.diagnostics), key=lambda d: d.sort_key())
     errors = [e for r in results for e in r.errors]
     fixed = sum(r.fixed for r in results)
     for r in results:

@@ -1,0 +1,34 @@
+"""The README stays true: its rule table is the registry's, and its two set-up commands are the
+ones CI runs."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mllint.rule import all_rules
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text()
+
+
+def rules_table() -> str:
+    rows = ["| Code | Name | What it catches | Fix | Stability |", "| --- | --- | --- | --- | --- |"]
+    for code, cls in all_rules().items():
+        page = next((REPO / "rules").glob(f"{code}-*.md")).name
+        rows.append(f"| [{code}](rules/{page}) | `{cls.name}` | {cls.summary} | {cls.fix_applicability.value} "
+                    f"| {cls.stability} |")
+    return "\n".join(rows)
+
+
+def test_rule_table_matches_the_registry():
+    table = README.split("<!-- rules-table:start -->\n", 1)[1].split("\n<!-- rules-table:end -->", 1)[0]
+    assert table == rules_table(), "regenerate with: python -c 'from tests.test_readme import rules_table; print(rules_table())'"
+
+
+def test_ci_runs_the_readme_test_command():
+    commands = re.findall(r"```bash\n(.*?)\n```", README.split("## Rules", 1)[0], re.S)
+    assert len(commands) == 2
+    lint_demo, run_tests = commands
+    assert "mllint fixtures/demo" in lint_demo
+    assert run_tests in (REPO / ".ci" / "run").read_text()
