@@ -385,3 +385,17 @@ def test_generic_ret_is_not_a_return():
             return ret
     """)
     assert lint(code, "ML201") == []
+
+
+def test_pyproject_option_reaches_the_rule(tmp_path):
+    from click.testing import CliRunner
+
+    from mllint.cli import main
+
+    (tmp_path / "pyproject.toml").write_text('[tool.mllint.rules.ML201]\nextra-names = ["critic_y"]\n')
+    (tmp_path / "train.py").write_text("def f(critic_y):\n    return (critic_y - critic_y.mean()) / critic_y.std()\n")
+    out = CliRunner().invoke(main, ["check", "--no-cache", "--select", "ML201", str(tmp_path / "train.py")])
+    assert out.exit_code == 1 and "ML201" in out.output
+    (tmp_path / "pyproject.toml").write_text('[tool.mllint.rules.ML201]\nextra_names = ["critic_y"]\n')
+    out = CliRunner().invoke(main, ["check", "--no-cache", "--select", "ML201", str(tmp_path / "train.py")])
+    assert out.exit_code == 2
