@@ -95,7 +95,7 @@ def _last_name(expr: cst.BaseExpression) -> str | None:
 class PerBatchReturnNormalization(Rule):
     code = "ML201"
     name = "per-batch-return-normalization"
-    summary = "Returns / value targets normalised by their own batch mean and std: the value head can only learn 0."
+    summary = "Returns / value targets normalised by their own batch mean and std: the value head can only learn the mean."
     fix_applicability = Applicability.UNSAFE
     evidence = ("mean",)
     options = {
