@@ -169,6 +169,7 @@ class ClipBeforeUnscale(Rule):
     def __init__(self, ctx, options):
         super().__init__(ctx, options)
         self._timelines: dict[int, _Timeline] = {}
+        self._helpers: dict[tuple[int, str], bool] = {}  # (class/module body, name) -> is a clipping helper
 
     # ---- what is a clip -------------------------------------------------------------------------
     def _is_clip(self, node: cst.Call) -> bool:
@@ -218,12 +219,15 @@ class ClipBeforeUnscale(Rule):
             body, name = self.ctx.module.body, func.value
         if body is None:
             return False
-        for stmt in body:
-            if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
-                finder = _HelperBody(self.ctx)
-                stmt.visit(finder)
-                return finder.clips and not finder.other
-        return False
+        key = (id(body), name)
+        if key not in self._helpers:
+            self._helpers[key] = False
+            for stmt in body:
+                if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
+                    finder = _HelperBody(self.ctx)
+                    stmt.visit(finder)
+                    self._helpers[key] = finder.clips and not finder.other
+        return self._helpers[key]
 
     def visit_Call(self, node: cst.Call) -> None:
         helper = False
