@@ -203,6 +203,19 @@ class Trainer:
             self.global_step += 1
             lr = warmup_lr(self.global_step)
 """,
+    "incremented_by_the_training_loop_in_another_method": """
+class Trainer:
+    def __init__(self):
+        self.steps = 0
+
+    def fit(self, loader):
+        for i, batch in enumerate(loader):
+            self.steps += 1
+            self.train_step(batch, i)
+
+    def train_step(self, batch, step):
+        lr = warmup_schedule(self.steps)
+""",
     "not_a_counter_attribute": HEAD + """
     def forward(self, x, global_step=0):
         return cep(current_step=self.total_steps // 2, total_steps=self.total_steps)

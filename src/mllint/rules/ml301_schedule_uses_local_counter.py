@@ -45,6 +45,7 @@ class Candidate:
 class Counter:
     increment_methods: set[str]
     conditional: bool
+    in_loop: bool = False
 
 
 @register
@@ -168,6 +169,8 @@ class ScheduleUsesLocalCounter(Rule):
             elsewhere = counter.increment_methods - {method}
             if not (counter.conditional or elsewhere):
                 continue  # ticks on every call of the method that uses it: in step with training
+            if not counter.conditional and counter.in_loop:
+                continue  # ticks once per iteration of a loop, unconditionally: the training loop's clock
             how = "under a condition" if counter.conditional else f"in `{sorted(elsewhere)[0]}`"
             where = f"`{self.ctx.code(cand.call.func)}`"
             if cand.step is not None:
@@ -207,6 +210,7 @@ class ScheduleUsesLocalCounter(Rule):
             return None
         methods: set[str] = set()
         conditional = False
+        in_loop = False
         for target in assigns:
             stmt = target.parent
             frame = target.frame()
@@ -227,9 +231,10 @@ class ScheduleUsesLocalCounter(Rule):
             if state == "boundary":
                 return None  # an optimizer-step counter under `if step % accum == 0`
             conditional = conditional or state == "conditional"
+            in_loop = in_loop or _in_loop(stmt, frame)
         if not initialised or not methods:
             return None
-        return Counter(methods, conditional)
+        return Counter(methods, conditional, in_loop)
 
     def _astroid_class(self, cand: Candidate):
         from astroid import nodes
@@ -305,6 +310,17 @@ def _is_self_plus_number(value, attr: str) -> bool:
         return False
     sides = (value.left, value.right)
     return any(isinstance(s, nodes.Attribute) and s.attrname == attr for s in sides) and any(_is_number(s) for s in sides)
+
+
+def _in_loop(stmt, frame) -> bool:
+    from astroid import nodes
+
+    node = stmt.parent
+    while node is not None and node is not frame:
+        if isinstance(node, (nodes.For, nodes.While)):
+            return True
+        node = node.parent
+    return False
 
 
 def _condition(stmt, frame) -> str:
