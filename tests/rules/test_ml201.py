@@ -399,3 +399,12 @@ def test_pyproject_option_reaches_the_rule(tmp_path):
     (tmp_path / "pyproject.toml").write_text('[tool.mllint.rules.ML201]\nextra_names = ["critic_y"]\n')
     out = CliRunner().invoke(main, ["check", "--no-cache", "--select", "ML201", str(tmp_path / "train.py")])
     assert out.exit_code == 2
+
+
+def test_crlf_file_stays_crlf():
+    code = ("import torch\r\n\r\nclass A:\r\n    def __init__(self):\r\n        self.x = 1\r\n\r\n"
+            "    def u(self, returns):\r\n        return (returns - returns.mean()) / returns.std()\r\n")
+    out = fix(code, "ML201", unsafe=True)
+    assert "\n" not in out.replace("\r\n", "")
+    assert "        self.x = 1\r\n        self.returns_norm = _MllintRunningNorm()\r\n" in out
+    compile(out, "x.py", "exec")
