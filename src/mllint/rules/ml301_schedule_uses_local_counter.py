@@ -140,7 +140,8 @@ class ScheduleUsesLocalCounter(Rule):
             for candidate in GLOBAL_STEP_PARAMS:
                 if candidate in names and candidate != attr:
                     return candidate
-        if functions and "global_step" in self.ctx.source:  # `self.trainer.global_step`, `state.global_step` read in the same function
+        # `self.trainer.global_step`, `state.global_step` read in the same function
+        if functions and "global_step" in self.ctx.source:
             finder = _GlobalStepReads()
             functions[-1].visit(finder)
             if finder.found:
@@ -309,7 +310,8 @@ def _is_self_plus_number(value, attr: str) -> bool:
     if not (isinstance(value, nodes.BinOp) and value.op == "+"):
         return False
     sides = (value.left, value.right)
-    return any(isinstance(s, nodes.Attribute) and s.attrname == attr for s in sides) and any(_is_number(s) for s in sides)
+    has_attr = any(isinstance(s, nodes.Attribute) and s.attrname == attr for s in sides)
+    return has_attr and any(_is_number(s) for s in sides)
 
 
 def _in_loop(stmt, frame) -> bool:

@@ -23,7 +23,8 @@ from mllint.rule import Rule, register
 SCHEDULE_KEY = re.compile(r"(warm_?up|anneal|decay|ramp_?up|ramp|cool_?down)[a-z0-9_]*?_?"
                           r"(steps?|iters?|iterations|updates|timesteps|frames)$")
 # The run length: if none of these is configurable next to the count, the count may be the design.
-RUN_LENGTH = re.compile(r"^(num_|n_|max_|total_|train_|num_train_|num_training_|total_train_|total_training_|max_train_)?"
+RUN_LENGTH = re.compile(r"^(num_|n_|max_|total_|train_|num_train_|num_training_|total_train_|total_training_"
+                        r"|max_train_)?"
                         r"(epochs|steps|iters|iterations|timesteps|updates|train_steps|training_steps)$"
                         r"|^(t_total|dataset_size|num_samples|num_train_samples|train_size|n_samples|epoch)$")
 # The run length in steps (same unit as the count), used to suggest the ratio.

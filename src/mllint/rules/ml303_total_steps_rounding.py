@@ -84,8 +84,9 @@ class TotalStepsRounding(Rule):
         num, den, epochs = shape
         ctx = self.ctx
         fix_text, how = self._replacement(num, den, epochs)
-        message = (f"`{_short(ctx.code(value))}` rounds epochs * samples / batch once, but a data loader yields whole "
-                   f"batches per epoch, so the schedule is off by up to a step per epoch; use {how}: `{_short(fix_text)}`")
+        message = (f"`{_short(ctx.code(value))}` rounds epochs * samples / batch once, but a data loader yields "
+                   f"whole batches per epoch, so the schedule is off by up to a step per epoch; use {how}: "
+                   f"`{_short(fix_text)}`")
         edits = [ctx.replace(value, fix_text)]
         if "math.ceil" in fix_text and self._math_alias() is None:
             edits.append(self._import_math())
