@@ -93,3 +93,22 @@ def test_per_epoch_form_follows_drop_last_true_when_no_loader_is_in_scope():
     assert bad_ns["total_steps_for"](N, BATCH, EPOCHS) == 7
     assert fixed_ns["total_steps_for"](N, BATCH, EPOCHS) == expected
     assert math.ceil(N / BATCH) * EPOCHS != expected  # the ceil form would be wrong here
+
+
+def test_fixed_totals_match_the_loader_over_a_grid_of_sizes():
+    fixed = load_fixture("ML303", "fixed")
+    floor_ns = {}
+    exec(compile(fix(DROP_LAST_SOURCE, "ML303", unsafe=True), "fixed", "exec"), floor_ns)
+    differing = 0
+    for n in range(1, 14):
+        for batch in range(1, 6):
+            epochs = 1 + (n + batch) % 3
+            kept = batches_yielded(dataset(n), batch, epochs, drop_last=False)
+            dropped = batches_yielded(dataset(n), batch, epochs, drop_last=True)
+            config = SimpleNamespace(epochs=epochs, global_batch_size=batch, lr=0.1)
+            metadata = SimpleNamespace(total_groups=n, mean_puzzle_examples=1)
+            *_, total = fixed.init_train_state(config, metadata, torch.nn.Linear(1, 1))
+            assert total == kept
+            assert floor_ns["total_steps_for"](n, batch, epochs) == dropped
+            differing += int(epochs * n / batch) not in (kept, dropped) or kept != dropped
+    assert differing > 20  # the grid exercises sizes where the roundings disagree
