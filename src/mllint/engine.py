@@ -141,7 +141,11 @@ PRESCREEN = os.environ.get("MLLINT_NO_PRESCREEN", "") in ("", "0")
 
 
 def has_evidence(source: str, rule_cls: type[Rule]) -> bool:
-    return not PRESCREEN or not rule_cls.evidence or any(token in source for token in rule_cls.evidence)
+    """Could the rule match this text? Evidence items are substrings or compiled regexes."""
+    if not PRESCREEN or not rule_cls.evidence:
+        return True
+    return any(token in source if isinstance(token, str) else token.search(source) is not None
+               for token in rule_cls.evidence)
 
 
 def _syntax_diagnostic(path: str, message: str, line: int, col: int) -> Diagnostic:

@@ -7,6 +7,7 @@ configs, shell launch scripts) define `check_file(ctx)` and declare those kinds 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -33,9 +34,10 @@ class Rule:
     summary: ClassVar[str]  # one line, for `mllint rules` and SARIF short descriptions
     stability: ClassVar[str] = "stable"  # or "preview"
     fix_applicability: ClassVar[Applicability] = Applicability.NONE
-    # Cheap evidence: a file whose text contains none of these strings cannot trigger the rule
-    # and is not parsed for it. Empty means "always run".
-    evidence: ClassVar[tuple[str, ...]] = ()
+    # Cheap evidence: a file whose text contains none of these (substrings, or compiled regexes
+    # for "all of" or word-boundary conditions) cannot trigger the rule and is not parsed for it.
+    # Empty means "always run". tests/test_cache.py proves the prescreen loses no finding.
+    evidence: ClassVar[tuple[str | re.Pattern, ...]] = ()
     file_kinds: ClassVar[tuple[str, ...]] = ("python",)
     # True for rules whose result also depends on other files (e.g. Hydra configs): never cached.
     cross_file: ClassVar[bool] = False

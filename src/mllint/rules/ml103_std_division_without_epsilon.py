@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
 from mllint.astutil import find_arg
@@ -122,7 +124,8 @@ class StdDivisionWithoutEpsilon(Rule):
     name = "std-division-without-epsilon"
     summary = "Division by a standard deviation with no epsilon: a constant batch or a batch of one gives inf/NaN."
     fix_applicability = Applicability.SAFE
-    evidence = ("std",)
+    # a std is computed (`.std(`, `np.std(`, `std_mean(`) or imported under an alias somewhere
+    evidence = (re.compile(r"std(?:_mean)?\s*\(|\bstd(?:_mean)?\s+as\b|\.std\b"),)
 
     # ---- division sites -----------------------------------------------------------------------
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:

@@ -97,7 +97,8 @@ class PerBatchReturnNormalization(Rule):
     name = "per-batch-return-normalization"
     summary = "Returns / value targets normalised by their own batch mean and std: the value head can only learn the mean."
     fix_applicability = Applicability.UNSAFE
-    evidence = ("mean",)
+    # both a mean and a std (or a variance) are computed in the file
+    evidence = (re.compile(r"(?s)\A(?=.*mean)(?=.*(?:std|var))"),)
     options = {
         "names": Option(list, DEFAULT_NAMES, "Names of returns / value targets (besides any name with a "
                                              "`returns`/`rets` word) whose per-batch normalisation is flagged."),

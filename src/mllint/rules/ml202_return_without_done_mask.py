@@ -153,7 +153,9 @@ class ReturnWithoutDoneMask(Rule):
     name = "return-without-done-mask"
     summary = "A backward discounted-return / GAE recursion ignores episode ends although done flags are in scope."
     fix_applicability = Applicability.UNSAFE
-    evidence = ("gamma", "discount", "lam", "lmbda", "γ", "λ")
+    # a discount factor and a backward loop (reversed, [::-1], a range stepping by -1)
+    evidence = (re.compile(r"(?s)\A(?=.*(?:gamma|discount|lmbda|\blam\b|lambda_|gae_lam|γ|λ))"
+                           r"(?=.*(?:reversed|::\s*-\s*1|-\s*1\s*\)))"),)
 
     def visit_For(self, node: cst.For) -> None:
         ctx = self.ctx

@@ -54,9 +54,11 @@ class ScheduleUsesLocalCounter(Rule):
     name = "schedule-uses-local-counter"
     summary = "A schedule is driven by a component's own counter instead of the training loop's global step."
     fix_applicability = Applicability.UNSAFE
-    # The schedule call must be there: its name, or a step keyword fed from an attribute.
-    evidence = ("anneal", "schedul", "temperature", "epsilon", "warmup", "warm_up", "decay", "penalty", "ramp",
-                "step=", "progress=", "t=self.", "iteration=", "it=self.")
+    # The schedule call must be there (its name, or a step keyword fed from an attribute), and an
+    # attribute must be incremented somewhere (`.x += n` or `.x = y.x + n`, as _incremented_somewhere).
+    evidence = (re.compile(r"(?s)\A(?=.*(?:anneal|schedul|temperature|epsilon|warmup|warm_up|decay|penalty|ramp"
+                           r"|step=|progress=|t=self\.|iteration=|it=self\.))"
+                           r"(?=.*\.\w+\s*(?:\+=|=\s*\w+\.\w+\s*\+))"),)
 
     def __init__(self, ctx, options):
         super().__init__(ctx, options)

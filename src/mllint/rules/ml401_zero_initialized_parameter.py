@@ -276,7 +276,9 @@ class ZeroInitializedParameter(Rule):
     name = "zero-initialized-parameter"
     summary = "A learnable multi-row parameter starts as all zeros: its rows get identical gradients and never separate."
     fix_applicability = Applicability.UNSAFE
-    evidence = ("zero", "full(", "constant_", "fill_")
+    # zeros are created (zeros, zeros_like, new_zeros, zeros_, full, constant_, fill_) for a Parameter or init
+    evidence = (re.compile(r"(?s)\A(?=.*(?:Parameter|zeros_|zero_|constant_|fill_))"
+                           r"(?=.*(?:zeros|zero_|full|constant_|fill_))"),)
 
     _index: _InitIndex | None = None
 
