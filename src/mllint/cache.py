@@ -1,6 +1,6 @@
 """A persistent lint cache in `.mllint_cache/` beside the project's pyproject.toml.
 
-An entry is keyed by the file's content, its kind, mllint's version and the effective settings
+An entry is keyed by the file's content, its kind, mllint's version and code and the effective settings
 (enabled rules, options, per-file ignores); it holds the diagnostics. Entries are written
 atomically (temporary file + rename), so two runs sharing the cache at once are safe: the worst
 case is that both compute the same entry. Results of cross-file rules (which also read other
@@ -26,9 +26,27 @@ CACHEDIR_TAG = (
 )
 
 
+_CODE: str | None = None
+
+
+def code_fingerprint() -> str:
+    """mllint's own sources (names, sizes, modification times): an edited rule in a development
+    install must not be answered from entries that the old code wrote."""
+    global _CODE
+    if _CODE is None:
+        h = hashlib.sha256()
+        package = Path(__file__).parent
+        for path in sorted(package.rglob("*.py")):
+            st = path.stat()
+            h.update(f"{path.relative_to(package)}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+        _CODE = h.hexdigest()
+    return _CODE
+
+
 def key(data: bytes, path_display: str, kind: str, settings_fingerprint: str) -> str:
     h = hashlib.sha256()
-    for part in (__version__.encode(), kind.encode(), settings_fingerprint.encode(), path_display.encode()):
+    for part in (__version__.encode(), code_fingerprint().encode(), kind.encode(), settings_fingerprint.encode(),
+                 path_display.encode()):
         h.update(part)
         h.update(b"\0")
     h.update(data)
