@@ -25,6 +25,7 @@ EXPECTED = [
     ("launch_pretrain.py", 7, "ML503"),
     ("models/menu.py", 10, "ML401"),
     ("rl/ppo_agent.py", 21, "ML202"),
+    ("rl/ppo_agent.py", 28, "ML001"),
     ("rl/ppo_agent.py", 29, "ML201"),
     ("rl/ppo_agent.py", 29, "ML103"),
     ("scripts/launch.sh", 7, "ML503"),

@@ -22,6 +22,11 @@ CODES = sorted(p.name for p in FIXTURES.iterdir()
                if p.is_dir() and p.name in RULES and not (p / "project").is_dir())
 
 
+def selection(code: str) -> str:
+    """ML001 (unused suppression) needs the rules whose suppressions it checks to run too."""
+    return "ALL" if code == "ML001" else code
+
+
 def _one(directory: Path, stem: str) -> Path | None:
     found = [p for p in directory.glob(f"{stem}.*") if p.suffix != ".expected"]
     assert len(found) <= 1, f"several {stem}.* files in {directory}"
@@ -48,7 +53,7 @@ def test_every_rule_has_fixtures():
 def test_bad_triggers_at_expected_positions(code):
     directory = FIXTURES / code
     bad = _one(directory, "bad")
-    diags = lint(bad.read_text(), code, path=bad.name)
+    diags = lint(bad.read_text(), selection(code), path=bad.name)
     got = [(d.start.row, d.start.column, d.code) for d in diags]
     assert got == _expected(directory)
 
@@ -61,7 +66,7 @@ def test_fixed_is_exactly_what_the_fix_produces(code):
         assert RULES[code].fix_applicability == Applicability.NONE, f"{code} has a fix but no fixed.* fixture"
         return
     unsafe = RULES[code].fix_applicability == Applicability.UNSAFE
-    assert fix(bad.read_text(), code, unsafe=unsafe, path=bad.name) == fixed.read_text()
+    assert fix(bad.read_text(), selection(code), unsafe=unsafe, path=bad.name) == fixed.read_text()
 
 
 @pytest.mark.parametrize("code", CODES)
@@ -71,7 +76,7 @@ def test_fixed_is_clean_and_fixing_is_idempotent(code):
     if fixed is None:
         pytest.skip("no fix for this rule")
     text = fixed.read_text()
-    assert lint(text, code, path=fixed.name) == []
+    assert [d for d in lint(text, selection(code), path=fixed.name) if d.code == code] == []
     assert fix(text, code, unsafe=True, path=fixed.name) == text
 
 
@@ -80,4 +85,4 @@ def test_good_stays_clean(code):
     directory = FIXTURES / code
     good = _one(directory, "good")
     assert good is not None, f"fixtures/{code}/good.* is missing"
-    assert lint(good.read_text(), code, path=good.name) == []
+    assert lint(good.read_text(), selection(code), path=good.name) == []

@@ -23,7 +23,7 @@ import libcst as cst
 
 from mllint import suppression
 from mllint.context import FileContext, line_starts
-from mllint.diagnostics import Applicability, Diagnostic, Edit, Location
+from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
 from mllint.rule import Rule
 
 MAX_FIX_PASSES = 10
@@ -34,6 +34,7 @@ KIND_BY_SUFFIX = {".py": "python", ".pyi": "python", ".yaml": "yaml", ".yml": "y
                   ".ipynb": "notebook"}  # code cells linted as Python by mllint.notebook
 
 SYNTAX_ERROR = ("ML000", "syntax-error")
+UNUSED_SUPPRESSION = ("ML001", "unused-suppression")  # checked by the engine after the rules ran
 REPORT_URL = "please report it with the file that triggered it to the mllint issue tracker"
 
 
@@ -158,6 +159,8 @@ def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], d
               project=None) -> tuple[list[Diagnostic], list[str]]:
     """Lint one source text with the given rules (class, options). Returns diagnostics, errors."""
     errors: list[str] = []
+    # codes of the rules that run on this kind of file (the evidence filter below only skips work)
+    enabled = frozenset(cls.code for cls, _ in rules if kind in cls.file_kinds or cls.code == UNUSED_SUPPRESSION[0])
     rules = [(cls, opts) for cls, opts in rules if kind in cls.file_kinds and has_evidence(source, cls)]
 
     def on_error(rule: Rule, exc: BaseException) -> None:
@@ -173,24 +176,24 @@ def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], d
                 rule.check_file(ctx)
             except Exception as exc:
                 on_error(rule, exc)
-        return _apply_suppressions(ctx.diagnostics, source, kind), errors
+        return _apply_suppressions(ctx.diagnostics, source, kind, path, enabled), errors
 
     # CPython's own compiler is the cheap syntax check (about a tenth of a LibCST parse), and it
     # rejects what Python cannot run anyway, including nesting deep enough to make LibCST's parser
     # quadratic or overflow the stack. It compiles only; nothing is executed.
-    return _in_deep_stack(_check_parse_visit, source, path, kind, rules, project, errors, on_error)
+    return _in_deep_stack(_check_parse_visit, source, path, kind, rules, project, errors, on_error, enabled)
 
 
-def _check_parse_visit(source, path, kind, rules, project, errors, on_error):
+def _check_parse_visit(source, path, kind, rules, project, errors, on_error, enabled):
     problem = _compile_check(source, path)
     if problem is not None:
         return [problem], errors
-    if not rules:
-        return [], errors  # nothing can match: LibCST is never run on this file
+    if not rules:  # nothing can match: LibCST is never run on this file
+        return _apply_suppressions([], source, kind, path, enabled), errors
     previous = sys.getrecursionlimit()
     sys.setrecursionlimit(_DEEP_RECURSION)  # safe: this thread has a large stack
     try:
-        return _parse_and_visit(source, path, kind, rules, project, errors, on_error)
+        return _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabled)
     finally:
         sys.setrecursionlimit(previous)
 
@@ -210,7 +213,7 @@ def _compile_check(source: str, path: str) -> Diagnostic | None:
     return None
 
 
-def _parse_and_visit(source, path, kind, rules, project, errors, on_error):
+def _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabled):
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -226,7 +229,7 @@ def _parse_and_visit(source, path, kind, rules, project, errors, on_error):
     except RecursionError:
         errors.append(f"{path}: nesting too deep to analyse; file skipped")
         return [], errors
-    return _apply_suppressions(ctx.diagnostics, source, kind), errors
+    return _apply_suppressions(ctx.diagnostics, source, kind, path, enabled), errors
 
 
 _DEEP_STACK_BYTES = 512 * 1024 * 1024  # reserved address space, not memory actually used
@@ -260,12 +263,62 @@ def _in_deep_stack(fn, *args):
 _STACK_LOCK = threading.Lock()
 
 
-def _apply_suppressions(diags: list[Diagnostic], source: str, kind: str) -> list[Diagnostic]:
-    if not diags:
+def _apply_suppressions(diags: list[Diagnostic], source: str, kind: str, path: str = "",
+                        enabled: frozenset[str] = frozenset()) -> list[Diagnostic]:
+    check_unused = UNUSED_SUPPRESSION[0] in enabled
+    if not diags and not check_unused:
         return diags
     sup = suppression.collect(source, kind)
     kept = [d for d in diags if not sup.suppresses(d.code, (d.start.row, d.end.row))]
+    if check_unused:
+        kept += [d for d in _unused_suppressions(sup, diags, enabled, source, path)
+                 if not sup.suppresses(d.code, (d.start.row,))]
     return sorted(kept, key=Diagnostic.sort_key)
+
+
+def _unused_suppressions(sup, diags, enabled, source, path) -> list[Diagnostic]:
+    """ML001: a `# noqa: ML101` / `# mllint: disable=ML101` whose code does not fire on its line.
+
+    Only codes of rules that ran on this file count (a suppression for a rule that is not
+    selected may still be needed elsewhere), and codes of other tools (`E501`) are left alone.
+    """
+    out = []
+    starts = None
+    for directive in sup.directives:
+        unused = set()
+        for code in directive.codes:
+            if not code.startswith("ML") or code.startswith(("ML000", "ML001")) or code in unused:
+                continue
+            if not any(e.startswith(code) for e in enabled if e not in ("ML000", "ML001")):
+                continue
+            if not any(d.code.startswith(code) and directive.row in (d.start.row, d.end.row) for d in diags):
+                unused.add(code)
+        if not unused:
+            continue
+        if starts is None:
+            starts = line_starts(source)
+        line_begin = starts[directive.row - 1]
+        line = source[line_begin:starts[directive.row] if directive.row < len(starts) else len(source)]
+        new = suppression.rewrite(directive, unused)
+        start, end = directive.start, directive.end
+        if not new:
+            if directive.trailing.strip():
+                new = "#"  # keep the rest of the comment a comment
+            else:
+                before = line[: start - 1]
+                start = len(before.rstrip(" \t")) + 1  # drop the spaces before it too
+                end = directive.end + len(directive.trailing)
+        names = ", ".join(c for c in directive.codes if c in unused)
+        where = Location(directive.row, directive.start)
+        message = (f"`{line[directive.start - 1:directive.end - 1]}` suppresses nothing here: {names} "
+                   f"{'does' if len(unused) == 1 else 'do'} not fire on this line; remove "
+                   f"{'it' if len(unused) == 1 else 'them'} so the suppression cannot hide a future finding")
+        fix = Fix(Applicability.SAFE, f"Remove unused suppression of {names}",
+                  (Edit(Location(directive.row, start), Location(directive.row, end), new),))
+        out.append(Diagnostic(code=UNUSED_SUPPRESSION[0], name=UNUSED_SUPPRESSION[1], message=message, path=path,
+                              start=where, end=Location(directive.row, directive.end), fix=fix,
+                              noqa_row=directive.row))
+    return out
 
 
 # ---- fixing -----------------------------------------------------------------------------------

@@ -19,10 +19,23 @@ _DISABLE = re.compile(r"#\s*mllint:\s*disable(?P<file>-file)?(?:\s*=\s*(?P<codes
                       re.IGNORECASE)
 
 
+@dataclass(frozen=True)
+class Directive:
+    """One line-level suppression comment with explicit codes, for unused-suppression checks."""
+
+    row: int
+    start: int  # 1-based column of its `#`
+    end: int  # 1-based column just past it
+    codes: tuple[str, ...]  # in the order written
+    kind: str  # "noqa" or "disable"
+    trailing: str  # the rest of the line after the directive
+
+
 @dataclass
 class Suppressions:
     by_line: dict[int, set[str]] = field(default_factory=dict)
     file_wide: set[str] = field(default_factory=set)
+    directives: list[Directive] = field(default_factory=list)
 
     def _hit(self, codes: set[str], code: str) -> bool:
         return ALL in codes or any(code.startswith(c) for c in codes)
@@ -33,17 +46,25 @@ class Suppressions:
         return any(self._hit(self.by_line.get(r, set()), code) for r in rows)
 
 
-def _parse_comment(text: str, row: int, out: Suppressions) -> None:
+def _parse_comment(text: str, row: int, out: Suppressions, column: int = 1, rest_of_line: str = "") -> None:
+    """`text` is a comment (or the tail of a line) starting at 1-based `column` of row `row`."""
+    found = []
     for m in _DISABLE.finditer(text):
-        codes = {c.strip().upper() for c in m.group("codes").split(",")} if m.group("codes") else {ALL}
+        codes = [c.strip().upper() for c in m.group("codes").split(",")] if m.group("codes") else [ALL]
         if m.group("file"):
-            out.file_wide |= codes
+            out.file_wide |= set(codes)
         else:
             out.by_line.setdefault(row, set()).update(codes)
+            found.append((m, codes, "disable"))
     m = _NOQA.search(text)
     if m:
-        codes = {c.strip().upper() for c in m.group("codes").split(",")} if m.group("codes") else {ALL}
+        codes = [c.strip().upper() for c in m.group("codes").split(",")] if m.group("codes") else [ALL]
         out.by_line.setdefault(row, set()).update(codes)
+        found.append((m, codes, "noqa"))
+    for m, codes, kind in found:
+        if ALL not in codes:
+            trailing = text[m.end():] + rest_of_line
+            out.directives.append(Directive(row, column + m.start(), column + m.end(), tuple(codes), kind, trailing))
 
 
 def collect(source: str, kind: str) -> Suppressions:
@@ -55,11 +76,21 @@ def collect(source: str, kind: str) -> Suppressions:
         try:
             for tok in tokenize.generate_tokens(io.StringIO(source).readline):
                 if tok.type == tokenize.COMMENT:
-                    _parse_comment(tok.string, tok.start[0], out)
+                    rest = tok.line[tok.end[1]:].rstrip("\r\n") if tok.start[0] == tok.end[0] else ""
+                    _parse_comment(tok.string, tok.start[0], out, tok.start[1] + 1, rest)
             return out
         except (tokenize.TokenError, SyntaxError, IndentationError):
             out = Suppressions()  # fall back to the line scan below
     for row, line in enumerate(source.splitlines(), start=1):
         if "#" in line:
-            _parse_comment(line[line.index("#"):] if kind != "python" else line, row, out)
+            index = line.index("#") if kind != "python" else 0
+            _parse_comment(line[index:], row, out, index + 1)
     return out
+
+
+def rewrite(directive: Directive, unused: set[str]) -> str:
+    """The directive without the unused codes ("" when none is left)."""
+    kept = [c for c in directive.codes if c not in unused]
+    if not kept:
+        return ""
+    return f"# noqa: {', '.join(kept)}" if directive.kind == "noqa" else f"# mllint: disable={','.join(kept)}"
