@@ -22,10 +22,10 @@ from mllint import __version__
 from mllint.config import ConfigError, ConfigResolver, SelectionLayer, check_selector
 from mllint.diagnostics import Applicability
 from mllint.engine import decode, kind_of, lint_text
-from mllint.output import (format_github, format_json, format_junit, format_sarif, format_statistics, format_text,
-                            statistics_json)
+from mllint.output import (format_github, format_json, format_junit, format_lines, format_sarif, format_statistics,
+                            format_summary, format_text, statistics_json)
 from mllint.rule import all_rules
-from mllint.runner import Task, _rules_for, discover, run
+from mllint.runner import Task, _rules_for, discover, run_iter
 
 FORMATS = ["text", "json", "github", "sarif", "junit"]
 
@@ -106,8 +106,14 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
         sys.exit(2)
     fix_mode = fix or diff
     tasks = [Task(path, display, settings, fix=fix_mode, unsafe=unsafe_fixes, write=not diff, cache=not no_cache)
-             for path, display, settings in found]
-    results = run(tasks, jobs or os.cpu_count() or 1)
+             for path, display, settings in sorted(found, key=lambda f: f[1])]
+    # Text goes out file by file as results arrive (in path order); other formats need them all.
+    stream = fmt == "text" and not statistics and not diff and output_file is None
+    results = []
+    for result in run_iter(tasks, jobs or os.cpu_count() or 1):
+        results.append(result)
+        if stream and result.diagnostics:
+            click.echo("\n".join(format_lines(sorted(result.diagnostics, key=lambda d: d.sort_key()), unsafe_fixes)))
 
     diags = sorted((d for r in results for d in r.diagnostics), key=lambda d: d.sort_key())
     errors = [e for r in results for e in r.errors]
@@ -130,7 +136,10 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
             click.echo(f"mllint: error: {err}", err=True)
         sys.exit(2 if errors else (1 if fixed else 0))
 
-    report = _render(diags, fmt, statistics, unsafe_fixes, fixed, fix, quiet, files=[r.path for r in results])
+    if stream:
+        report = "" if quiet else "\n".join(format_summary(diags, unsafe=unsafe_fixes, fixed=fixed, fix_mode=fix))
+    else:
+        report = _render(diags, fmt, statistics, unsafe_fixes, fixed, fix, quiet, files=[r.path for r in results])
     _emit(report, output_file)
     for err in errors:
         click.echo(f"mllint: error: {err}", err=True)

@@ -24,16 +24,21 @@ def fixable(d: Diagnostic, unsafe: bool) -> bool:
 
 
 def format_text(diags: list[Diagnostic], *, unsafe: bool, fixed: int, fix_mode: bool, show_summary: bool = True) -> str:
-    lines = []
-    for d in diags:
-        mark = " [*]" if fixable(d, unsafe) else ""
-        lines.append(f"{_where(d)}: {d.code}{mark} {d.message}")
-    if not show_summary:
-        return "\n".join(lines)
+    lines = format_lines(diags, unsafe)
+    if show_summary:
+        lines += format_summary(diags, unsafe=unsafe, fixed=fixed, fix_mode=fix_mode)
+    return "\n".join(lines)
+
+
+def format_lines(diags: list[Diagnostic], unsafe: bool) -> list[str]:
+    return [f"{_where(d)}: {d.code}{' [*]' if fixable(d, unsafe) else ''} {d.message}" for d in diags]
+
+
+def format_summary(diags: list[Diagnostic], *, unsafe: bool, fixed: int, fix_mode: bool) -> list[str]:
+    lines: list[str] = []
     n = len(diags)
     if n == 0 and fixed == 0:
-        lines.append("All checks passed!")
-        return "\n".join(lines)
+        return ["All checks passed!"]
     if fixed:
         lines.append(f"Found {n + fixed} error{'s' if n + fixed != 1 else ''} ({fixed} fixed, {n} remaining).")
     else:
@@ -49,7 +54,7 @@ def format_text(diags: list[Diagnostic], *, unsafe: bool, fixed: int, fix_mode: 
     elif hidden and not unsafe:
         lines.append(f"No fixes available ({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with "
                      "the `--unsafe-fixes` option).")
-    return "\n".join(lines)
+    return lines
 
 
 def diagnostic_json(d: Diagnostic) -> dict:

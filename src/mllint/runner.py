@@ -7,6 +7,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from mllint.config import ConfigResolver, Settings
 from mllint import cache
@@ -128,9 +129,15 @@ def process(task: Task) -> FileResult:
     return result
 
 
-def run(tasks: list[Task], jobs: int = 1) -> list[FileResult]:
-    """Results in the order of `tasks`, whatever the number of processes."""
+def run_iter(tasks: list[Task], jobs: int = 1) -> Iterator[FileResult]:
+    """Results one by one, in the order of `tasks` whatever the number of processes, as soon as
+    each is ready (so a large run shows its first findings early)."""
     if jobs <= 1 or len(tasks) < 4:
-        return [process(t) for t in tasks]
+        yield from map(process, tasks)
+        return
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(process, tasks, chunksize=max(1, min(16, len(tasks) // (jobs * 4)))))
+        yield from pool.map(process, tasks, chunksize=max(1, min(16, len(tasks) // (jobs * 4))))
+
+
+def run(tasks: list[Task], jobs: int = 1) -> list[FileResult]:
+    return list(run_iter(tasks, jobs))
