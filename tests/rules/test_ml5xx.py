@@ -151,7 +151,7 @@ def test_diagnostic_points_at_the_string_and_suggests(project):
     diags = lint(src, CODES, path=str(project / "launch.py"), root=project)
     assert [(d.code, d.start.row, d.start.column) for d in diags] == [("ML502", 5, 12), ("ML501", 6, 16)]
     assert "did you mean `trainer.max_steps`?" in diags[0].message
-    assert "use `+trainer.max_step=...` only if the key is really new" in diags[0].message
+    assert "? Use `+trainer.max_step=...` only if the key is really new" in diags[0].message
     assert fix(src, CODES, path=str(project / "launch.py"), root=project) == src.replace('f"+resume', 'f"resume')
 
 

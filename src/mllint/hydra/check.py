@@ -11,10 +11,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import OverrideType
-from hydra.errors import HydraException, OverrideParseException
-
 from mllint.diagnostics import Location
 from mllint.hydra.apps import App
 from mllint.hydra.configs import GroupChoice, Repo, Unresolvable, compose, lookup, all_keys
@@ -33,7 +29,9 @@ _PARSER: Any = None
 
 def parser() -> Any:
     global _PARSER
-    if _PARSER is None:
+    if _PARSER is None:  # hydra is imported only when a command is checked (it is slow to import)
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
         _PARSER = OverridesParser.create()
     return _PARSER
 
@@ -92,6 +90,9 @@ def _is_hydra_key(key: str) -> bool:
 
 def check_command(app: App, args: list[Arg]) -> list[Finding]:
     """Findings for a command that runs `app` with `args` (the words after the script)."""
+    from hydra.core.override_parser.types import OverrideType
+    from hydra.errors import HydraException, OverrideParseException
+
     findings: list[Finding] = []
     config_name, name_arg = app.config_name, None
     overrides: list[Arg] = []
@@ -221,8 +222,8 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
             keys = keys if keys is not None else all_keys(tree)
             found = _suggest(key, keys)
             findings.append(Finding("ML502", f"`{key}` is not a key of config `{config_name}`, so Hydra refuses "
-                                    f"`{_shown(a.text)}` (\"Could not override '{key}'\"){_did_you_mean(found)}; "
-                                    f"use `+{key}=...` only if the key is really new", a))
+                                    f"`{_shown(a.text)}` (\"Could not override '{key}'\"){_did_you_mean(found)}"
+                                    f"{' Use' if found else '; use'} `+{key}=...` only if the key is really new", a))
         elif o.type == OverrideType.DEL and state == "absent":
             keys = keys if keys is not None else all_keys(tree)
             found = _suggest(key, keys)
@@ -238,6 +239,9 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
 
 def _refuses_append(current: Any, o: Any, tree: dict) -> bool:
     """Hydra appends over a null (or `???`) value and merges dict/list values; else it refuses."""
+    from hydra.core.override_parser.types import OverrideType
+    from hydra.errors import HydraException, OverrideParseException
+
     for _ in range(5):  # `${other.key}` resolves to that key's value
         m = isinstance(current, str) and re.fullmatch(r"\$\{([\w.]+)\}", current)
         if not m:
@@ -259,6 +263,9 @@ def _refuses_append(current: Any, o: Any, tree: dict) -> bool:
 
 def _apply(tree: dict, o: Any, state: str) -> None:
     """Keep the tree in step with the overrides already applied (`+a={}` then `a.b=1`)."""
+    from hydra.core.override_parser.types import OverrideType
+    from hydra.errors import HydraException, OverrideParseException
+
     parts = o.key_or_group.split(".")
     node: Any = tree
     for part in parts[:-1]:

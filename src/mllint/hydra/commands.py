@@ -11,8 +11,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import bashlex
-
 from mllint.context import line_starts
 from mllint.diagnostics import Location
 from mllint.hydra.check import PLACEHOLDER, Arg
@@ -112,7 +110,9 @@ def _target(words: list[Arg], i: int, head: Arg, module: bool) -> Command | None
 
 # ---- shell -------------------------------------------------------------------------------------
 
-class _Collector(bashlex.ast.nodevisitor):
+class _CollectorMixin:
+    """Collects each simple command's words (assignments before the command are not words)."""
+
     def __init__(self, source: str, offset: int, out: list[list[tuple[str, int, int, list]]]):
         self.source = source
         self.offset = offset
@@ -125,10 +125,23 @@ class _Collector(bashlex.ast.nodevisitor):
                 words.append((p.word, p.pos[0] + self.offset, p.pos[1] + self.offset,
                               [(q.pos[0] + self.offset, q.pos[1] + self.offset) for q in getattr(p, "parts", [])
                                if q.kind in ("parameter", "commandsubstitution", "processsubstitution", "tilde")]))
-            elif p.kind == "assignment" and not words:
-                continue
         if words:
             self.out.append(words)
+
+
+_BASHLEX: list = []
+
+
+def _bashlex():
+    """bashlex and the collector class, imported on first use (most runs lint no shell script)."""
+    if not _BASHLEX:
+        import bashlex
+
+        class Collector(_CollectorMixin, bashlex.ast.nodevisitor):
+            pass
+
+        _BASHLEX.extend([bashlex, Collector])
+    return _BASHLEX
 
 
 def _logical_lines(source: str) -> list[tuple[int, int]]:
@@ -150,10 +163,11 @@ def _logical_lines(source: str) -> list[tuple[int, int]]:
 
 def shell_words(source: str) -> list[list[tuple[str, int, int, list]]]:
     """Each simple command's words as (text, start offset, end offset, expansion spans)."""
+    bashlex, collector = _bashlex()
     out: list[list] = []
     try:
         for tree in bashlex.parse(source):
-            _Collector(source, 0, out).visit(tree)
+            collector(source, 0, out).visit(tree)
         return out
     except Exception:  # bashlex does not know every construct: fall back to one logical line at a time
         out = []
@@ -163,7 +177,7 @@ def shell_words(source: str) -> list[list[tuple[str, int, int, list]]]:
             continue
         try:
             for tree in bashlex.parse(chunk):
-                _Collector(chunk, begin, out).visit(tree)
+                collector(chunk, begin, out).visit(tree)
         except Exception:
             continue
     return out

@@ -21,9 +21,10 @@ SHELL_STRING = {"os.system", "os.popen"}
 COMPOSE = {"hydra.compose", "hydra.experimental.compose"}
 INITIALIZE = {"hydra.initialize", "hydra.experimental.initialize"}
 INITIALIZE_DIR = {"hydra.initialize_config_dir", "hydra.experimental.initialize_config_dir"}
-# Cheap prescreen: Python launchers name subprocess/os.system/compose; scripts run `x.py` or `-m`.
-EVIDENCE = ("subprocess", "os.system", "os.popen", "compose(", ".py", "python -m", "python3 -m", "torchrun",
-            "accelerate launch", "deepspeed")
+# Cheap prescreen: Python launchers name subprocess/os.system/compose; scripts run python/torchrun/...
+# (".py" alone would let most Python files through: their docstrings name other modules.)
+EVIDENCE = ("subprocess", "os.system", "os.popen", "compose(", "python ", "python3 ", "torchrun",
+            "accelerate launch", "deepspeed ")
 
 _KEY = "_mllint_hydra"
 
@@ -276,10 +277,10 @@ class _Initializers(cst.CSTVisitor):
 def _compose(ctx: FileContext, call: cst.Call, path: Path) -> tuple[App, list[Arg]] | None:
     name_arg = find_arg(call, "config_name", 0)
     over_arg = find_arg(call, "overrides", 1)
-    if name_arg is None or over_arg is None or not isinstance(name_arg.value, cst.SimpleString):
+    if name_arg is None or not isinstance(name_arg.value, cst.SimpleString):
         return None
     config_name = name_arg.value.evaluated_value
-    words = _words(ctx, over_arg.value, 0)
+    words = _words(ctx, over_arg.value, 0) if over_arg is not None else []
     if words is None or not isinstance(config_name, str):
         return None
     finder = ctx.__dict__.get("_mllint_hydra_init")
