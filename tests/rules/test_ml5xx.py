@@ -248,6 +248,7 @@ def test_shell_positions_quotes_and_variables(project):
     ("python train.py \\\n    +lr=1 \\\n    arch=big  # noqa: ML501\n", ["ML501"]),
     ("python train.py ++lr=1 +new=1 arch=big arch.deep=2 hydra.run.dir=$OUT\n", []),
     ("python train.py $EXTRA +new=1\n", []),
+    ("python train.py trainer.max_steps=~/x\n", ["ML502"]),  # `~` after a dotted key is not expanded
     ("echo python train.py lrr=1\n", []),
     ("python other.py +lr=1\n", []),
 ])
@@ -350,3 +351,7 @@ def test_backslash_space_ends_the_continuation(project):
     assert [(d.code, d.start.row) for d in diags] == [("ML502", 2)]
     assert "backslash followed by a space" in diags[0].message
     assert hydra_fails(project, ["lr=1", " "])
+
+
+def test_unexpanded_tilde_is_rejected_by_hydra_too(project):
+    assert hydra_fails(project, ["trainer.max_steps=~/x"])
