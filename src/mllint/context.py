@@ -39,6 +39,17 @@ class Binding:
     index: int | None = None
 
 
+class Visitor(cst.CSTVisitor):
+    """A CSTVisitor without LibCST's per-attribute callbacks (visit_<Node>_<attr>), which mllint
+    never uses: the base class for the rules' own sub-visitors (much cheaper on large subtrees)."""
+
+    def on_visit_attribute(self, node, attribute) -> None:
+        return None
+
+    def on_leave_attribute(self, original_node, attribute) -> None:
+        return None
+
+
 class _BindingCollector(cst.CSTVisitor):
     """Collects the bindings of one scope without descending into nested scopes."""
 

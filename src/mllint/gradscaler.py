@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from mllint.context import FileContext, dotted_name
+from mllint.context import FileContext, Visitor, dotted_name
 
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
@@ -35,7 +35,7 @@ def constructs_gradscaler(expr: cst.BaseExpression | None, ctx: FileContext) -> 
     return False
 
 
-class _SelfAssignments(cst.CSTVisitor):
+class _SelfAssignments(Visitor):
     """`self.<attr> = value` (and annotated) assignments in the methods of one class."""
 
     def __init__(self, root: cst.ClassDef):
@@ -109,7 +109,7 @@ def is_gradscaler_subclass(cls: cst.ClassDef | None, ctx: FileContext) -> bool:
     return any(is_gradscaler_class(base.value, ctx) for base in cls.bases)
 
 
-class _Usage(cst.CSTVisitor):
+class _Usage(Visitor):
     """How each dotted receiver is used in one scope (nested functions and classes excluded)."""
 
     def __init__(self, root: cst.CSTNode):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from mllint.astutil import find_arg
-from mllint.context import FileContext, dotted_name
+from mllint.context import FileContext, Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
 from mllint.gradients import is_gradient
 from mllint.gradscaler import is_gradscaler, scale_receiver
@@ -37,7 +37,7 @@ class _Event:
     call: cst.Call | None = None
 
 
-class _Timeline(cst.CSTVisitor):
+class _Timeline(Visitor):
     """Scaled backwards, scaler steps and unscales of one scope, in source order."""
 
     def __init__(self, root: cst.CSTNode, ctx: FileContext, unscaling_helpers: set[str]):
@@ -124,7 +124,7 @@ def _pure(expr: cst.BaseExpression) -> bool:
     return False
 
 
-class _UnscaleFinder(cst.CSTVisitor):
+class _UnscaleFinder(Visitor):
     def __init__(self):
         self.found = False
 
@@ -134,7 +134,7 @@ class _UnscaleFinder(cst.CSTVisitor):
         return not self.found
 
 
-class _HelperBody(cst.CSTVisitor):
+class _HelperBody(Visitor):
     """What a small helper function does: clip (torch.nn.utils), unscale_, or training-step calls."""
 
     def __init__(self, ctx: FileContext):

@@ -7,7 +7,7 @@ import re
 import libcst as cst
 
 from mllint.astutil import find_arg
-from mllint.context import FileContext
+from mllint.context import FileContext, Visitor
 from mllint.diagnostics import Applicability, Fix
 from mllint.rule import Rule, register
 
@@ -43,7 +43,7 @@ def _peel(expr: cst.BaseExpression, methods=SAME_VALUE_METHODS) -> cst.BaseExpre
             return expr
 
 
-class _Guards(cst.CSTVisitor):
+class _Guards(Visitor):
     """Finds, in one function, anything that tests or repairs a std: comparisons and tests that
     mention it, guard functions (isclose, where, ...) called on it, in-place updates of it."""
 

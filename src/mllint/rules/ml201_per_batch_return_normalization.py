@@ -7,7 +7,7 @@ import re
 import libcst as cst
 
 from mllint.astutil import find_arg, number
-from mllint.context import dotted_name
+from mllint.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix, Location
 from mllint.rule import Option, Rule, register
 
@@ -333,7 +333,7 @@ class PerBatchReturnNormalization(Rule):
         self.report(node, message, fix)
 
 
-class _UseCollector(cst.CSTVisitor):
+class _UseCollector(Visitor):
     """Innermost statements that mention `name` (as a Name or an attribute's last part)."""
 
     def __init__(self, name: str):
@@ -479,7 +479,7 @@ class _FixPlan:
         want = f"self.{self.attr}"
         found = []
 
-        class Finder(cst.CSTVisitor):
+        class Finder(Visitor):
             def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
                 if dotted_name(node.target) == want:
                     found.append(node)

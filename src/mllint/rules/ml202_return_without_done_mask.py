@@ -7,7 +7,7 @@ import re
 import libcst as cst
 
 from mllint.astutil import number
-from mllint.context import dotted_name
+from mllint.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix
 from mllint.rule import Rule, register
 
@@ -63,7 +63,7 @@ def _factors(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
     return [expr]
 
 
-class _Names(cst.CSTVisitor):
+class _Names(Visitor):
     """Every Name / dotted chain in an expression, plus whether it holds a `1 - x`/`~x`/`not x`."""
 
     def __init__(self):
@@ -126,7 +126,7 @@ def _iterated(it: cst.BaseExpression) -> cst.BaseExpression:
     return it
 
 
-class _Assignments(cst.CSTVisitor):
+class _Assignments(Visitor):
     """Assignments inside a loop body, not entering nested scopes or nested backward loops."""
 
     def __init__(self, ctx, root: cst.For):
@@ -145,6 +145,40 @@ class _Assignments(cst.CSTVisitor):
         elif isinstance(node, cst.If):
             self.ifs.append(node)
         return True
+
+
+class _SequenceFinder(Visitor):
+    """For _termination_sequences: names / attribute chains that look like done flags or masks
+    (first node per dotted name), the names that are indexed or iterated, and the calls whose
+    arguments count as iterated when the call is zip / reversed / enumerate."""
+
+    def __init__(self):
+        self.out: dict[str, cst.BaseExpression] = {}
+        self.indexed: set[str] = set()
+        self.calls: list[cst.Call] = []
+
+    def _add(self, node: cst.BaseExpression) -> None:
+        dotted = dotted_name(node)
+        if dotted and _kind(dotted.rsplit(".", 1)[-1]) is not None:
+            self.out.setdefault(dotted, node)
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self._add(node)
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        self._add(node)
+        node.value.visit(self)
+        return False  # the attribute's own Name is not a local variable
+
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        self.indexed.add(dotted_name(node.value) or "")
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if node.args:
+            self.calls.append(node)
+
+    def visit_For(self, node: cst.For) -> None:
+        self.indexed.add(dotted_name(_iterated(node.iter)) or "")
 
 
 @register
@@ -183,36 +217,23 @@ class ReturnWithoutDoneMask(Rule):
         """Names / attribute chains in the enclosing function that hold a *sequence* of done flags
         or masks: plural names (`dones`, `masks`, `memory.is_terminals`), or names that are indexed
         or iterated. A scalar `done` from `env.step` (a single-episode loop) is not one."""
-        out: dict[str, cst.BaseExpression] = {}
-        indexed: set[str] = set()
         ctx = self.ctx
-
-        class Finder(cst.CSTVisitor):
-            def _add(self, node: cst.BaseExpression) -> None:
-                dotted = dotted_name(node)
-                if dotted and _kind(dotted.rsplit(".", 1)[-1]) is not None:
-                    out.setdefault(dotted, node)
-
-            def visit_Name(self, node: cst.Name) -> None:
-                self._add(node)
-
-            def visit_Attribute(self, node: cst.Attribute) -> bool:
-                self._add(node)
-                node.value.visit(self)
-                return False  # the attribute's own Name is not a local variable
-
-            def visit_Subscript(self, node: cst.Subscript) -> None:
-                indexed.add(dotted_name(node.value) or "")
-
-            def visit_Call(self, node: cst.Call) -> None:
-                if ctx.call_name(node) in ("zip", "reversed", "enumerate", "builtins.zip", "builtins.reversed"):
-                    for arg in node.args:
-                        indexed.add(dotted_name(_iterated(arg.value)) or "")
-
-            def visit_For(self, node: cst.For) -> None:
-                indexed.add(dotted_name(_iterated(node.iter)) or "")
-
-        self._scope().visit(Finder())
+        scope = self._scope()
+        # The walk of the scope is structural and done once per scope; which calls are zip /
+        # reversed / enumerate is decided here, with the names in scope at this node, as before.
+        cache = self.__dict__.setdefault("_sequence_candidates", {})
+        entry = cache.get(id(scope))
+        if entry is None or entry[0] is not scope:
+            finder = _SequenceFinder()
+            scope.visit(finder)
+            entry = cache[id(scope)] = (scope, finder)
+        finder = entry[1]
+        out = finder.out
+        indexed = set(finder.indexed)
+        for call in finder.calls:
+            if ctx.call_name(call) in ("zip", "reversed", "enumerate", "builtins.zip", "builtins.reversed"):
+                for arg in call.args:
+                    indexed.add(dotted_name(_iterated(arg.value)) or "")
         return [node for dotted, node in out.items()
                 if dotted in indexed or dotted.rsplit(".", 1)[-1].lower().endswith("s")]
 
@@ -228,9 +249,17 @@ class ReturnWithoutDoneMask(Rule):
                 elif b.kind == "for" and b.index is None and b.value is not None \
                         and _kind(_last(_iterated(b.value))):
                     out.add(name)
-                elif b.kind in ("assign", "annassign") and b.value is not None and _mentions_boundary(b.value):
+                elif b.kind in ("assign", "annassign") and b.value is not None and self._boundary_value(b.value):
                     out.add(name)
         return frozenset(out)
+
+    def _boundary_value(self, value: cst.BaseExpression) -> bool:
+        """_mentions_boundary(value) without aliases (structural), computed once per node."""
+        memo = self.__dict__.setdefault("_boundary_memo", {})
+        entry = memo.get(id(value))
+        if entry is None or entry[0] is not value:
+            entry = memo[id(value)] = (value, _mentions_boundary(value))
+        return entry[1]
 
     # ---- the recursion --------------------------------------------------------------------------
     def _unmasked_bootstrap(self, assign: cst.Assign) -> cst.BaseExpression | None:
@@ -376,7 +405,7 @@ class ReturnWithoutDoneMask(Rule):
     def _subscripts(expr: cst.CSTNode) -> list[cst.Subscript]:
         out: list[cst.Subscript] = []
 
-        class Finder(cst.CSTVisitor):
+        class Finder(Visitor):
             def visit_Subscript(self, node: cst.Subscript) -> None:
                 out.append(node)
 

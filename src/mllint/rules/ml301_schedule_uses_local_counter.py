@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from mllint.context import dotted_name
+from mllint.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
 from mllint.rule import Rule, register
 
@@ -283,7 +283,7 @@ def _assignments(klass, attr: str) -> tuple[list, bool]:
     return assigns, initialised
 
 
-class _GlobalStepReads(cst.CSTVisitor):
+class _GlobalStepReads(Visitor):
     def __init__(self):
         self.found: list[str] = []
 

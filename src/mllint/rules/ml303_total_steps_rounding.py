@@ -12,7 +12,7 @@ import re
 import libcst as cst
 
 from mllint.astutil import find_arg
-from mllint.context import dotted_name
+from mllint.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
 from mllint.rule import Rule, register
 
@@ -186,7 +186,7 @@ class TotalStepsRounding(Rule):
             ctx = self.ctx
             loaders: list[tuple[str, cst.Call]] = []
 
-            class Collect(cst.CSTVisitor):
+            class Collect(Visitor):
                 def __init__(self):
                     self.names: list[str] = []
 

@@ -7,7 +7,7 @@ import re
 import libcst as cst
 
 from mllint.astutil import find_arg, number
-from mllint.context import FileContext, dotted_name
+from mllint.context import FileContext, Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
 from mllint.rule import Rule, register
 
@@ -91,7 +91,7 @@ def _chain_names(expr: cst.BaseExpression) -> set[str]:
     return set()
 
 
-class _InitIndex(cst.CSTVisitor):
+class _InitIndex(Visitor):
     """One pass over the file: which parameter names are (re-)initialised somewhere, and which
     classes (or the whole file) initialise parameters generically."""
 
@@ -197,7 +197,7 @@ def _looks_like_param_value(value: cst.BaseExpression, ctx: FileContext) -> bool
         number(value) is None
 
 
-class _ZerosInside(cst.CSTVisitor):
+class _ZerosInside(Visitor):
     def __init__(self, ctx: FileContext):
         self.ctx = ctx
         self.found = False
@@ -207,7 +207,7 @@ class _ZerosInside(cst.CSTVisitor):
             self.found = True
 
 
-class _HasInit(cst.CSTVisitor):
+class _HasInit(Visitor):
     def __init__(self):
         self.found = False
 
@@ -357,9 +357,12 @@ class ZeroInitializedParameter(Rule):
                 return
             pname, key = owner, f"{owner}.weight"
         else:
-            creation = self._class_parameter(attr)
-            if creation is None or _zero_start_name(attr) or \
+            # the name tests first: they decide alone, and cost nothing next to finding the creation
+            if _zero_start_name(attr) or \
                     (_tokens(attr) & (LINEAR_MAP_TOKENS | LOOKUP_TOKENS) and not _row_set_name(attr)):
+                return
+            creation = self._class_parameter(attr)
+            if creation is None:
                 return
             dims = _size_dims(creation, ctx) if isinstance(creation, cst.Call) else None
             if dims is None and not _row_set_name(attr) or dims is not None and dims < 2:
@@ -374,9 +377,19 @@ class ZeroInitializedParameter(Rule):
         cls = self.ctx.enclosing_class()
         if cls is None:
             return None
-        finder = _ParamFinder(self.ctx, attr)
-        cls.visit(finder)
-        return finder.tensor
+        # The class's `self.<x> = <call>(...)` assignments are collected once per class; whether the
+        # call is nn.Parameter is decided here, as before, with the names in scope at this node.
+        cache = self.__dict__.setdefault("_param_candidates", {})
+        entry = cache.get(id(cls))
+        if entry is None or entry[0] is not cls:
+            finder = _ParamCandidates()
+            cls.visit(finder)
+            entry = cache[id(cls)] = (cls, finder.by_attr)
+        tensor = None
+        for call in entry[1].get(attr, ()):
+            if self.ctx.call_name(call) in PARAMETER:
+                tensor = call.args[0].value
+        return tensor
 
     # ---- shared -------------------------------------------------------------------------------
     def _target_name(self, node: cst.Call) -> str | None:
@@ -476,17 +489,17 @@ def _string_prefix(expr: cst.BaseExpression) -> str | None:
     return None
 
 
-class _ParamFinder(cst.CSTVisitor):
-    """Finds `self.<attr> = nn.Parameter(<tensor>)` in a class; keeps <tensor> (or its creation call)."""
+class _ParamCandidates(Visitor):
+    """Every `<x>.<attr> = <call>(<arg>, ...)` in a class, per attr, in visiting order: the
+    structural part of the `self.<attr> = nn.Parameter(<tensor>)` test (the caller checks the call's name)."""
 
-    def __init__(self, ctx: FileContext, attr: str):
-        self.ctx = ctx
-        self.attr = attr
-        self.tensor: cst.BaseExpression | None = None
+    def __init__(self):
+        self.by_attr: dict[str, list[cst.Call]] = {}
 
     def visit_Assign(self, node: cst.Assign) -> None:
+        value = node.value
+        if not (isinstance(value, cst.Call) and value.args):
+            return
         for t in node.targets:
-            if isinstance(t.target, cst.Attribute) and t.target.attr.value == self.attr and \
-                    isinstance(node.value, cst.Call) and self.ctx.call_name(node.value) in PARAMETER and \
-                    node.value.args:
-                self.tensor = node.value.args[0].value
+            if isinstance(t.target, cst.Attribute):
+                self.by_attr.setdefault(t.target.attr.value, []).append(value)

@@ -13,7 +13,7 @@ import re
 
 import libcst as cst
 
-from mllint.context import dotted_name
+from mllint.context import Visitor, dotted_name
 from mllint.rule import Rule, register
 
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
@@ -43,7 +43,7 @@ GRAD_FUNCTIONS = {"torch.autograd.grad", "torch.autograd.backward", "jax.grad", 
                   "equinox.filter_grad", "equinox.filter_value_and_grad"}
 
 
-class _Reads(cst.CSTVisitor):
+class _Reads(Visitor):
     """Names read in a statement (attribute names and keyword names are not reads)."""
 
     def __init__(self):
@@ -85,7 +85,7 @@ def _target_names(target: cst.BaseExpression) -> list[str]:
     return []
 
 
-class _Statements(cst.CSTVisitor):
+class _Statements(Visitor):
     """Simple statements of a loop body (with their paths), nested functions and classes skipped."""
 
     def __init__(self, root: cst.CSTNode):
