@@ -174,3 +174,13 @@ def test_unsafe_fixes_only_when_asked():
 ])
 def test_decode_follows_bom_and_coding_cookie(data, encoding):
     assert engine.decode(data, "python").encoding == encoding
+
+
+def test_shell_suppression_on_the_last_line_of_a_continued_command():
+    from mllint import suppression
+
+    script = "python app.py \\\n    +a=1 \\\n    b=2  # mllint: disable=ML501\npython app.py +c=1\n"
+    sup = suppression.collect(script, "shell")
+    assert sup.suppresses("ML501", (2,)) and sup.suppresses("ML501", (1,))
+    assert not sup.suppresses("ML501", (4,))
+    assert not suppression.collect(script, "python").suppresses("ML501", (2,))

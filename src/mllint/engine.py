@@ -291,7 +291,8 @@ def _unused_suppressions(sup, diags, enabled, source, path) -> list[Diagnostic]:
                 continue
             if not any(e.startswith(code) for e in enabled if e not in ("ML000", "ML001")):
                 continue
-            if not any(d.code.startswith(code) and directive.row in (d.start.row, d.end.row) for d in diags):
+            if not any(d.code.startswith(code) and directive.row in (sup.row_of(d.start.row), sup.row_of(d.end.row))
+                       for d in diags):
                 unused.add(code)
         if not unused:
             continue

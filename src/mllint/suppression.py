@@ -40,10 +40,17 @@ class Suppressions:
     def _hit(self, codes: set[str], code: str) -> bool:
         return ALL in codes or any(code.startswith(c) for c in codes)
 
+    # Shell: a command continued with backslashes can only carry a comment on its last line, so
+    # every row of the command maps to that row.
+    comment_row: dict[int, int] = field(default_factory=dict)
+
+    def row_of(self, row: int) -> int:
+        return self.comment_row.get(row, row)
+
     def suppresses(self, code: str, rows: tuple[int, ...]) -> bool:
         if self._hit(self.file_wide, code):
             return True
-        return any(self._hit(self.by_line.get(r, set()), code) for r in rows)
+        return any(self._hit(self.by_line.get(self.row_of(r), set()), code) for r in rows)
 
 
 def _parse_comment(text: str, row: int, out: Suppressions, column: int = 1, rest_of_line: str = "") -> None:
@@ -81,7 +88,15 @@ def collect(source: str, kind: str) -> Suppressions:
             return out
         except (tokenize.TokenError, SyntaxError, IndentationError):
             out = Suppressions()  # fall back to the line scan below
+    continued: list[int] = []
     for row, line in enumerate(source.splitlines(), start=1):
+        if kind == "shell":
+            if line.endswith("\\"):
+                continued.append(row)
+                continue  # no comment can follow a line continuation
+            for earlier in continued:
+                out.comment_row[earlier] = row
+            continued = []
         if "#" in line:
             index = line.index("#") if kind != "python" else 0
             _parse_comment(line[index:], row, out, index + 1)

@@ -245,7 +245,8 @@ def test_shell_positions_quotes_and_variables(project):
     ("run() {\n  python train.py +lr=1\n}\n", ["ML501"]),
     ("ARGS=(a b)\npython train.py +lr=1\n", ["ML501"]),  # bashlex cannot parse arrays: line by line
     ("python train.py +lr=1  # mllint: disable=ML501\n", []),
-    ("python train.py \\\n    +lr=1 \\\n    arch=big  # noqa: ML501\n", ["ML501"]),
+    # a continued command can carry a comment only on its last line: it covers the whole command
+    ("python train.py \\\n    +lr=1 \\\n    arch=big  # noqa: ML501\n", []),
     ("python train.py ++lr=1 +new=1 arch=big arch.deep=2 hydra.run.dir=$OUT\n", []),
     ("python train.py $EXTRA +new=1\n", []),
     ("python train.py trainer.max_steps=~/x\n", ["ML502"]),  # `~` after a dotted key is not expanded
