@@ -93,8 +93,46 @@ def write_atomic(path: Path, text: str, encoding: str, expected_mtime_ns: int | 
 
 # ---- one traversal, every rule ----------------------------------------------------------------
 
+_VISIT_HELPERS = frozenset({"visit_required", "visit_optional", "visit_sentinel", "visit_iterable", "visit_sequence",
+                            "visit_body_iterable", "visit_body_sequence"})
+_CHILD_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def _child_fields(node_type: type) -> tuple[str, ...] | None:
+    """The fields holding a node type's children, in the order LibCST's own traversal visits them:
+    the field names its `_visit_and_replace_children` passes to the visit_* helpers, in source
+    (= evaluation) order. None if that cannot be read off; the walk then asks LibCST (`children`)."""
+    if node_type in _CHILD_FIELDS:
+        return _CHILD_FIELDS[node_type]
+    import inspect
+    import textwrap
+
+    fields: list[str] | None = []
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(node_type._visit_and_replace_children)))
+        calls = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                        and n.func.id in _VISIT_HELPERS), key=lambda n: (n.lineno, n.col_offset))
+        for call in calls:
+            name = call.args[1] if len(call.args) > 1 else None
+            if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+                fields = None
+                break
+            if name.value not in fields:  # `a if ... else b` visits one field either way
+                fields.append(name.value)
+    except Exception:  # no source (a compiled LibCST, say): LibCST's own order, one level at a time
+        fields = None
+    result = tuple(fields) if fields is not None else None
+    _CHILD_FIELDS[node_type] = result
+    return result
+
+
 class _Dispatcher(cst.CSTVisitor):
-    """Walks the module once and calls each rule's visit_<Node>/leave_<Node> methods."""
+    """Walks the module once and calls each rule's visit_<Node>/leave_<Node> methods.
+
+    `run` walks the tree itself, in exactly LibCST's order (see _child_fields), without LibCST
+    rebuilding every node on the way up, which is what CSTNode.visit does even for read-only
+    visitors; `module.visit(dispatcher)` still works and gives the same calls.
+    """
 
     def __init__(self, ctx: FileContext, rules: list[Rule], on_error: Callable[[Rule, BaseException], None]):
         self.ctx = ctx
@@ -108,9 +146,21 @@ class _Dispatcher(cst.CSTVisitor):
                     self.visits[attr[6:]].append((rule, getattr(rule, attr)))
                 elif attr.startswith("leave_"):
                     self.leaves[attr[6:]].append((rule, getattr(rule, attr)))
+        # per node type: (visit handlers, leave handlers, child fields, is an import)
+        self._plans: dict[type, tuple[list, list, tuple[str, ...] | None, bool]] = {}
+
+    def _plan(self, node_type: type) -> tuple[list, list, tuple[str, ...] | None, bool]:
+        name = node_type.__name__
+        plan = (self.visits.get(name, []), self.leaves.get(name, []), _child_fields(node_type),
+                issubclass(node_type, (cst.Import, cst.ImportFrom)))
+        self._plans[node_type] = plan
+        return plan
 
     def _call(self, table, node) -> None:
-        for rule, fn in table.get(type(node).__name__, ()):
+        self._run(table.get(type(node).__name__, ()), node)
+
+    def _run(self, handlers, node) -> None:
+        for rule, fn in handlers:
             if id(rule) in self.broken:
                 continue
             try:
@@ -118,6 +168,34 @@ class _Dispatcher(cst.CSTVisitor):
             except Exception as exc:  # one rule's bug must not stop the others
                 self.broken.add(id(rule))
                 self.on_error(rule, exc)
+
+    def run(self, module: cst.Module) -> None:
+        self._walk(module)
+
+    def _walk(self, node: cst.CSTNode) -> None:
+        plan = self._plans.get(type(node)) or self._plan(type(node))
+        visits, leaves, fields, is_import = plan
+        # same steps as on_visit / on_leave below
+        self.ctx.stack.append(node)
+        if is_import and len(self.ctx.stack) > 3:
+            self.ctx.record_import(node)  # function-local imports
+        if visits:
+            self._run(visits, node)
+        if fields is None:
+            for child in node.children:
+                self._walk(child)
+        else:
+            walk = self._walk
+            for field_name in fields:
+                child = getattr(node, field_name)
+                if isinstance(child, cst.CSTNode):
+                    walk(child)
+                elif isinstance(child, (tuple, list)):
+                    for item in child:
+                        walk(item)
+        if leaves:
+            self._run(leaves, node)
+        self.ctx.stack.pop()
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         self.ctx.stack.append(node)
@@ -225,7 +303,7 @@ def _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabl
     instances = [cls(ctx, opts) for cls, opts in rules]
     dispatcher = _Dispatcher(ctx, instances, on_error)
     try:
-        module.visit(dispatcher)
+        dispatcher.run(module)
     except RecursionError:
         errors.append(f"{path}: nesting too deep to analyse; file skipped")
         return [], errors
