@@ -95,3 +95,23 @@ def test_prescreen_and_cache_never_change_results(tmp_path):
     cached = _lint_fixtures({}, tmp_path)  # reads it
     assert plain == screened == cached
     assert '"code": "ML101"' in plain
+
+
+def test_cross_file_results_are_cached_until_a_project_file_changes(tmp_path, monkeypatch):
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (tmp_path / "pyproject.toml").write_text("[tool.mllint]\n")
+    (conf / "config.yaml").write_text("lr: 0.1\nload_checkpoint: auto\n")
+    (tmp_path / "app.py").write_text(
+        "import hydra\n@hydra.main(config_path='conf', config_name='config', version_base=None)\n"
+        "def main(cfg):\n    pass\n")
+    (tmp_path / "launch.py").write_text("import subprocess\nsubprocess.run(['python', 'app.py', '+lr=0.2'])\n")
+    monkeypatch.chdir(tmp_path)
+    first = CliRunner().invoke(main, ["--jobs", "1", "launch.py"])
+    assert "ML501" in first.output
+    calls = _count_lints(monkeypatch)
+    assert CliRunner().invoke(main, ["--jobs", "1", "launch.py"]).output == first.output
+    assert calls == []
+    (conf / "config.yaml").write_text("load_checkpoint: auto\n")  # `lr` is gone: now `+lr` is right
+    second = CliRunner().invoke(main, ["--jobs", "1", "launch.py"])
+    assert calls == ["launch.py"] and "ML501" not in second.output

@@ -3,8 +3,8 @@
 An entry is keyed by the file's content, its kind, mllint's version and code and the effective settings
 (enabled rules, options, per-file ignores); it holds the diagnostics. Entries are written
 atomically (temporary file + rename), so two runs sharing the cache at once are safe: the worst
-case is that both compute the same entry. Results of cross-file rules (which also read other
-files, e.g. Hydra configs) are never cached.
+case is that both compute the same entry. Results that involve cross-file rules (which also read
+other files, e.g. Hydra configs) are also keyed by the names, sizes and times of the project's files.
 """
 
 from __future__ import annotations
@@ -105,6 +105,23 @@ def _decode(raw: dict) -> Diagnostic:
                   tuple(Edit(Location(*s), Location(*e), c) for s, e, c in f["e"]))
     return Diagnostic(code=raw["c"], name=raw["n"], message=raw["m"], path=raw["p"], start=Location(*raw["s"]),
                       end=Location(*raw["e"]), fix=fix, cell=raw["cell"], noqa_row=raw["q"])
+
+
+def project_fingerprint(root: Path, excluded) -> str:
+    """Names, sizes and modification times of the files cross-file rules may read under `root`
+    (Python, YAML and shell files): their cached results stay valid while none of these changes."""
+    h = hashlib.sha256()
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not excluded(here / d))
+        for name in sorted(filenames):
+            if name.endswith((".py", ".yaml", ".yml", ".sh", ".bash")):
+                try:
+                    st = os.stat(here / name)
+                except OSError:
+                    continue
+                h.update(f"{here / name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
 
 
 def clear(root: Path) -> None:

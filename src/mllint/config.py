@@ -155,6 +155,17 @@ class Settings:
                 return True
         return False
 
+    def project_fingerprint(self) -> str:
+        """For cross-file rules' cache entries; computed once (in the main process, before the
+        settings are sent to the workers)."""
+        memo = self.__dict__.get("_project_fingerprint")
+        if memo is None:
+            from mllint.cache import project_fingerprint
+
+            memo = project_fingerprint(self.root, self.is_excluded)
+            self.__dict__["_project_fingerprint"] = memo
+        return memo
+
     def fingerprint(self) -> str:
         """A stable text of everything that changes lint results (for the cache)."""
         memo = self.__dict__.get("_fingerprint")

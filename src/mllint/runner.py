@@ -109,10 +109,13 @@ def process(task: Task) -> FileResult:
 
         return FileResult(task.display, diagnostics=[_syntax_diagnostic(task.display, f"cannot decode file: {reason}", 1, 1)])
     rules = _rules_for(task)
-    # Cross-file rules read other files too (configs), so their results cannot be keyed by this file alone.
+    # Cross-file rules read other files too (configs, apps): key their results by the project's files.
     digest = None
-    if task.cache and not any(cls.cross_file and has_evidence(src.text, cls) for cls, _ in rules):
-        digest = cache.key(data, task.display, kind, task.settings.fingerprint())
+    if task.cache:
+        settings_key = task.settings.fingerprint()
+        if any(cls.cross_file and has_evidence(src.text, cls) for cls, _ in rules):
+            settings_key += task.settings.project_fingerprint()
+        digest = cache.key(data, task.display, kind, settings_key)
         cached = cache.load(task.settings.root, digest)
         if cached is not None and not (task.fix and choose_fixes(cached, task.unsafe)):
             return FileResult(task.display, diagnostics=cached)
