@@ -184,3 +184,37 @@ def test_shell_suppression_on_the_last_line_of_a_continued_command():
     assert sup.suppresses("ML501", (2,)) and sup.suppresses("ML501", (1,))
     assert not sup.suppresses("ML501", (4,))
     assert not suppression.collect(script, "python").suppresses("ML501", (2,))
+
+
+def _events(module: cst.Module, use_libcst: bool) -> list[tuple[int, int]]:
+    """(id(node), depth) of every visit and leave call, as a rule sees them."""
+    ctx = FileContext("x.py", module.code, module=module)
+    events = []
+
+    class Recorder(Rule):
+        code, name, summary = "ML996", "recorder", "test"
+
+    recorder = Recorder(ctx, {})
+    dispatcher = engine._Dispatcher(ctx, [recorder], lambda rule, exc: None)
+    original = dispatcher._run
+
+    def run(handlers, node):
+        events.append((id(node), len(ctx.stack)))
+        original(handlers, node)
+
+    dispatcher._run = run
+    dispatcher.visits = {name: [(recorder, lambda n: None)] for name in dir(cst) if name[:1].isupper()}
+    dispatcher.leaves = dict(dispatcher.visits)
+    if use_libcst:
+        module.visit(dispatcher)
+    else:
+        dispatcher.run(module)
+    return events
+
+
+@pytest.mark.parametrize("path", sorted((__import__("pathlib").Path(__file__).parents[1] / "fixtures").glob("ML*/*.py")),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_dispatcher_walk_visits_in_libcsts_order(path):
+    module = cst.parse_module(path.read_text())
+    ours = _events(module, use_libcst=False)
+    assert len(ours) > 100 and ours == _events(module, use_libcst=True)
