@@ -238,3 +238,14 @@ def test_python_fixture_in_the_seed_shape():
     assert len(flagged) == 6
     by_row = {d.start.row: d.message for d in diags}
     assert "`dqn_warmup_ratio = 0.05`" in by_row[flagged[3]]
+
+
+def test_benchmark_warmup_iterations_are_not_a_schedule():
+    # torch/utils/throughput_benchmark.py: found when linting PyTorch's own sources
+    src = ("class ThroughputBenchmark:\n"
+           "    def benchmark(self, num_calling_threads=1, num_warmup_iters=10, num_iters=100):\n"
+           "        pass\n\n\n"
+           "def profile_model(model, warmup_steps=5000, total_steps=100000):\n    pass\n")
+    assert lint(src, "ML302") == []
+    assert [d.code for d in lint("def train(model, warmup_steps=5000, total_steps=100000):\n    pass\n", "ML302")] \
+        == ["ML302"]

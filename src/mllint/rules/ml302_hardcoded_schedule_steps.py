@@ -42,6 +42,8 @@ CONFIG_BASES = {"pydantic.BaseModel", "pydantic.BaseSettings", "pydantic_setting
 FIELD_CALLS = {"dataclasses.field", "field", "attr.ib", "attr.attrib", "attrs.field", "attr.field",
                "pydantic.Field", "Field"}
 
+BENCHMARK = re.compile(r"bench|profil|timeit|timing|latency|throughput", re.I)
+
 
 def normalise(key: str) -> str:
     return key.strip().lstrip("-").replace("-", "_").lower()
@@ -230,6 +232,9 @@ class HardcodedScheduleSteps(Rule):
 
     # ---- Python: function defaults ------------------------------------------------------------
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        klass = self.ctx.enclosing_class()
+        if BENCHMARK.search(node.name.value) or (klass is not None and BENCHMARK.search(klass.name.value)):
+            return  # a benchmark's warm-up iterations are not a training schedule (torch.utils.benchmark)
         params = node.params
         fields = [(p.name.value, p.name, literal_int(p.default))
                   for p in (*params.posonly_params, *params.params, *params.kwonly_params)]
