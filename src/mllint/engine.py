@@ -219,12 +219,16 @@ class _Dispatcher(cst.CSTVisitor):
 PRESCREEN = os.environ.get("MLLINT_NO_PRESCREEN", "") in ("", "0")
 
 
-def has_evidence(source: str, rule_cls: type[Rule]) -> bool:
-    """Could the rule match this text? Evidence items are substrings or compiled regexes."""
-    if not PRESCREEN or not rule_cls.evidence:
+def has_evidence(source: str, rule_cls: type[Rule], kind: str = "python") -> bool:
+    """Could the rule match this text? Evidence items are substrings or compiled regexes; a rule
+    may give different evidence per file kind (a dict of kind -> items)."""
+    evidence = rule_cls.evidence
+    if isinstance(evidence, dict):
+        evidence = evidence.get(kind, ())
+    if not PRESCREEN or not evidence:
         return True
     return any(token in source if isinstance(token, str) else token.search(source) is not None
-               for token in rule_cls.evidence)
+               for token in evidence)
 
 
 def _syntax_diagnostic(path: str, message: str, line: int, col: int) -> Diagnostic:
@@ -239,7 +243,7 @@ def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], d
     errors: list[str] = []
     # codes of the rules that run on this kind of file (the evidence filter below only skips work)
     enabled = frozenset(cls.code for cls, _ in rules if kind in cls.file_kinds or cls.code == UNUSED_SUPPRESSION[0])
-    rules = [(cls, opts) for cls, opts in rules if kind in cls.file_kinds and has_evidence(source, cls)]
+    rules = [(cls, opts) for cls, opts in rules if kind in cls.file_kinds and has_evidence(source, cls, kind)]
 
     def on_error(rule: Rule, exc: BaseException) -> None:
         where = traceback.extract_tb(exc.__traceback__)[-1]

@@ -37,7 +37,8 @@ class Rule:
     # Cheap evidence: a file whose text contains none of these (substrings, or compiled regexes
     # for "all of" or word-boundary conditions) cannot trigger the rule and is not parsed for it.
     # Empty means "always run". tests/test_cache.py proves the prescreen loses no finding.
-    evidence: ClassVar[tuple[str | re.Pattern, ...]] = ()
+    # A dict {kind: items} gives different evidence per file kind (e.g. launchers vs YAML configs).
+    evidence: ClassVar[tuple[str | re.Pattern, ...] | dict[str, tuple[str | re.Pattern, ...]]] = ()
     file_kinds: ClassVar[tuple[str, ...]] = ("python",)
     # True for rules whose result also depends on other files (e.g. Hydra configs): never cached.
     cross_file: ClassVar[bool] = False

@@ -113,7 +113,7 @@ def process(task: Task) -> FileResult:
     digest = None
     if task.cache:
         settings_key = task.settings.fingerprint()
-        if any(cls.cross_file and has_evidence(src.text, cls) for cls, _ in rules):
+        if any(cls.cross_file and has_evidence(src.text, cls, kind) for cls, _ in rules):
             settings_key += task.settings.project_fingerprint()
         digest = cache.key(data, task.display, kind, settings_key)
         cached = cache.load(task.settings.root, digest)

@@ -15,7 +15,8 @@ class HydraMissingConfig(HydraRule):
 
     # Also the defaults lists of the app's own config files.
     file_kinds = ("python", "shell", "yaml")
-    evidence = EVIDENCE + ("defaults",)
+    # launchers (Python, shell) run an app; YAML configs have a defaults list
+    evidence = {"python": EVIDENCE, "shell": EVIDENCE, "yaml": ("defaults",)}
 
     def check_file(self, ctx) -> None:
         if ctx.kind == "yaml":
