@@ -32,3 +32,14 @@ def test_ci_runs_the_readme_test_command():
     lint_demo, run_tests = commands
     assert "mllint fixtures/demo" in lint_demo
     assert run_tests in (REPO / ".ci" / "run").read_text()
+
+
+def test_configuration_example_is_valid():
+    import tomllib
+
+    from mllint.config import parse_table
+
+    snippet = README.split("## Configuration", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    settings = parse_table(tomllib.loads(snippet)["tool"]["mllint"], REPO, None)
+    assert settings.rule_options["ML201"] == {"extra-names": ["gae_returns"]}
+    assert settings.hydra["config-name"] == "train"
