@@ -91,14 +91,30 @@ def test_fix_on_odd_files_keeps_their_bytes(tree):
         assert after == expected, name
 
 
-def test_unreadable_file(tmp_path):
-    if os.geteuid() == 0:
-        pytest.skip("root can read any file")
-    path = tmp_path / "secret.py"
-    path.write_bytes(BAD)
-    path.chmod(0)
-    proc = mllint("secret.py", cwd=tmp_path)
-    assert proc.returncode == 2 and "secret.py: cannot read" in proc.stderr
+def test_unreadable_file(tmp_path, monkeypatch):
+    """Permission denied is a one-line error (exit 2) and the other files are still linted. The
+    tests run as root in CI, where mode 000 does not stop reading, so the denial is simulated."""
+    import builtins
+
+    from click.testing import CliRunner
+
+    from mllint import runner
+    from mllint.cli import main
+
+    (tmp_path / "secret.py").write_bytes(BAD)
+    (tmp_path / "other.py").write_bytes(BAD)
+
+    def deny(path, *args, **kwargs):
+        if str(path).endswith("secret.py"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return builtins.open(path, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "open", deny, raising=False)
+    monkeypatch.chdir(tmp_path)
+    out = CliRunner().invoke(main, ["--jobs", "1", "--no-cache", "."])
+    assert out.exit_code == 2
+    assert "secret.py: cannot read: Permission denied" in out.output
+    assert "other.py:2:10: ML101" in out.output
 
 
 def test_very_large_file(tmp_path):
@@ -128,10 +144,9 @@ def test_a_crashing_rule_is_reported_with_how_to_report_it(tmp_path, monkeypatch
     _write(tmp_path / "a.py", BAD)
     _write(tmp_path / "b.py", b"def f(:\n")
     monkeypatch.chdir(tmp_path)
-    out = CliRunner(mix_stderr=False).invoke(main, ["--jobs", "1", "--no-cache", "."]) if "mix_stderr" in \
-        CliRunner.__init__.__code__.co_varnames else CliRunner().invoke(main, ["--jobs", "1", "--no-cache", "."])
+    out = CliRunner().invoke(main, ["--jobs", "1", "--no-cache", "."])
     assert out.exit_code == 2
-    text = out.output + (out.stderr if hasattr(out, "stderr") and out.stderr_bytes is not None else "")
+    text = out.output  # stdout and stderr
     assert "internal error in ML101 (nan-to-num-masks-overflow): KeyError" in text
     assert "report it" in text
     assert "b.py:1:7: ML000" in text  # the other file was still linted
