@@ -20,7 +20,6 @@ import click
 
 from mllint import __version__
 from mllint.config import ConfigError, ConfigResolver, SelectionLayer, check_selector
-from mllint.diagnostics import Applicability
 from mllint.engine import decode, kind_of, lint_text
 from mllint.output import (format_github, format_json, format_junit, format_lines, format_sarif, format_statistics,
                             format_summary, format_text, statistics_json)
@@ -264,4 +263,4 @@ def explain(code: str) -> None:
     click.echo(text.rstrip("\n"))
 
 
-__all__ = ["main", "Applicability"]
+__all__ = ["main"]

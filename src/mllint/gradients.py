@@ -134,13 +134,4 @@ def _name_is(name: str, ctx: FileContext, depth: int, collection: bool) -> bool:
         elif b.kind in ("for", "comp") and not collection:
             if _element_of(b.value, b.index, ctx, depth):
                 return True
-    if not bindings and _grad_param_name(name) and _is_lambda_param(name, ctx):
-        return True
-    return False
-
-
-def _is_lambda_param(name: str, ctx: FileContext) -> bool:
-    for node in ctx.ancestors():
-        if isinstance(node, cst.Lambda):
-            return any(p.name.value == name for p in node.params.params)
     return False

@@ -25,9 +25,9 @@ def test_unused(comment):
     f"{GOOD_LINE}  # noqa\n",  # bare: may be for another tool
     f"{GOOD_LINE}  # noqa: E501\n",  # another tool's code
     f"{GOOD_LINE}  # mllint: disable-file=ML101\n",
-    f"p.grad = torch.nan_to_num(  # noqa: ML101\n    p.grad\n)\n",
-    f"p.grad = torch.nan_to_num(\n    p.grad\n)  # noqa: ML101\n",
-    f"x = 1  # noqa: ML001, ML101\n",  # suppressing ML001 itself
+    "p.grad = torch.nan_to_num(  # noqa: ML101\n    p.grad\n)\n",
+    "p.grad = torch.nan_to_num(\n    p.grad\n)  # noqa: ML101\n",
+    "x = 1  # noqa: ML001, ML101\n",  # suppressing ML001 itself
 ])
 def test_not_flagged(body):
     assert run(body) == []

@@ -239,8 +239,7 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
 
 def _refuses_append(current: Any, o: Any, tree: dict) -> bool:
     """Hydra appends over a null (or `???`) value and merges dict/list values; else it refuses."""
-    from hydra.core.override_parser.types import OverrideType
-    from hydra.errors import HydraException, OverrideParseException
+    from hydra.errors import HydraException
 
     for _ in range(5):  # `${other.key}` resolves to that key's value
         m = isinstance(current, str) and re.fullmatch(r"\$\{([\w.]+)\}", current)
@@ -264,7 +263,7 @@ def _refuses_append(current: Any, o: Any, tree: dict) -> bool:
 def _apply(tree: dict, o: Any, state: str) -> None:
     """Keep the tree in step with the overrides already applied (`+a={}` then `a.b=1`)."""
     from hydra.core.override_parser.types import OverrideType
-    from hydra.errors import HydraException, OverrideParseException
+    from hydra.errors import HydraException
 
     parts = o.key_or_group.split(".")
     node: Any = tree
