@@ -126,12 +126,12 @@ def _child_fields(node_type: type) -> tuple[str, ...] | None:
     return result
 
 
-class _Dispatcher(cst.CSTVisitor):
+class _Dispatcher:
     """Walks the module once and calls each rule's visit_<Node>/leave_<Node> methods.
 
-    `run` walks the tree itself, in exactly LibCST's order (see _child_fields), without LibCST
-    rebuilding every node on the way up, which is what CSTNode.visit does even for read-only
-    visitors; `module.visit(dispatcher)` still works and gives the same calls.
+    `run` walks the tree itself, in exactly LibCST's order (see _child_fields; a test compares the
+    two), without LibCST rebuilding every node on the way up, which is what CSTNode.visit does
+    even for read-only visitors.
     """
 
     def __init__(self, ctx: FileContext, rules: list[Rule], on_error: Callable[[Rule, BaseException], None]):
@@ -156,9 +156,6 @@ class _Dispatcher(cst.CSTVisitor):
         self._plans[node_type] = plan
         return plan
 
-    def _call(self, table, node) -> None:
-        self._run(table.get(type(node).__name__, ()), node)
-
     def _run(self, handlers, node) -> None:
         for rule, fn in handlers:
             if id(rule) in self.broken:
@@ -175,7 +172,6 @@ class _Dispatcher(cst.CSTVisitor):
     def _walk(self, node: cst.CSTNode) -> None:
         plan = self._plans.get(type(node)) or self._plan(type(node))
         visits, leaves, fields, is_import = plan
-        # same steps as on_visit / on_leave below
         self.ctx.stack.append(node)
         if is_import and len(self.ctx.stack) > 3:
             self.ctx.record_import(node)  # function-local imports
@@ -196,23 +192,6 @@ class _Dispatcher(cst.CSTVisitor):
         if leaves:
             self._run(leaves, node)
         self.ctx.stack.pop()
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self.ctx.stack.append(node)
-        if isinstance(node, (cst.Import, cst.ImportFrom)) and len(self.ctx.stack) > 3:
-            self.ctx.record_import(node)  # function-local imports
-        self._call(self.visits, node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self._call(self.leaves, original_node)
-        self.ctx.stack.pop()
-
-    def on_visit_attribute(self, node, attribute) -> None:  # unused: skipping them is faster
-        return None
-
-    def on_leave_attribute(self, original_node, attribute) -> None:
-        return None
 
 
 # MLLINT_NO_PRESCREEN=1 runs every rule on every file (tests prove the prescreen loses nothing).
