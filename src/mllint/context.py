@@ -16,6 +16,7 @@ from libcst._nodes.internal import CodegenState
 
 from mllint.diagnostics import Diagnostic, Edit, Fix, Location
 from mllint.positions import Positions
+from mllint.traversal import walk
 
 if TYPE_CHECKING:
     from mllint.rule import Rule
@@ -243,7 +244,7 @@ class FileContext:
         key = id(scope)
         if key not in self._bindings:
             collector = _BindingCollector(scope)
-            scope.visit(collector)
+            walk(scope, collector)
             self._bindings[key] = collector.bindings
         return self._bindings[key]
 

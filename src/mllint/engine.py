@@ -25,6 +25,7 @@ from mllint import suppression
 from mllint.context import FileContext, line_starts
 from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
 from mllint.rule import Rule
+from mllint.traversal import child_fields
 
 MAX_FIX_PASSES = 10
 MAX_ANALYSED_CHARS = 8 * 10**6
@@ -93,44 +94,11 @@ def write_atomic(path: Path, text: str, encoding: str, expected_mtime_ns: int | 
 
 # ---- one traversal, every rule ----------------------------------------------------------------
 
-_VISIT_HELPERS = frozenset({"visit_required", "visit_optional", "visit_sentinel", "visit_iterable", "visit_sequence",
-                            "visit_body_iterable", "visit_body_sequence"})
-_CHILD_FIELDS: dict[type, tuple[str, ...] | None] = {}
-
-
-def _child_fields(node_type: type) -> tuple[str, ...] | None:
-    """The fields holding a node type's children, in the order LibCST's own traversal visits them:
-    the field names its `_visit_and_replace_children` passes to the visit_* helpers, in source
-    (= evaluation) order. None if that cannot be read off; the walk then asks LibCST (`children`)."""
-    if node_type in _CHILD_FIELDS:
-        return _CHILD_FIELDS[node_type]
-    import inspect
-    import textwrap
-
-    fields: list[str] | None = []
-    try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(node_type._visit_and_replace_children)))
-        calls = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
-                        and n.func.id in _VISIT_HELPERS), key=lambda n: (n.lineno, n.col_offset))
-        for call in calls:
-            name = call.args[1] if len(call.args) > 1 else None
-            if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
-                fields = None
-                break
-            if name.value not in fields:  # `a if ... else b` visits one field either way
-                fields.append(name.value)
-    except Exception:  # no source (a compiled LibCST, say): LibCST's own order, one level at a time
-        fields = None
-    result = tuple(fields) if fields is not None else None
-    _CHILD_FIELDS[node_type] = result
-    return result
-
-
 class _Dispatcher:
     """Walks the module once and calls each rule's visit_<Node>/leave_<Node> methods.
 
-    `run` walks the tree itself, in exactly LibCST's order (see _child_fields; a test compares the
-    two), without LibCST rebuilding every node on the way up, which is what CSTNode.visit does
+    `run` walks the tree itself, in exactly LibCST's order (see traversal.child_fields; a test
+    compares the two), without LibCST rebuilding every node on the way up, which is what CSTNode.visit does
     even for read-only visitors.
     """
 
@@ -151,7 +119,7 @@ class _Dispatcher:
 
     def _plan(self, node_type: type) -> tuple[list, list, tuple[str, ...] | None, bool]:
         name = node_type.__name__
-        plan = (self.visits.get(name, []), self.leaves.get(name, []), _child_fields(node_type),
+        plan = (self.visits.get(name, []), self.leaves.get(name, []), child_fields(node_type),
                 issubclass(node_type, (cst.Import, cst.ImportFrom)))
         self._plans[node_type] = plan
         return plan
@@ -198,13 +166,13 @@ class _Dispatcher:
 PRESCREEN = os.environ.get("MLLINT_NO_PRESCREEN", "") in ("", "0")
 
 
-def has_evidence(source: str, rule_cls: type[Rule], kind: str = "python") -> bool:
+def has_evidence(source: str, rule_cls: type[Rule], kind: str = "python", prescreen: bool | None = None) -> bool:
     """Could the rule match this text? Evidence items are substrings or compiled regexes; a rule
     may give different evidence per file kind (a dict of kind -> items)."""
     evidence = rule_cls.evidence
     if isinstance(evidence, dict):
         evidence = evidence.get(kind, ())
-    if not PRESCREEN or not evidence:
+    if not (PRESCREEN if prescreen is None else prescreen) or not evidence:
         return True
     return any(token in source if isinstance(token, str) else token.search(source) is not None
                for token in evidence)
@@ -217,12 +185,15 @@ def _syntax_diagnostic(path: str, message: str, line: int, col: int) -> Diagnost
 
 
 def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], dict]],
-              project=None) -> tuple[list[Diagnostic], list[str]]:
-    """Lint one source text with the given rules (class, options). Returns diagnostics, errors."""
+              project=None, prescreen: bool | None = None) -> tuple[list[Diagnostic], list[str]]:
+    """Lint one source text with the given rules (class, options). Returns diagnostics, errors.
+    `prescreen` (default: on unless MLLINT_NO_PRESCREEN is set) skips rules that cannot match."""
     errors: list[str] = []
-    # codes of the rules that run on this kind of file (the evidence filter below only skips work)
+    prescreen = PRESCREEN if prescreen is None else prescreen
+    # codes of the rules that run on this kind of file (the evidence filters below only skip work)
     enabled = frozenset(cls.code for cls, _ in rules if kind in cls.file_kinds or cls.code == UNUSED_SUPPRESSION[0])
-    rules = [(cls, opts) for cls, opts in rules if kind in cls.file_kinds and has_evidence(source, cls, kind)]
+    rules = [(cls, opts) for cls, opts in rules
+             if kind in cls.file_kinds and has_evidence(source, cls, kind, prescreen)]
 
     def on_error(rule: Rule, exc: BaseException) -> None:
         where = traceback.extract_tb(exc.__traceback__)[-1]
@@ -239,16 +210,21 @@ def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], d
                 on_error(rule, exc)
         return _apply_suppressions(ctx.diagnostics, source, kind, path, enabled), errors
 
-    # CPython's own compiler is the cheap syntax check (about a tenth of a LibCST parse), and it
-    # rejects what Python cannot run anyway, including nesting deep enough to make LibCST's parser
-    # quadratic or overflow the stack. It compiles only; nothing is executed.
-    return _in_deep_stack(_check_parse_visit, source, path, kind, rules, project, errors, on_error, enabled)
+    # CPython's own parser and compiler are the cheap syntax check (about a tenth of a LibCST
+    # parse); they reject what Python cannot run anyway, including nesting deep enough to make
+    # LibCST's parser quadratic or overflow the stack. Its tree also tells which rules have
+    # candidates in the file (mllint.candidates). It compiles only; nothing is executed.
+    return _in_deep_stack(_check_parse_visit, source, path, kind, rules, project, errors, on_error, enabled,
+                          prescreen)
 
 
-def _check_parse_visit(source, path, kind, rules, project, errors, on_error, enabled):
-    problem = _compile_check(source, path)
+def _check_parse_visit(source, path, kind, rules, project, errors, on_error, enabled, prescreen):
+    tree, problem = _compile_check(source, path)
     if problem is not None:
         return [problem], errors
+    if prescreen and rules:
+        rules = _candidate_rules(tree, rules)
+    del tree  # not kept alive during the LibCST parse
     if not rules:  # nothing can match: LibCST is never run on this file
         return _apply_suppressions([], source, kind, path, enabled), errors
     previous = sys.getrecursionlimit()
@@ -259,19 +235,32 @@ def _check_parse_visit(source, path, kind, rules, project, errors, on_error, ena
         sys.setrecursionlimit(previous)
 
 
-def _compile_check(source: str, path: str) -> Diagnostic | None:
-    """Compiled at the interpreter's normal recursion limit: what Python itself accepts."""
+def _compile_check(source: str, path: str) -> tuple[ast.Module | None, Diagnostic | None]:
+    """CPython's AST of the file, compiled at the interpreter's normal recursion limit to check it
+    is what Python itself accepts (the compiler finds errors the parser does not)."""
+    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            compile(source, path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+            tree = compile(source, path, "exec", flags=flags | ast.PyCF_ONLY_AST, dont_inherit=True)
+            compile(tree, path, "exec", flags=flags, dont_inherit=True)
     except SyntaxError as exc:
-        return _syntax_diagnostic(path, f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1)
+        return None, _syntax_diagnostic(path, f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1)
     except (ValueError, RecursionError, MemoryError) as exc:
         # ValueError: NUL bytes; RecursionError: nesting Python itself cannot compile
         reason = "nesting too deep for Python to compile" if isinstance(exc, RecursionError) else str(exc)
-        return _syntax_diagnostic(path, f"SyntaxError: {reason}", 1, 1)
-    return None
+        return None, _syntax_diagnostic(path, f"SyntaxError: {reason}", 1, 1)
+    return tree, None
+
+
+def _candidate_rules(tree: ast.Module, rules: list[tuple[type[Rule], dict]]) -> list[tuple[type[Rule], dict]]:
+    """The rules whose candidates pattern the file matches (rules without one always run)."""
+    if all(cls.candidates is None for cls, _ in rules):
+        return rules
+    from mllint.candidates import Facts
+
+    facts = Facts(tree)
+    return [(cls, opts) for cls, opts in rules if cls.candidates is None or cls.candidates(facts)]
 
 
 def _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabled):
@@ -433,19 +422,19 @@ def _parses(source: str, kind: str) -> bool:
 
 
 def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool = False,
-              unsafe: bool = False) -> FileResult:
+              unsafe: bool = False, prescreen: bool | None = None) -> FileResult:
     """Lint (and optionally fix) source text. Does not touch the file system."""
     if kind == "notebook":  # code cells are linted as Python, positions mapped back to cells
         from mllint.notebook import lint_notebook
 
-        return lint_notebook(source, path, rules, project=project, fix=fix, unsafe=unsafe)
+        return lint_notebook(source, path, rules, project=project, fix=fix, unsafe=unsafe, prescreen=prescreen)
     result = FileResult(path=path, source=source)
     if kind == "python" and len(source) > MAX_ANALYSED_CHARS:
         # LibCST needs minutes and gigabytes for a file this size (generated code, in practice)
         result.warnings.append(f"{path}: {len(source) / 1e6:.1f} MB, over the {MAX_ANALYSED_CHARS // 10**6} MB "
                                "limit for analysis by rules; checked for syntax only")
         rules = []
-    diags, errors = run_rules(source, path, kind, rules, project)
+    diags, errors = run_rules(source, path, kind, rules, project, prescreen)
     result.errors.extend(errors)
     if fix:
         current = source
@@ -463,7 +452,7 @@ def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool 
                 break
             current = candidate
             result.fixed += len(chosen)
-            diags, errors = run_rules(current, path, kind, rules, project)
+            diags, errors = run_rules(current, path, kind, rules, project, prescreen)
             result.errors.extend(e for e in errors if e not in result.errors)
         else:
             if choose_fixes(diags, unsafe):

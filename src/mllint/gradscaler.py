@@ -13,6 +13,7 @@ from __future__ import annotations
 import libcst as cst
 
 from mllint.context import FileContext, Visitor, dotted_name
+from mllint.traversal import walk
 
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 
@@ -95,7 +96,7 @@ def self_assignments(cls: cst.ClassDef, ctx: FileContext) -> dict[str, list[cst.
     key = ("self", id(cls))
     if key not in cache:
         collector = _SelfAssignments(cls)
-        cls.visit(collector)
+        walk(cls, collector)
         cache[key] = collector.values
     return cache[key]
 
@@ -157,7 +158,7 @@ def usage(scope: cst.CSTNode, ctx: FileContext) -> _Usage:
     key = ("usage", id(scope))
     if key not in cache:
         collector = _Usage(scope)
-        scope.visit(collector)
+        walk(scope, collector)
         cache[key] = collector
     return cache[key]
 

@@ -480,7 +480,8 @@ def _notebook_diagnostic(path: str, exc: NotebookError) -> Diagnostic:
     return _syntax_diagnostic(path, str(exc), exc.row, exc.column)
 
 
-def lint_notebook(text: str, path: str, rules, project=None, fix: bool = False, unsafe: bool = False):
+def lint_notebook(text: str, path: str, rules, project=None, fix: bool = False, unsafe: bool = False,
+                  prescreen: bool | None = None):
     """Lint (and optionally fix) a notebook's text. Returns a FileResult whose `source` and
     `new_source` are notebook file texts and whose diagnostics carry `cell`."""
     from mllint.engine import FileResult, _compile_check, lint_text
@@ -494,12 +495,13 @@ def lint_notebook(text: str, path: str, rules, project=None, fix: bool = False, 
     broken: list[Diagnostic] = []
     for cell in cells:
         if cell.cell_type == "code":
-            problem = _compile_check(mask(cell.source, "mllint", []), path)
+            _, problem = _compile_check(mask(cell.source, "mllint", []), path)
             if problem is not None:
                 problem.cell = cell.index + 1
                 broken.append(problem)
     joined = join(cells, frozenset(d.cell - 1 for d in broken))
-    result = lint_text(joined.text, path, "python", rules, project=project, fix=fix, unsafe=unsafe)
+    result = lint_text(joined.text, path, "python", rules, project=project, fix=fix, unsafe=unsafe,
+                       prescreen=prescreen)
     final = result.new_source if result.new_source is not None else joined.text
     where = _mapper(cell_rows(final, joined.token))
     diagnostics = sorted(broken + [map_diagnostic(d, where) for d in result.diagnostics], key=Diagnostic.sort_key)

@@ -16,6 +16,7 @@ from mllint.diagnostics import Applicability, Fix
 if TYPE_CHECKING:
     import libcst as cst
 
+    from mllint.candidates import Pattern
     from mllint.context import FileContext
 
 
@@ -36,9 +37,13 @@ class Rule:
     fix_applicability: ClassVar[Applicability] = Applicability.NONE
     # Cheap evidence: a file whose text contains none of these (substrings, or compiled regexes
     # for "all of" or word-boundary conditions) cannot trigger the rule and is not parsed for it.
-    # Empty means "always run". tests/test_cache.py proves the prescreen loses no finding.
+    # Empty means "always run". Every rule test runs with and without the prescreen and must get
+    # the same result (mllint.testing), and so do the fixtures (tests/test_cache.py).
     # A dict {kind: items} gives different evidence per file kind (e.g. launchers vs YAML configs).
     evidence: ClassVar[tuple[str | re.Pattern, ...] | dict[str, tuple[str | re.Pattern, ...]]] = ()
+    # For Python files: what the file's CPython AST must contain for the rule to report anything
+    # (a necessary condition, see mllint.candidates). None means "always run".
+    candidates: ClassVar[Pattern | None] = None
     file_kinds: ClassVar[tuple[str, ...]] = ("python",)
     # True for rules whose result also depends on other files (e.g. Hydra configs): never cached.
     cross_file: ClassVar[bool] = False

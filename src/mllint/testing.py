@@ -27,11 +27,27 @@ def _settings(select: str | Iterable[str] | None, options: dict[str, dict[str, A
 
 
 def run(source: str, select=None, *, path: str = "example.py", options=None, preview: bool = True,
-        fix: bool = False, unsafe: bool = False, root: Path | None = None, hydra: dict | None = None) -> FileResult:
+        fix: bool = False, unsafe: bool = False, root: Path | None = None, hydra: dict | None = None,
+        prescreen: bool | None = None) -> FileResult:
+    """Lint (or fix) `source`. By default it is done twice, with the candidate prescreen and
+    without it, and the two results must agree: every rule test also proves that the prescreen
+    (mllint.candidates and the text evidence) never hides a finding or changes a fix."""
     settings = _settings(select, options, preview, root, hydra)
     rules = [(cls, settings.options_for(cls)) for cls in settings.enabled_rules()]
     kind = kind_of(Path(path)) or "python"
-    return lint_text(source, path, kind, rules, project=settings, fix=fix, unsafe=unsafe)
+
+    def once(screen: bool) -> FileResult:
+        return lint_text(source, path, kind, rules, project=settings, fix=fix, unsafe=unsafe, prescreen=screen)
+
+    if prescreen is not None:
+        return once(prescreen)
+    screened, plain = once(True), once(False)
+    if (screened.diagnostics, screened.new_source) != (plain.diagnostics, plain.new_source):
+        got = sorted({d.code for d in screened.diagnostics})
+        want = sorted({d.code for d in plain.diagnostics})
+        raise AssertionError(f"the prescreen changed the result: {got} with it, {want} without it "
+                             "(a rule's `candidates` or `evidence` is missing something its check accepts)")
+    return screened
 
 
 def lint(source: str, select=None, **kwargs) -> list[Diagnostic]:

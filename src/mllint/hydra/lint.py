@@ -9,11 +9,13 @@ from typing import Any
 import libcst as cst
 
 from mllint.astutil import find_arg
+from mllint.candidates import Calls, Words
 from mllint.context import FileContext
 from mllint.diagnostics import Location
 from mllint.hydra.apps import App, find_app
 from mllint.hydra.check import PLACEHOLDER, Arg, Finding, check_command
 from mllint.hydra.commands import Command, shell_commands, shell_words, split_command
+from mllint.traversal import walk
 
 SUBPROCESS = {"subprocess.run", "subprocess.Popen", "subprocess.call", "subprocess.check_call",
               "subprocess.check_output"}
@@ -21,10 +23,13 @@ SHELL_STRING = {"os.system", "os.popen"}
 COMPOSE = {"hydra.compose", "hydra.experimental.compose"}
 INITIALIZE = {"hydra.initialize", "hydra.experimental.initialize"}
 INITIALIZE_DIR = {"hydra.initialize_config_dir", "hydra.experimental.initialize_config_dir"}
-# Cheap prescreen: Python launchers name subprocess/os.system/compose; scripts run python/torchrun/...
-# (".py" alone would let most Python files through: their docstrings name other modules.)
-EVIDENCE = ("subprocess", "os.system", "os.popen", "compose(", "python ", "python3 ", "torchrun",
-            "accelerate launch", "deepspeed ")
+# Cheap prescreens. Shell scripts run python/torchrun/... (".py" alone would let most files
+# through: docstrings name other modules). Python launchers import and call subprocess, os.system /
+# os.popen or Hydra's compose: the text names the module or function, the AST has the call.
+SHELL_EVIDENCE = ("python ", "python3 ", "torchrun", "accelerate launch", "deepspeed ")
+PYTHON_EVIDENCE = ("subprocess", "system", "popen", "compose")
+PYTHON_CANDIDATES = (Calls(*{name.rsplit(".", 1)[-1] for name in SUBPROCESS}) & Words({"subprocess"})
+                     | Calls("system", "popen") & Words({"os"}) | Calls("compose") & Words({"hydra"}))
 
 _KEY = "_mllint_hydra"
 
@@ -195,7 +200,7 @@ class _ListBuilder(cst.CSTVisitor):
 def _list_variable(ctx: FileContext, name: str, depth: int) -> list[Arg] | None:
     scope = ctx.scope()
     builder = _ListBuilder(scope, name)
-    scope.visit(builder)
+    walk(scope, builder)
     out: list[Arg] | None = None
     for kind, value in builder.steps:
         if kind == "assign":
@@ -286,7 +291,7 @@ def _compose(ctx: FileContext, call: cst.Call, path: Path) -> tuple[App, list[Ar
     finder = ctx.__dict__.get("_mllint_hydra_init")
     if finder is None:
         finder = _Initializers(ctx)
-        ctx.module.visit(finder)
+        walk(ctx.module, finder)
         ctx.__dict__["_mllint_hydra_init"] = finder
     dirs = set()
     for name, init in finder.found:
@@ -316,7 +321,7 @@ def yaml_findings(ctx: FileContext) -> list[tuple[str, Location, Location]]:
 
     from mllint.hydra.apps import apps_under
     from mllint.hydra.check import _did_you_mean, _suggest
-    from mllint.hydra.configs import Repo, _parse_entry, Unresolvable
+    from mllint.hydra.configs import Repo, Unresolvable, _parse_entry
 
     root, _, path = _settings(ctx)
     app = next((a for a in apps_under(root) if a.config_dir is not None and a.config_dir in path.parents), None)

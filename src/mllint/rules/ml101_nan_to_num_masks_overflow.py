@@ -5,6 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from mllint.astutil import find_arg, has_star_args, infinity_sign, is_finite_constant, is_none, with_arguments
+from mllint.candidates import Calls
 from mllint.diagnostics import Applicability, Fix
 from mllint.gradients import is_gradient
 from mllint.rule import Rule, register
@@ -21,7 +22,7 @@ class NanToNumMasksOverflow(Rule):
     name = "nan-to-num-masks-overflow"
     summary = "nan_to_num on gradients replaces inf, so GradScaler never sees mixed-precision overflow."
     fix_applicability = Applicability.SAFE
-    evidence = ("nan_to_num",)
+    candidates = Calls(*METHODS)  # the function forms have the same names
 
     def visit_Call(self, node: cst.Call) -> None:
         ctx = self.ctx

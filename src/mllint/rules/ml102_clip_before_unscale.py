@@ -13,11 +13,13 @@ from dataclasses import dataclass
 import libcst as cst
 
 from mllint.astutil import find_arg
+from mllint.candidates import Calls
 from mllint.context import FileContext, Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
 from mllint.gradients import is_gradient
 from mllint.gradscaler import is_gradscaler, scale_receiver
 from mllint.rule import Rule, register
+from mllint.traversal import walk
 
 _UTILS = ("torch.nn.utils.", "torch.nn.utils.clip_grad.")
 CLIP_FUNCTIONS = {prefix + name for prefix in _UTILS
@@ -153,7 +155,7 @@ def _unscaling_helpers(body, names: set[str]) -> None:
     for stmt in body:
         if isinstance(stmt, cst.FunctionDef):
             finder = _UnscaleFinder()
-            stmt.visit(finder)
+            walk(stmt, finder)
             if finder.found:
                 names.add(stmt.name.value)
 
@@ -164,7 +166,8 @@ class ClipBeforeUnscale(Rule):
     name = "clip-before-unscale"
     summary = "Gradient clipping between scaler.scale(loss).backward() and scaler.step() without scaler.unscale_()."
     fix_applicability = Applicability.SAFE
-    evidence = ("scale(",)
+    # a loss is scaled (`scaler.scale(loss)`) and something clips or clamps
+    candidates = Calls("scale") & Calls(*{name.rsplit(".", 1)[-1] for name in CLIP_FUNCTIONS}, *INPLACE_CLAMPS, *CLAMPS)
 
     def __init__(self, ctx, options):
         super().__init__(ctx, options)
@@ -203,7 +206,7 @@ class ClipBeforeUnscale(Rule):
             if self.ctx.module is not None:
                 _unscaling_helpers(self.ctx.module.body, helpers)
             timeline = _Timeline(scope, self.ctx, helpers)
-            scope.visit(timeline)
+            walk(scope, timeline)
             self._timelines[key] = timeline
         return self._timelines[key]
 
@@ -225,7 +228,7 @@ class ClipBeforeUnscale(Rule):
             for stmt in body:
                 if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
                     finder = _HelperBody(self.ctx)
-                    stmt.visit(finder)
+                    walk(stmt, finder)
                     self._helpers[key] = finder.clips and not finder.other
         return self._helpers[key]
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import re
+import ast
 
 import libcst as cst
 
 from mllint.astutil import find_arg
+from mllint.candidates import Calls, Ops
 from mllint.context import FileContext, Visitor
 from mllint.diagnostics import Applicability, Fix
 from mllint.rule import Rule, register
+from mllint.traversal import walk
 
 # Functions that compute a standard deviation (method forms: `.std(...)`, `.nanstd(...)`).
 STD_FUNCTIONS = {"torch.std", "torch.Tensor.std", "numpy.std", "numpy.nanstd", "jax.numpy.std", "jax.numpy.nanstd"}
@@ -30,6 +32,10 @@ GUARD_PEEL_METHODS = SAME_VALUE_METHODS | {"min", "max", "abs", "all", "any", "a
 GUARD_FUNCTIONS = ("isclose", "allclose", "isfinite", "isnan", "isinf", "nonzero", "count_nonzero", "all", "any",
                    "where")
 EPS = "1e-8"
+
+
+def _leaves(qualified_names) -> set[str]:
+    return {name.rsplit(".", 1)[-1] for name in qualified_names}
 
 
 def _peel(expr: cst.BaseExpression, methods=SAME_VALUE_METHODS) -> cst.BaseExpression:
@@ -124,8 +130,9 @@ class StdDivisionWithoutEpsilon(Rule):
     name = "std-division-without-epsilon"
     summary = "Division by a standard deviation with no epsilon: a constant batch or a batch of one gives inf/NaN."
     fix_applicability = Applicability.SAFE
-    # a std is computed (`.std(`, `np.std(`, `std_mean(`) or imported under an alias somewhere
-    evidence = (re.compile(r"std(?:_mean)?\s*\(|\bstd(?:_mean)?\s+as\b|\.std\b"),)
+    # a std is computed and something is divided
+    candidates = Calls(*STD_METHODS, *_leaves(STD_FUNCTIONS | STD_MEAN_FUNCTIONS)) & \
+        (Ops(ast.Div) | Calls(*DIV_METHODS, *_leaves(DIV_FUNCTIONS)))
 
     # ---- division sites -----------------------------------------------------------------------
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
@@ -205,7 +212,7 @@ class StdDivisionWithoutEpsilon(Rule):
     def _guarded(self, key: str, scopes: list[cst.CSTNode]) -> bool:
         for scope in scopes:
             finder = _Guards(self.ctx, {key})
-            scope.visit(finder)
+            walk(scope, finder)
             if finder.found:
                 return True
         return False

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
+from mllint.candidates import Calls, Nodes, Words
 from mllint.context import dotted_name
 from mllint.gradscaler import is_gradscaler, is_gradscaler_subclass, usage
 from mllint.rule import Rule, register
@@ -30,7 +33,9 @@ class PrivateGradScalerState(Rule):
     code = "ML104"
     name = "private-gradscaler-state"
     summary = "Reads GradScaler internals, which change between PyTorch releases."
-    evidence = ("scaler", "Scaler", "scale(", "unscale_")
+    # a private attribute is read (or getattr'd) and something is a scaler, by name or by use
+    candidates = (Nodes(ast.Attribute, where=lambda node: _private(node.attr)) | Calls("getattr")) & \
+        (Words(lambda word: "scaler" in word.lower()) | Calls("scale", "get_scale", "unscale_"))
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         attr = node.attr.value

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 import libcst as cst
 
 from mllint.astutil import find_arg, number
+from mllint.candidates import Calls, Ops
 from mllint.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix, Location
 from mllint.rule import Option, Rule, register
+from mllint.traversal import walk
 
 HELPER = "_MllintRunningNorm"
 HELPER_SOURCE = '''class _MllintRunningNorm:
@@ -51,6 +54,10 @@ VAR_FUNCS = {"torch.var", "numpy.var", "numpy.nanvar"}
 SQRT_FUNCS = {"torch.sqrt", "numpy.sqrt", "math.sqrt"}
 FLOOR_FUNCS = {"max", "builtins.max", "torch.maximum", "torch.max", "torch.clamp", "torch.clip", "numpy.maximum",
                "numpy.clip", "numpy.fmax", "torch.clamp_min"}
+def _leaves(qualified_names) -> set[str]:
+    return {name.rsplit(".", 1)[-1] for name in qualified_names}
+
+
 PASS_THROUGH = ("item", "detach", "cpu", "float", "double", "squeeze")
 LOG_PROB = re.compile(r"log_?probs?|logp\b|logps\b|log_pi", re.I)
 VALUE_USE = re.compile(r"value|critic|\bvf|v_?pred|baseline|mse|smooth_l1|huber|MSELoss", re.I)
@@ -97,8 +104,10 @@ class PerBatchReturnNormalization(Rule):
     name = "per-batch-return-normalization"
     summary = "Returns / value targets normalised by their own batch mean and std: the value head can only learn the mean."
     fix_applicability = Applicability.UNSAFE
-    # both a mean and a std (or a variance) are computed in the file
-    evidence = (re.compile(r"(?s)\A(?=.*mean)(?=.*(?:std|var))"),)
+    # a batch mean and a batch std (or a variance, square-rooted; or `torch.std_mean`), and a
+    # division (`/`, `/=`, `.div_`)
+    candidates = (Calls("mean", *_leaves(MEAN_FUNCS)) & Calls("std", "var", *_leaves(STD_FUNCS | VAR_FUNCS))
+                  | Calls("std_mean")) & (Ops(ast.Div) | Calls("div_"))
     options = {
         "names": Option(list, DEFAULT_NAMES, "Names of returns / value targets (besides any name with a "
                                              "`returns`/`rets` word) whose per-batch normalisation is flagged."),
@@ -310,7 +319,7 @@ class PerBatchReturnNormalization(Rule):
         if name is None or scope is None:
             return False
         uses = _UseCollector(name)
-        scope.visit(uses)
+        walk(scope, uses)
         here = self.ctx.start_end(self.ctx.node)[1].row
         texts = [re.sub(r"#[^\n]*", "", _flat_lines(stmt)) for stmt in uses.statements
                  if self.ctx.start_end(stmt)[0].row > here]
@@ -484,7 +493,7 @@ class _FixPlan:
                 if dotted_name(node.target) == want:
                     found.append(node)
 
-        init.visit(Finder())
+        walk(init, Finder())
         return bool(found)
 
     def _site_statement(self) -> cst.CSTNode:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 import libcst as cst
 
 from mllint.astutil import number
+from mllint.candidates import Nodes, Ops, Words, callee
 from mllint.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix
 from mllint.rule import Rule, register
+from mllint.traversal import walk
 
 DISCOUNT = re.compile(r"gamma|discount|lambda|lmbda|lam\b|^lam|gae_lam|^γ$|^λ$", re.I)
 DONE_TOKENS = {"done", "dones", "terminal", "terminals", "terminated", "terminateds", "termination",
@@ -91,7 +94,7 @@ class _Names(Visitor):
 
 def _names(node: cst.CSTNode) -> _Names:
     v = _Names()
-    node.visit(v)
+    walk(node, v)
     return v
 
 
@@ -115,6 +118,16 @@ def _backward(it: cst.BaseExpression, ctx) -> bool:
         step = it.slice[0].slice.step
         return step is not None and (number(step) or 0) < 0
     return False
+
+
+def _maybe_backward(it: ast.expr) -> bool:
+    """What `_backward` accepts, on CPython's AST (any explicit step counts: its sign is not read)."""
+    if isinstance(it, ast.Call):
+        name = callee(it)
+        if name == "reversed" or name == "range" and len(it.args) == 3:
+            return True
+        return name in ("zip", "enumerate") and any(_maybe_backward(arg) for arg in it.args)
+    return isinstance(it, ast.Subscript) and isinstance(it.slice, ast.Slice) and it.slice.step is not None
 
 
 def _iterated(it: cst.BaseExpression) -> cst.BaseExpression:
@@ -167,7 +180,7 @@ class _SequenceFinder(Visitor):
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
         self._add(node)
-        node.value.visit(self)
+        walk(node.value, self)
         return False  # the attribute's own Name is not a local variable
 
     def visit_Subscript(self, node: cst.Subscript) -> None:
@@ -187,9 +200,9 @@ class ReturnWithoutDoneMask(Rule):
     name = "return-without-done-mask"
     summary = "A backward discounted-return / GAE recursion ignores episode ends although done flags are in scope."
     fix_applicability = Applicability.UNSAFE
-    # a discount factor and a backward loop (reversed, [::-1], a range stepping by -1)
-    evidence = (re.compile(r"(?s)\A(?=.*(?:gamma|discount|lmbda|\blam\b|lambda_|gae_lam|γ|λ))"
-                           r"(?=.*(?:reversed|::\s*-\s*1|-\s*1\s*\)))"),)
+    # a backward loop, a product with a discount factor, and a done flag or mask by name
+    candidates = Nodes(ast.For, ast.AsyncFor, where=lambda loop: _maybe_backward(loop.iter)) & Ops(ast.Mult) & \
+        Words(DISCOUNT) & Words(lambda word: _kind(word) is not None)
 
     def visit_For(self, node: cst.For) -> None:
         ctx = self.ctx
@@ -199,7 +212,7 @@ class ReturnWithoutDoneMask(Rule):
         if not sequences:
             return  # nothing to mask with: no termination sequence in scope
         collected = _Assignments(ctx, node)
-        node.body.visit(collected)
+        walk(node.body, collected)
         self.aliases = self._aliases()
         # `if dones[t]: R = 0` style resets handle episode ends for the whole loop
         if any(_mentions_boundary(branch.test, self.aliases) for branch in collected.ifs):
@@ -225,7 +238,7 @@ class ReturnWithoutDoneMask(Rule):
         entry = cache.get(id(scope))
         if entry is None or entry[0] is not scope:
             finder = _SequenceFinder()
-            scope.visit(finder)
+            walk(scope, finder)
             entry = cache[id(scope)] = (scope, finder)
         finder = entry[1]
         out = finder.out
@@ -409,5 +422,5 @@ class ReturnWithoutDoneMask(Rule):
             def visit_Subscript(self, node: cst.Subscript) -> None:
                 out.append(node)
 
-        expr.visit(Finder())
+        walk(expr, Finder())
         return out

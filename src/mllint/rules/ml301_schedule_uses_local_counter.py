@@ -11,14 +11,17 @@ counter. Files without a candidate call are never given to astroid.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass
 
 import libcst as cst
 
+from mllint.candidates import Calls, Nodes
 from mllint.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
 from mllint.rule import Rule, register
+from mllint.traversal import walk
 
 SCHEDULE_CALL = re.compile(r"anneal|schedul|temperature|epsilon|warm_?up|decay|penalty|ramp", re.I)
 STEP_KEYWORDS = {"current_step", "step", "global_step", "progress", "t", "cur_step", "curr_step", "iteration", "it"}
@@ -27,6 +30,15 @@ GLOBAL_STEP_PARAMS = ("global_step", "train_step", "global_iteration", "global_i
                       "current_step", "cur_step", "curr_step", "iteration", "step_idx")
 # A text hint that the module has a training-loop step somewhere (then the step is in reach).
 LOOP_STEP = re.compile(r"\bglobal_step\b|\.step\s*\+=\s*1\b|\bstep\s*\+=\s*1\b|\bglobal_iter\w*\s*\+=")
+
+
+def _increments_attribute(node: ast.AugAssign | ast.Assign) -> bool:
+    if isinstance(node, ast.AugAssign):
+        return isinstance(node.op, ast.Add) and isinstance(node.target, ast.Attribute)
+    return isinstance(node.value, ast.BinOp) and isinstance(node.value.op, ast.Add) and \
+        any(isinstance(target, ast.Attribute) for target in node.targets)
+
+
 LIGHTNING = ("LightningModule",)
 TORCH_MODULES = {"torch.nn.Module", "torch.nn.modules.module.Module"}
 
@@ -54,11 +66,11 @@ class ScheduleUsesLocalCounter(Rule):
     name = "schedule-uses-local-counter"
     summary = "A schedule is driven by a component's own counter instead of the training loop's global step."
     fix_applicability = Applicability.UNSAFE
-    # The schedule call must be there (its name, or a step keyword fed from an attribute), and an
-    # attribute must be incremented somewhere (`.x += n` or `.x = y.x + n`, as _incremented_somewhere).
-    evidence = (re.compile(r"(?s)\A(?=.*(?:anneal|schedul|temperature|epsilon|warmup|warm_up|decay|penalty|ramp"
-                           r"|step=|progress=|t=self\.|iteration=|it=self\.))"
-                           r"(?=.*\.\w+\s*(?:\+=|=\s*\w+\.\w+\s*\+))"),)
+    # A schedule call (by its name, or a step keyword) and an attribute incremented somewhere
+    # (`.x += n` or `.x = y.x + n`, as _incremented_somewhere).
+    candidates = (Calls(lambda name: name != "step" and SCHEDULE_CALL.search(name) is not None)
+                  | Nodes(ast.keyword, where=lambda kw: kw.arg in STEP_KEYWORDS)) & \
+        Nodes(ast.AugAssign, ast.Assign, where=lambda node: _increments_attribute(node))
 
     def __init__(self, ctx, options):
         super().__init__(ctx, options)
@@ -145,7 +157,7 @@ class ScheduleUsesLocalCounter(Rule):
         # `self.trainer.global_step`, `state.global_step` read in the same function
         if functions and "global_step" in self.ctx.source:
             finder = _GlobalStepReads()
-            functions[-1].visit(finder)
+            walk(functions[-1], finder)
             if finder.found:
                 return finder.found[0]
         for base in klass.bases:

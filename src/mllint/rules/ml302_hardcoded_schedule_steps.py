@@ -13,6 +13,7 @@ import libcst as cst
 import yaml
 
 from mllint.astutil import find_arg
+from mllint.candidates import Words
 from mllint.context import dotted_name
 from mllint.diagnostics import Location
 from mllint.rule import Rule, register
@@ -153,7 +154,9 @@ class HardcodedScheduleSteps(Rule):
     name = "hardcoded-schedule-steps"
     summary = "An absolute warmup/anneal/decay step count does not scale with the configurable run length."
     file_kinds = ("python", "yaml")
-    evidence = ("warmup", "warm_up", "anneal", "decay", "ramp", "cooldown", "cool_down")
+    evidence = {"yaml": ("warmup", "warm_up", "anneal", "decay", "ramp", "cooldown", "cool_down")}
+    # a schedule step count and a run length among the file's names and option strings
+    candidates = Words(lambda word: is_schedule_key(word)) & Words(lambda word: is_run_length(word))
 
     def __init__(self, ctx, options):
         super().__init__(ctx, options)

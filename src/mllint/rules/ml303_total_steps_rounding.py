@@ -7,14 +7,17 @@ epoch, and a schedule sized with it ends early or never reaches its end.
 
 from __future__ import annotations
 
+import ast
 import re
 
 import libcst as cst
 
 from mllint.astutil import find_arg
+from mllint.candidates import Calls, Ops, Words
 from mllint.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
 from mllint.rule import Rule, register
+from mllint.traversal import walk
 
 ROUNDINGS = {"int", "round", "math.floor", "math.ceil", "math.trunc", "numpy.floor", "numpy.ceil",
              "numpy.round", "numpy.rint", "torch.floor", "torch.ceil"}
@@ -57,7 +60,9 @@ class TotalStepsRounding(Rule):
     name = "total-steps-rounding"
     summary = "A total step count rounded once over epochs x samples / batch differs from what the loader yields."
     fix_applicability = Applicability.UNSAFE
-    evidence = ("epoch",)
+    # a rounding, epochs, a batch size, and a total that sizes a schedule, by name or keyword
+    candidates = (Calls(*{name.rsplit(".", 1)[-1] for name in ROUNDINGS}) | Ops(ast.FloorDiv)) & Words(EPOCHS) & \
+        Words(BATCH) & Words(lambda word: TOTAL_NAME.match(word) is not None or word in SCHEDULE_KEYWORDS)
 
     # ---- where a total sizes a schedule -------------------------------------------------------
     def visit_Assign(self, node: cst.Assign) -> None:
@@ -209,7 +214,7 @@ class TotalStepsRounding(Rule):
                         loaders.append((" ".join(self.names), node))
 
             if "DataLoader" in ctx.source:
-                ctx.module.visit(Collect())
+                walk(ctx.module, Collect())
             train = [call for where, call in loaders if "train" in where.lower()]
             self._loaders = train or [call for _, call in loaders]
         return self._loaders

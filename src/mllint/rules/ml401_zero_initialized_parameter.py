@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import ast
 import re
 
 import libcst as cst
 
 from mllint.astutil import find_arg, number
+from mllint.candidates import Calls
 from mllint.context import FileContext, Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
 from mllint.rule import Rule, register
+from mllint.traversal import walk
 
 PARAMETER = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
 ZEROS = {"torch.zeros", "torch.zeros_like", "torch.full"}
@@ -68,6 +71,23 @@ def _zero_start_name(name: str) -> bool:
 
 def _row_set_name(name: str) -> bool:
     return bool(_tokens(name) & ROW_SET_TOKENS)
+
+
+def _leaves(qualified_names) -> set[str]:
+    return {name.rsplit(".", 1)[-1] for name in qualified_names}
+
+
+def _maybe_zeroed_target(target: ast.expr) -> bool:
+    """On CPython's AST, the name tests `_check_zero_init` applies to what it zeroes."""
+    while isinstance(target, ast.Attribute) and target.attr in ("data", "_data"):
+        target = target.value
+    if not isinstance(target, ast.Attribute):
+        return False
+    if target.attr == "weight":
+        owner = target.value.attr if isinstance(target.value, ast.Attribute) else None
+        return owner is not None and _row_set_name(owner) and not _zero_start_name(owner)
+    return not (_zero_start_name(target.attr) or
+                (_tokens(target.attr) & (LINEAR_MAP_TOKENS | LOOKUP_TOKENS) and not _row_set_name(target.attr)))
 
 
 def _is_zero(expr: cst.BaseExpression | None) -> bool:
@@ -165,7 +185,7 @@ class _InitIndex(Visitor):
         if isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and \
                 it.func.attr.value in GENERIC_LOOP_SOURCES:
             finder = _HasInit()
-            node.body.visit(finder)
+            walk(node.body, finder)
             if finder.found:
                 self._mark_generic()
 
@@ -187,7 +207,7 @@ def _looks_like_param_value(value: cst.BaseExpression, ctx: FileContext) -> bool
     if isinstance(value, cst.Call) and ctx.call_name(value) in PARAMETER and value.args:
         value = value.args[0].value
     finder = _ZerosInside(ctx)
-    value.visit(finder)
+    walk(value, finder)
     if finder.found:
         return False  # the zero creation itself, also inside nn.ParameterList([...])
     if isinstance(value, cst.Call) and (ctx.call_name(value) in UNINITIALISED or (
@@ -276,16 +296,17 @@ class ZeroInitializedParameter(Rule):
     name = "zero-initialized-parameter"
     summary = "A learnable multi-row parameter starts as all zeros: its rows get identical gradients and never separate."
     fix_applicability = Applicability.UNSAFE
-    # zeros are created (zeros, zeros_like, new_zeros, zeros_, full, constant_, fill_) for a Parameter or init
-    evidence = (re.compile(r"(?s)\A(?=.*(?:Parameter|zeros_|zero_|constant_|fill_))"
-                           r"(?=.*(?:zeros|zero_|full|constant_|fill_))"),)
+    # zeros created inside `nn.Parameter(...)`, or a zero init of an attribute the name tests let through
+    candidates = Calls(*_leaves(ZEROS), "new_zeros", inside=Calls(*_leaves(PARAMETER))) | \
+        Calls(*_leaves(ZERO_INITS), where=lambda call: bool(call.args) and _maybe_zeroed_target(call.args[0])) | \
+        Calls("zero_", "fill_", where=lambda call: _maybe_zeroed_target(call.func.value))
 
     _index: _InitIndex | None = None
 
     def _init_index(self) -> _InitIndex:
         if self._index is None:
             self._index = _InitIndex(self.ctx)
-            self.ctx.module.visit(self._index)
+            walk(self.ctx.module, self._index)
         return self._index
 
     def visit_Call(self, node: cst.Call) -> None:
@@ -383,7 +404,7 @@ class ZeroInitializedParameter(Rule):
         entry = cache.get(id(cls))
         if entry is None or entry[0] is not cls:
             finder = _ParamCandidates()
-            cls.visit(finder)
+            walk(cls, finder)
             entry = cache[id(cls)] = (cls, finder.by_attr)
         tensor = None
         for call in entry[1].get(attr, ()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from mllint.diagnostics import Applicability, Edit, Fix, Location
-from mllint.hydra.lint import EVIDENCE, call_findings, shell_findings
+from mllint.hydra.lint import PYTHON_CANDIDATES, PYTHON_EVIDENCE, SHELL_EVIDENCE, call_findings, shell_findings
 from mllint.rule import Rule, register
 
 
@@ -14,7 +14,8 @@ class HydraRule(Rule):
 
     file_kinds = ("python", "shell")
     cross_file = True  # the result depends on the app's config files
-    evidence = EVIDENCE
+    evidence = {"python": PYTHON_EVIDENCE, "shell": SHELL_EVIDENCE}
+    candidates = PYTHON_CANDIDATES
 
     def visit_Call(self, node: cst.Call) -> None:
         for finding in call_findings(self.ctx, node):

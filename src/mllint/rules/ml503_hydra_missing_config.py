@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mllint.hydra.lint import EVIDENCE, yaml_findings
+from mllint.hydra.lint import PYTHON_EVIDENCE, SHELL_EVIDENCE, yaml_findings
 from mllint.rule import register
 from mllint.rules.ml501_hydra_append_existing_key import HydraRule
 
@@ -16,7 +16,7 @@ class HydraMissingConfig(HydraRule):
     # Also the defaults lists of the app's own config files.
     file_kinds = ("python", "shell", "yaml")
     # launchers (Python, shell) run an app; YAML configs have a defaults list
-    evidence = {"python": EVIDENCE, "shell": EVIDENCE, "yaml": ("defaults",)}
+    evidence = {"python": PYTHON_EVIDENCE, "shell": SHELL_EVIDENCE, "yaml": ("defaults",)}
 
     def check_file(self, ctx) -> None:
         if ctx.kind == "yaml":

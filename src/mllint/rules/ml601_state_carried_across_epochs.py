@@ -15,6 +15,7 @@ import libcst as cst
 
 from mllint.context import Visitor, dotted_name
 from mllint.rule import Rule, register
+from mllint.traversal import walk
 
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 _LOOPS = (cst.For, cst.While)
@@ -52,11 +53,11 @@ class _Reads(Visitor):
         self.calls: list[cst.Call] = []
 
     def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)
+        walk(node.value, self)
         return False
 
     def visit_Arg(self, node: cst.Arg) -> bool:
-        node.value.visit(self)
+        walk(node.value, self)
         return False
 
     def visit_Name(self, node: cst.Name) -> None:
@@ -68,7 +69,7 @@ class _Reads(Visitor):
 
 def _reads(node: cst.CSTNode) -> _Reads:
     reads = _Reads()
-    node.visit(reads)
+    walk(node, reads)
     return reads
 
 
@@ -180,7 +181,7 @@ class StateCarriedAcrossEpochs(Rule):
         if not created_before:
             return False
         statements = _Statements(loop)
-        loop.visit(statements)
+        walk(loop, statements)
         if self._rl_loop(statements.found) or not self._updates_parameters(statements.found):
             return False  # no parameter update inside: a rollout/BPTT through the simulator, not epochs
         rebinding_row = ctx.start_end(rebinding)[0]

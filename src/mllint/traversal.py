@@ -1,0 +1,69 @@
+"""Read-only walks over LibCST trees, in exactly LibCST's own order, without rebuilding nodes.
+
+LibCST's `node.visit(visitor)` rebuilds every node on its way back up, even for a visitor that
+changes nothing; for mllint, which only reads, that is most of the cost of a traversal. `walk`
+calls the same `on_visit` / `on_leave` hooks (so `visit_<Node>` / `leave_<Node>` methods, and
+`visit_<Node>` returning False to skip the children) in the same order. The per-attribute hooks
+(`visit_<Node>_<attr>`) are not called: mllint never defines them.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Iterator
+
+import libcst as cst
+
+_VISIT_HELPERS = frozenset({"visit_required", "visit_optional", "visit_sentinel", "visit_iterable", "visit_sequence",
+                            "visit_body_iterable", "visit_body_sequence"})
+_CHILD_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def child_fields(node_type: type) -> tuple[str, ...] | None:
+    """The fields holding a node type's children, in the order LibCST's own traversal visits them:
+    the field names its `_visit_and_replace_children` passes to the visit_* helpers, in source
+    (= evaluation) order. None if that cannot be read off; the walk then asks LibCST (`children`)."""
+    if node_type in _CHILD_FIELDS:
+        return _CHILD_FIELDS[node_type]
+    import inspect
+    import textwrap
+
+    fields: list[str] | None = []
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(node_type._visit_and_replace_children)))
+        calls = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                        and n.func.id in _VISIT_HELPERS), key=lambda n: (n.lineno, n.col_offset))
+        for call in calls:
+            name = call.args[1] if len(call.args) > 1 else None
+            if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+                fields = None
+                break
+            if name.value not in fields:  # `a if ... else b` visits one field either way
+                fields.append(name.value)
+    except Exception:  # no source (a compiled LibCST, say): LibCST's own order, one level at a time
+        fields = None
+    result = tuple(fields) if fields is not None else None
+    _CHILD_FIELDS[node_type] = result
+    return result
+
+
+def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """A node's children in LibCST's visiting order."""
+    fields = _CHILD_FIELDS[type(node)] if type(node) in _CHILD_FIELDS else child_fields(type(node))
+    if fields is None:
+        yield from node.children
+        return
+    for name in fields:
+        child = getattr(node, name)
+        if isinstance(child, cst.CSTNode):
+            yield child
+        elif isinstance(child, (tuple, list)):
+            yield from child
+
+
+def walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
+    """`node.visit(visitor)` for a visitor that only reads."""
+    if visitor.on_visit(node) is not False:
+        for child in children(node):
+            walk(child, visitor)
+    visitor.on_leave(node)
