@@ -44,15 +44,31 @@ def dotted_leaf(expr: ast.AST) -> str | None:
     return None
 
 
+def _nodes_by_type(tree: ast.AST) -> dict[type, list[ast.AST]]:
+    """Every node of the tree, by type (in no particular order: half the cost of ast.walk)."""
+    nodes: dict[type, list[ast.AST]] = defaultdict(list)
+    stack = [tree]
+    pop, push, node_type = stack.pop, stack.append, ast.AST
+    while stack:
+        node = pop()
+        nodes[type(node)].append(node)
+        for name in node._fields:
+            value = getattr(node, name, None)
+            if type(value) is list:
+                for item in value:
+                    if isinstance(item, node_type):
+                        push(item)
+            elif isinstance(value, node_type):
+                push(value)
+    return nodes
+
+
 class Facts:
     """What one walk over a module's CPython AST found. Lists hold the nodes themselves, so a
     pattern can look closer at a site (`where=`)."""
 
     def __init__(self, tree: ast.AST):
-        nodes: dict[type, list[ast.AST]] = defaultdict(list)
-        for node in ast.walk(tree):
-            nodes[type(node)].append(node)
-        self.nodes = nodes
+        self.nodes = nodes = _nodes_by_type(tree)
         calls: dict[str, list[ast.Call]] = defaultdict(list)
         for call in nodes.get(ast.Call, ()):
             name = callee(call)

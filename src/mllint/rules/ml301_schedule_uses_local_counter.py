@@ -33,10 +33,24 @@ LOOP_STEP = re.compile(r"\bglobal_step\b|\.step\s*\+=\s*1\b|\bstep\s*\+=\s*1\b|\
 
 
 def _increments_attribute(node: ast.AugAssign | ast.Assign) -> bool:
+    """On CPython's AST: what _incremented_somewhere looks for (`.x += n`, `.x = y.x + n`)."""
     if isinstance(node, ast.AugAssign):
         return isinstance(node.op, ast.Add) and isinstance(node.target, ast.Attribute)
-    return isinstance(node.value, ast.BinOp) and isinstance(node.value.op, ast.Add) and \
-        any(isinstance(target, ast.Attribute) for target in node.targets)
+    value = node.value
+    return isinstance(value, ast.BinOp) and isinstance(value.op, ast.Add) and isinstance(value.left, ast.Attribute) \
+        and any(isinstance(target, ast.Attribute) and target.attr == value.left.attr for target in node.targets)
+
+
+def _maybe_counter(expr: ast.expr) -> bool:
+    """On CPython's AST: what `_counter_attr` can accept (a local name may be bound to one)."""
+    if isinstance(expr, ast.Attribute):
+        return isinstance(expr.value, ast.Name) and "global" not in expr.attr
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
+        return expr.func.id in ("int", "float") and len(expr.args) == 1 and _maybe_counter(expr.args[0]) \
+            or expr.func.id == "getattr" and len(expr.args) >= 2
+    if isinstance(expr, ast.BinOp):
+        return _maybe_counter(expr.left)
+    return isinstance(expr, ast.Name)
 
 
 LIGHTNING = ("LightningModule",)
@@ -66,10 +80,14 @@ class ScheduleUsesLocalCounter(Rule):
     name = "schedule-uses-local-counter"
     summary = "A schedule is driven by a component's own counter instead of the training loop's global step."
     fix_applicability = Applicability.UNSAFE
-    # A schedule call (by its name, or a step keyword) and an attribute incremented somewhere
-    # (`.x += n` or `.x = y.x + n`, as _incremented_somewhere).
-    candidates = (Calls(lambda name: name != "step" and SCHEDULE_CALL.search(name) is not None)
-                  | Nodes(ast.keyword, where=lambda kw: kw.arg in STEP_KEYWORDS)) & \
+    # A schedule call (by its name, or a step keyword) fed something that can be a counter
+    # attribute, and an attribute incremented somewhere (`.x += n` or `.x = y.x + n`, as
+    # _incremented_somewhere).
+    candidates = (Calls(lambda name: name != "step" and SCHEDULE_CALL.search(name) is not None,
+                        where=lambda call: any(map(_maybe_counter, call.args)) or any(
+                            _maybe_counter(kw.value) for kw in call.keywords
+                            if kw.arg and (kw.arg in STEP_KEYWORDS or "step" in kw.arg)))
+                  | Nodes(ast.keyword, where=lambda kw: kw.arg in STEP_KEYWORDS and _maybe_counter(kw.value))) & \
         Nodes(ast.AugAssign, ast.Assign, where=lambda node: _increments_attribute(node))
 
     def __init__(self, ctx, options):
