@@ -210,10 +210,10 @@ def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], d
                 on_error(rule, exc)
         return _apply_suppressions(ctx.diagnostics, source, kind, path, enabled), errors
 
-    # CPython's own parser and compiler are the cheap syntax check (about a tenth of a LibCST
-    # parse); they reject what Python cannot run anyway, including nesting deep enough to make
-    # LibCST's parser quadratic or overflow the stack. Its tree also tells which rules have
-    # candidates in the file (mllint.candidates). It compiles only; nothing is executed.
+    # CPython's own parser is the cheap syntax check (about a tenth of a LibCST parse); it rejects
+    # what Python cannot parse anyway, including nesting deep enough to make LibCST's parser
+    # quadratic or overflow the stack. Its tree also tells which rules have candidates in the
+    # file (mllint.candidates). Nothing is executed.
     return _in_deep_stack(_check_parse_visit, source, path, kind, rules, project, errors, on_error, enabled,
                           prescreen)
 
@@ -236,18 +236,18 @@ def _check_parse_visit(source, path, kind, rules, project, errors, on_error, ena
 
 
 def _compile_check(source: str, path: str) -> tuple[ast.Module | None, Diagnostic | None]:
-    """CPython's AST of the file, compiled at the interpreter's normal recursion limit to check it
-    is what Python itself accepts (the compiler finds errors the parser does not)."""
-    flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+    """CPython's AST of the file, built at the interpreter's normal recursion limit: what Python's
+    own parser accepts. (Errors only its bytecode compiler finds, such as `return` outside a
+    function, are left to other tools: compiling would cost a tenth of the run.)"""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            tree = compile(source, path, "exec", flags=flags | ast.PyCF_ONLY_AST, dont_inherit=True)
-            compile(tree, path, "exec", flags=flags, dont_inherit=True)
+            tree = compile(source, path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT | ast.PyCF_ONLY_AST,
+                           dont_inherit=True)
     except SyntaxError as exc:
         return None, _syntax_diagnostic(path, f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1)
     except (ValueError, RecursionError, MemoryError) as exc:
-        # ValueError: NUL bytes; RecursionError: nesting Python itself cannot compile
+        # ValueError: NUL bytes; RecursionError: nesting Python itself cannot parse
         reason = "nesting too deep for Python to compile" if isinstance(exc, RecursionError) else str(exc)
         return None, _syntax_diagnostic(path, f"SyntaxError: {reason}", 1, 1)
     return tree, None
