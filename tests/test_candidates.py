@@ -94,3 +94,34 @@ def test_a_pattern_that_misses_a_finding_fails_the_rules_own_tests(monkeypatch):
     monkeypatch.setattr(RULES["ML101"], "candidates", Calls("nan_to_num_"))  # forgets the function form
     with pytest.raises(AssertionError, match="the prescreen changed the result"):
         lint(source, "ML101")
+
+
+ODD_SHAPES = """
+zero_(x); fill_(0); zeros_(); constant_(); getattr(); scale(); Parameter(); std_mean()
+(lambda: 0)(); f()(); x[0](1); (a or b).zero_(); nn.Parameter(*args, **kw); nn.Parameter(data=None)
+nn.init.zeros_(*ws); torch.nan_to_num(); x.fill_(); np.std() / 0; a /= (); del x.attr
+for t in reversed(): pass
+for t in range(*a): r = gamma * r
+async def g():
+    async for t in zip(reversed(x)): dones = r * lam
+class C:
+    self.counter += 1
+    self.n = self.n + 1
+    def f(self): anneal(self.counter, *a, t=self.t, **k); sched(step=float(self.n) - 1); tau(t=getattr(self))
+"""
+
+
+@pytest.mark.parametrize("code", sorted(c for c, cls in RULES.items() if cls.candidates is not None))
+def test_patterns_accept_any_call_shape(code):
+    """Patterns look at call sites of every shape (`zero_(x)`, `f()()`, starred arguments)."""
+    assert RULES[code].candidates(facts(ODD_SHAPES)) in (True, False)
+
+
+def test_a_failing_pattern_is_reported_and_its_rule_still_runs(monkeypatch):
+    def broken(facts):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(RULES["ML101"], "candidates", broken)
+    errors = []
+    kept = _candidate_rules(ast.parse("x = 1"), [(RULES["ML101"], {})], lambda rule, exc: errors.append(rule.code))
+    assert [cls.code for cls, _ in kept] == ["ML101"] and errors == ["ML101"]

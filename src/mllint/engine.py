@@ -223,7 +223,7 @@ def _check_parse_visit(source, path, kind, rules, project, errors, on_error, ena
     if problem is not None:
         return [problem], errors
     if prescreen and rules:
-        rules = _candidate_rules(tree, rules)
+        rules = _candidate_rules(tree, rules, on_error)
     del tree  # not kept alive during the LibCST parse
     if not rules:  # nothing can match: LibCST is never run on this file
         return _apply_suppressions([], source, kind, path, enabled), errors
@@ -253,14 +253,25 @@ def _compile_check(source: str, path: str) -> tuple[ast.Module | None, Diagnosti
     return tree, None
 
 
-def _candidate_rules(tree: ast.Module, rules: list[tuple[type[Rule], dict]]) -> list[tuple[type[Rule], dict]]:
-    """The rules whose candidates pattern the file matches (rules without one always run)."""
+def _candidate_rules(tree: ast.Module, rules: list[tuple[type[Rule], dict]], on_error=None):
+    """The rules whose candidates pattern the file matches (rules without one always run). A
+    pattern that fails is a bug, reported like a rule's; its rule then runs (it may match)."""
     if all(cls.candidates is None for cls, _ in rules):
         return rules
     from mllint.candidates import Facts
 
     facts = Facts(tree)
-    return [(cls, opts) for cls, opts in rules if cls.candidates is None or cls.candidates(facts)]
+    out = []
+    for cls, opts in rules:
+        try:
+            keep = cls.candidates is None or cls.candidates(facts)
+        except Exception as exc:
+            keep = True
+            if on_error is not None:
+                on_error(cls, exc)
+        if keep:
+            out.append((cls, opts))
+    return out
 
 
 def _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabled):

@@ -299,7 +299,8 @@ class ZeroInitializedParameter(Rule):
     # zeros created inside `nn.Parameter(...)`, or a zero init of an attribute the name tests let through
     candidates = Calls(*_leaves(ZEROS), "new_zeros", inside=Calls(*_leaves(PARAMETER))) | \
         Calls(*_leaves(ZERO_INITS), where=lambda call: bool(call.args) and _maybe_zeroed_target(call.args[0])) | \
-        Calls("zero_", "fill_", where=lambda call: _maybe_zeroed_target(call.func.value))
+        Calls("zero_", "fill_", where=lambda call: isinstance(call.func, ast.Attribute)
+              and _maybe_zeroed_target(call.func.value))
 
     _index: _InitIndex | None = None
 
