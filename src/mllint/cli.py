@@ -12,6 +12,7 @@ something), 2 usage, configuration or internal error.
 from __future__ import annotations
 
 import difflib
+import gc
 import os
 import sys
 from pathlib import Path
@@ -112,6 +113,9 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
              for path, display, settings in sorted(found, key=lambda f: f[1])]
     # Text goes out file by file as results arrive (in path order); other formats need them all.
     stream = fmt == "text" and not statistics and not diff and output_file is None
+    # Parse trees are millions of small objects without cycles: collecting the youngest generation
+    # every 700 allocations cost about a tenth of a cold run, for nothing. Workers inherit this.
+    gc.set_threshold(100_000, 50, 100)
     results = []
     for result in run_iter(tasks, jobs or os.cpu_count() or 1):
         results.append(result)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -145,15 +146,17 @@ class Settings:
         return out
 
     def is_excluded(self, path: Path) -> bool:
+        """The path, or one of its parts, matches an exclude pattern (or lies under one that names
+        a directory path)."""
+        matcher = self.__dict__.get("_exclude")
+        if matcher is None or matcher[0] != self.exclude:  # one regex for all patterns, built once
+            patterns = [pattern.rstrip("/") for pattern in (*DEFAULT_EXCLUDE, *self.exclude)]
+            regex = re.compile("|".join(fnmatch.translate(p) for p in patterns))
+            matcher = self.__dict__["_exclude"] = (list(self.exclude), regex.match,
+                                                   tuple(p + "/" for p in patterns if "/" in p))
+        _, match, prefixes = matcher
         rel = _relative(path, self.root)
-        parts = rel.split("/")
-        for pattern in (*DEFAULT_EXCLUDE, *self.exclude):
-            pat = pattern.rstrip("/")
-            if fnmatch.fnmatch(rel, pat) or any(fnmatch.fnmatch(part, pat) for part in parts):
-                return True
-            if "/" in pat and rel.startswith(pat + "/"):
-                return True
-        return False
+        return bool(match(rel) or any(match(part) for part in rel.split("/")) or (prefixes and rel.startswith(prefixes)))
 
     def project_fingerprint(self) -> str:
         """For cross-file rules' cache entries; computed once (in the main process, before the

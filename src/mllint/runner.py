@@ -89,8 +89,9 @@ def discover(paths: list[str], resolver: ConfigResolver,
     return found, errors
 
 
-def process(task: Task) -> FileResult:
-    """Read, lint, and in fix mode write one file. Never raises for a bad file."""
+def _read(task: Task):
+    """(raw bytes, decoded source, stat, rules, cache key or None), or a FileResult for a file that
+    cannot be read or decoded."""
     path = task.path
     kind = kind_of(path) or "python"
     try:
@@ -116,15 +117,40 @@ def process(task: Task) -> FileResult:
         if any(cls.cross_file and has_evidence(src.text, cls, kind) for cls, _ in rules):
             settings_key += task.settings.project_fingerprint()
         digest = cache.key(data, task.display, kind, settings_key)
-        cached = cache.load(task.settings.root, digest)
-        if cached is not None and not (task.fix and choose_fixes(cached, task.unsafe)):
-            return FileResult(task.display, diagnostics=cached)
+    return data, src, stat_before, rules, digest
+
+
+def cached(task: Task) -> FileResult | None:
+    """The cached result for this file, if there is one that can be used as it is."""
+    if not task.cache:
+        return None
+    read = _read(task)
+    if isinstance(read, FileResult):
+        return None  # reported when the file is processed
+    digest = read[4]
+    hit = cache.load(task.settings.root, digest)
+    if hit is None or (task.fix and choose_fixes(hit, task.unsafe)):
+        return None
+    return FileResult(task.display, diagnostics=hit)
+
+
+def process(task: Task) -> FileResult:
+    """Read, lint, and in fix mode write one file. Never raises for a bad file."""
+    read = _read(task)
+    if isinstance(read, FileResult):
+        return read
+    data, src, stat_before, rules, digest = read
+    kind = kind_of(task.path) or "python"
+    if digest is not None:
+        hit = cache.load(task.settings.root, digest)
+        if hit is not None and not (task.fix and choose_fixes(hit, task.unsafe)):
+            return FileResult(task.display, diagnostics=hit)
     result = lint_text(src.text, task.display, kind, rules, project=task.settings, fix=task.fix, unsafe=task.unsafe)
     if digest is not None and not result.errors and result.new_source is None:
         cache.store(task.settings.root, digest, result.diagnostics)
     if result.new_source is not None and task.write:
         try:
-            write_atomic(path, result.new_source, src.encoding, stat_before.st_mtime_ns)
+            write_atomic(task.path, result.new_source, src.encoding, stat_before.st_mtime_ns)
         except (OSError, UnicodeEncodeError) as exc:
             result.errors.append(f"{task.display}: fixed file not written: {exc}")
             result.new_source = None
@@ -134,12 +160,20 @@ def process(task: Task) -> FileResult:
 
 def run_iter(tasks: list[Task], jobs: int = 1) -> Iterator[FileResult]:
     """Results one by one, in the order of `tasks` whatever the number of processes, as soon as
-    each is ready (so a large run shows its first findings early)."""
+    each is ready (so a large run shows its first findings early). What the cache can answer is
+    answered here first, so an unchanged tree starts no worker processes."""
     if jobs <= 1 or len(tasks) < 4:
         yield from map(process, tasks)
         return
+    hits = [cached(task) for task in tasks]
+    todo = [task for task, hit in zip(tasks, hits) if hit is None]
+    if len(todo) < 4:
+        computed = map(process, todo)
+        yield from (hit if hit is not None else next(computed) for hit in hits)
+        return
     with ProcessPoolExecutor(max_workers=jobs) as pool:
-        yield from pool.map(process, tasks, chunksize=max(1, min(16, len(tasks) // (jobs * 4))))
+        computed = pool.map(process, todo, chunksize=max(1, min(16, len(todo) // (jobs * 4))))
+        yield from (hit if hit is not None else next(computed) for hit in hits)
 
 
 def run(tasks: list[Task], jobs: int = 1) -> list[FileResult]:

@@ -3,6 +3,7 @@ app, check it; the three rules each report their own code. Computed once per fil
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ INITIALIZE_DIR = {"hydra.initialize_config_dir", "hydra.experimental.initialize_
 # through: docstrings name other modules). Python launchers import and call subprocess, os.system /
 # os.popen or Hydra's compose: the text names the module or function, the AST has the call.
 SHELL_EVIDENCE = ("python ", "python3 ", "torchrun", "accelerate launch", "deepspeed ")
-PYTHON_EVIDENCE = ("subprocess", "system", "popen", "compose")
+PYTHON_EVIDENCE = ("subprocess", "compose", "os.system", "os.popen", re.compile(r"from\s+os\s+import"))
 PYTHON_CANDIDATES = (Calls(*{name.rsplit(".", 1)[-1] for name in SUBPROCESS}) & Words({"subprocess"})
                      | Calls("system", "popen") & Words({"os"}) | Calls("compose") & Words({"hydra"}))
 
