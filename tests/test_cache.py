@@ -115,3 +115,24 @@ def test_cross_file_results_are_cached_until_a_project_file_changes(tmp_path, mo
     (conf / "config.yaml").write_text("load_checkpoint: auto\n")  # `lr` is gone: now `+lr` is right
     second = CliRunner().invoke(main, ["--jobs", "1", "launch.py"])
     assert calls == ["launch.py"] and "ML501" not in second.output
+
+
+def _imported(stderr: str) -> set[str]:
+    """Module names from `python -X importtime` output."""
+    return {line.rsplit("|", 1)[-1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_a_warm_run_reads_only_the_cache(tmp_path):
+    """Nothing changed: the answer comes from the cache, without importing LibCST or any rule and
+    without starting worker processes, and it is the cold run's answer byte for byte."""
+    (tmp_path / "pyproject.toml").write_text("[tool.mllint]\n")
+    (tmp_path / "train.py").write_text(BAD)
+    for i in range(6):
+        (tmp_path / f"clean_{i}.py").write_text(f"x = {i}\n")
+    command = [sys.executable, "-X", "importtime", "-m", "mllint", "--jobs", "2", "."]
+    cold = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    warm = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert cold.returncode == warm.returncode == 1 and "ML101" in cold.stdout
+    assert warm.stdout == cold.stdout
+    assert {"libcst", "mllint.rules"} <= _imported(cold.stderr)
+    assert not {"libcst", "mllint.rules", "yaml", "astroid", "concurrent.futures.process"} & _imported(warm.stderr)

@@ -111,23 +111,11 @@ def test_config_option_uses_that_file(tmp_path, monkeypatch):
 
 
 def test_rule_options_reach_the_rule():
-    from mllint.rule import Option, Rule
-
-    class WithOption(Rule):
-        code = "ML101"
-        name = "x"
-        summary = "x"
-        options = {"extra-names": Option(list, [], "names")}
-
-    rules = all_rules()
-    original = rules["ML101"]
-    import mllint.rule as rule_mod
-
-    rule_mod.REGISTRY["ML101"] = WithOption
-    try:
-        s = parse_table({"rules": {"ML101": {"extra-names": ["rets"]}}}, Path("."), None)
-        assert s.options_for(WithOption) == {"extra-names": ["rets"]}
-        with pytest.raises(ConfigError, match="must be an array"):
-            parse_table({"rules": {"ML101": {"extra-names": "rets"}}}, Path("."), None)
-    finally:
-        rule_mod.REGISTRY["ML101"] = original
+    ml201 = all_rules()["ML201"]
+    s = parse_table({"rules": {"ML201": {"extra-names": ["rets"]}}}, Path("."), None)
+    assert s.options_for(ml201)["extra-names"] == ["rets"]
+    assert s.options_for(ml201)["names"] == ml201.options["names"].default
+    with pytest.raises(ConfigError, match="must be an array"):
+        parse_table({"rules": {"ML201": {"extra-names": "rets"}}}, Path("."), None)
+    with pytest.raises(ConfigError, match="unknown option"):
+        parse_table({"rules": {"ML101": {"extra-names": ["rets"]}}}, Path("."), None)

@@ -11,6 +11,7 @@ from mllint.context import FileContext
 from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
 from mllint.rule import Rule
 from mllint.testing import codes, fix, lint
+from mllint.traversal import Dispatcher
 
 BAD = "import torch\np.grad = torch.nan_to_num(p.grad)\n"
 FIXED = 'import torch\np.grad = torch.nan_to_num(p.grad, posinf=float("inf"), neginf=float("-inf"))\n'
@@ -196,7 +197,7 @@ def _dispatcher_events(module: cst.Module) -> list[tuple[int, int]]:
 
     recorder = Recorder(ctx, {})
     record = [(recorder, lambda node: events.append((id(node), len(ctx.stack))))]
-    dispatcher = engine._Dispatcher(ctx, [], lambda rule, exc: None)
+    dispatcher = Dispatcher(ctx, [], lambda rule, exc: None)
     dispatcher.visits = dispatcher.leaves = {name: record for name in dir(cst) if name[:1].isupper()}
     dispatcher.run(module)
     return events

@@ -8,7 +8,7 @@ import libcst as cst
 import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from mllint.context import line_starts
+from mllint.diagnostics import line_starts
 from mllint.positions import Positions
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from mllint.rule import Rule, all_rules
+from mllint.rule import Rule, RuleInfo, all_rules, rule_infos
 
 # Directories never walked into (files named explicitly are always linted).
 DEFAULT_EXCLUDE = (
@@ -64,7 +64,7 @@ def _type_name(t) -> str:
 def check_selector(selector: str, where: str) -> str:
     """A selector is ALL or a prefix of at least one rule code (ML, ML1, ML10, ML101)."""
     sel = selector.strip().upper()
-    if sel == "ALL" or any(code.startswith(sel) for code in all_rules()):
+    if sel == "ALL" or any(code.startswith(sel) for code in rule_infos()):
         return sel
     raise ConfigError(f"{where}: unknown rule code or prefix {selector!r}")
 
@@ -114,7 +114,13 @@ class Settings:
     hydra: dict[str, Any] = field(default_factory=dict)
 
     def enabled_rules(self) -> list[type[Rule]]:
-        rules = all_rules()
+        """The enabled rules' classes (importing the rules: for linting)."""
+        classes = all_rules()
+        return [classes[info.code] for info in self.enabled_infos()]
+
+    def enabled_infos(self) -> list[RuleInfo]:
+        """The enabled rules' metadata (for everything but linting: no rule is imported)."""
+        rules = rule_infos()
         enabled = {code: True for code in rules}
         explicit: set[str] = set()
         for layer in self.layers:
@@ -129,7 +135,7 @@ class Settings:
             out.append(cls)
         return out
 
-    def options_for(self, cls: type[Rule]) -> dict[str, Any]:
+    def options_for(self, cls: type[Rule] | RuleInfo) -> dict[str, Any]:
         opts = {key: opt.default for key, opt in cls.options.items()}
         opts.update(self.rule_options.get(cls.code, {}))
         return opts
@@ -173,7 +179,7 @@ class Settings:
         """A stable text of everything that changes lint results (for the cache)."""
         memo = self.__dict__.get("_fingerprint")
         if memo is None:
-            memo = repr((sorted(c.code for c in self.enabled_rules()), sorted(self.rule_options.items()),
+            memo = repr((sorted(c.code for c in self.enabled_infos()), sorted(self.rule_options.items()),
                          sorted(self.per_file_ignores.items()), sorted(self.hydra.items())))
             self.__dict__["_fingerprint"] = memo
         return memo
@@ -222,7 +228,7 @@ def parse_table(table: dict[str, Any], root: Path, source: Path | None) -> Setti
     for pattern, codes in table.get("per-file-ignores", {}).items():
         key = f"per-file-ignores.{pattern}"
         settings.per_file_ignores[pattern] = [check_selector(c, where) for c in _str_list(codes, key, where)]
-    rules = all_rules()
+    rules = rule_infos()
     for code, opts in table.get("rules", {}).items():
         key = f"tool.mllint.rules.{code}"
         if code not in rules:

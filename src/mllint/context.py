@@ -7,14 +7,13 @@ something; bindings are collected only for the function a rule has singled out.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
-from mllint.diagnostics import Diagnostic, Edit, Fix, Location
+from mllint.diagnostics import Diagnostic, Edit, Fix, Location, line_starts
 from mllint.positions import Positions
 from mllint.traversal import walk
 
@@ -316,9 +315,3 @@ class FileContext:
         )
 
 
-_NEWLINE = re.compile(r"\r\n|\r|\n")
-
-
-def line_starts(text: str) -> list[int]:
-    """Offsets at which each line begins (Python's own newlines only: \\n, \\r\\n, \\r)."""
-    return [0] + [m.end() for m in _NEWLINE.finditer(text)]

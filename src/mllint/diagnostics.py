@@ -5,6 +5,7 @@ Lines and columns are 1-based everywhere (in every output format); columns count
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -54,3 +55,12 @@ class Diagnostic:
 
     def sort_key(self):
         return (self.path, self.cell or 0, self.start, self.code)
+
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")
+
+
+def line_starts(text: str) -> list[int]:
+    """Offsets at which each line begins (Python's own newlines only: \\n, \\r\\n, \\r), to turn
+    1-based rows and columns into offsets."""
+    return [0] + [m.end() for m in _NEWLINE.finditer(text)]

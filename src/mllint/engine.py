@@ -14,18 +14,12 @@ import tempfile
 import threading
 import traceback
 import warnings
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
-
-import libcst as cst
 
 from mllint import suppression
-from mllint.context import FileContext, line_starts
-from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
+from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, line_starts
 from mllint.rule import Rule
-from mllint.traversal import child_fields
 
 MAX_FIX_PASSES = 10
 MAX_ANALYSED_CHARS = 8 * 10**6
@@ -92,76 +86,6 @@ def write_atomic(path: Path, text: str, encoding: str, expected_mtime_ns: int | 
         raise
 
 
-# ---- one traversal, every rule ----------------------------------------------------------------
-
-class _Dispatcher:
-    """Walks the module once and calls each rule's visit_<Node>/leave_<Node> methods.
-
-    `run` walks the tree itself, in exactly LibCST's order (see traversal.child_fields; a test
-    compares the two), without LibCST rebuilding every node on the way up, which is what CSTNode.visit does
-    even for read-only visitors.
-    """
-
-    def __init__(self, ctx: FileContext, rules: list[Rule], on_error: Callable[[Rule, BaseException], None]):
-        self.ctx = ctx
-        self.on_error = on_error
-        self.visits: dict[str, list[tuple[Rule, Callable]]] = defaultdict(list)
-        self.leaves: dict[str, list[tuple[Rule, Callable]]] = defaultdict(list)
-        self.broken: set[int] = set()
-        for rule in rules:
-            for attr in dir(type(rule)):
-                if attr.startswith("visit_"):
-                    self.visits[attr[6:]].append((rule, getattr(rule, attr)))
-                elif attr.startswith("leave_"):
-                    self.leaves[attr[6:]].append((rule, getattr(rule, attr)))
-        # per node type: (visit handlers, leave handlers, child fields, is an import)
-        self._plans: dict[type, tuple[list, list, tuple[str, ...] | None, bool]] = {}
-
-    def _plan(self, node_type: type) -> tuple[list, list, tuple[str, ...] | None, bool]:
-        name = node_type.__name__
-        plan = (self.visits.get(name, []), self.leaves.get(name, []), child_fields(node_type),
-                issubclass(node_type, (cst.Import, cst.ImportFrom)))
-        self._plans[node_type] = plan
-        return plan
-
-    def _run(self, handlers, node) -> None:
-        for rule, fn in handlers:
-            if id(rule) in self.broken:
-                continue
-            try:
-                fn(node)
-            except Exception as exc:  # one rule's bug must not stop the others
-                self.broken.add(id(rule))
-                self.on_error(rule, exc)
-
-    def run(self, module: cst.Module) -> None:
-        self._walk(module)
-
-    def _walk(self, node: cst.CSTNode) -> None:
-        plan = self._plans.get(type(node)) or self._plan(type(node))
-        visits, leaves, fields, is_import = plan
-        self.ctx.stack.append(node)
-        if is_import and len(self.ctx.stack) > 3:
-            self.ctx.record_import(node)  # function-local imports
-        if visits:
-            self._run(visits, node)
-        if fields is None:
-            for child in node.children:
-                self._walk(child)
-        else:
-            walk = self._walk
-            for field_name in fields:
-                child = getattr(node, field_name)
-                if isinstance(child, cst.CSTNode):
-                    walk(child)
-                elif isinstance(child, (tuple, list)):
-                    for item in child:
-                        walk(item)
-        if leaves:
-            self._run(leaves, node)
-        self.ctx.stack.pop()
-
-
 # MLLINT_NO_PRESCREEN=1 runs every rule on every file (tests prove the prescreen loses nothing).
 PRESCREEN = os.environ.get("MLLINT_NO_PRESCREEN", "") in ("", "0")
 
@@ -201,6 +125,8 @@ def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], d
                       f"[{Path(where.filename).name}:{where.lineno}]; {REPORT_URL}")
 
     if kind != "python":
+        from mllint.context import FileContext
+
         ctx = FileContext(path, source, kind=kind, project=project)
         for cls, opts in rules:
             rule = cls(ctx, opts)
@@ -275,6 +201,11 @@ def _candidate_rules(tree: ast.Module, rules: list[tuple[type[Rule], dict]], on_
 
 
 def _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabled):
+    import libcst as cst  # imported only when a file needs it: a run answered by the cache never does
+
+    from mllint.context import FileContext
+    from mllint.traversal import Dispatcher
+
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
@@ -284,7 +215,7 @@ def _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabl
         return [_syntax_diagnostic(path, f"could not parse: {type(exc).__name__}: {exc}", 1, 1)], errors
     ctx = FileContext(path, source, kind="python", module=module, project=project)
     instances = [cls(ctx, opts) for cls, opts in rules]
-    dispatcher = _Dispatcher(ctx, instances, on_error)
+    dispatcher = Dispatcher(ctx, instances, on_error)
     try:
         dispatcher.run(module)
     except RecursionError:
@@ -425,6 +356,8 @@ def choose_fixes(diags: list[Diagnostic], unsafe: bool) -> list[Diagnostic]:
 def _parses(source: str, kind: str) -> bool:
     if kind != "python":
         return True
+    import libcst as cst
+
     try:
         cst.parse_module(source)
         return True

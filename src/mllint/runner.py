@@ -4,12 +4,12 @@ parallel), and write fixed files atomically."""
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 from mllint.config import ConfigResolver, Settings
+from mllint.rule import all_rules
 from mllint import cache
 from mllint.engine import FileResult, choose_fixes, decode, has_evidence, kind_of, lint_text, write_atomic
 
@@ -25,21 +25,23 @@ class Task:
     cache: bool = True
 
 
+def _infos_for(task: Task):
+    """The metadata of the rules that apply to this file (per-file-ignores taken out)."""
+    ignored = task.settings.ignored_for(task.path)
+    return [info for info in task.settings.enabled_infos()
+            if not any(info.code.startswith(sel) or sel == "ALL" for sel in ignored)]
+
+
 def _rules_for(task: Task):
-    settings = task.settings
-    ignored = settings.ignored_for(task.path)
-    out = []
-    for cls in settings.enabled_rules():
-        if any(cls.code.startswith(sel) or sel == "ALL" for sel in ignored):
-            continue
-        out.append((cls, settings.options_for(cls)))
-    return out
+    """(rule class, options) for linting this file: imports the rules."""
+    classes = all_rules()
+    return [(classes[info.code], task.settings.options_for(info)) for info in _infos_for(task)]
 
 
 def wanted_kinds(settings: Settings) -> set[str]:
     kinds = {"python"}
-    for cls in settings.enabled_rules():
-        kinds.update(cls.file_kinds)
+    for info in settings.enabled_infos():
+        kinds.update(info.file_kinds)
     return kinds
 
 
@@ -109,15 +111,14 @@ def _read(task: Task):
         from mllint.engine import _syntax_diagnostic
 
         return FileResult(task.display, diagnostics=[_syntax_diagnostic(task.display, f"cannot decode file: {reason}", 1, 1)])
-    rules = _rules_for(task)
     # Cross-file rules read other files too (configs, apps): key their results by the project's files.
     digest = None
     if task.cache:
         settings_key = task.settings.fingerprint()
-        if any(cls.cross_file and has_evidence(src.text, cls, kind) for cls, _ in rules):
+        if any(info.cross_file and has_evidence(src.text, info, kind) for info in _infos_for(task)):
             settings_key += task.settings.project_fingerprint()
         digest = cache.key(data, task.display, kind, settings_key)
-    return data, src, stat_before, rules, digest
+    return data, src, stat_before, digest
 
 
 def cached(task: Task) -> FileResult | None:
@@ -127,7 +128,7 @@ def cached(task: Task) -> FileResult | None:
     read = _read(task)
     if isinstance(read, FileResult):
         return None  # reported when the file is processed
-    digest = read[4]
+    digest = read[3]
     hit = cache.load(task.settings.root, digest)
     if hit is None or (task.fix and choose_fixes(hit, task.unsafe)):
         return None
@@ -139,13 +140,14 @@ def process(task: Task) -> FileResult:
     read = _read(task)
     if isinstance(read, FileResult):
         return read
-    data, src, stat_before, rules, digest = read
+    data, src, stat_before, digest = read
     kind = kind_of(task.path) or "python"
     if digest is not None:
         hit = cache.load(task.settings.root, digest)
         if hit is not None and not (task.fix and choose_fixes(hit, task.unsafe)):
             return FileResult(task.display, diagnostics=hit)
-    result = lint_text(src.text, task.display, kind, rules, project=task.settings, fix=task.fix, unsafe=task.unsafe)
+    result = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
+                       unsafe=task.unsafe)
     if digest is not None and not result.errors and result.new_source is None:
         cache.store(task.settings.root, digest, result.diagnostics)
     if result.new_source is not None and task.write:
@@ -171,6 +173,8 @@ def run_iter(tasks: list[Task], jobs: int = 1) -> Iterator[FileResult]:
         computed = map(process, todo)
         yield from (hit if hit is not None else next(computed) for hit in hits)
         return
+    from concurrent.futures import ProcessPoolExecutor
+
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         computed = pool.map(process, todo, chunksize=max(1, min(16, len(todo) // (jobs * 4))))
         yield from (hit if hit is not None else next(computed) for hit in hits)

@@ -1,4 +1,5 @@
-"""Read-only walks over LibCST trees, in exactly LibCST's own order, without rebuilding nodes.
+"""Read-only walks over LibCST trees, in exactly LibCST's own order, without rebuilding nodes:
+the engine's one traversal with every rule (`Dispatcher`), and the rules' own sub-walks (`walk`).
 
 LibCST's `node.visit(visitor)` rebuilds every node on its way back up, even for a visitor that
 changes nothing; for mllint, which only reads, that is most of the cost of a traversal. `walk`
@@ -10,9 +11,14 @@ calls the same `on_visit` / `on_leave` hooks (so `visit_<Node>` / `leave_<Node>`
 from __future__ import annotations
 
 import ast
-from typing import Iterator
+from collections import defaultdict
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import libcst as cst
+
+if TYPE_CHECKING:
+    from mllint.context import FileContext
+    from mllint.rule import Rule
 
 _VISIT_HELPERS = frozenset({"visit_required", "visit_optional", "visit_sentinel", "visit_iterable", "visit_sequence",
                             "visit_body_iterable", "visit_body_sequence"})
@@ -67,3 +73,71 @@ def walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
         for child in children(node):
             walk(child, visitor)
     visitor.on_leave(node)
+
+
+class Dispatcher:
+    """Walks the module once and calls each rule's visit_<Node>/leave_<Node> methods.
+
+    `run` walks the tree itself, in exactly LibCST's order (see child_fields; a test compares
+    the two), without LibCST rebuilding every node on the way up, which is what CSTNode.visit does
+    even for read-only visitors.
+    """
+
+    def __init__(self, ctx: FileContext, rules: list[Rule], on_error: Callable[[Rule, BaseException], None]):
+        self.ctx = ctx
+        self.on_error = on_error
+        self.visits: dict[str, list[tuple[Rule, Callable]]] = defaultdict(list)
+        self.leaves: dict[str, list[tuple[Rule, Callable]]] = defaultdict(list)
+        self.broken: set[int] = set()
+        for rule in rules:
+            for attr in dir(type(rule)):
+                if attr.startswith("visit_"):
+                    self.visits[attr[6:]].append((rule, getattr(rule, attr)))
+                elif attr.startswith("leave_"):
+                    self.leaves[attr[6:]].append((rule, getattr(rule, attr)))
+        # per node type: (visit handlers, leave handlers, child fields, is an import)
+        self._plans: dict[type, tuple[list, list, tuple[str, ...] | None, bool]] = {}
+
+    def _plan(self, node_type: type) -> tuple[list, list, tuple[str, ...] | None, bool]:
+        name = node_type.__name__
+        plan = (self.visits.get(name, []), self.leaves.get(name, []), child_fields(node_type),
+                issubclass(node_type, (cst.Import, cst.ImportFrom)))
+        self._plans[node_type] = plan
+        return plan
+
+    def _run(self, handlers, node) -> None:
+        for rule, fn in handlers:
+            if id(rule) in self.broken:
+                continue
+            try:
+                fn(node)
+            except Exception as exc:  # one rule's bug must not stop the others
+                self.broken.add(id(rule))
+                self.on_error(rule, exc)
+
+    def run(self, module: cst.Module) -> None:
+        self._walk(module)
+
+    def _walk(self, node: cst.CSTNode) -> None:
+        plan = self._plans.get(type(node)) or self._plan(type(node))
+        visits, leaves, fields, is_import = plan
+        self.ctx.stack.append(node)
+        if is_import and len(self.ctx.stack) > 3:
+            self.ctx.record_import(node)  # function-local imports
+        if visits:
+            self._run(visits, node)
+        if fields is None:
+            for child in node.children:
+                self._walk(child)
+        else:
+            walk = self._walk
+            for field_name in fields:
+                child = getattr(node, field_name)
+                if isinstance(child, cst.CSTNode):
+                    walk(child)
+                elif isinstance(child, (tuple, list)):
+                    for item in child:
+                        walk(item)
+        if leaves:
+            self._run(leaves, node)
+        self.ctx.stack.pop()

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mllint.context import line_starts
+from mllint.diagnostics import line_starts
 from mllint.diagnostics import Location
 from mllint.hydra.check import PLACEHOLDER, Arg
 
