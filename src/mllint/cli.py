@@ -105,10 +105,6 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
     if path_errors and not found:
         sys.exit(2)
     fix_mode = fix or diff
-    if not no_cache:  # once per project, here, rather than in every worker
-        for settings in {id(f[2]): f[2] for f in found}.values():
-            if any(info.cross_file for info in settings.enabled_infos()):
-                settings.project_fingerprint()
     tasks = [Task(path, display, settings, fix=fix_mode, unsafe=unsafe_fixes, write=not diff, cache=not no_cache)
              for path, display, settings in sorted(found, key=lambda f: f[1])]
     # Text goes out file by file as results arrive (in path order); other formats need them all.

@@ -165,8 +165,8 @@ class Settings:
         return bool(match(rel) or any(match(part) for part in rel.split("/")) or (prefixes and rel.startswith(prefixes)))
 
     def project_fingerprint(self) -> str:
-        """For cross-file rules' cache entries; computed once (in the main process, before the
-        settings are sent to the workers)."""
+        """For cross-file rules' cache entries; computed once, when a file first needs it (in the
+        main process's cache lookups, before the settings are sent to the workers)."""
         memo = self.__dict__.get("_project_fingerprint")
         if memo is None:
             from mllint.cache import project_fingerprint
