@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mllint import runner
+from mllint import cache, runner
 from mllint.cli import main
 
 BAD = "import torch\n\n\ndef step(p):\n    p.grad = torch.nan_to_num(p.grad)\n"
@@ -136,3 +136,81 @@ def test_a_warm_run_reads_only_the_cache(tmp_path):
     assert warm.stdout == cold.stdout
     assert {"libcst", "mllint.rules"} <= _imported(cold.stderr)
     assert not {"libcst", "mllint.rules", "yaml", "astroid", "concurrent.futures.process"} & _imported(warm.stderr)
+    heavy = ("libcst", "astroid", "yaml", "mllint.rules", "mllint.hydra", "mllint.context", "mllint.notebook")
+    assert not [name for name in _imported(warm.stderr) if name.startswith(tuple(h + "." for h in heavy))]
+    json_command = [*command, "--format", "json"]
+    assert (subprocess.run(json_command, capture_output=True, text=True, cwd=tmp_path).stdout
+            == subprocess.run([*json_command, "--no-cache"], capture_output=True, text=True, cwd=tmp_path).stdout)
+
+
+def _tree(root: Path, count: int = 6) -> list[str]:
+    (root / "pyproject.toml").write_text("[tool.mllint]\n")
+    (root / "train.py").write_text(BAD)
+    names = [f"clean_{i}.py" for i in range(count)]
+    for i, name in enumerate(names):
+        (root / name).write_text(f"x = {i}\n")
+    return ["train.py", *names]
+
+
+def test_a_partly_changed_tree_lints_only_the_changed_files(tmp_path, monkeypatch):
+    """The main process answers the unchanged files; only the changed ones are linted, and the
+    report is the one an uncached run gives, in the same order."""
+    names = _tree(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    CliRunner().invoke(main, ["--jobs", "2", "."])
+    (tmp_path / "clean_3.py").write_text(BAD)
+    calls = _count_lints(monkeypatch)
+    warm = CliRunner().invoke(main, ["--jobs", "2", "."])
+    assert calls == ["clean_3.py"]
+    uncached = CliRunner().invoke(main, ["--jobs", "2", "--no-cache", "."])
+    assert warm.output == uncached.output and warm.exit_code == uncached.exit_code == 1
+    assert warm.output.index("clean_3.py") < warm.output.index("train.py") and len(names) == 7
+
+
+def test_fix_mode_does_not_trust_a_cached_fixable_result_looked_up_in_the_main_process(tmp_path, monkeypatch):
+    """With several files and processes the cache is read before any worker starts: a cached
+    result with a fix still sends its file to be fixed; the clean files are answered as they are."""
+    _tree(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    CliRunner().invoke(main, ["--jobs", "2", "."])
+    calls = _count_lints(monkeypatch)
+    out = CliRunner().invoke(main, ["--jobs", "2", "--fix", "."])
+    assert out.exit_code == 0, out.output
+    assert calls == ["train.py"]
+    assert 'posinf=float("inf")' in (tmp_path / "train.py").read_text()
+
+
+def test_a_project_file_change_relints_only_files_with_cross_file_evidence(tmp_path, monkeypatch):
+    """Only results that a cross-file rule could have produced are keyed by the project's files."""
+    _tree(tmp_path, count=3)
+    (tmp_path / "launch.py").write_text("import subprocess\nsubprocess.run(['python', 'app.py'])\n")
+    monkeypatch.chdir(tmp_path)
+    CliRunner().invoke(main, ["--jobs", "1", "."])
+    (tmp_path / "config.yaml").write_text("lr: 0.1\n")
+    calls = _count_lints(monkeypatch)
+    CliRunner().invoke(main, ["--jobs", "1", "."])
+    assert sorted(calls) == ["config.yaml", "launch.py"]
+
+
+def test_the_code_fingerprint_follows_every_source_file(tmp_path):
+    """An edited, added or removed module of a development install gives another fingerprint, so
+    entries written by the old code are not used; other files do not count."""
+    (tmp_path / "rules").mkdir()
+    (tmp_path / "cli.py").write_text("x = 1\n")
+    (tmp_path / "rules" / "ml101.py").write_text("y = 1\n")
+    fingerprints = [cache.tree_fingerprint(str(tmp_path))]
+    (tmp_path / "notes.md").write_text("not code\n")
+    (tmp_path / "rules" / "__pycache__").mkdir()
+    (tmp_path / "rules" / "__pycache__" / "ml101.cpython-311.pyc").write_bytes(b"\0")
+    assert cache.tree_fingerprint(str(tmp_path)) == fingerprints[0]
+    rule = tmp_path / "rules" / "ml101.py"
+    rule.write_text("y = 22\n")
+    fingerprints.append(cache.tree_fingerprint(str(tmp_path)))
+    os.utime(rule, ns=(rule.stat().st_atime_ns, rule.stat().st_mtime_ns + 10**9))
+    fingerprints.append(cache.tree_fingerprint(str(tmp_path)))
+    (tmp_path / "rules" / "ml102.py").write_text("")
+    fingerprints.append(cache.tree_fingerprint(str(tmp_path)))
+    (tmp_path / "cli.py").unlink()
+    fingerprints.append(cache.tree_fingerprint(str(tmp_path)))
+    assert len(set(fingerprints)) == len(fingerprints)
+    assert cache.code_fingerprint() == cache.tree_fingerprint(str(Path(cache.__file__).parent))

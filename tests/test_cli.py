@@ -186,3 +186,14 @@ def test_fix_keeps_file_mode_bom_and_crlf(project):
 def test_main_module_runs():
     proc = subprocess.run([sys.executable, "-m", "mllint", "rules"], capture_output=True, text=True)
     assert proc.returncode == 0 and "ML101" in proc.stdout
+
+
+def test_a_file_reached_twice_is_linted_once(project):
+    """Through a symlink, or named and also found in a directory walked through a symlinked path."""
+    (project / "pkg").mkdir()
+    (project / "pkg" / "model.py").write_text(BAD)
+    os.symlink("pkg", project / "linked_pkg")
+    os.symlink("train.py", project / "alias.py")
+    out = invoke("--jobs", "1", "--format", "json", "pkg/model.py", "linked_pkg", ".")
+    assert sorted(d["filename"].split("/")[-1] for d in json.loads(out.output)) == ["alias.py", "model.py"]
+

@@ -119,7 +119,16 @@ class Settings:
         return [classes[info.code] for info in self.enabled_infos()]
 
     def enabled_infos(self) -> list[RuleInfo]:
-        """The enabled rules' metadata (for everything but linting: no rule is imported)."""
+        """The enabled rules' metadata (for everything but linting: no rule is imported). Asked
+        for every file: computed once per selection (layers and preview may still be changed)."""
+        state = (self.preview, tuple((None if layer.select is None else tuple(layer.select),
+                                      tuple(layer.extend_select), tuple(layer.ignore)) for layer in self.layers))
+        memo = self.__dict__.get("_enabled")
+        if memo is None or memo[0] != state:
+            memo = self.__dict__["_enabled"] = (state, self._compute_enabled_infos())
+        return list(memo[1])
+
+    def _compute_enabled_infos(self) -> list[RuleInfo]:
         rules = rule_infos()
         enabled = {code: True for code in rules}
         explicit: set[str] = set()

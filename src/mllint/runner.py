@@ -68,9 +68,10 @@ def discover(paths: list[str], resolver: ConfigResolver,
             continue
         for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
             here = Path(dirpath)
-            settings = resolver.for_path(here)
+            settings = resolver.for_path(here)  # a file's settings are its directory's
             dirnames[:] = sorted(d for d in dirnames if not settings.is_excluded(here / d))
             kinds = wanted_kinds(settings)
+            real_here = None
             for name in sorted(filenames):
                 file = here / name
                 kind = kind_of(file)
@@ -81,13 +82,17 @@ def discover(paths: list[str], resolver: ConfigResolver,
                 if settings.is_excluded(file):
                     continue
                 try:
-                    key = file.resolve()
+                    if os.path.islink(file):
+                        key = file.resolve()
+                    else:  # what resolve() gives, resolving the directory once rather than per file
+                        real_here = real_here or here.resolve()
+                        key = real_here / name
                 except (OSError, RuntimeError):  # symlink loops
                     key = file
                 if key in seen:
                     continue
                 seen.add(key)
-                found.append((file, str(file), resolver.for_path(file)))
+                found.append((file, str(file), settings))
     return found, errors
 
 
@@ -115,10 +120,26 @@ def _read(task: Task):
     digest = None
     if task.cache:
         settings_key = task.settings.fingerprint()
-        if any(info.cross_file and has_evidence(src.text, info, kind) for info in _infos_for(task)):
+        if _reads_other_files(src.text, _infos_for(task), kind):
             settings_key += task.settings.project_fingerprint()
         digest = cache.key(data, task.display, kind, settings_key)
     return data, src, stat_before, digest
+
+
+def _reads_other_files(text: str, infos, kind: str) -> bool:
+    """Could a cross-file rule report on this text? The Hydra rules share their evidence: each
+    distinct list is searched once (most files have none of it, so every item is searched)."""
+    searched = []
+    for info in infos:
+        if not info.cross_file:
+            continue
+        evidence = info.evidence.get(kind, ()) if isinstance(info.evidence, dict) else info.evidence
+        if evidence and evidence in searched:
+            continue
+        if has_evidence(text, info, kind):
+            return True
+        searched.append(evidence)
+    return False
 
 
 def cached(task: Task) -> FileResult | None:
