@@ -197,3 +197,13 @@ def test_a_file_reached_twice_is_linted_once(project):
     out = invoke("--jobs", "1", "--format", "json", "pkg/model.py", "linked_pkg", ".")
     assert sorted(d["filename"].split("/")[-1] for d in json.loads(out.output)) == ["alias.py", "model.py"]
 
+
+def test_rules_and_explain_need_no_rule_implementation():
+    """`mllint rules` and `mllint explain` print metadata: neither imports LibCST."""
+    for args in (["rules"], ["explain", "ML101"]):
+        proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "mllint", *args], capture_output=True,
+                              text=True)
+        assert proc.returncode == 0 and "ML101" in proc.stdout
+        imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
+                    if line.startswith("import time:")}
+        assert "libcst" not in imported and "mllint.rules" not in imported

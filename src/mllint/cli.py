@@ -11,7 +11,6 @@ something), 2 usage, configuration or internal error.
 
 from __future__ import annotations
 
-import difflib
 import gc
 import os
 import sys
@@ -24,7 +23,7 @@ from mllint.config import ConfigError, ConfigResolver, SelectionLayer, check_sel
 from mllint.engine import decode, kind_of, lint_text
 from mllint.output import (format_github, format_json, format_junit, format_lines, format_sarif, format_statistics,
                             format_summary, format_text, statistics_json)
-from mllint.rule import all_rules
+from mllint.rule import rule_infos
 from mllint.runner import Task, _rules_for, discover, run_iter
 
 FORMATS = ["text", "json", "github", "sarif", "junit"]
@@ -126,6 +125,8 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
             click.echo(f"mllint: warning: {warning}", err=True)
 
     if diff:
+        import difflib
+
         chunks = []
         for r in results:
             if r.new_source is not None:
@@ -196,6 +197,8 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
         click.echo(f"mllint: error: {err}", err=True)
     if diff:
         if result.new_source is not None:
+            import difflib
+
             sys.stdout.write("".join(difflib.unified_diff(
                 src.text.splitlines(keepends=True), result.new_source.splitlines(keepends=True),
                 fromfile=f"a/{name}", tofile=f"b/{name}")))
@@ -230,7 +233,7 @@ def server() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def rules_cmd(fmt: str) -> None:
     """List every rule: code, name, stability, fix."""
-    rules = all_rules()
+    rules = rule_infos()  # the metadata, without importing the rules
     if fmt == "json":
         import json
 
@@ -250,7 +253,7 @@ def explain(code: str) -> None:
     """Print the documentation page of a rule (e.g. `mllint explain ML101`)."""
     from mllint.docs import doc_text
 
-    rules = all_rules()
+    rules = rule_infos()
     code_u = code.upper()
     by_name = {cls.name: c for c, cls in rules.items()}
     code_u = by_name.get(code.lower(), code_u)
