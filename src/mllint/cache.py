@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 from mllint import __version__
 from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
@@ -66,22 +67,27 @@ def key(data: bytes, path_display: str, kind: str, settings_fingerprint: str) ->
     return h.hexdigest()
 
 
-def _entry(root: Path, digest: str) -> Path:
-    return root / CACHE_DIR / __version__ / digest[:2] / f"{digest}.json"
+def _entry(root: Path, digest: str) -> str:
+    return os.path.join(root, CACHE_DIR, __version__, digest[:2], f"{digest}.json")
 
 
-def load(root: Path, digest: str) -> list[Diagnostic] | None:
+def load(root: Path, digest: str, project_fingerprint: Callable[[], str]) -> list[Diagnostic] | None:
+    """The entry's diagnostics; None if there is none, or if the entry was written for a project
+    state (cross-file rules' results) that `project_fingerprint()` says has changed."""
     try:
         with open(_entry(root, digest), encoding="utf-8") as fh:
             raw = json.load(fh)
-        return [_decode(d) for d in raw]
+        if raw["project"] is not None and raw["project"] != project_fingerprint():
+            return None
+        return [_decode(d) for d in raw["diagnostics"]]
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def store(root: Path, digest: str, diagnostics: list[Diagnostic]) -> None:
-    """Best effort: a cache that cannot be written (read-only checkout) is simply not used."""
-    path = _entry(root, digest)
+def store(root: Path, digest: str, diagnostics: list[Diagnostic], project: str | None = None) -> None:
+    """Best effort: a cache that cannot be written (read-only checkout) is simply not used.
+    `project`: the project's fingerprint, for results that depend on other files too."""
+    path = Path(_entry(root, digest))
     try:
         base = root / CACHE_DIR
         if not base.is_dir():
@@ -91,7 +97,7 @@ def store(root: Path, digest: str, diagnostics: list[Diagnostic]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump([_encode(d) for d in diagnostics], fh)
+            json.dump({"project": project, "diagnostics": [_encode(d) for d in diagnostics]}, fh)
         os.replace(tmp, path)
     except OSError:
         pass

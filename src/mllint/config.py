@@ -100,6 +100,9 @@ class SelectionLayer:
                 explicit.add(code)
 
 
+_PROJECT_FINGERPRINTS: dict[tuple[str, tuple[str, ...]], str] = {}  # for the current run (ConfigResolver)
+
+
 @dataclass
 class Settings:
     """The effective settings for one project (one pyproject.toml, or none)."""
@@ -174,14 +177,14 @@ class Settings:
         return bool(match(rel) or any(match(part) for part in rel.split("/")) or (prefixes and rel.startswith(prefixes)))
 
     def project_fingerprint(self) -> str:
-        """For cross-file rules' cache entries; computed once, when a file first needs it (in the
-        main process's cache lookups, before the settings are sent to the workers)."""
-        memo = self.__dict__.get("_project_fingerprint")
+        """For cross-file rules' cache entries: computed when a file first needs it, once per
+        project and process (each task carries its own copy of the settings to a worker)."""
+        key = (str(self.root), tuple(self.exclude))
+        memo = _PROJECT_FINGERPRINTS.get(key)
         if memo is None:
             from mllint.cache import project_fingerprint
 
-            memo = project_fingerprint(self.root, self.is_excluded)
-            self.__dict__["_project_fingerprint"] = memo
+            memo = _PROJECT_FINGERPRINTS[key] = project_fingerprint(self.root, self.is_excluded)
         return memo
 
     def fingerprint(self) -> str:
@@ -300,6 +303,7 @@ class ConfigResolver:
         self.extra_exclude = extra_exclude or []
         self._fixed = load_config_file(config_file) if config_file else None
         self._by_dir: dict[Path, Settings] = {}
+        _PROJECT_FINGERPRINTS.clear()  # a new run: the project's files may have changed since the last
 
     def _finish(self, settings: Settings) -> Settings:
         if self.cli_layer is not None:

@@ -97,10 +97,8 @@ def discover(paths: list[str], resolver: ConfigResolver,
 
 
 def _read(task: Task):
-    """(raw bytes, decoded source, stat, rules, cache key or None), or a FileResult for a file that
-    cannot be read or decoded."""
+    """(raw bytes, stat, cache key or None), or a FileResult for a file that cannot be read."""
     path = task.path
-    kind = kind_of(path) or "python"
     try:
         if path.is_dir():
             return FileResult(task.display, errors=[f"{task.display}: is a directory, not a file"])
@@ -109,21 +107,10 @@ def _read(task: Task):
             data = fh.read()
     except OSError as exc:
         return FileResult(task.display, errors=[f"{task.display}: cannot read: {exc.strerror or exc}"])
-    try:
-        src = decode(data, kind)
-    except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
-        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
-        from mllint.engine import _syntax_diagnostic
-
-        return FileResult(task.display, diagnostics=[_syntax_diagnostic(task.display, f"cannot decode file: {reason}", 1, 1)])
-    # Cross-file rules read other files too (configs, apps): key their results by the project's files.
     digest = None
     if task.cache:
-        settings_key = task.settings.fingerprint()
-        if _reads_other_files(src.text, _infos_for(task), kind):
-            settings_key += task.settings.project_fingerprint()
-        digest = cache.key(data, task.display, kind, settings_key)
-    return data, src, stat_before, digest
+        digest = cache.key(data, task.display, kind_of(path) or "python", task.settings.fingerprint())
+    return data, stat_before, digest
 
 
 def _reads_other_files(text: str, infos, kind: str) -> bool:
@@ -142,18 +129,24 @@ def _reads_other_files(text: str, infos, kind: str) -> bool:
     return False
 
 
+def _load(task: Task, digest: str) -> list | None:
+    """A cached result. Results that cross-file rules took part in (they read configs and apps too)
+    hold the project's fingerprint and count only while it is unchanged."""
+    hit = cache.load(task.settings.root, digest, task.settings.project_fingerprint)
+    if hit is None or (task.fix and choose_fixes(hit, task.unsafe)):
+        return None
+    return hit
+
+
 def cached(task: Task) -> FileResult | None:
     """The cached result for this file, if there is one that can be used as it is."""
     if not task.cache:
         return None
     read = _read(task)
-    if isinstance(read, FileResult):
-        return None  # reported when the file is processed
-    digest = read[3]
-    hit = cache.load(task.settings.root, digest)
-    if hit is None or (task.fix and choose_fixes(hit, task.unsafe)):
-        return None
-    return FileResult(task.display, diagnostics=hit)
+    if isinstance(read, FileResult) or read[2] is None:
+        return None  # a file that cannot be read is reported when it is processed
+    hit = _load(task, read[2])
+    return FileResult(task.display, diagnostics=hit) if hit is not None else None
 
 
 def process(task: Task) -> FileResult:
@@ -161,16 +154,24 @@ def process(task: Task) -> FileResult:
     read = _read(task)
     if isinstance(read, FileResult):
         return read
-    data, src, stat_before, digest = read
-    kind = kind_of(task.path) or "python"
+    data, stat_before, digest = read
     if digest is not None:
-        hit = cache.load(task.settings.root, digest)
-        if hit is not None and not (task.fix and choose_fixes(hit, task.unsafe)):
+        hit = _load(task, digest)
+        if hit is not None:
             return FileResult(task.display, diagnostics=hit)
+    kind = kind_of(task.path) or "python"
+    try:
+        src = decode(data, kind)
+    except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
+        reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
+        from mllint.engine import _syntax_diagnostic
+
+        return FileResult(task.display, diagnostics=[_syntax_diagnostic(task.display, f"cannot decode file: {reason}", 1, 1)])
     result = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
                        unsafe=task.unsafe)
     if digest is not None and not result.errors and result.new_source is None:
-        cache.store(task.settings.root, digest, result.diagnostics)
+        project = task.settings.project_fingerprint() if _reads_other_files(src.text, _infos_for(task), kind) else None
+        cache.store(task.settings.root, digest, result.diagnostics, project)
     if result.new_source is not None and task.write:
         try:
             write_atomic(task.path, result.new_source, src.encoding, stat_before.st_mtime_ns)
