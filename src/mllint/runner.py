@@ -167,10 +167,14 @@ def process(task: Task) -> FileResult:
         from mllint.engine import _syntax_diagnostic
 
         return FileResult(task.display, diagnostics=[_syntax_diagnostic(task.display, f"cannot decode file: {reason}", 1, 1)])
+    # The project's state that a cross-file result holds is taken before its rules read the project:
+    # taken after, an edit made meanwhile would be recorded as seen and the stale result kept.
+    project = None
+    if digest is not None and _reads_other_files(src.text, _infos_for(task), kind):
+        project = task.settings.project_fingerprint()
     result = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
                        unsafe=task.unsafe)
     if digest is not None and not result.errors and result.new_source is None:
-        project = task.settings.project_fingerprint() if _reads_other_files(src.text, _infos_for(task), kind) else None
         cache.store(task.settings.root, digest, result.diagnostics, project)
     if result.new_source is not None and task.write:
         try:
