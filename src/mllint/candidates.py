@@ -22,7 +22,12 @@ import re
 from collections import defaultdict
 from typing import Callable, Iterable
 
-__all__ = ["Facts", "Pattern", "Calls", "Words", "Ops", "Nodes", "callee", "dotted_leaf"]
+__all__ = ["Facts", "Pattern", "Calls", "Words", "Ops", "Nodes", "callee", "dotted_leaf", "leaves"]
+
+
+def leaves(qualified_names) -> set[str]:
+    """The last names of qualified names: what `Calls` matches (`torch.nan_to_num` -> `nan_to_num`)."""
+    return {name.rsplit(".", 1)[-1] for name in qualified_names}
 
 
 def callee(call: ast.Call) -> str | None:

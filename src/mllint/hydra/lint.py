@@ -10,7 +10,7 @@ from typing import Any
 import libcst as cst
 
 from mllint.astutil import find_arg
-from mllint.candidates import Calls, Words
+from mllint.candidates import Calls, Words, leaves
 from mllint.context import FileContext
 from mllint.diagnostics import Location
 from mllint.hydra.apps import App, find_app
@@ -29,7 +29,7 @@ INITIALIZE_DIR = {"hydra.initialize_config_dir", "hydra.experimental.initialize_
 # os.popen or Hydra's compose: the text names the module or function, the AST has the call.
 SHELL_EVIDENCE = ("python ", "python3 ", "torchrun", "accelerate launch", "deepspeed ")
 PYTHON_EVIDENCE = ("subprocess", "compose", "os.system", "os.popen", re.compile(r"from\s+os\s+import"))
-PYTHON_CANDIDATES = (Calls(*{name.rsplit(".", 1)[-1] for name in SUBPROCESS}) & Words({"subprocess"})
+PYTHON_CANDIDATES = (Calls(*leaves(SUBPROCESS)) & Words({"subprocess"})
                      | Calls("system", "popen") & Words({"os"}) | Calls("compose") & Words({"hydra"}))
 
 _KEY = "_mllint_hydra"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from mllint.astutil import find_arg
-from mllint.candidates import Calls
+from mllint.candidates import Calls, leaves
 from mllint.context import FileContext, Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
 from mllint.gradients import is_gradient
@@ -167,7 +167,7 @@ class ClipBeforeUnscale(Rule):
     summary = "Gradient clipping between scaler.scale(loss).backward() and scaler.step() without scaler.unscale_()."
     fix_applicability = Applicability.SAFE
     # a loss is scaled (`scaler.scale(loss)`) and something clips or clamps
-    candidates = Calls("scale") & Calls(*{name.rsplit(".", 1)[-1] for name in CLIP_FUNCTIONS}, *INPLACE_CLAMPS, *CLAMPS)
+    candidates = Calls("scale") & Calls(*leaves(CLIP_FUNCTIONS), *INPLACE_CLAMPS, *CLAMPS)
 
     def __init__(self, ctx, options):
         super().__init__(ctx, options)

@@ -7,7 +7,7 @@ import ast
 import libcst as cst
 
 from mllint.astutil import find_arg
-from mllint.candidates import Calls, Ops
+from mllint.candidates import Calls, Ops, leaves
 from mllint.context import FileContext, Visitor
 from mllint.diagnostics import Applicability, Fix
 from mllint.rule import Rule, register
@@ -32,10 +32,6 @@ GUARD_PEEL_METHODS = SAME_VALUE_METHODS | {"min", "max", "abs", "all", "any", "a
 GUARD_FUNCTIONS = ("isclose", "allclose", "isfinite", "isnan", "isinf", "nonzero", "count_nonzero", "all", "any",
                    "where")
 EPS = "1e-8"
-
-
-def _leaves(qualified_names) -> set[str]:
-    return {name.rsplit(".", 1)[-1] for name in qualified_names}
 
 
 def _peel(expr: cst.BaseExpression, methods=SAME_VALUE_METHODS) -> cst.BaseExpression:
@@ -131,8 +127,8 @@ class StdDivisionWithoutEpsilon(Rule):
     summary = "Division by a standard deviation with no epsilon: a constant batch or a batch of one gives inf/NaN."
     fix_applicability = Applicability.SAFE
     # a std is computed and something is divided
-    candidates = Calls(*STD_METHODS, *_leaves(STD_FUNCTIONS | STD_MEAN_FUNCTIONS)) & \
-        (Ops(ast.Div) | Calls(*DIV_METHODS, *_leaves(DIV_FUNCTIONS)))
+    candidates = Calls(*STD_METHODS, *leaves(STD_FUNCTIONS | STD_MEAN_FUNCTIONS)) & \
+        (Ops(ast.Div) | Calls(*DIV_METHODS, *leaves(DIV_FUNCTIONS)))
 
     # ---- division sites -----------------------------------------------------------------------
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:

@@ -8,7 +8,7 @@ import re
 import libcst as cst
 
 from mllint.astutil import find_arg, number
-from mllint.candidates import Calls, Ops
+from mllint.candidates import Calls, Ops, leaves
 from mllint.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix, Location
 from mllint.rule import Option, Rule, register
@@ -54,10 +54,6 @@ VAR_FUNCS = {"torch.var", "numpy.var", "numpy.nanvar"}
 SQRT_FUNCS = {"torch.sqrt", "numpy.sqrt", "math.sqrt"}
 FLOOR_FUNCS = {"max", "builtins.max", "torch.maximum", "torch.max", "torch.clamp", "torch.clip", "numpy.maximum",
                "numpy.clip", "numpy.fmax", "torch.clamp_min"}
-def _leaves(qualified_names) -> set[str]:
-    return {name.rsplit(".", 1)[-1] for name in qualified_names}
-
-
 PASS_THROUGH = ("item", "detach", "cpu", "float", "double", "squeeze")
 LOG_PROB = re.compile(r"log_?probs?|logp\b|logps\b|log_pi", re.I)
 VALUE_USE = re.compile(r"value|critic|\bvf|v_?pred|baseline|mse|smooth_l1|huber|MSELoss", re.I)
@@ -106,7 +102,7 @@ class PerBatchReturnNormalization(Rule):
     fix_applicability = Applicability.UNSAFE
     # a batch mean and a batch std (or a variance, square-rooted; or `torch.std_mean`), and a
     # division (`/`, `/=`, `.div_`)
-    candidates = (Calls("mean", *_leaves(MEAN_FUNCS)) & Calls("std", "var", *_leaves(STD_FUNCS | VAR_FUNCS))
+    candidates = (Calls("mean", *leaves(MEAN_FUNCS)) & Calls("std", "var", *leaves(STD_FUNCS | VAR_FUNCS))
                   | Calls("std_mean")) & (Ops(ast.Div) | Calls("div_"))
     options = {
         "names": Option(list, DEFAULT_NAMES, "Names of returns / value targets (besides any name with a "

@@ -13,7 +13,7 @@ import re
 import libcst as cst
 
 from mllint.astutil import find_arg
-from mllint.candidates import Calls, Ops, Words
+from mllint.candidates import Calls, Ops, Words, leaves
 from mllint.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
 from mllint.rule import Rule, register
@@ -61,7 +61,7 @@ class TotalStepsRounding(Rule):
     summary = "A total step count rounded once over epochs x samples / batch differs from what the loader yields."
     fix_applicability = Applicability.UNSAFE
     # a rounding, epochs, a batch size, and a total that sizes a schedule, by name or keyword
-    candidates = (Calls(*{name.rsplit(".", 1)[-1] for name in ROUNDINGS}) | Ops(ast.FloorDiv)) & Words(EPOCHS) & \
+    candidates = (Calls(*leaves(ROUNDINGS)) | Ops(ast.FloorDiv)) & Words(EPOCHS) & \
         Words(BATCH) & Words(lambda word: TOTAL_NAME.match(word) is not None or word in SCHEDULE_KEYWORDS)
 
     # ---- where a total sizes a schedule -------------------------------------------------------

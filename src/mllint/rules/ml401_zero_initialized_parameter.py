@@ -8,7 +8,7 @@ import re
 import libcst as cst
 
 from mllint.astutil import find_arg, number
-from mllint.candidates import Calls
+from mllint.candidates import Calls, leaves
 from mllint.context import FileContext, Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
 from mllint.rule import Rule, register
@@ -71,10 +71,6 @@ def _zero_start_name(name: str) -> bool:
 
 def _row_set_name(name: str) -> bool:
     return bool(_tokens(name) & ROW_SET_TOKENS)
-
-
-def _leaves(qualified_names) -> set[str]:
-    return {name.rsplit(".", 1)[-1] for name in qualified_names}
 
 
 def _maybe_zeroed_target(target: ast.expr) -> bool:
@@ -297,8 +293,8 @@ class ZeroInitializedParameter(Rule):
     summary = "A learnable multi-row parameter starts as all zeros: its rows get identical gradients and never separate."
     fix_applicability = Applicability.UNSAFE
     # zeros created inside `nn.Parameter(...)`, or a zero init of an attribute the name tests let through
-    candidates = Calls(*_leaves(ZEROS), "new_zeros", inside=Calls(*_leaves(PARAMETER))) | \
-        Calls(*_leaves(ZERO_INITS), where=lambda call: bool(call.args) and _maybe_zeroed_target(call.args[0])) | \
+    candidates = Calls(*leaves(ZEROS), "new_zeros", inside=Calls(*leaves(PARAMETER))) | \
+        Calls(*leaves(ZERO_INITS), where=lambda call: bool(call.args) and _maybe_zeroed_target(call.args[0])) | \
         Calls("zero_", "fill_", where=lambda call: isinstance(call.func, ast.Attribute)
               and _maybe_zeroed_target(call.func.value))
 
