@@ -9,15 +9,24 @@ other files, e.g. Hydra configs) are also keyed by the names, sizes and times of
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
 from mllint import __version__
 from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
+
+try:  # what hashlib.blake2b is, without loading OpenSSL (a tenth of a warm run) for hashlib's sake
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - an interpreter without CPython's _blake2
+    from hashlib import blake2b
+
+
+def _hash(data: bytes = b""):
+    return blake2b(data, digest_size=32)  # 64 hex digits, as file names
+
 
 CACHE_DIR = ".mllint_cache"
 CACHEDIR_TAG = (
@@ -54,17 +63,25 @@ def tree_fingerprint(top: str) -> str:
                     walk(entry.path, f"{prefix}{entry.name}/")
 
     walk(top, "")
-    return hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
+    return _hash("".join(sorted(lines)).encode()).hexdigest()
 
 
 def key(data: bytes, path_display: str, kind: str, settings_fingerprint: str) -> str:
-    h = hashlib.sha256()
-    for part in (__version__.encode(), code_fingerprint().encode(), kind.encode(), settings_fingerprint.encode(),
-                 path_display.encode()):
-        h.update(part)
-        h.update(b"\0")
+    h = _key_prefix(kind, settings_fingerprint).copy()
+    h.update(path_display.encode())
+    h.update(b"\0")
     h.update(data)
     return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _key_prefix(kind: str, settings_fingerprint: str):
+    """The hash state after what all files of a kind and settings share (hashed once per run)."""
+    h = _hash()
+    for part in (__version__, code_fingerprint(), kind, settings_fingerprint):
+        h.update(part.encode())
+        h.update(b"\0")
+    return h
 
 
 def _entry(root: Path, digest: str) -> str:
@@ -87,6 +104,8 @@ def load(root: Path, digest: str, project_fingerprint: Callable[[], str]) -> lis
 def store(root: Path, digest: str, diagnostics: list[Diagnostic], project: str | None = None) -> None:
     """Best effort: a cache that cannot be written (read-only checkout) is simply not used.
     `project`: the project's fingerprint, for results that depend on other files too."""
+    import tempfile
+
     path = Path(_entry(root, digest))
     try:
         base = root / CACHE_DIR
@@ -129,17 +148,17 @@ def _decode(raw: dict) -> Diagnostic:
 def project_fingerprint(root: Path, excluded) -> str:
     """Names, sizes and modification times of the files cross-file rules may read under `root`
     (Python, YAML and shell files): their cached results stay valid while none of these changes."""
-    h = hashlib.sha256()
+    h = _hash()
     for dirpath, dirnames, filenames in os.walk(root):
-        here = Path(dirpath)
-        dirnames[:] = sorted(d for d in dirnames if not excluded(here / d))
+        dirnames[:] = sorted(d for d in dirnames if not excluded(os.path.join(dirpath, d)))
         for name in sorted(filenames):
             if name.endswith((".py", ".yaml", ".yml", ".sh", ".bash")):
+                file = os.path.join(dirpath, name)
                 try:
-                    st = os.stat(here / name)
+                    st = os.stat(file)
                 except OSError:
                     continue
-                h.update(f"{here / name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
+                h.update(f"{file}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 
 

@@ -3,14 +3,14 @@ as mllint/rule_docs/)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
-_PACKAGED = Path(__file__).parent / "rule_docs"
-_CHECKOUT = Path(__file__).resolve().parents[2] / "rules"
 
-
+@functools.cache
 def docs_dir() -> Path | None:
-    for candidate in (_PACKAGED, _CHECKOUT):
+    here = Path(__file__)
+    for candidate in (here.parent / "rule_docs", here.resolve().parents[2] / "rules"):
         if candidate.is_dir():
             return candidate
     return None

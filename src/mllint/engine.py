@@ -2,6 +2,9 @@
 apply suppressions; in fix mode, apply non-overlapping fixes and re-lint until nothing changes.
 
 It never imports or executes the code it lints.
+
+Modules that only linting needs (LibCST, the rules, tokenize for suppressions, tempfile for
+writing) are imported where they are used: a run answered from the cache does not need them.
 """
 
 from __future__ import annotations
@@ -10,14 +13,11 @@ import ast
 import os
 import stat
 import sys
-import tempfile
 import threading
-import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mllint import suppression
 from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, line_starts
 from mllint.rule import Rule
 
@@ -33,8 +33,8 @@ UNUSED_SUPPRESSION = ("ML001", "unused-suppression")  # checked by the engine af
 REPORT_URL = "please report it with the file that triggered it to the mllint issue tracker"
 
 
-def kind_of(path: Path) -> str | None:
-    return KIND_BY_SUFFIX.get(path.suffix.lower())
+def kind_of(path: str | Path) -> str | None:
+    return KIND_BY_SUFFIX.get(os.path.splitext(path)[1].lower())
 
 
 @dataclass
@@ -70,6 +70,8 @@ def decode(data: bytes, kind: str) -> SourceFile:
 
 def write_atomic(path: Path, text: str, encoding: str, expected_mtime_ns: int | None = None) -> None:
     """Write via a temporary file and rename, keeping the mode; refuse if the file changed meanwhile."""
+    import tempfile
+
     data = text.encode(encoding)
     st = os.stat(path)
     if expected_mtime_ns is not None and st.st_mtime_ns != expected_mtime_ns:
@@ -120,6 +122,8 @@ def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], d
              if kind in cls.file_kinds and has_evidence(source, cls, kind, prescreen)]
 
     def on_error(rule: Rule, exc: BaseException) -> None:
+        import traceback
+
         where = traceback.extract_tb(exc.__traceback__)[-1]
         errors.append(f"{path}: internal error in {rule.code} ({rule.name}): {type(exc).__name__}: {exc} "
                       f"[{Path(where.filename).name}:{where.lineno}]; {REPORT_URL}")
@@ -260,6 +264,8 @@ def _apply_suppressions(diags: list[Diagnostic], source: str, kind: str, path: s
     check_unused = UNUSED_SUPPRESSION[0] in enabled
     if not diags and not check_unused:
         return diags
+    from mllint import suppression
+
     sup = suppression.collect(source, kind)
     kept = [d for d in diags if not sup.suppresses(d.code, (d.start.row, d.end.row))]
     if check_unused:
@@ -274,6 +280,8 @@ def _unused_suppressions(sup, diags, enabled, source, path) -> list[Diagnostic]:
     Only codes of rules that ran on this file count (a suppression for a rule that is not
     selected may still be needed elsewhere), and codes of other tools (`E501`) are left alone.
     """
+    from mllint.suppression import rewrite
+
     out = []
     starts = None
     for directive in sup.directives:
@@ -292,7 +300,7 @@ def _unused_suppressions(sup, diags, enabled, source, path) -> list[Diagnostic]:
             starts = line_starts(source)
         line_begin = starts[directive.row - 1]
         line = source[line_begin:starts[directive.row] if directive.row < len(starts) else len(source)]
-        new = suppression.rewrite(directive, unused)
+        new = rewrite(directive, unused)
         start, end = directive.start, directive.end
         if not new:
             if directive.trailing.strip():
