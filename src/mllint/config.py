@@ -163,7 +163,7 @@ class Settings:
                 out.extend(codes)
         return out
 
-    def is_excluded(self, path: Path) -> bool:
+    def is_excluded(self, path: str | Path) -> bool:
         """The path, or one of its parts, matches an exclude pattern (or lies under one that names
         a directory path)."""
         matcher = self.__dict__.get("_exclude")
@@ -197,12 +197,18 @@ class Settings:
         return memo
 
 
-def _relative(path: Path, root: Path) -> str:
-    # abspath, not resolve(): a broken symlink or a symlink loop must still get a name
-    try:
-        return Path(os.path.abspath(path)).relative_to(os.path.abspath(root)).as_posix()
-    except ValueError:
-        return path.as_posix()
+def _relative(path: str | Path, root: Path) -> str:
+    """`path` relative to `root`, with `/`; as given if it lies outside. abspath, not resolve(): a
+    broken symlink or a symlink loop must still get a name. (Strings, not PurePath.relative_to:
+    this runs for every file and directory a run walks.)"""
+    full, top = os.path.abspath(path), os.path.abspath(root)
+    if full == top:
+        return "."
+    top = top if top.endswith(os.sep) else top + os.sep
+    if not full.startswith(top):
+        return Path(path).as_posix()
+    rel = full[len(top):]
+    return rel if os.sep == "/" else rel.replace(os.sep, "/")
 
 
 def _check_type(value: Any, expected, key: str, where: str) -> None:

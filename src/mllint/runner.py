@@ -52,14 +52,14 @@ def discover(paths: list[str], resolver: ConfigResolver,
     as pre-commit wants: it names every staged file); directories are walked."""
     found: list[tuple[Path, str, Settings]] = []
     errors: list[str] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()  # real paths, so a file named twice or reached twice is linted once
     for raw in paths:
         path = Path(raw)
         if not path.exists() and not path.is_symlink():
             errors.append(f"{raw}: no such file or directory")
             continue
         if path.is_file() or (path.is_symlink() and not path.is_dir()):
-            key = path.resolve() if path.exists() else path
+            key = os.path.realpath(path)
             if key not in seen:
                 seen.add(key)
                 settings = resolver.for_path(path)
@@ -67,33 +67,31 @@ def discover(paths: list[str], resolver: ConfigResolver,
                     continue
                 found.append((path, raw, settings))
             continue
+        # Strings, not Paths, while walking: this loop meets every file and directory of the tree.
         for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
-            here = Path(dirpath)
-            settings = resolver.for_path(here)  # a file's settings are its directory's
-            dirnames[:] = sorted(d for d in dirnames if not settings.is_excluded(here / d))
+            settings = resolver.for_path(Path(dirpath))  # a file's settings are its directory's
+            dirnames[:] = sorted(d for d in dirnames if not settings.is_excluded(os.path.join(dirpath, d)))
             kinds = wanted_kinds(settings)
             real_here = None
             for name in sorted(filenames):
-                file = here / name
-                kind = kind_of(file)
+                kind = kind_of(name)
                 if kind == "notebook":
                     kind = "python"  # notebooks' code cells are Python
                 if kind is None or kind not in kinds:
                     continue
+                file = os.path.join(dirpath, name)
                 if settings.is_excluded(file):
                     continue
-                try:
-                    if os.path.islink(file):
-                        key = file.resolve()
-                    else:  # what resolve() gives, resolving the directory once rather than per file
-                        real_here = real_here or here.resolve()
-                        key = real_here / name
-                except (OSError, RuntimeError):  # symlink loops
-                    key = file
+                if os.path.islink(file):
+                    key = os.path.realpath(file)
+                else:  # what realpath gives, resolving the directory once rather than per file
+                    real_here = real_here or os.path.realpath(dirpath)
+                    key = os.path.join(real_here, name)
                 if key in seen:
                     continue
                 seen.add(key)
-                found.append((file, str(file), settings))
+                file_path = Path(file)
+                found.append((file_path, str(file_path), settings))
     return found, errors
 
 
