@@ -111,6 +111,25 @@ def test_syntax_error_reported_without_evidence():
     assert codes("def f(:\n", "ML101") == ["ML000"]
 
 
+NEWER_SYNTAX = [  # valid Python that an older interpreter's parser rejects
+    "class Buffer[T]:\n    pass\n",  # PEP 695, Python 3.12
+    "type Batch = list[int]\n",  # PEP 695, Python 3.12
+    'label = t"step {step}"\n',  # PEP 750, Python 3.14
+]
+
+
+@pytest.mark.parametrize("newer", NEWER_SYNTAX)
+def test_syntax_newer_than_the_interpreter_is_linted_not_ml000(newer):
+    # torch/testing/_internal/py312_intrinsics.py was ML000 under Python 3.11
+    assert codes("import torch\n" + newer + "x / x.std()\n", "ML103") == ["ML103"]
+
+
+@pytest.mark.parametrize("newer", NEWER_SYNTAX)
+def test_newer_syntax_with_a_real_error_is_still_ml000(newer):
+    [d] = lint("import torch\n" + newer + "def f(:\n    pass\n", "ML103")
+    assert d.code == "ML000"
+
+
 class _Crashing(Rule):
     code = "ML999"
     name = "crashing"

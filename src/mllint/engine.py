@@ -152,7 +152,7 @@ def _check_parse_visit(source, path, kind, rules, project, errors, on_error, ena
     tree, problem = _compile_check(source, path)
     if problem is not None:
         return [problem], errors
-    if prescreen and rules:
+    if prescreen and rules and tree is not None:  # no tree: newer syntax, every rule runs
         rules = _candidate_rules(tree, rules, on_error)
     del tree  # not kept alive during the LibCST parse
     if not rules:  # nothing can match: LibCST is never run on this file
@@ -168,19 +168,38 @@ def _check_parse_visit(source, path, kind, rules, project, errors, on_error, ena
 def _compile_check(source: str, path: str) -> tuple[ast.Module | None, Diagnostic | None]:
     """CPython's AST of the file, built at the interpreter's normal recursion limit: what Python's
     own parser accepts. (Errors only its bytecode compiler finds, such as `return` outside a
-    function, are left to other tools: compiling would cost a tenth of the run.)"""
+    function, are left to other tools: compiling would cost a tenth of the run.)
+
+    A file that only a newer Python parses (`def f[T]()` or `type X = ...` read by Python 3.11)
+    is not a syntax error: when LibCST's parser, which knows newer grammars, accepts it, the
+    result is (None, None) and the file is linted without the CPython tree."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tree = compile(source, path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT | ast.PyCF_ONLY_AST,
                            dont_inherit=True)
     except SyntaxError as exc:
+        if "too many" not in str(exc.msg) and _newer_python_syntax(source):
+            return None, None
         return None, _syntax_diagnostic(path, f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1)
     except (ValueError, RecursionError, MemoryError) as exc:
         # ValueError: NUL bytes; RecursionError: nesting Python itself cannot parse
         reason = "nesting too deep for Python to compile" if isinstance(exc, RecursionError) else str(exc)
         return None, _syntax_diagnostic(path, f"SyntaxError: {reason}", 1, 1)
     return tree, None
+
+
+def _newer_python_syntax(source: str) -> bool:
+    """Does LibCST's parser accept what this interpreter's parser rejected? (Its grammar follows
+    newer Python versions; "too many nested ..." errors never get here, so it is not asked to
+    parse what CPython refused for depth.)"""
+    import libcst as cst
+
+    try:
+        cst.parse_module(source)
+    except Exception:
+        return False
+    return True
 
 
 def _candidate_rules(tree: ast.Module, rules: list[tuple[type[Rule], dict]], on_error=None):
