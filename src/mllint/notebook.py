@@ -480,16 +480,13 @@ def _notebook_diagnostic(path: str, exc: NotebookError) -> Diagnostic:
     return _syntax_diagnostic(path, str(exc), exc.row, exc.column)
 
 
-def lint_notebook(text: str, path: str, rules, project=None, fix: bool = False, unsafe: bool = False,
-                  prescreen: bool | None = None):
-    """Lint (and optionally fix) a notebook's text. Returns a FileResult whose `source` and
-    `new_source` are notebook file texts and whose diagnostics carry `cell`."""
-    from mllint.engine import FileResult, _compile_check, lint_text
+def lint_cells(cells: list[CellSpan], path: str, rules, project=None, fix: bool = False, unsafe: bool = False,
+               prescreen: bool | None = None):
+    """Lint the code cells as one module. Returns (broken, joined, result): one ML000 per cell that
+    does not compile on its own (with `cell` set), the joined text of the other code cells, and the
+    engine's FileResult for that text (positions in the joined text)."""
+    from mllint.engine import _compile_check, lint_text
 
-    try:
-        cells = read(text)
-    except NotebookError as exc:
-        return FileResult(path, diagnostics=[_notebook_diagnostic(path, exc)], source=text)
     # Jupyter compiles each cell on its own: a cell that does not compile (pasted output, a
     # truncated function) is one ML000 at its own position, and the other cells are still linted.
     broken: list[Diagnostic] = []
@@ -502,29 +499,57 @@ def lint_notebook(text: str, path: str, rules, project=None, fix: bool = False, 
     joined = join(cells, frozenset(d.cell - 1 for d in broken))
     result = lint_text(joined.text, path, "python", rules, project=project, fix=fix, unsafe=unsafe,
                        prescreen=prescreen)
+    return broken, joined, result
+
+
+def locator(joined_text: str, token: str):
+    """Maps a Location in a joined text to (cell number, Location in that cell's source)."""
+    return _mapper(cell_rows(joined_text, token))
+
+
+def changed_cells(joined: Joined, new_text: str) -> dict[int, str] | None:
+    """Cell index -> new source, for each code cell whose source `new_text` (the joined text after
+    fixes) changes; None when a cell's sentinel was lost, so that nothing is guessed."""
+    pieces = split(new_text, joined.token)
+    changed: dict[int, str] = {}
+    for cell in joined.cells:
+        piece = pieces.get(cell.index + 1)
+        if piece is None:
+            return None
+        new = unmask(piece, joined.token, joined.originals)
+        if not cell.source.endswith("\n") and new.endswith("\n"):
+            new = new[:-1]
+        if new != cell.source:
+            changed[cell.index] = new
+    return changed
+
+
+def lint_notebook(text: str, path: str, rules, project=None, fix: bool = False, unsafe: bool = False,
+                  prescreen: bool | None = None):
+    """Lint (and optionally fix) a notebook's text. Returns a FileResult whose `source` and
+    `new_source` are notebook file texts and whose diagnostics carry `cell`."""
+    from mllint.engine import FileResult
+
+    try:
+        cells = read(text)
+    except NotebookError as exc:
+        return FileResult(path, diagnostics=[_notebook_diagnostic(path, exc)], source=text)
+    broken, joined, result = lint_cells(cells, path, rules, project=project, fix=fix, unsafe=unsafe,
+                                        prescreen=prescreen)
     final = result.new_source if result.new_source is not None else joined.text
-    where = _mapper(cell_rows(final, joined.token))
+    where = locator(final, joined.token)
     diagnostics = sorted(broken + [map_diagnostic(d, where) for d in result.diagnostics], key=Diagnostic.sort_key)
     out = FileResult(path, diagnostics=diagnostics, errors=[e.replace(joined.token, "mllint") for e in result.errors],
                      fixed=result.fixed, source=text)
     if hasattr(out, "warnings"):  # the engine's non-fatal notes (e.g. a size limit) are passed on
         out.warnings.extend(getattr(result, "warnings", ()))
     if result.new_source is not None:
-        changed: dict[int, str] = {}
-        pieces = split(result.new_source, joined.token)
-        for cell in joined.cells:
-            piece = pieces.get(cell.index + 1)
-            if piece is None:  # a sentinel was lost: never guess
-                out.errors.append(f"{path}: fixes could not be mapped back to the notebook's cells; "
-                                  "the notebook was not changed")
-                out.fixed = 0
-                return out
-            new = unmask(piece, joined.token, joined.originals)
-            if not cell.source.endswith("\n") and new.endswith("\n"):
-                new = new[:-1]
-            if new != cell.source:
-                changed[cell.index] = new
-        if changed:
+        changed = changed_cells(joined, result.new_source)
+        if changed is None:
+            out.errors.append(f"{path}: fixes could not be mapped back to the notebook's cells; "
+                              "the notebook was not changed")
+            out.fixed = 0
+        elif changed:
             out.new_source = rewrite(text, cells, changed)
         else:
             out.fixed = 0
