@@ -5,14 +5,19 @@ a quick fix for each fixable diagnostic and a "fix all" source action (`source.f
 Settings come from the same `[tool.mllint]` table as on the command line: the nearest
 pyproject.toml above the document (re-read on every lint, so edits to it apply at once). Files
 the configuration excludes get no diagnostics. Python, YAML configs and shell launch scripts are
-linted; notebooks are linted from the command line (`mllint train.ipynb`).
+linted, and so are Jupyter notebooks open in an editor that syncs notebooks (LSP 3.17, as VS Code
+does): their Python cells are linted as one module, as on the command line, so `import torch` in
+the first cell resolves in the fifth; diagnostics are published on each cell, and a fix may edit
+other cells than the one it is asked from (ML201's helper goes after the imports).
 
 Install with `pip install "mllint-training[lsp]"` (pygls).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lsprotocol import types as T
 from pygls import uris
@@ -22,10 +27,18 @@ from mllint import __version__
 from mllint.config import ConfigError, ConfigResolver
 from mllint.diagnostics import Applicability, Diagnostic, Fix
 from mllint.docs import doc_url
-from mllint.engine import FileResult, kind_of, lint_text
+from mllint.engine import FileResult, apply_edits, kind_of, lint_text
 from mllint.runner import Task, _rules_for
 
+if TYPE_CHECKING:
+    from mllint.config import Settings
+    from mllint.notebook import Joined
+
 FIX_ALL = f"{T.CodeActionKind.SourceFixAll.value}.mllint"
+NOTEBOOK_FIX_ALL = f"notebook.{FIX_ALL}"  # what VS Code asks for on a notebook's save
+NOTEBOOK_SYNC = T.NotebookDocumentSyncOptions(
+    notebook_selector=[T.NotebookDocumentFilterWithNotebook(notebook="*", cells=[T.NotebookCellLanguage("python")])],
+    save=True)
 LANGUAGE_KINDS = {"python": "python", "yaml": "yaml", "shellscript": "shell", "sh": "shell", "bash": "shell"}
 
 
@@ -34,7 +47,33 @@ def _document_path(uri: str) -> Path:
     return Path(fs) if fs else Path.cwd() / "untitled.py"
 
 
+@dataclass
+class NotebookLint:
+    """A notebook linted as one module: `result` is in the coordinates of `joined`'s text;
+    `diagnostics` are in cell coordinates, each with `cell` (1-based, as in `cell_uris`)."""
+    cell_uris: list[str]
+    joined: Joined
+    result: FileResult
+    diagnostics: list[Diagnostic]
+
+
 class MllintServer(LanguageServer):
+    def settings(self, path: Path) -> Settings | None:
+        """The [tool.mllint] settings for a file, or None when the file is excluded or the
+        configuration is broken (then the user is told)."""
+        try:
+            settings = ConfigResolver().for_path(path)
+        except ConfigError as exc:
+            self.window_show_message(T.ShowMessageParams(type=T.MessageType.Error, message=f"mllint: {exc}"))
+            return None
+        return None if settings.is_excluded(path) else settings
+
+    def log(self, result: FileResult) -> None:
+        for err in result.errors:
+            self.window_log_message(T.LogMessageParams(type=T.MessageType.Error, message=f"mllint: {err}"))
+        for warning in getattr(result, "warnings", ()):
+            self.window_log_message(T.LogMessageParams(type=T.MessageType.Warning, message=f"mllint: {warning}"))
+
     def lint(self, uri: str, fix: bool = False, unsafe: bool = False) -> FileResult | None:
         doc = self.workspace.get_text_document(uri)
         path = _document_path(uri)
@@ -43,20 +82,96 @@ class MllintServer(LanguageServer):
             kind = LANGUAGE_KINDS.get(doc.language_id or "")
         if kind is None or kind == "notebook":
             return None
-        try:
-            settings = ConfigResolver().for_path(path)
-        except ConfigError as exc:
-            self.window_show_message(T.ShowMessageParams(type=T.MessageType.Error, message=f"mllint: {exc}"))
+        settings = self.settings(path)
+        if settings is None:
             return None
-        if settings.is_excluded(path):
-            return None
-        rules = _rules_for(Task(path, str(path), settings))
-        result = lint_text(doc.source, str(path), kind, rules, project=settings, fix=fix, unsafe=unsafe)
-        for err in result.errors:
-            self.window_log_message(T.LogMessageParams(type=T.MessageType.Error, message=f"mllint: {err}"))
-        for warning in getattr(result, "warnings", ()):
-            self.window_log_message(T.LogMessageParams(type=T.MessageType.Warning, message=f"mllint: {warning}"))
+        result = lint_text(doc.source, str(path), kind, _rules_for(Task(path, str(path), settings)),
+                           project=settings, fix=fix, unsafe=unsafe)
+        self.log(result)
         return result
+
+    def notebook_of(self, cell_uri: str) -> T.NotebookDocument | None:
+        return self.workspace.get_notebook_document(cell_uri=cell_uri)
+
+    def lint_notebook(self, notebook: T.NotebookDocument, fix: bool = False) -> NotebookLint | None:
+        from mllint.notebook import CellSpan, lint_cells, locator, map_diagnostic
+
+        path = _document_path(notebook.uri)
+        settings = self.settings(path)
+        if settings is None:
+            return None
+        cells, uris = [], []
+        for index, cell in enumerate(notebook.cells):
+            doc = self.workspace.get_text_document(cell.document)
+            python = cell.kind == T.NotebookCellKind.Code and (doc.language_id or "python") == "python"
+            cells.append(CellSpan(index, "code" if python else "markdown", doc.source))
+            uris.append(cell.document)
+        broken, joined, result = lint_cells(cells, str(path), _rules_for(Task(path, str(path), settings)),
+                                            project=settings, fix=fix)
+        self.log(result)
+        where = locator(joined.text, joined.token)
+        mapped = [map_diagnostic(d, where) for d in result.diagnostics] if not fix else []
+        return NotebookLint(uris, joined, result, broken + mapped)
+
+    def publish_notebook(self, notebook_uri: str) -> None:
+        notebook = self.workspace.get_notebook_document(notebook_uri=notebook_uri)
+        if notebook is None:
+            return
+        linted = self.lint_notebook(notebook)
+        per_cell: dict[str, list[T.Diagnostic]] = {cell.document: [] for cell in notebook.cells}
+        for d in linted.diagnostics if linted else ():
+            if d.cell is not None and 1 <= d.cell <= len(linted.cell_uris):
+                uri = linted.cell_uris[d.cell - 1]
+                per_cell[uri].append(self.to_lsp(uri, d))
+        for uri, diagnostics in per_cell.items():
+            version = self.workspace.get_text_document(uri).version
+            self.text_document_publish_diagnostics(
+                T.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version))
+
+    def cell_edits(self, linted: NotebookLint, new_text: str) -> dict[str, list[T.TextEdit]]:
+        """Edits per cell URI that turn each code cell into its source in `new_text` (a fixed
+        joined text); empty when the fix cannot be mapped back to the cells."""
+        from mllint.notebook import changed_cells
+
+        changed = changed_cells(linted.joined, new_text) or {}
+        return {linted.cell_uris[index]: [self.minimal_edit(linted.cell_uris[index], new)]
+                for index, new in sorted(changed.items())}
+
+    def minimal_edit(self, uri: str, new_text: str) -> T.TextEdit:
+        """One edit replacing only what differs between the document and `new_text`, so that the
+        rest of the cell (and the cursor in it) is left alone."""
+        doc = self.workspace.get_text_document(uri)
+        old = doc.source
+        start = 0
+        limit = min(len(old), len(new_text))
+        while start < limit and old[start] == new_text[start]:
+            start += 1
+        tail = 0
+        while tail < limit - start and old[-1 - tail] == new_text[-1 - tail]:
+            tail += 1
+        return T.TextEdit(range=T.Range(start=self.offset_position(uri, start),
+                                        end=self.offset_position(uri, len(old) - tail)),
+                          new_text=new_text[start:len(new_text) - tail])
+
+    def offset_position(self, uri: str, offset: int) -> T.Position:
+        doc = self.workspace.get_text_document(uri)
+        line_start = 0
+        for number, line in enumerate(doc.lines):
+            if offset < line_start + len(line):
+                return doc.position_codec.position_to_client_units(
+                    doc.lines, T.Position(line=number, character=offset - line_start))
+            line_start += len(line)
+        return self.document_end(uri)
+
+    def document_end(self, uri: str) -> T.Position:
+        doc = self.workspace.get_text_document(uri)
+        lines = doc.lines
+        if not lines:
+            return T.Position(line=0, character=0)
+        if lines[-1].endswith(("\n", "\r")):
+            return T.Position(line=len(lines), character=0)
+        return doc.position_codec.position_to_client_units(
+            lines, T.Position(line=len(lines) - 1, character=len(lines[-1])))
 
     def position(self, uri: str, row: int, column: int) -> T.Position:
         doc = self.workspace.get_text_document(uri)
@@ -70,7 +185,7 @@ class MllintServer(LanguageServer):
 
     def to_lsp(self, uri: str, d: Diagnostic) -> T.Diagnostic:
         url = doc_url(d.code)
-        fixable = d.fix is not None and d.fix.applicability in (Applicability.SAFE, Applicability.UNSAFE)
+        fixable = _fixable(d)
         return T.Diagnostic(
             range=self.range(uri, d.start, d.end),
             message=d.message,
@@ -82,6 +197,10 @@ class MllintServer(LanguageServer):
         )
 
     def publish(self, uri: str) -> None:
+        notebook = self.notebook_of(uri)
+        if notebook is not None:
+            self.publish_notebook(notebook.uri)
+            return
         result = self.lint(uri)
         diagnostics = [self.to_lsp(uri, d) for d in result.diagnostics] if result else []
         doc = self.workspace.get_text_document(uri)
@@ -92,16 +211,8 @@ class MllintServer(LanguageServer):
         return [T.TextEdit(range=self.range(uri, e.start, e.end), new_text=e.content) for e in fix.edits]
 
     def whole_document_edit(self, uri: str, new_text: str) -> T.TextEdit:
-        doc = self.workspace.get_text_document(uri)
-        lines = doc.lines
-        if not lines:
-            end = T.Position(line=0, character=0)
-        elif lines[-1].endswith(("\n", "\r")):
-            end = T.Position(line=len(lines), character=0)
-        else:
-            end = doc.position_codec.position_to_client_units(
-                lines, T.Position(line=len(lines) - 1, character=len(lines[-1])))
-        return T.TextEdit(range=T.Range(start=T.Position(line=0, character=0), end=end), new_text=new_text)
+        return T.TextEdit(range=T.Range(start=T.Position(line=0, character=0), end=self.document_end(uri)),
+                          new_text=new_text)
 
 
 def _overlaps(a: T.Range, b: T.Range) -> bool:
@@ -115,8 +226,64 @@ def _wanted(kind: str, only: list[str] | None) -> bool:
     return not only or any(kind == k or kind.startswith(k + ".") for k in only)
 
 
+def _fixable(d: Diagnostic) -> bool:
+    return d.fix is not None and d.fix.applicability in (Applicability.SAFE, Applicability.UNSAFE)
+
+
+def _quick_fix(ls: MllintServer, uri: str, d: Diagnostic, where: T.Range, sent: list[T.Diagnostic],
+               changes: dict[str, list[T.TextEdit]]) -> T.CodeAction:
+    unsafe = d.fix.applicability == Applicability.UNSAFE
+    matching = [s for s in sent if s.code == d.code and s.range == where] or [ls.to_lsp(uri, d)]
+    return T.CodeAction(
+        title=f"mllint: {d.fix.message} ({d.code}{', unsafe fix' if unsafe else ''})",
+        kind=T.CodeActionKind.QuickFix,
+        diagnostics=matching,
+        is_preferred=not unsafe,
+        edit=T.WorkspaceEdit(changes=changes),
+    )
+
+
+def _notebook_code_actions(ls: MllintServer, notebook: T.NotebookDocument, uri: str, params: T.CodeActionParams,
+                           only: list[str] | None) -> list[T.CodeAction] | None:
+    """Code actions asked from one cell. A fix is applied to the whole notebook's joined text and
+    mapped back, so its edits land in every cell it changes."""
+    from mllint.notebook import locator, map_diagnostic
+
+    linted = ls.lint_notebook(notebook)
+    if linted is None:
+        return None
+    actions: list[T.CodeAction] = []
+    if _wanted(T.CodeActionKind.QuickFix.value, only):
+        sent = [d for d in params.context.diagnostics if d.source == "mllint"]
+        where = locator(linted.joined.text, linted.joined.token)
+        for raw in linted.result.diagnostics:
+            if not _fixable(raw):
+                continue
+            d = map_diagnostic(raw, where)
+            if d.cell is None or linted.cell_uris[d.cell - 1] != uri:
+                continue
+            at = ls.range(uri, d.start, d.end)
+            if not _overlaps(at, params.range):
+                continue
+            changes = ls.cell_edits(linted, apply_edits(linted.joined.text, list(raw.fix.edits)))
+            if changes:
+                actions.append(_quick_fix(ls, uri, d, at, sent, changes))
+    # notebook.source.fixAll only when asked for by name: otherwise it would be a second, identical
+    # "fix all" in the editor's menu
+    for kind in [FIX_ALL] + ([NOTEBOOK_FIX_ALL] if only else []):
+        if _wanted(kind, only):
+            fixed = ls.lint_notebook(notebook, fix=True)
+            if fixed is not None and fixed.result.new_source is not None:
+                changes = ls.cell_edits(fixed, fixed.result.new_source)
+                if changes:
+                    actions.append(T.CodeAction(title="mllint: fix all safe fixes", kind=kind,
+                                                edit=T.WorkspaceEdit(changes=changes)))
+    return actions
+
+
 def build_server() -> MllintServer:
-    server = MllintServer("mllint", __version__, text_document_sync_kind=T.TextDocumentSyncKind.Incremental)
+    server = MllintServer("mllint", __version__, text_document_sync_kind=T.TextDocumentSyncKind.Incremental,
+                          notebook_document_sync=NOTEBOOK_SYNC)
 
     @server.feature(T.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: MllintServer, params: T.DidOpenTextDocumentParams) -> None:
@@ -134,11 +301,36 @@ def build_server() -> MllintServer:
     def did_close(ls: MllintServer, params: T.DidCloseTextDocumentParams) -> None:
         ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[]))
 
+    # notebooks: pygls has already updated its copy of the notebook when these run
+    @server.feature(T.NOTEBOOK_DOCUMENT_DID_OPEN)
+    def notebook_did_open(ls: MllintServer, params: T.DidOpenNotebookDocumentParams) -> None:
+        ls.publish_notebook(params.notebook_document.uri)
+
+    @server.feature(T.NOTEBOOK_DOCUMENT_DID_CHANGE)
+    def notebook_did_change(ls: MllintServer, params: T.DidChangeNotebookDocumentParams) -> None:
+        structure = params.change.cells.structure if params.change.cells else None
+        for closed in (structure.did_close or []) if structure else []:  # deleted cells keep no diagnostics
+            ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri=closed.uri, diagnostics=[]))
+        ls.publish_notebook(params.notebook_document.uri)
+
+    @server.feature(T.NOTEBOOK_DOCUMENT_DID_SAVE)
+    def notebook_did_save(ls: MllintServer, params: T.DidSaveNotebookDocumentParams) -> None:
+        ls.publish_notebook(params.notebook_document.uri)
+
+    @server.feature(T.NOTEBOOK_DOCUMENT_DID_CLOSE)
+    def notebook_did_close(ls: MllintServer, params: T.DidCloseNotebookDocumentParams) -> None:
+        for cell in params.cell_text_documents:
+            ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri=cell.uri, diagnostics=[]))
+
     @server.feature(T.TEXT_DOCUMENT_CODE_ACTION,
-                    T.CodeActionOptions(code_action_kinds=[T.CodeActionKind.QuickFix, FIX_ALL], resolve_provider=False))
+                    T.CodeActionOptions(code_action_kinds=[T.CodeActionKind.QuickFix, FIX_ALL, NOTEBOOK_FIX_ALL],
+                                        resolve_provider=False))
     def code_action(ls: MllintServer, params: T.CodeActionParams) -> list[T.CodeAction] | None:
         uri = params.text_document.uri
         only = [str(getattr(k, "value", k)) for k in params.context.only] if params.context.only else None
+        notebook = ls.notebook_of(uri)
+        if notebook is not None:
+            return _notebook_code_actions(ls, notebook, uri, params, only)
         actions: list[T.CodeAction] = []
         result = ls.lint(uri)
         if result is None:
@@ -146,20 +338,11 @@ def build_server() -> MllintServer:
         if _wanted(T.CodeActionKind.QuickFix.value, only):
             sent = [d for d in params.context.diagnostics if d.source == "mllint"]
             for d in result.diagnostics:
-                if d.fix is None or d.fix.applicability not in (Applicability.SAFE, Applicability.UNSAFE):
+                if not _fixable(d):
                     continue
                 where = ls.range(uri, d.start, d.end)
-                if not _overlaps(where, params.range):
-                    continue
-                unsafe = d.fix.applicability == Applicability.UNSAFE
-                matching = [s for s in sent if s.code == d.code and s.range == where] or [ls.to_lsp(uri, d)]
-                actions.append(T.CodeAction(
-                    title=f"mllint: {d.fix.message} ({d.code}{', unsafe fix' if unsafe else ''})",
-                    kind=T.CodeActionKind.QuickFix,
-                    diagnostics=matching,
-                    is_preferred=not unsafe,
-                    edit=T.WorkspaceEdit(changes={uri: ls.edits(uri, d.fix)}),
-                ))
+                if _overlaps(where, params.range):
+                    actions.append(_quick_fix(ls, uri, d, where, sent, {uri: ls.edits(uri, d.fix)}))
         if _wanted(FIX_ALL, only):
             fixed = ls.lint(uri, fix=True)
             if fixed is not None and fixed.new_source is not None:

@@ -131,17 +131,27 @@ def project(tmp_path: Path) -> Path:
     return tmp_path
 
 
-@pytest.fixture
-def client(project: Path):
+def started(project: Path, capabilities: dict):
     c = Client(project)
     try:
         init = c.request("initialize", {"processId": os.getpid(), "rootUri": project.as_uri(),
-                                        "capabilities": {}, "clientInfo": {"name": "mllint-tests"}})
+                                        "capabilities": capabilities, "clientInfo": {"name": "mllint-tests"}})
         c.notify("initialized", {})
         c.init = init
         yield c
     finally:
         c.close()
+
+
+@pytest.fixture
+def client(project: Path):
+    yield from started(project, {})
+
+
+@pytest.fixture
+def notebook_client(project: Path):
+    """A client that syncs notebooks, as VS Code does."""
+    yield from started(project, {"notebookDocument": {"synchronization": {"dynamicRegistration": False}}})
 
 
 def open_doc(client: Client, path: Path, text: str, version: int = 1) -> str:
@@ -249,3 +259,123 @@ def test_unsaved_buffers_and_syntax_errors(client, project):
     [d] = client.diagnostics(broken)
     assert d["code"] == "ML000" and d["severity"] == 1
     assert d["range"]["start"] == {"line": 0, "character": 6}
+
+
+# ---- notebooks (LSP 3.17 notebook sync): the cells are linted together, as on the command line --
+
+def open_notebook(client: Client, path: Path, cells: list[tuple[str, str]]) -> list[str]:
+    """Opens a notebook as VS Code does; returns the cells' URIs."""
+    uris = [f"vscode-notebook-cell:{path.as_posix()}#W{i}sZmlsZQ%3D%3D" for i in range(len(cells))]
+    client.notify("notebookDocument/didOpen", {
+        "notebookDocument": {"uri": path.as_uri(), "notebookType": "jupyter-notebook", "version": 1,
+                             "cells": [{"kind": 2 if kind == "code" else 1, "document": uri}
+                                       for (kind, _), uri in zip(cells, uris)]},
+        "cellTextDocuments": [{"uri": uri, "languageId": "python" if kind == "code" else "markdown",
+                               "version": 1, "text": text} for (kind, text), uri in zip(cells, uris)]})
+    return uris
+
+
+def code_cell_diagnostics(client: Client, uris: list[str], cells) -> dict[int, list[dict]]:
+    """Cell number (1-based) -> diagnostics published for it; every code cell gets a publication."""
+    return {n: client.diagnostics(uri) for n, (uri, (kind, _)) in enumerate(zip(uris, cells), start=1)
+            if kind == "code"}
+
+
+def cli_fixed_cells(tmp: Path, cells) -> list[str]:
+    """The cell sources `mllint --fix --unsafe-fixes` writes for the same notebook."""
+    from .notebooks import notebook_text
+
+    path = tmp / "cli.ipynb"
+    path.write_text(notebook_text(colab=False, cells=cells))
+    subprocess.run([sys.executable, "-m", "mllint", "--fix", "--unsafe-fixes", "--no-cache", str(path)],
+                   cwd=tmp, capture_output=True, check=False)
+    return ["".join(c["source"]) for c in json.loads(path.read_text())["cells"]]
+
+
+def test_initialize_advertises_notebook_sync(notebook_client):
+    sync = notebook_client.init["capabilities"]["notebookDocumentSync"]
+    assert sync["notebookSelector"] == [{"notebook": "*", "cells": [{"language": "python"}]}]
+    kinds = notebook_client.init["capabilities"]["codeActionProvider"]["codeActionKinds"]
+    assert "notebook.source.fixAll.mllint" in kinds
+
+
+def test_notebook_cells_are_linted_as_one_module(notebook_client, project):
+    from .notebooks import CELLS, FIXED_CELL_5
+
+    uris = open_notebook(notebook_client, project / "train.ipynb", CELLS)
+    published = code_cell_diagnostics(notebook_client, uris, CELLS)
+    # `torch` is imported in cell 3 and used in cell 5; the magics of cells 2, 4, 6 and 8 parse
+    assert {n: [d["code"] for d in ds] for n, ds in published.items()} == {2: [], 3: [], 4: [], 5: ["ML101"],
+                                                                           6: [], 8: []}
+    [d] = published[5]
+    assert d["range"]["start"] == {"line": 9, "character": 25}
+
+    actions = notebook_client.request("textDocument/codeAction", {
+        "textDocument": {"uri": uris[4]}, "range": d["range"], "context": {"diagnostics": [d]}})
+    [quick] = [a for a in actions if a["kind"] == "quickfix"]
+    assert list(quick["edit"]["changes"]) == [uris[4]]
+    assert apply_edits(CELLS[4][1], quick["edit"]["changes"][uris[4]]) == FIXED_CELL_5
+    # the edit replaces what changes, not the whole cell
+    [edit] = quick["edit"]["changes"][uris[4]]
+    assert edit["range"]["start"]["line"] == 9
+
+    for only in (["source.fixAll"], ["notebook.source.fixAll"]):
+        [fix_all] = notebook_client.request("textDocument/codeAction", {
+            "textDocument": {"uri": uris[0]}, "range": {"start": {"line": 0, "character": 0},
+                                                        "end": {"line": 0, "character": 0}},
+            "context": {"diagnostics": [], "only": only}})
+        assert fix_all["kind"] == only[0] + ".mllint"
+        assert apply_edits(CELLS[4][1], fix_all["edit"]["changes"][uris[4]]) == FIXED_CELL_5
+
+
+def test_a_fix_edits_every_cell_it_changes_like_the_command_line(notebook_client, project, tmp_path):
+    # the seed's MARL notebook: ML201's helper goes after the imports in cell 3, its use in cell 4
+    from .notebooks import MARL_CELLS
+
+    uris = open_notebook(notebook_client, project / "marl.ipynb", MARL_CELLS)
+    published = code_cell_diagnostics(notebook_client, uris, MARL_CELLS)
+    ml201 = [d for d in published[4] if d["code"] == "ML201"]
+    assert ml201 and published[3] == []
+
+    actions = notebook_client.request("textDocument/codeAction", {
+        "textDocument": {"uri": uris[3]}, "range": ml201[0]["range"], "context": {"diagnostics": ml201}})
+    [quick] = [a for a in actions if a["kind"] == "quickfix" and "ML201" in a["title"]]
+    assert set(quick["edit"]["changes"]) == {uris[2], uris[3]}
+    expected = cli_fixed_cells(tmp_path, MARL_CELLS)
+    after = [apply_edits(text, quick["edit"]["changes"].get(uri, [])) for (_, text), uri in zip(MARL_CELLS, uris)]
+    assert after[2] == expected[2]  # the helper, placed as `mllint --fix` places it
+    assert "_MllintRunningNorm" in after[2] and "returns_norm(returns)" in after[3]
+
+
+def test_notebook_changes_republish_and_close_clears(notebook_client, project):
+    from .notebooks import CELLS, FIXED_CELL_5
+
+    nb = project / "train.ipynb"
+    uris = open_notebook(notebook_client, nb, CELLS)
+    assert [d["code"] for d in code_cell_diagnostics(notebook_client, uris, CELLS)[5]] == ["ML101"]
+
+    def change(version: int, cells: dict) -> None:
+        notebook_client.notify("notebookDocument/didChange", {
+            "notebookDocument": {"uri": nb.as_uri(), "version": version},
+            "change": {"cells": cells}})
+
+    # the user fixes cell 5 by hand
+    change(2, {"textContent": [{"document": {"uri": uris[4], "version": 2},
+                                "changes": [{"text": FIXED_CELL_5}]}]})
+    assert notebook_client.diagnostics(uris[4], version=2) == []
+
+    # a new cell calls `ntn`, which nothing defines yet
+    new_uri = f"vscode-notebook-cell:{nb.as_posix()}#new"
+    change(3, {"structure": {"array": {"start": len(CELLS), "deleteCount": 0,
+                                       "cells": [{"kind": 2, "document": new_uri}]},
+                             "didOpen": [{"uri": new_uri, "languageId": "python", "version": 1,
+                                          "text": "p.grad = ntn(p.grad)\n"}]}})
+    assert notebook_client.diagnostics(new_uri) == []
+    # cell 3 imports it from torch: the new cell's call is now torch.nan_to_num
+    change(4, {"textContent": [{"document": {"uri": uris[2], "version": 2},
+                                "changes": [{"text": CELLS[2][1] + "\nfrom torch import nan_to_num as ntn"}]}]})
+    assert [d["code"] for d in notebook_client.diagnostics(new_uri)] == ["ML101"]
+
+    notebook_client.notify("notebookDocument/didClose", {
+        "notebookDocument": {"uri": nb.as_uri()}, "cellTextDocuments": [{"uri": u} for u in uris + [new_uri]]})
+    assert notebook_client.diagnostics(new_uri) == []
