@@ -25,7 +25,7 @@ MAX_FIX_PASSES = 10
 MAX_ANALYSED_CHARS = 8 * 10**6
 
 KIND_BY_SUFFIX = {".py": "python", ".pyi": "python", ".yaml": "yaml", ".yml": "yaml", ".sh": "shell",
-                  ".bash": "shell",
+                  ".bash": "shell", ".sbatch": "shell", ".slurm": "shell",  # SLURM job scripts
                   ".ipynb": "notebook"}  # code cells linted as Python by mllint.notebook
 
 SYNTAX_ERROR = ("ML000", "syntax-error")

@@ -149,7 +149,7 @@ RULES = {
         fix_applicability=Applicability.SAFE,
         file_kinds=('python', 'shell', ),
         cross_file=True,
-        evidence={'python': ('subprocess', 'compose', 'os.system', 'os.popen', re.compile('from\\s+os\\s+import', re.NOFLAG), ), 'shell': ('python ', 'python3 ', 'torchrun', 'accelerate launch', 'deepspeed ', )},
+        evidence={'python': ('subprocess', 'compose', 'os.system', 'os.popen', re.compile('from\\s+os\\s+import', re.NOFLAG), ), 'shell': ('python', 'torchrun', 'accelerate launch', 'deepspeed ', re.compile('\\.py\\b', re.NOFLAG), )},
         options={},
     ),
     'ML502': RuleInfo(
@@ -160,7 +160,7 @@ RULES = {
         fix_applicability=Applicability.NONE,
         file_kinds=('python', 'shell', ),
         cross_file=True,
-        evidence={'python': ('subprocess', 'compose', 'os.system', 'os.popen', re.compile('from\\s+os\\s+import', re.NOFLAG), ), 'shell': ('python ', 'python3 ', 'torchrun', 'accelerate launch', 'deepspeed ', )},
+        evidence={'python': ('subprocess', 'compose', 'os.system', 'os.popen', re.compile('from\\s+os\\s+import', re.NOFLAG), ), 'shell': ('python', 'torchrun', 'accelerate launch', 'deepspeed ', re.compile('\\.py\\b', re.NOFLAG), )},
         options={},
     ),
     'ML503': RuleInfo(
@@ -171,7 +171,7 @@ RULES = {
         fix_applicability=Applicability.NONE,
         file_kinds=('python', 'shell', 'yaml', ),
         cross_file=True,
-        evidence={'python': ('subprocess', 'compose', 'os.system', 'os.popen', re.compile('from\\s+os\\s+import', re.NOFLAG), ), 'shell': ('python ', 'python3 ', 'torchrun', 'accelerate launch', 'deepspeed ', ), 'yaml': ('defaults', )},
+        evidence={'python': ('subprocess', 'compose', 'os.system', 'os.popen', re.compile('from\\s+os\\s+import', re.NOFLAG), ), 'shell': ('python', 'torchrun', 'accelerate launch', 'deepspeed ', re.compile('\\.py\\b', re.NOFLAG), ), 'yaml': ('defaults', )},
         options={},
     ),
     'ML601': RuleInfo(

@@ -95,6 +95,9 @@ FLAGGED = [
     (["zz@x=adam"], "ML503"),
     (["--config-name=cfgg"], "ML503"),
     (["--config-name", "nope"], "ML503"),
+    (["-m", "arch=small,bgi"], "ML503"),  # a sweep stops at start-up if one job's option is missing
+    (["-m", "arch=choice(small,bgi)"], "ML503"),
+    (["+opt@o2=adam", "o2.bta=1"], "ML502"),
 ]
 
 CLEAN = [
@@ -114,12 +117,17 @@ CLEAN = [
     ["--config-name=other", "lr=3"],
     ["-cn", "other"],
     ["+new=1", "new=2"],  # a key added earlier on the same command line
+    ["-m", "arch=small,big", "lr=0.1,0.2"],
+    ["+opt@o2=adam", "o2.beta=1"],  # a group added at another package brings its keys there
+    ["+arch@second=big", "second.deep=1", "arch.hidden=1"],  # a second instance of a selected group
 ]
 
 
 @pytest.mark.parametrize("overrides,code", FLAGGED)
 def test_flagged_and_hydra_agrees(project, overrides, code):
     assert [d.code for d in run_py(project, overrides)] == [code]
+    if overrides[0] == "-m":  # each job of a sweep composes one choice: the failing one
+        overrides = [o.replace("small,", "").replace("choice(", "").rstrip(")") for o in overrides[1:]]
     flags = [o for o in overrides if o.startswith("-")]
     name = "cfg"
     if flags:
@@ -131,6 +139,10 @@ def test_flagged_and_hydra_agrees(project, overrides, code):
 @pytest.mark.parametrize("overrides", CLEAN)
 def test_clean_and_hydra_agrees(project, overrides):
     assert run_py(project, overrides) == []
+    if overrides[0] == "-m":  # each job of the sweep composes
+        jobs = [[o.partition("=")[0] + "=" + o.partition("=")[2].split(",")[k] for o in overrides[1:]] for k in (0, -1)]
+        assert not any(hydra_fails(project, job) for job in jobs)
+        return
     name = "cfg"
     if overrides[0].startswith("-"):
         name = overrides[0].split("=")[1] if "=" in overrides[0] else overrides[1]
@@ -252,6 +264,22 @@ def test_shell_positions_quotes_and_variables(project):
     ("python train.py trainer.max_steps=~/x\n", ["ML502"]),  # `~` after a dotted key is not expanded
     ("echo python train.py lrr=1\n", []),
     ("python other.py +lr=1\n", []),
+    # job launchers, wrappers and environment runners in front of the app (a SLURM script's srun)
+    ("#SBATCH --gres=gpu:4\nsrun python train.py \\\n    +trainer.max_steps=10\n", ["ML501"]),
+    ("srun -n 4 --pty python train.py +lr=1\n", ["ML501"]),
+    ("mpirun -np 4 python train.py lrr=1\n", ["ML502"]),
+    ("time python train.py +lr=1\n", ["ML501"]),
+    ("for s in 1 2; do time python train.py +lr=1; done\n", ["ML501"]),
+    ("timeout 2h python3 train.py +lr=1\n", ["ML501"]),
+    ("taskset -c 0-3 numactl --cpunodebind=0 python train.py +lr=1\n", ["ML501"]),
+    ("uv run python train.py +lr=1\n", ["ML501"]),
+    ("poetry run python train.py +lr=1\n", ["ML501"]),
+    ("conda run -n ml python train.py +lr=1\n", ["ML501"]),
+    ("$PYTHON train.py +lr=1\n", ["ML501"]),
+    ("\"${PYTHON:-python}\" train.py +lr=1\n", ["ML501"]),
+    ("srun --pty bash -c 'echo hi' +lr=1\n", []),
+    ("python train.py ~lrr\n", ["ML502"]),  # `~name` reaches Hydra as it is (no such user)
+    ("python train.py ~lr\n", []),
 ])
 def test_shell_forms(project, script, expected):
     (project / "pkg").mkdir()
@@ -300,10 +328,16 @@ def test_directory_run_includes_shell_scripts(project, monkeypatch):
 
     (project / "scripts").mkdir()
     (project / "scripts" / "run.sh").write_text("python train.py +lr=1\n")
+    (project / "scripts" / "job.sbatch").write_text("#!/bin/bash\n#SBATCH -N 1\nmodule load cuda\n"
+                                                    "srun python train.py +lr=1\n")
     (project / "pyproject.toml").write_text("[tool.mllint]\n")
     monkeypatch.chdir(project)
     out = CliRunner().invoke(main, ["--select", "ML5", "--no-cache", "."])
     assert "scripts/run.sh:1:17: ML501" in out.output
+    assert "scripts/job.sbatch:4:22: ML501" in out.output
+    # named on the command line (as pre-commit names it), a SLURM script is a shell script too
+    out = CliRunner().invoke(main, ["--select", "ML000,ML5", "--no-cache", "scripts/job.sbatch"])
+    assert "ML000" not in out.output and "scripts/job.sbatch:4:22: ML501" in out.output
 
 
 # ---- defaults lists in the config files (ML503) -----------------------------------------------

@@ -175,6 +175,11 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
             if o.type == OverrideType.FORCE_ADD:
                 continue
             options = value if isinstance(value, list) else [value]
+            if o.is_sweep_override():  # `-m model=resnet,vit`: every job must find its option
+                try:
+                    options = list(o.sweep_string_iterator())
+                except HydraException:  # glob(), interval(): the options are not listed
+                    options = [None]
             known = [x for x in options if isinstance(x, str) and PLACEHOLDER not in x]
             missing = [x for x in known if repo.file(f"{key}/{x}") is None]
             if missing and not app.uses_config_store:
@@ -182,8 +187,12 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
                 findings.append(Finding("ML503", f"`{key}` has no option `{missing[0]}` ({key}/{missing[0]}.yaml does "
                                         f"not exist), so Hydra stops at start-up{_did_you_mean(found, repo.options(key))}", a))
             ok = len(known) == len(options) and not missing
-            choices[key] = GroupChoice(list(options) if ok else None, add=o.type == OverrideType.ADD,
-                                       package=o.package)
+            choice = GroupChoice(list(options) if ok else None, add=o.type == OverrideType.ADD, package=o.package)
+            if choice.add and o.package is not None:  # `+model@backbone=vit`: another instance of the group
+                choice.group = key
+                choices[f"{key}@{o.package}"] = choice
+            else:
+                choices[key] = choice
         elif o.package is not None:
             if not app.uses_config_store:
                 found = _suggest(key, _subdirs(repo))

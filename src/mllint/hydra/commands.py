@@ -16,7 +16,15 @@ from mllint.diagnostics import Location
 from mllint.hydra.check import PLACEHOLDER, Arg
 
 PYTHON = re.compile(r"^python(\d+(\.\d+)*)?$")
-WRAPPERS = {"nohup", "exec", "time", "command", "stdbuf"}
+WRAPPERS = {"nohup", "exec", "time", "command"}
+# Programs that run the command after their own options: job launchers (a SLURM script's
+# `srun python train.py ...` is where a queued job's overrides live), CPU/NUMA pinning, limits.
+OPTION_WRAPPERS = {"srun", "mpirun", "mpiexec", "numactl", "taskset", "nice", "ionice", "stdbuf", "chrt",
+                   "xvfb-run", "timeout", "catchsegv"}
+# Positional arguments some of them take before the command (`timeout 2h`, `taskset 0x3`).
+WRAPPER_POSITIONAL = re.compile(r"^(\d+(\.\d+)?[smhd]?|0x[0-9a-fA-F]+|[\d,-]+)$")
+# `uv run python train.py ...`, `poetry run ...`: environment managers that run a command.
+RUNNERS = {"uv", "poetry", "pipenv", "conda", "mamba", "micromamba", "pdm", "hatch", "rye", "pixi"}
 LAUNCHERS = {"torchrun", "deepspeed"}
 DIST_MODULES = {"torch.distributed.run", "torch.distributed.launch"}
 PY_VALUE_OPTS = {"-W", "-X", "-Q"}
@@ -43,22 +51,49 @@ def _skip_launcher_options(words: list[Arg], i: int) -> tuple[int, bool]:
             continue
         if "=" not in t and i + 1 < len(words):
             nxt = words[i + 1].text
-            if nxt is not None and not nxt.startswith("-") and not nxt.endswith(".py"):
+            if nxt is not None and not nxt.startswith("-") and not nxt.endswith(".py") and not _is_program(nxt):
                 i += 1  # the option's value
         i += 1
     return i, module
 
 
+def _is_program(text: str) -> bool:
+    """Is this word a program that runs a Python app (not a wrapper option's value)?"""
+    prog = Path(text).name
+    return bool(PYTHON.match(prog)) or prog in LAUNCHERS or prog == "accelerate"
+
+
+def _skip_wrappers(words: list[Arg], i: int) -> int:
+    """The index of the program after wrappers (`nohup`, `srun -n 4`, `env A=1`, `uv run`)."""
+    while i < len(words):
+        t = words[i].text
+        prog = Path(t).name if t else None
+        if prog in WRAPPERS:
+            i += 1
+        elif prog == "env":
+            i += 1
+            while i < len(words) and words[i].text and "=" in words[i].text and not words[i].text.startswith("-"):
+                i += 1
+        elif prog in OPTION_WRAPPERS:
+            i, _ = _skip_launcher_options(words, i + 1)
+            if i < len(words) and words[i].text and WRAPPER_POSITIONAL.match(words[i].text):
+                i += 1
+        elif prog in RUNNERS and i + 1 < len(words) and words[i + 1].text == "run":
+            i, _ = _skip_launcher_options(words, i + 2)
+        else:
+            return i
+    return i
+
+
 def split_command(words: list[Arg]) -> Command | None:
     """The Python app a command runs and the words after it, or None."""
-    i = 0
-    while i < len(words) and words[i].text in WRAPPERS:
-        i += 1
-    if i < len(words) and words[i].text == "env":
-        i += 1
-        while i < len(words) and words[i].text and "=" in words[i].text and not words[i].text.startswith("-"):
-            i += 1
-    if i >= len(words) or not words[i].known:
+    i = _skip_wrappers(words, 0)
+    if i >= len(words):
+        return None
+    if not words[i].known:
+        # `$PYTHON train.py ...`: an interpreter held in a variable, running a script
+        if i + 1 < len(words) and words[i + 1].known and words[i + 1].text.endswith(".py"):
+            return Command(words[i + 1].text, None, words[i + 2:], words[i])
         return None
     head = words[i]
     prog = Path(head.text).name
@@ -124,9 +159,20 @@ class _CollectorMixin:
             if p.kind == "word":
                 words.append((p.word, p.pos[0] + self.offset, p.pos[1] + self.offset,
                               [(q.pos[0] + self.offset, q.pos[1] + self.offset) for q in getattr(p, "parts", [])
-                               if q.kind in ("parameter", "commandsubstitution", "processsubstitution", "tilde")]))
+                               if q.kind in ("parameter", "commandsubstitution", "processsubstitution")
+                               or q.kind == "tilde" and _home_tilde(q.value)]))
         if words:
             self.out.append(words)
+
+
+def _home_tilde(value: str) -> bool:
+    """`~`, `~/...` (and `~+`, `~-`) expand; `~name` expands only if a user `name` exists, which a
+    Hydra deletion such as `~model` does not count on: it reaches Hydra as it is."""
+    return value in ("~", "~+", "~-")
+
+
+# bashlex does not implement the `time` keyword: blanked (same length, so offsets hold).
+_TIME_KEYWORD = re.compile(r"(^[ \t]*|[;&|(]\s*|\b(?:then|do|else)\s+)time(?=[ \t])", re.M)
 
 
 _BASHLEX: list = []
@@ -165,6 +211,7 @@ def shell_words(source: str) -> list[list[tuple[str, int, int, list]]]:
     """Each simple command's words as (text, start offset, end offset, expansion spans)."""
     bashlex, collector = _bashlex()
     out: list[list] = []
+    source = _TIME_KEYWORD.sub(lambda m: m.group(1) + "    ", source)
     try:
         for tree in bashlex.parse(source):
             collector(source, 0, out).visit(tree)

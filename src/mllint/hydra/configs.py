@@ -110,6 +110,7 @@ class GroupChoice:
     add: bool = False  # +group=option
     delete: bool = False  # ~group
     package: str | None = None
+    group: str | None = None  # set for `+group@package=option`, keyed "group@package": a second instance
 
 
 @dataclass
@@ -220,9 +221,10 @@ class _Composer:
             self.tree, self.groups = {}, {}
             self._config(config_name, base_dir="", package="", primary=True)
             in_defaults = set(self.groups)
-            for group, choice in self.choices.items():
-                if choice.add and not choice.delete and group not in self.groups:
-                    self._group(group, choice.options, "", choice.package, optional=False)
+            for key, choice in self.choices.items():
+                if choice.add and not choice.delete and key not in self.groups:
+                    self._group(choice.group or key, choice.options, "", choice.package, optional=False,
+                                instance=key if choice.group else None)
             if self.overrides == before:
                 break
         return Composition(self.tree, self.groups, in_defaults)
@@ -270,16 +272,18 @@ class _Composer:
         return group[1:] if group.startswith("/") else (f"{base_dir}/{group}" if base_dir else group)
 
     def _group(self, group: str, options: list[str] | None, package: str, entry_package: str | None,
-               optional: bool, rel: str | None = None) -> None:
-        choice = self.choices.get(group)
+               optional: bool, rel: str | None = None, instance: str | None = None) -> None:
+        """Merge the selected option(s) of `group`. `instance` names a second instance of the group
+        added at another package on the command line: its options are final."""
+        choice = self.choices.get(group) if instance is None else None
         if choice is not None and choice.delete:
             return
         if choice is not None and not choice.add:
             options = choice.options
             entry_package = choice.package or entry_package
-        elif group in self.overrides:
+        elif instance is None and group in self.overrides:
             options = self.overrides[group]
-        self.groups[group] = options
+        self.groups[instance or group] = options
         rel = rel if rel is not None else group
         default_pkg = _join(package, entry_package if entry_package is not None else rel.replace("/", "."))
         if options is None:
