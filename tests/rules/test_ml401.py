@@ -42,6 +42,7 @@ FLAGGED = [
     "self.codebook_embed = nn.Parameter(torch.zeros(D, m))",
     "self.menus = nn.ParameterList([nn.Parameter(torch.zeros(D, m)) for _ in range(3)])",
     "self.mus = nn.Parameter(torch.empty(D, m).new_zeros(D, m))",
+    "self.mus2 = nn.Parameter(torch.zeros(D, m))",
 ]
 
 
@@ -70,6 +71,21 @@ def test_zero_init_after_creation():
         assert _rows(src.replace("nn.init.zeros_(self.protos)", zeroing)) == [11]
 
 
+def test_zero_init_after_a_random_creation():
+    # the creation is random, but the zero init runs after it: the parameter starts at zero
+    src = _cls("self.mus = nn.Parameter(torch.randn(D, m))", "torch.nn.init.zeros_(self.mus)")
+    assert _rows(src) == [8]
+    # ...unless a later assignment gives it real values (a warm start)
+    assert _rows(src + "\n    def warm_start(self, mus):\n        self.mus = nn.Parameter(mus.clone())\n") == []
+
+
+def test_explicit_zero_init_of_a_layer_classs_own_weight():
+    # every instance of the layer is zero: a network of them is the symmetric all-zero network
+    src = _cls("self.weight = nn.Parameter(torch.empty(m, D))", "nn.init.zeros_(self.weight)")
+    assert _rows(src) == [8]
+    assert _rows(src.replace("class M(", "class ZeroLinear(")) == []  # named as zero-initialised
+
+
 def test_zero_init_of_a_row_set_submodule_weight():
     src = _cls("self.codebook = nn.Embedding(D, m)", "nn.init.zeros_(self.codebook.weight)")
     assert _rows(src) == [8]
@@ -96,13 +112,20 @@ NOT_FLAGGED = [
     "self.lora_B = nn.Parameter(torch.zeros(D, m))",
     "self.B = nn.Parameter(torch.zeros(D, m))",
     "self.lora_up = nn.Parameter(torch.zeros(D, m))",
+    "self.adapter_up = nn.Parameter(torch.zeros(D, m))",  # an adapter's second factor, like LoRA's B
+    "self.adapter_B = nn.Parameter(torch.zeros(D, m))",
+    # numbered LayerScale / gates (timm's gamma_1 is gamma1 elsewhere)
+    "self.gamma1 = nn.Parameter(torch.zeros(D, m))",
+    "self.alpha2 = nn.Parameter(torch.zeros(D, m))",
+    "self.ls1 = nn.Parameter(torch.zeros(D, m))",
+    "self.attn_gate2 = nn.Parameter(torch.zeros(D, m))",
     "self.zero_conv = nn.Conv2d(D, m, 1); nn.init.zeros_(self.zero_conv.weight)",
     "self.adaLN_modulation = nn.Linear(D, 6 * m); nn.init.zeros_(self.adaLN_modulation.weight)",
     "self.head = nn.Linear(D, m); nn.init.zeros_(self.head.weight)",
     "self.pos_embed = nn.Parameter(torch.zeros(1, D, m))",
     "self.rel_pos_h = nn.Parameter(torch.zeros(2 * D - 1, m))",
     "self.relative_position_bias_table = nn.Parameter(torch.zeros(D, m))",
-    "self.weight = nn.Parameter(torch.zeros(D, m))",
+    "self.weight = nn.Parameter(torch.zeros(D, m))",  # a loading placeholder (quantised layers, routers)
     "self.router_weight = nn.Parameter(torch.zeros(D, m))",
     # transformers unispeech_sat: per-cluster label embeddings, each row trained by its own label
     "self.label_embeddings_concat = nn.Parameter(torch.FloatTensor(D, m)); self.label_embeddings_concat.data.zero_()",

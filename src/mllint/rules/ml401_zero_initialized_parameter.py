@@ -37,6 +37,11 @@ ZERO_START_TOKENS = {"bias", "biases", "gate", "gates", "gating", "gamma", "alph
 # a different gradient per row (zero-init of heads, routers and projections is common and trains);
 # quantised or loaded placeholders use the same names.
 LINEAR_MAP_TOKENS = {"weight", "weights", "kernel", "proj", "projection"}
+# ...but a layer class that explicitly zero-initialises its own `self.weight` (nn.init.zeros_) makes
+# it zero in every instance, and a network built from it is the symmetric all-zero network whose
+# hidden units never separate. (Created as `torch.zeros`, a weight is mostly a loading placeholder:
+# quantised layers, MoE routers in transformers.)
+OWN_WEIGHT_NAMES = {"weight", "weights", "kernel"}
 # Lookup tables (embeddings, per-label tables): a row is trained when its index is used, with that
 # index's own inputs and targets, so its gradient differs from the other rows'.
 LOOKUP_TOKENS = {"embedding", "embeddings", "embed", "emb", "table", "label", "labels"}
@@ -55,8 +60,9 @@ EPS_STD = "0.01"
 
 
 def _tokens(name: str) -> set[str]:
+    """`attnGate2` -> {"attn", "gate"}: words of a name, numbered copies (`gamma1`, `ls2`) included."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    return {t.lower() for t in re.split(r"[_\W]+", spaced) if t}
+    return {t.lower() for t in re.split(r"[_\W\d]+", spaced) if t}
 
 
 def _zero_start_name(name: str) -> bool:
@@ -65,8 +71,8 @@ def _zero_start_name(name: str) -> bool:
     # log-scales (log_std, actor_logstd, log_alpha) and logits: zero means scale 1 / uniform
     if toks & ZERO_START_TOKENS or low.startswith("log") or any(t.startswith("log") for t in toks):
         return True
-    # LoRA's B / up factor starts at zero on purpose
-    return name in ("B", "b") or ("lora" in toks and toks & {"b", "up"} != set())
+    # LoRA's and adapters' B / up factor starts at zero on purpose (the down factor is random)
+    return toks == {"b"} or bool(toks & {"lora", "adapter", "adapters"} and toks & {"b", "up"})
 
 
 def _row_set_name(name: str) -> bool:
@@ -79,11 +85,13 @@ def _maybe_zeroed_target(target: ast.expr) -> bool:
         target = target.value
     if not isinstance(target, ast.Attribute):
         return False
-    if target.attr == "weight":
+    own = isinstance(target.value, ast.Name) and target.value.id == "self"
+    if target.attr == "weight" and not own:
         owner = target.value.attr if isinstance(target.value, ast.Attribute) else None
         return owner is not None and _row_set_name(owner) and not _zero_start_name(owner)
     return not (_zero_start_name(target.attr) or
-                (_tokens(target.attr) & (LINEAR_MAP_TOKENS | LOOKUP_TOKENS) and not _row_set_name(target.attr)))
+                (_tokens(target.attr) & (LINEAR_MAP_TOKENS | LOOKUP_TOKENS) and not _row_set_name(target.attr)
+                 and not (own and target.attr in OWN_WEIGHT_NAMES)))
 
 
 def _is_zero(expr: cst.BaseExpression | None) -> bool:
@@ -113,7 +121,8 @@ class _InitIndex(Visitor):
 
     def __init__(self, ctx: FileContext):
         self.ctx = ctx
-        self.names: set[str] = set()
+        self.names: set[str] = set()  # names an init call or an indexed/.data assignment touches
+        self.assigned: dict[str, int] = {}  # name -> assignments with real values (creations included)
         self.generic_classes: set[int] = set()
         self.generic_file = False
         self.classes: list[cst.ClassDef] = []
@@ -192,9 +201,10 @@ class _InitIndex(Visitor):
                                                      target.attr.value in ("data", "_data")):
                 self.names |= _chain_names(target)  # mus.data = init / mus[i] = v
             elif isinstance(target, cst.Attribute) and _looks_like_param_value(node.value, self.ctx):
-                # another assignment of the attribute with real values: a warm start, or
-                # another branch's init
-                self.names.add(target.attr.value)
+                # an assignment of the attribute with real values: a random creation, a warm
+                # start, or another branch's init
+                name = target.attr.value
+                self.assigned[name] = self.assigned.get(name, 0) + 1
 
 
 def _looks_like_param_value(value: cst.BaseExpression, ctx: FileContext) -> bool:
@@ -329,7 +339,7 @@ class ZeroInitializedParameter(Rule):
         if pname is None or _zero_start_name(pname):
             return
         if _tokens(pname) & (LINEAR_MAP_TOKENS | LOOKUP_TOKENS) and not _row_set_name(pname):
-            return
+            return  # (a `torch.zeros` weight in a constructor is mostly a placeholder for loaded weights)
         dtype = find_arg(zeros, "dtype")
         if dtype is not None and NON_FLOAT_DTYPE.search(ctx.code(dtype.value)):
             return  # integer / float8 storage: loaded, not trained from this init
@@ -368,7 +378,8 @@ class ZeroInitializedParameter(Rule):
         if not isinstance(inner, cst.Attribute):
             return
         attr = inner.attr.value
-        if attr == "weight":
+        own = 0
+        if attr == "weight" and not (isinstance(inner.value, cst.Name) and inner.value.value == "self"):
             # a submodule's weight: flagged only for row sets (`self.codebook = nn.Embedding(...)`)
             owner = inner.value.attr.value if isinstance(inner.value, cst.Attribute) else None
             if owner is None or not _row_set_name(owner) or _zero_start_name(owner):
@@ -376,8 +387,8 @@ class ZeroInitializedParameter(Rule):
             pname, key = owner, f"{owner}.weight"
         else:
             # the name tests first: they decide alone, and cost nothing next to finding the creation
-            if _zero_start_name(attr) or \
-                    (_tokens(attr) & (LINEAR_MAP_TOKENS | LOOKUP_TOKENS) and not _row_set_name(attr)):
+            if _zero_start_name(attr) or (_tokens(attr) & (LINEAR_MAP_TOKENS | LOOKUP_TOKENS) and
+                                          not _row_set_name(attr) and not self._own_weight(attr)):
                 return
             creation = self._class_parameter(attr)
             if creation is None:
@@ -386,9 +397,15 @@ class ZeroInitializedParameter(Rule):
             if dims is None and not _row_set_name(attr) or dims is not None and dims < 2:
                 return
             pname, key = attr, attr
-        if self._reinitialised(key):
+            own = 1 if _looks_like_param_value(creation, ctx) else 0  # randn(...) then zeros_: zero
+        if self._reinitialised(key, own):
             return
         self.report(node, self._message(pname, "parameter"), self._fix_zero_init(node, name))
+
+    def _own_weight(self, name: str) -> bool:
+        """`self.weight` of a layer class (not one named as zero-initialised: `ZeroLinear`)."""
+        cls = self.ctx.enclosing_class()
+        return name in OWN_WEIGHT_NAMES and cls is not None and "zero" not in _tokens(cls.name.value)
 
     def _class_parameter(self, attr: str) -> cst.BaseExpression | None:
         """The tensor passed to `self.<attr> = nn.Parameter(<tensor>)` in the enclosing class."""
@@ -438,9 +455,12 @@ class ZeroInitializedParameter(Rule):
             return target.value
         return None
 
-    def _reinitialised(self, key: str) -> bool:
+    def _reinitialised(self, key: str, own_assignments: int = 0) -> bool:
+        """Is `key` given real values anywhere else in the file? `own_assignments`: how many of its
+        real-value assignments are the creation being zeroed (`nn.Parameter(torch.randn(...))`
+        followed by `zeros_`), which do not count."""
         index = self._init_index()
-        if index.generic_file or key in index.names:
+        if index.generic_file or key in index.names or index.assigned.get(key, 0) > own_assignments:
             return True
         cls = self.ctx.enclosing_class()
         return cls is not None and id(cls) in index.generic_classes or \
