@@ -81,7 +81,8 @@ def collect(source: str, kind: str) -> Suppressions:
         return out
     if kind == "python":
         try:
-            for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+            # universal newlines: a lone \r ends a line for Python and LibCST, so it must here too
+            for tok in tokenize.generate_tokens(io.StringIO(source, newline=None).readline):
                 if tok.type == tokenize.COMMENT:
                     rest = tok.line[tok.end[1]:].rstrip("\r\n") if tok.start[0] == tok.end[0] else ""
                     _parse_comment(tok.string, tok.start[0], out, tok.start[1] + 1, rest)

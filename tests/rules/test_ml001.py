@@ -57,3 +57,11 @@ def test_fix_removes_only_the_unused_codes(before, after):
 def test_yaml_and_shell_suppressions():
     yaml = "total_steps: 1000\nsave_steps: 100  # mllint: disable=ML302\n"
     assert [(d.code, d.start.row) for d in lint(yaml, "ALL", path="c.yaml")] == [("ML001", 2)]
+
+
+def test_rows_count_a_lone_carriage_return_as_python_does():
+    # found by hypothesmith: `\` + CR continues a line for tokenize's "\n"-only reader but ends it
+    # for Python and LibCST, so the comment's row was one short and the fix cut the wrong line
+    src = f"class A:\\\r \n pass\n{GOOD_LINE}  # noqa: ML101\n"
+    assert [(d.code, d.start.row) for d in lint("import torch\n" + src, "ALL")] == [("ML001", 5)]
+    assert fix("import torch\n" + src, "ALL") == "import torch\n" + src.replace("  # noqa: ML101", "")
