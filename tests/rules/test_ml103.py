@@ -51,6 +51,10 @@ FLAGGED = [
     ("x = torch.randn(8)\nx_norm = (x - x.mean()) / x.std()\n", 4),
     # pandas / any .std() method
     ("def f(df):\n    return (df - df.mean()) / df.std()\n", 4),
+    # bound by unpacking, scaled by a constant factor
+    ("def f(r):\n    mean, std = r.mean(), r.std()\n    return (r - mean) / std\n", 5),
+    ("def f(x):\n    return (x - x.mean()) / (2.0 * x.std())\n", 4),
+    ("def f(x, k):\n    return x / (x.std(0) * k)\n", 4),
 ]
 
 
@@ -104,6 +108,10 @@ NOT_FLAGGED = [
     # std of a config value, not of data: a std attribute lookup, not a call
     "def f(x, cfg):\n    return x / cfg.std\n",
     "import statistics\ndef f(x):\n    return 1 / statistics.stdev(x)\n",
+    "def f(r):\n    mean, std = r.mean(), r.std() + 1e-8\n    return (r - mean) / std\n",
+    "def f(x):\n    return x / (2.0 * x.std() + 1e-6)\n",
+    "def f(x):\n    return x / (2.0 * x.std().clamp(min=1e-6))\n",
+    "def f(x):\n    return x / (x.std() * x.std().clamp(min=1e-6))\n",
 ]
 
 
@@ -118,6 +126,7 @@ def test_not_flagged(body):
     ("def f(x):\n    return x / (x.std())\n", "def f(x):\n    return x / (x.std() + 1e-8)\n"),
     ("def f(x):\n    s = x.std()\n    return x / s, s\n", "def f(x):\n    s = x.std()\n    return x / (s + 1e-8), s\n"),
     ("def f(x):\n    return x.div(x.std(0))\n", "def f(x):\n    return x.div(x.std(0) + 1e-8)\n"),
+    ("def f(x):\n    return x / (2.0 * x.std())\n", "def f(x):\n    return x / (2.0 * x.std() + 1e-8)\n"),
     ("def f(x):\n    return torch.div(x, std=None) if 0 else torch.div(x, x.std())\n",
      "def f(x):\n    return torch.div(x, std=None) if 0 else torch.div(x, x.std() + 1e-8)\n"),
 ])
@@ -136,6 +145,8 @@ def test_every_division_by_a_bound_std_is_reported():
 def test_message_says_what_and_what_to_do():
     (diag,) = lint(_src("def f(x):\n    return x / x.std()\n"), CODE)
     assert "without an epsilon" in diag.message and "(x.std() + 1e-8)" in diag.message
+    # an epsilon does not repair the NaN of a batch of one: the message says what does
+    assert "unbiased=False" in diag.message
     assert diag.fix is not None and diag.fix.applicability.value == "safe"
 
 

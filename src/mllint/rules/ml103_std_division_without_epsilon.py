@@ -112,6 +112,21 @@ class _Guards(Visitor):
                 self.found = True
 
 
+def _plain_factor(expr: cst.BaseExpression) -> bool:
+    """A number, a name or an attribute: a factor that cannot add an epsilon."""
+    if isinstance(expr, cst.UnaryOperation):
+        expr = expr.expression
+    return isinstance(expr, (cst.Integer, cst.Float, cst.Name, cst.Attribute))
+
+
+def _unpacked(value: cst.BaseExpression | None, index: int | None) -> cst.BaseExpression | None:
+    """Element `index` of a tuple/list display assigned by unpacking (`a, b = x, y`), if plain."""
+    if not isinstance(value, (cst.Tuple, cst.List)) or index is None or index >= len(value.elements) or \
+            any(isinstance(e, cst.StarredElement) for e in value.elements):
+        return None
+    return value.elements[index].value
+
+
 def _key_of(expr: cst.BaseExpression, ctx: FileContext) -> str | None:
     if isinstance(expr, cst.Name):
         return expr.value
@@ -174,6 +189,14 @@ class StdDivisionWithoutEpsilon(Rule):
             expr = _peel(expr.args[0].value)
         if self._is_std_call(expr):
             return _key_of(expr, ctx), ctx.scope()
+        if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
+            # `2.0 * x.std()`, `std * self.scale`: a constant factor leaves a zero std zero
+            for std, factor in ((expr.right, expr.left), (expr.left, expr.right)):
+                if _plain_factor(factor):
+                    found = self._std_source(std)
+                    if found is not None:
+                        return found
+            return None
         if isinstance(expr, cst.Name):
             scope = self._binding_scope(expr.value)
             if scope is None:
@@ -189,6 +212,9 @@ class StdDivisionWithoutEpsilon(Rule):
                 elif b.kind == "unpack" and b.index == 0 and isinstance(b.value, cst.Call) and \
                         ctx.call_name(b.value) in STD_MEAN_FUNCTIONS:
                     continue
+                elif b.kind == "unpack" and _unpacked(b.value, b.index) is not None and \
+                        self._is_std_call(_peel(_unpacked(b.value, b.index))):
+                    continue  # mean, std = x.mean(), x.std()
                 else:
                     return None
             return expr.value, scope
@@ -228,8 +254,8 @@ class StdDivisionWithoutEpsilon(Rule):
             new = f"{ctx.code(divisor.with_changes(lpar=[], rpar=[]))} + {EPS}"
         else:
             new = f"({code} + {EPS})" if parens else f"{code} + {EPS}"
-        message = (f"Division by the standard deviation `{code}` without an epsilon: a constant batch (or a batch "
-                   f"of one with the unbiased estimator) makes it 0 or NaN and the result inf/NaN; divide by "
-                   f"`({code} + {EPS})` or clamp it")
+        message = (f"Division by the standard deviation `{code}` without an epsilon: a constant batch makes it 0 "
+                   f"and the result inf/NaN; divide by `({code} + {EPS})` or clamp it (a batch of one, whose "
+                   f"unbiased std is NaN, also needs `unbiased=False` or a size check)")
         fix = Fix(Applicability.SAFE, f"Add {EPS} to the standard deviation", (ctx.replace(divisor, new),))
         self.report(divisor, message, fix)
