@@ -79,6 +79,18 @@ FLAGGED = {
             scaler = torch.amp.GradScaler() if amp else None
             return scaler._scale
         """, (5, 12)),
+    "getattr with a default on a parameter named scaler": ("""
+        def log(scaler):
+            return getattr(scaler, "_scale", None)
+        """, (3, 12)),
+    "the found_inf_per_device entry of a state dict passed in": ("""
+        def overflowed(opt_state):
+            return any(v.item() > 0 for v in opt_state["found_inf_per_device"].values())
+        """, (3, 38)),
+    "the found_inf_per_device entry read with .get": ("""
+        def overflowed(opt_state):
+            return opt_state.get("found_inf_per_device", {})
+        """, (3, 12)),
 }
 
 
@@ -125,6 +137,15 @@ NOT_FLAGGED = {
             scaler = StandardScaler()
             scaler.fit(x)
             return scaler._scale, scaler.scale_
+        """,
+    "a scaler parameter used as a preprocessing scaler": """
+        def f(scaler, x):
+            scaler.fit(x)
+            return scaler._scale
+        """,
+    "writing the key": """
+        def f(state, t):
+            state["found_inf_per_device"] = t
         """,
     "scaler-named object with a generic private name": """
         def f(image_scaler):

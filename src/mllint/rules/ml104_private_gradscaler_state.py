@@ -20,12 +20,22 @@ SCALER_ONLY = {
     "_growth_factor", "_backoff_factor", "_growth_interval", "_init_scale", "_found_inf",
     "_get_growth_tracker",
 }
+# `_scale` (the catalog's first example) is GradScaler's on an object named as an AMP scaler and
+# not used as a preprocessing scaler (`image_scaler._scale`, `scaler.fit(x)` are something else).
+AMP_SCALER_NAMES = {"scaler", "grad_scaler", "gradscaler", "amp_scaler", "loss_scaler", "gscaler"}
+PREPROCESSING_METHODS = {"fit", "transform", "fit_transform", "partial_fit", "inverse_transform"}
+# Keys of GradScaler's per-optimizer state dicts: no other code uses these strings.
+STATE_KEYS = {"found_inf_per_device"}
 BROAD_HANDLERS = {"Exception", "BaseException", "AttributeError", "KeyError", "LookupError",
                   "builtins.Exception", "builtins.BaseException", "builtins.AttributeError", "builtins.KeyError"}
 
 
 def _private(name: str) -> bool:
     return name.startswith("_") and not name.endswith("__")
+
+
+def _string(expr: cst.BaseExpression) -> str | None:
+    return expr.evaluated_value if isinstance(expr, cst.SimpleString) else None
 
 
 @register
@@ -35,7 +45,8 @@ class PrivateGradScalerState(Rule):
     summary = "Reads GradScaler internals, which change between PyTorch releases."
     # a private attribute is read (or getattr'd) and something is a scaler, by name or by use
     candidates = (Nodes(ast.Attribute, where=lambda node: _private(node.attr)) | Calls("getattr")) & \
-        (Words(lambda word: "scaler" in word.lower()) | Calls("scale", "get_scale", "unscale_"))
+        (Words(lambda word: "scaler" in word.lower()) | Calls("scale", "get_scale", "unscale_")) | \
+        Words(STATE_KEYS)
 
     def visit_Attribute(self, node: cst.Attribute) -> None:
         attr = node.attr.value
@@ -43,7 +54,27 @@ class PrivateGradScalerState(Rule):
             return
         self._check(node, node.value, attr)
 
+    def visit_Subscript(self, node: cst.Subscript) -> None:
+        # state["found_inf_per_device"]: a per-optimizer state dict, wherever it came from
+        if len(node.slice) == 1 and isinstance(node.slice[0].slice, cst.Index) and \
+                _string(node.slice[0].slice.value) in STATE_KEYS and not self._is_write(node):
+            self._report_state_key(node, _string(node.slice[0].slice.value))
+
+    def _report_state_key(self, node: cst.CSTNode, key: str) -> None:
+        if is_gradscaler_subclass(self.ctx.enclosing_class(), self.ctx) or \
+                "_per_optimizer_states" in self.ctx.code(self.ctx.scope()):
+            return  # GradScaler's own code, or the state dict's read is reported already (one problem)
+        self.report(node, f"`{self.ctx.code(node)}` reads the `{key}` entry of GradScaler's private per-optimizer "
+                          "state, which changes between PyTorch releases; to detect a skipped step, compare "
+                          "`scaler.get_scale()` before and after `scaler.update()` (a lower scale means the step "
+                          "was skipped)" + self._fallback_note(False))
+
     def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if isinstance(func, cst.Attribute) and func.attr.value == "get" and node.args and \
+                _string(node.args[0].value) in STATE_KEYS:  # state.get("found_inf_per_device", {})
+            self._report_state_key(node, _string(node.args[0].value))
+            return
         # getattr(scaler, "_scale", None): a read with a fallback built in
         if self.ctx.call_name(node) not in ("getattr", "builtins.getattr") or len(node.args) < 2:
             return
@@ -51,7 +82,7 @@ class PrivateGradScalerState(Rule):
         if isinstance(name, cst.SimpleString) and _private(str(name.evaluated_value)):
             self._check(node, node.args[0].value, str(name.evaluated_value), fallback=len(node.args) > 2)
 
-    def _is_write(self, node: cst.Attribute) -> bool:
+    def _is_write(self, node: cst.Attribute | cst.Subscript) -> bool:
         parent = self.ctx.parent
         if isinstance(parent, cst.AssignTarget) and parent.target is node:
             return True
@@ -70,20 +101,32 @@ class PrivateGradScalerState(Rule):
         known = is_gradscaler(receiver, ctx)
         if not known and "scaler" in last:
             methods = usage(ctx.scope(), ctx).methods.get(receiver, set())
-            known = attr in SCALER_ONLY or "scale" in methods
+            known = attr in SCALER_ONLY or "scale" in methods or (
+                attr == "_scale" and last in AMP_SCALER_NAMES and not methods & PREPROCESSING_METHODS
+                and not self._bound_to_a_call(receiver))
         if not known:
             return
         shown = ctx.module.code_for_node(node) if isinstance(node, cst.Attribute) else f"{receiver}.{attr}"
         message = (f"`{shown}` reads GradScaler's private state, which changes between PyTorch releases; to detect "
                    f"a skipped step, compare `{receiver}.get_scale()` before and after `{receiver}.update()` "
                    "(a lower scale means the step was skipped)")
+        self.report(node, message + self._fallback_note(fallback))
+
+    def _bound_to_a_call(self, receiver: str) -> bool:
+        """`scaler = StandardScaler()`: bound here to something built by another call."""
+        if "." in receiver:
+            return False
+        return any(b.kind in ("assign", "annassign", "walrus") and isinstance(b.value, cst.Call)
+                   for b in self.ctx.bindings(self.ctx.scope()).get(receiver, []))
+
+    def _fallback_note(self, getattr_default: bool) -> str:
         handler = self._broad_handler()
         if handler is not None:
-            message += (f"; the surrounding `{handler}` would turn a rename into a silent fallback value "
-                        "(\"no overflow\" forever)")
-        elif fallback:
-            message += "; the getattr default would turn a rename into a silent fallback value"
-        self.report(node, message)
+            return (f"; the surrounding `{handler}` would turn a rename into a silent fallback value "
+                    "(\"no overflow\" forever)")
+        if getattr_default:
+            return "; the getattr default would turn a rename into a silent fallback value"
+        return ""
 
     def _broad_handler(self) -> str | None:
         """`except Exception` (or bare/AttributeError/KeyError...) around the read, if any."""
