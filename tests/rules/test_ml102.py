@@ -390,6 +390,18 @@ def test_fix_goes_before_a_per_parameter_loop():
         """)
 
 
+def test_fix_joins_a_one_line_suite():
+    src = """
+        import torch
+        def step(model, opt, scaler, loss, clip):
+            scaler.scale(loss).backward()
+            if clip: torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            scaler.step(opt)
+            scaler.update()
+        """
+    assert _fix(src) == textwrap.dedent(src).replace("if clip: ", "if clip: scaler.unscale_(opt); ")
+
+
 NO_FIX = {
     "two optimizers after the clip": """
         import torch
@@ -409,10 +421,11 @@ NO_FIX = {
             scaler.step(opt)
             scaler.update()
         """,
-    "clip in a one-line suite": """
+    "clip in a one-line suite under an AMP guard of its own": """
         import torch
-        def step(model, opt, scaler, loss, clip):
-            scaler.scale(loss).backward()
+        def step(model, opt, scaler, loss, clip, amp):
+            if amp:
+                scaler.scale(loss).backward()
             if clip: torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             scaler.step(opt)
             scaler.update()

@@ -15,7 +15,7 @@ import libcst as cst
 from mllint.astutil import find_arg
 from mllint.candidates import Calls, leaves
 from mllint.context import FileContext, Visitor, dotted_name
-from mllint.diagnostics import Applicability, Fix
+from mllint.diagnostics import Applicability, Edit, Fix
 from mllint.gradients import is_gradient
 from mllint.gradscaler import is_gradscaler, scale_receiver
 from mllint.rule import Rule, register
@@ -295,11 +295,16 @@ class ClipBeforeUnscale(Rule):
     def _fix(self, path, backward: _Event, steps: list[_Event], scaler: str, optimizer: str) -> Fix | None:
         ctx = self.ctx
         statement = ctx.enclosing_statement()
-        if not isinstance(statement, cst.SimpleStatementLine):
-            return None  # the clip sits in an `if`/`for` header or a one-line suite
+        inline = None  # `if clip: clip_grad_norm_(...)`: the clip's small statement in a one-line suite
+        if isinstance(statement, cst.BaseCompoundStatement) and isinstance(statement.body, cst.SimpleStatementSuite):
+            inline = next((n for n in path if any(n is s for s in statement.body.body)), None)
+            if inline is None:
+                return None  # the clip sits in the header (`if clip(...) > 1:`)
+        elif not isinstance(statement, cst.SimpleStatementLine):
+            return None
         # A clip inside a loop that does not also step (e.g. over param groups) runs several times
         # per step; unscale_ must run once, so it goes before that loop.
-        target = statement
+        target = inline or statement
         for anc in path:
             if isinstance(anc, _LOOPS) and not any(_contains(s.path, anc) for s in steps):
                 if _contains(backward.path, anc):
@@ -311,6 +316,12 @@ class ClipBeforeUnscale(Rule):
         # A scaled backward under `if use_amp:` that does not also hold the clip: unscale under the
         # same condition, otherwise unscale_ would divide gradients that were never scaled.
         guards = [n for n in backward.path if isinstance(n, cst.If) and not _contains(target_path, n)]
+        if target is inline:  # unscale_ joins the suite: `if clip: scaler.unscale_(opt); clip_grad_norm_(...)`
+            if guards:
+                return None
+            start, _ = ctx.start_end(target)
+            return Fix(Applicability.SAFE, f"Insert `{scaler}.unscale_({optimizer})` before clipping",
+                       (Edit(start, start, f"{text}; "),))
         if guards:
             guard = guards[0]
             inner = backward.path[backward.path.index(guard) + 1]
