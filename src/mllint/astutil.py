@@ -118,18 +118,39 @@ def with_arguments(call: cst.Call, replace: dict[cst.Arg, cst.BaseExpression],
     last = args[-1]
     trailing = last.comma if isinstance(last.comma, cst.Comma) else None
     if trailing is not None:
-        # multi-line call with a trailing comma: reuse the separator between earlier arguments
-        between = args[-2].comma if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else \
+        # multi-line call with a trailing comma: reuse the separator between earlier arguments;
+        # a comment stays on the line of the argument it follows
+        between = _uncommented(args[-2].comma) if len(args) > 1 and isinstance(args[-2].comma, cst.Comma) else \
             cst.Comma(whitespace_after=ONE_SPACE)
-        args[-1] = last.with_changes(comma=between)
-        new = [a.with_changes(comma=between) for a in new[:-1]] + [new[-1].with_changes(comma=trailing)]
+        args[-1] = last.with_changes(comma=_continued_like(trailing, between))
+        new = [a.with_changes(comma=between) for a in new[:-1]] + \
+            [new[-1].with_changes(comma=_uncommented(trailing))]
     else:
         sep = cst.Comma(whitespace_after=ONE_SPACE)
         if len(args) > 1 and isinstance(args[-2].comma, cst.Comma):
-            sep = args[-2].comma
-        args[-1] = last.with_changes(comma=sep)
-        new = [a.with_changes(comma=sep) for a in new[:-1]] + [new[-1]]
+            sep = _uncommented(args[-2].comma)
+        # the whitespace after the last argument (`\n` before a `)` on its own line) stays last
+        args[-1] = last.with_changes(comma=sep, whitespace_after_arg=cst.SimpleWhitespace(""))
+        new = [a.with_changes(comma=sep) for a in new[:-1]] + \
+            [new[-1].with_changes(whitespace_after_arg=last.whitespace_after_arg)]
     return call.with_changes(args=args + new)
+
+
+def _uncommented(comma: cst.Comma) -> cst.Comma:
+    """The comma without the comment (and comment lines) after it: a separator to copy."""
+    ws = comma.whitespace_after
+    if isinstance(ws, cst.ParenthesizedWhitespace):
+        return comma.with_changes(whitespace_after=ws.with_changes(
+            first_line=cst.TrailingWhitespace(newline=ws.first_line.newline), empty_lines=[]))
+    return comma
+
+
+def _continued_like(comma: cst.Comma, separator: cst.Comma) -> cst.Comma:
+    """`comma` (keeping its comment) followed by the next line's indentation of `separator`."""
+    ws, sep = comma.whitespace_after, separator.whitespace_after
+    if isinstance(ws, cst.ParenthesizedWhitespace) and isinstance(sep, cst.ParenthesizedWhitespace):
+        return comma.with_changes(whitespace_after=ws.with_changes(indent=sep.indent, last_line=sep.last_line))
+    return separator
 
 
 def method_receiver(call: cst.Call, *names: str) -> cst.BaseExpression | None:

@@ -70,6 +70,22 @@ def test_fix_keeps_every_other_argument():
         'import torch\np.grad = torch.nan_to_num(p.grad, nan=0.0, posinf=float("inf"), neginf=float("-inf"))\n'
 
 
+@pytest.mark.parametrize("before,after", [
+    # one argument per line: a comment stays on its argument's line, and is not copied
+    ("p.grad = torch.nan_to_num(\n    p.grad,\n    nan=0.0,  # zero out NaN\n)\n",
+     'p.grad = torch.nan_to_num(\n    p.grad,\n    nan=0.0,  # zero out NaN\n    posinf=float("inf"),\n'
+     '    neginf=float("-inf"),\n)\n'),
+    ("p.grad = torch.nan_to_num(\n    p.grad,\n    nan=0.0,  # zero out NaN\n    posinf=1.0,\n)\n",
+     'p.grad = torch.nan_to_num(\n    p.grad,\n    nan=0.0,  # zero out NaN\n    posinf=float("inf"),\n'
+     '    neginf=float("-inf"),\n)\n'),
+    # the closing parenthesis on its own line stays there
+    ("p.grad = torch.nan_to_num(\n    p.grad, nan=0.0\n)\n",
+     'p.grad = torch.nan_to_num(\n    p.grad, nan=0.0, posinf=float("inf"), neginf=float("-inf")\n)\n'),
+])
+def test_fix_keeps_the_calls_layout_and_comments(before, after):
+    assert fix("import torch\n" + before, "ML101") == "import torch\n" + after
+
+
 def test_message_says_what_is_wrong_and_what_to_do():
     [d] = lint("import torch\np.grad = torch.nan_to_num(p.grad)\n", "ML101")
     assert "GradScaler" in d.message and 'posinf=float("inf")' in d.message
