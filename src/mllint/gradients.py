@@ -65,6 +65,8 @@ def is_gradient_collection(expr: cst.BaseExpression, ctx: FileContext, depth: in
         return False
     if isinstance(expr, (cst.ListComp, cst.GeneratorExp, cst.SetComp)):
         return is_gradient(expr.elt, ctx, depth + 1) or _comp_elt_grad(expr, ctx, depth)
+    if isinstance(expr, cst.DictComp):  # {n: p.grad for n, p in model.named_parameters()}: its values
+        return is_gradient(expr.value, ctx, depth + 1)
     if isinstance(expr, (cst.List, cst.Tuple)):
         return bool(expr.elements) and all(
             is_gradient(el.value, ctx, depth + 1) for el in expr.elements if isinstance(el, cst.Element))
@@ -94,8 +96,10 @@ def _element_of(iterable: cst.BaseExpression, index: int | None, ctx: FileContex
             return is_gradient_collection(iterable.args[index].value, ctx, depth + 1)
         if fname == "enumerate" and index == 1 and iterable.args:
             return is_gradient_collection(iterable.args[0].value, ctx, depth + 1)
-        if index is None and isinstance(iterable.func, cst.Attribute) and iterable.func.attr.value == "values":
-            return False
+        if isinstance(iterable.func, cst.Attribute) and iterable.func.attr.value in ("values", "items"):
+            # a mapping of gradients: `for g in grads.values()`, `for n, g in grads.items()`
+            wanted = None if iterable.func.attr.value == "values" else 1
+            return index == wanted and is_gradient_collection(iterable.func.value, ctx, depth + 1)
     if index is None:
         return is_gradient_collection(iterable, ctx, depth + 1)
     return False

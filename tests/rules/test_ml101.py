@@ -39,9 +39,30 @@ FLAGGED = {
                     if param.grad is not None:
                         param.grad.data = torch.nan_to_num(param.grad.data, nan=0.0, posinf=1.0, neginf=-1.0)
         """,
+    "dict_of_grads_items": """
+        import torch
+        def sanitize(model):
+            grads = {n: p.grad for n, p in model.named_parameters()}
+            for n, g in grads.items():
+                grads[n] = torch.nan_to_num(g, nan=0.0)
+        """,
+    "dict_of_grads_values": """
+        import torch
+        def sanitize(model):
+            grads = {n: p.grad for n, p in model.named_parameters()}
+            for g in grads.values():
+                g.nan_to_num_(nan=0.0)
+        """,
 }
 
 NOT_FLAGGED = {
+    "dict_of_activations": """
+        import torch
+        def clean(acts):
+            acts = {k: v.detach() for k, v in acts.items()}
+            for k, v in acts.items():
+                acts[k] = torch.nan_to_num(v)
+        """,
     "activations": "import torch\nh = torch.nan_to_num(model(x), posinf=1e4, neginf=-1e4)\n",
     "loss": "import torch\nloss = torch.nan_to_num(loss, nan=0.0)\n",
     "inputs": "import torch\nx = torch.nan_to_num(batch['x'])\n",
