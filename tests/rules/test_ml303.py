@@ -24,6 +24,14 @@ FLAGGED = {
                          "num_training_steps=int(epochs * len(ds) / batch_size))\n",
     "cosine_t_max": "sched = CosineAnnealingLR(opt, T_max=int(args.epochs * len(ds) / args.batch_size))\n",
     "in_method": "class T:\n    def setup(self, ds):\n        self.max_steps = int(self.epochs * len(ds) / self.batch_size)\n",
+    # a neutral name that sizes a schedule
+    "neutral_name_t_max": "def f(opt, epochs, n_train, batch_size):\n    steps = epochs * n_train // batch_size\n"
+                          "    return CosineAnnealingLR(opt, T_max=steps)\n",
+    "neutral_name_total_steps": "def f(opt, epochs, n, batch_size):\n    n_steps = int(epochs * n / batch_size)\n"
+                                "    return OneCycleLR(opt, max_lr=0.1, total_steps=n_steps)\n",
+    # printed, and also sizing a schedule
+    "logged_and_used": "def f(opt, epochs, n, batch_size):\n    total_steps = int(epochs * n / batch_size)\n"
+                       "    print(total_steps)\n    return CosineAnnealingLR(opt, T_max=total_steps)\n",
 }
 
 
@@ -45,6 +53,11 @@ NOT_FLAGGED = {
     "save_steps": "save_steps = epochs * len(ds) // batch_size // 10\n",
     "fraction_of_the_run": "total_steps = int(epochs * len(ds) / batch_size * 0.9)\n",
     "ratio_of_the_run": "max_steps = int(cfg.anneal_ratio * epochs * n / batch_size)\n",
+    # named like a schedule total, used only for a progress bar
+    "progress_bar_only": "def f(epochs, dataset, batch_size):\n    total_steps = int(epochs * len(dataset) / batch_size)\n"
+                         "    return tqdm(total=total_steps)\n",
+    "neutral_name_not_a_schedule": "def f(epochs, n, batch_size):\n    steps = epochs * n // batch_size\n"
+                                   "    return steps\n",
 }
 
 
@@ -122,6 +135,22 @@ def test_two_candidate_loaders_without_a_training_one_use_the_per_epoch_form():
             return total_steps
         """)
     assert "total_steps = math.ceil(n / bs) * epochs" in fix(code, "ML303", unsafe=True)
+
+
+def test_a_loader_created_after_the_total_is_not_used_by_the_fix():
+    # len(loader) there would raise UnboundLocalError: the per-epoch form is used instead
+    code = src("""
+        from torch.utils.data import DataLoader
+
+        def setup(opt, ds, epochs, bs):
+            total_steps = epochs * len(ds) // bs
+            loader = DataLoader(ds, batch_size=bs)
+            return total_steps, loader
+        """)
+    assert "total_steps = math.ceil(len(ds) / bs) * epochs" in fix(code, "ML303", unsafe=True)
+    assert "total_steps = len(loader) * epochs" in fix(code.replace(
+        "    total_steps = epochs * len(ds) // bs\n    loader = DataLoader(ds, batch_size=bs)\n",
+        "    loader = DataLoader(ds, batch_size=bs)\n    total_steps = epochs * len(ds) // bs\n"), "ML303", unsafe=True)
 
 
 def test_message_position_and_suppression():

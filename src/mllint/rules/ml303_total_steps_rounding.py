@@ -31,6 +31,8 @@ EPOCHS = re.compile(r"epochs$|^epochs|_epochs_", re.I)
 BATCH = re.compile(r"batch|(^|_)bs$", re.I)
 ACCUM = re.compile(r"accum", re.I)
 DATALOADERS = {"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader", "DataLoader"}
+# Calls that only show or count progress: a total used only there sizes no schedule.
+PROGRESS_CALLS = {"tqdm", "trange", "print", "range", "info", "debug", "warning", "log", "format", "str", "set_total"}
 LOADER_NAME = re.compile(r"^(train_?)?(data_?)?loader$|^train_(data)?loader$|^dl_?train$|^train_dl$", re.I)
 
 
@@ -66,19 +68,36 @@ class TotalStepsRounding(Rule):
 
     # ---- where a total sizes a schedule -------------------------------------------------------
     def visit_Assign(self, node: cst.Assign) -> None:
-        if any(TOTAL_NAME.match(_leaf(t.target) or "") for t in node.targets):
+        if any(TOTAL_NAME.match(_leaf(t.target) or "") and not self._only_progress(t.target) for t in node.targets):
             self._check(node.value)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-        if node.value is not None and TOTAL_NAME.match(_leaf(node.target) or ""):
+        if node.value is not None and TOTAL_NAME.match(_leaf(node.target) or "") and \
+                not self._only_progress(node.target):
             self._check(node.value)
 
     def visit_Arg(self, node: cst.Arg) -> None:
         if node.keyword is not None and node.keyword.value in SCHEDULE_KEYWORDS:
             self._check(node.value)
+            if isinstance(node.value, cst.Name):  # `steps = epochs * n // bs` ... `T_max=steps`
+                for b in self.ctx.bindings(self.ctx.scope()).get(node.value.value, []):
+                    if b.kind in ("assign", "annassign") and not TOTAL_NAME.match(node.value.value):
+                        self._check(b.value)  # (a total named as such is checked at its assignment)
+
+    def _only_progress(self, target: cst.BaseExpression) -> bool:
+        """Is a local total used, and only as a progress-bar or log count (`tqdm(total=...)`)?"""
+        if not isinstance(target, cst.Name):
+            return False
+        uses = _Uses(target.value)
+        walk(self.ctx.scope(), uses)
+        return bool(uses.calls) and all(c in PROGRESS_CALLS for c in uses.calls)
 
     # ---- the one-rounding shape ---------------------------------------------------------------
     def _check(self, value: cst.BaseExpression) -> None:
+        reported = self.__dict__.setdefault("_reported", set())
+        if id(value) in reported:
+            return
+        reported.add(id(value))
         if isinstance(value, cst.Call) and self.ctx.qualified_name(value.func) in ("max", "min"):
             for arg in value.args:  # max(1, int(epochs * n / batch))
                 self._check(arg.value)
@@ -88,7 +107,7 @@ class TotalStepsRounding(Rule):
             return
         num, den, epochs = shape
         ctx = self.ctx
-        fix_text, how = self._replacement(num, den, epochs)
+        fix_text, how = self._replacement(num, den, epochs, value)
         message = (f"`{_short(ctx.code(value))}` rounds epochs * samples / batch once, but a data loader yields "
                    f"whole batches per epoch, so the schedule is off by up to a step per epoch; use {how}: "
                    f"`{_short(fix_text)}`")
@@ -128,11 +147,11 @@ class TotalStepsRounding(Rule):
         return [f for f in num if f not in epochs], den, epochs
 
     # ---- the fix ------------------------------------------------------------------------------
-    def _replacement(self, num, den, epochs) -> tuple[str, str]:
+    def _replacement(self, num, den, epochs, value) -> tuple[str, str]:
         code = self.ctx.code
         epochs_text = " * ".join(_atom(code(f)) for f in epochs)
         accum = [f for f in den if ACCUM.search(_leaf(f) or code(f))]
-        loader = self._loader_in_scope()
+        loader = self._loader_in_scope(value)
         math_name = self._math_alias() or "math"
         if loader is not None:
             if accum:
@@ -150,17 +169,21 @@ class TotalStepsRounding(Rule):
         return (f"{math_name}.ceil({num_text} / {den_text}) * {epochs_text}",
                 "batches per epoch counting the last partial one (no drop_last=True)")
 
-    def _loader_in_scope(self) -> str | None:
-        """A DataLoader bound (or passed in) in the enclosing functions, preferring a training one."""
+    def _loader_in_scope(self, value: cst.CSTNode) -> str | None:
+        """A DataLoader bound (or passed in) in the enclosing functions, preferring a training one;
+        in the function of the total itself, bound before the total is computed."""
         ctx = self.ctx
         found: list[str] = []
-        for scope in [n for n in ctx.ancestors() if isinstance(n, cst.FunctionDef)] + [ctx.module]:
+        here = ctx.start_end(value)[0]
+        scopes = [n for n in ctx.ancestors() if isinstance(n, cst.FunctionDef)] + [ctx.module]
+        for scope in scopes:
             for name, binds in ctx.bindings(scope).items():
                 for b in binds:
                     if b.kind == "param" and LOADER_NAME.match(name):
                         found.append(name)
                     elif b.kind in ("assign", "annassign") and isinstance(b.value, cst.Call) and (
-                            ctx.qualified_name(b.value.func) in DATALOADERS or LOADER_NAME.match(name)):
+                            ctx.qualified_name(b.value.func) in DATALOADERS or LOADER_NAME.match(name)) and \
+                            (scope is not scopes[0] or ctx.start_end(b.node)[0] < here):
                         found.append(name)  # DataLoader(...), or train_loader = build_loader(...)
             if found:
                 break
@@ -251,6 +274,30 @@ class TotalStepsRounding(Rule):
             return ctx.insert_before_statement(anchor, "import math")
         finally:
             ctx.stack = saved
+
+
+class _Uses(Visitor):
+    """The calls a name is passed to (by last name: `tqdm`, `CosineAnnealingLR`); "?" for any other
+    use that is not a plain read inside a call (returned, stored, indexed...)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.calls: list[str] = []
+
+    def visit_Call(self, node: cst.Call) -> None:
+        for arg in node.args:
+            if isinstance(arg.value, cst.Name) and arg.value.value == self.name:
+                func = node.func
+                self.calls.append(func.attr.value if isinstance(func, cst.Attribute) else
+                                  func.value if isinstance(func, cst.Name) else "?")
+
+    def visit_Return(self, node: cst.Return) -> None:
+        if isinstance(node.value, cst.Name) and node.value.value == self.name:
+            self.calls.append("?")
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if isinstance(node.value, cst.Name) and node.value.value == self.name:
+            self.calls.append("?")  # self.total_steps = total_steps: used elsewhere
 
 
 def _atom(text: str) -> str:
