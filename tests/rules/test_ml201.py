@@ -173,6 +173,15 @@ NOT_FLAGGED = {
             features = (features - features.mean(0)) / (features.std(0) + 1e-5)
             return images, features
     """,
+    "targets_of_a_supervised_regression": """
+        import torch.nn.functional as F
+        def fit_regressor(model, x, targets, opt):
+            targets = (targets - targets.mean()) / (targets.std() + 1e-8)
+            loss = F.mse_loss(model(x), targets)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        """,
     "targets_without_value_loss": """
         def f(targets):
             return (targets - targets.mean()) / targets.std()
@@ -408,3 +417,13 @@ def test_crlf_file_stays_crlf():
     assert "\n" not in out.replace("\r\n", "")
     assert "        self.x = 1\r\n        self.returns_norm = _MllintRunningNorm()\r\n" in out
     compile(out, "x.py", "exec")
+
+
+def test_statistics_over_a_dimension_are_reported_without_a_fix():
+    # the helper keeps one scalar mean/std: it would normalise something else than the code did
+    src = ("import torch\n\n\ndef f(returns):\n"
+           "    returns = (returns - returns.mean(dim=0, keepdim=True)) / (returns.std(dim=0, keepdim=True) + 1e-8)\n"
+           "    return returns\n")
+    [d] = lint(src, "ML201")
+    assert d.fix is None
+    assert fix(src, "ML201", unsafe=True) == src

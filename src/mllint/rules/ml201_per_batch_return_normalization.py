@@ -56,7 +56,9 @@ FLOOR_FUNCS = {"max", "builtins.max", "torch.maximum", "torch.max", "torch.clamp
                "numpy.clip", "numpy.fmax", "torch.clamp_min"}
 PASS_THROUGH = ("item", "detach", "cpu", "float", "double", "squeeze")
 LOG_PROB = re.compile(r"log_?probs?|logp\b|logps\b|log_pi", re.I)
-VALUE_USE = re.compile(r"value|critic|\bvf|v_?pred|baseline|mse|smooth_l1|huber|MSELoss", re.I)
+# A value/critic loss around a generic `targets`: a regression loss alone (mse) is not one, since
+# supervised regression normalises its targets too; RL's own words are.
+VALUE_USE = re.compile(r"value|critic|\bvf|v_?pred|baseline|reward|advantage|\bgamma\b|discount", re.I)
 
 
 def _flat(node: cst.CSTNode) -> str:
@@ -324,6 +326,13 @@ class PerBatchReturnNormalization(Rule):
         return bool(policy) and not value
 
     # ---- the fix -------------------------------------------------------------------------------
+    def _per_dimension(self, node: cst.CSTNode) -> bool:
+        """Statistics over a dimension (`returns.mean(dim=0, keepdim=True)`): the helper keeps one
+        scalar mean and std, so it would change what is normalised; no fix is offered there."""
+        stats = _StatCalls(self.ctx)
+        walk(node, stats)
+        return stats.per_dimension
+
     def _report(self, node: cst.CSTNode, subject: cst.BaseExpression, site_edits, fixable: bool = True) -> None:
         ctx = self.ctx
         text = ctx.code(subject)
@@ -331,11 +340,24 @@ class PerBatchReturnNormalization(Rule):
                    "and the value head can only learn the mean (value loss stuck near 1.0); normalise with "
                    "running statistics kept across updates")
         fix = None
-        if fixable:
+        if fixable and not self._per_dimension(node):
             plan = _FixPlan(self, subject)
             edits = [*plan.state_edits(), *site_edits(f"{plan.instance}({text})")]
             fix = Fix(Applicability.UNSAFE, f"Normalise `{text}` with a running mean/std ({HELPER})", tuple(edits))
         self.report(node, message, fix)
+
+
+class _StatCalls(Visitor):
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.per_dimension = False
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        if self.ctx.call_name(node) in MEAN_FUNCS | STD_FUNCS | VAR_FUNCS:  # np.std(x, axis=0)
+            self.per_dimension |= len(node.args) > 1
+        elif isinstance(func, cst.Attribute) and func.attr.value in ("mean", "std", "var") and node.args:
+            self.per_dimension = True  # x.std(0)
 
 
 class _UseCollector(Visitor):
