@@ -317,3 +317,42 @@ def test_buffer_attribute_sequence_is_used_for_the_fix():
     """)
     out = fix(code, "ML202", unsafe=True)
     assert "R = memory.rewards[t] + gamma * R * (1 - memory.is_terminals[t])" in out
+
+
+CLEANRL_UNMASKED = textwrap.dedent("""\
+    import torch
+
+
+    def gae(rewards, values, dones, next_done, next_value, gamma, gae_lambda, num_steps):
+        advantages = torch.zeros_like(rewards)
+        lastgaelam = 0
+        for t in reversed(range(num_steps)):
+            nextvalues = next_value if t == num_steps - 1 else values[t + 1]
+            delta = rewards[t] + gamma * nextvalues - values[t]
+            advantages[t] = lastgaelam = delta + gamma * gae_lambda * lastgaelam
+        return advantages
+    """)
+
+
+def test_next_done_in_scope_means_dones_t_starts_an_episode_so_no_fix_is_guessed():
+    # cleanrl's layout: the mask of step t is 1 - dones[t + 1] (1 - next_done at the last step);
+    # (1 - dones[t]) would cut the wrong step
+    diags = lint(CLEANRL_UNMASKED, "ML202")
+    assert [d.start.row for d in diags] == [9, 10]
+    assert all(d.fix is None for d in diags)
+    assert "`(1 - dones[t + 1])`" in diags[0].message and "next_done" in diags[0].message
+    assert fix(CLEANRL_UNMASKED, "ML202", unsafe=True) == CLEANRL_UNMASKED
+
+
+def test_episode_starts_message_points_at_the_next_step():
+    src = textwrap.dedent("""\
+        def mc(rewards, episode_starts, gamma):
+            R = 0.0
+            out = []
+            for t in reversed(range(len(rewards))):
+                R = rewards[t] + gamma * R
+                out.insert(0, R)
+            return out
+        """)
+    [d] = lint(src, "ML202")
+    assert "`(1 - episode_starts[t + 1])`" in d.message and d.fix is None

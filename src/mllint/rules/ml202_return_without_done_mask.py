@@ -21,6 +21,7 @@ MASK_WORDS = re.compile(r"mask|nonterminal|non_terminal|not_?done|notdone|alive|
 # Also mean "an episode boundary is handled here", but are not usable as `(1 - x)` in a fix.
 BOUNDARY_WORDS = re.compile(r"episode_?starts?|is_?first|firsts|resets?$|episode_?ends?|truncat|timeout", re.I)
 NEXT_WORDS = re.compile(r"next|last|bootstrap", re.I)
+STARTS = re.compile(r"episode_?starts?|is_?first|firsts", re.I)
 
 
 def _last(expr: cst.CSTNode) -> str | None:
@@ -339,6 +340,18 @@ class ReturnWithoutDoneMask(Rule):
         mask = self._mask_expression(loop, assign, sequences)
         shown = f"`{mask}`" if mask else "`(1 - done)` of that step"
         named = sorted(sequences, key=lambda s: _kind(_last(s)) not in ("done", "mask"))[0]
+        index = self._reward_index(assign, loop)
+        if mask is not None and index is not None and self._next_done_in_scope():
+            # cleanrl's layout: dones[t] says that obs t *starts* an episode and `next_done` is the
+            # flag after the last step, so the mask of step t is 1 - dones[t + 1]: not guessed
+            seq = mask[len("(1 - "):].split("[")[0] if mask.startswith("(1 - ") else None
+            shown = (f"`(1 - {seq}[{index} + 1])` (and `1 - next_done` at the last step) if `{seq}[{index}]` "
+                     f"marks the first step of an episode, as with a `next_done` flag; `{mask}` if it marks "
+                     "the last") if seq else shown
+            mask = None
+        elif mask is None and index is not None and STARTS.search(_last(named) or ""):
+            # an episode-start flag marks the step *after* an end
+            shown = f"`(1 - {ctx.code(named)}[{index} + 1])` (an episode start marks the step after an end)"
         message = (f"Discounted recursion ignores episode ends although `{ctx.code(named)}` is in scope: "
                    "the return at an episode's last step leaks the next episode's rewards; multiply the "
                    f"bootstrapped term by {shown}")
@@ -348,6 +361,11 @@ class ReturnWithoutDoneMask(Rule):
             fix = Fix(Applicability.UNSAFE, f"Multiply the bootstrapped term by `{mask}`",
                       (Edit(end, end, f" * {mask}"),))
         self.report(term, message, fix)
+
+    def _next_done_in_scope(self) -> bool:
+        """A `next_done`/`next_dones` flag in scope: the layout where dones[t] starts an episode."""
+        return any(_kind(name) == "done" and NEXT_WORDS.search(name)
+                   for name in self.ctx.bindings(self._scope()))
 
     def _mask_expression(self, loop: cst.For, assign: cst.Assign, sequences) -> str | None:
         """`(1 - dones[t])` / `masks[t]` indexed like the rewards, or the zipped element `(1 - done)`."""
