@@ -356,3 +356,23 @@ def test_episode_starts_message_points_at_the_next_step():
         """)
     [d] = lint(src, "ML202")
     assert "`(1 - episode_starts[t + 1])`" in d.message and d.fix is None
+
+
+def test_a_mask_inside_delta_does_not_mask_the_gae_recursion():
+    # delta is masked, the carried gae_t is not: returns still leak across episode ends
+    src = textwrap.dedent("""\
+        def gae(rewards, vals, dones, gamma, lam):
+            gae_t = 0.0
+            adv = [0.0] * len(rewards)
+            for t in reversed(range(len(rewards))):
+                nonterminal = 1.0 - dones[t]
+                delta = rewards[t] + gamma * vals[t + 1] * nonterminal - vals[t]
+                gae_t = delta + gamma * lam * gae_t
+                adv[t] = gae_t
+            return adv
+        """)
+    [d] = lint(src, "ML202")
+    assert d.start.row == 7
+    assert "gae_t = delta + gamma * lam * gae_t * (1 - dones[t])\n" in fix(src, "ML202", unsafe=True)
+    masked = src.replace("gamma * lam * gae_t\n", "gamma * lam * nonterminal * gae_t\n")
+    assert lint(masked, "ML202") == []

@@ -268,11 +268,16 @@ class ReturnWithoutDoneMask(Rule):
         return frozenset(out)
 
     def _boundary_value(self, value: cst.BaseExpression) -> bool:
-        """_mentions_boundary(value) without aliases (structural), computed once per node."""
+        """Is `value` a done flag or mask itself (`dones[t]`, `1.0 - dones[t]`, `~d`), computed once
+        per node? A sum that merely uses one (`delta = r + gamma * v * nonterminal - v`) is not:
+        a recursion over `delta` still needs its own mask."""
         memo = self.__dict__.setdefault("_boundary_memo", {})
         entry = memo.get(id(value))
         if entry is None or entry[0] is not value:
-            entry = memo[id(value)] = (value, _mentions_boundary(value))
+            operands = _operands(value)
+            flag = _mentions_boundary(value) and all(
+                number(term) is not None or _mentions_boundary(term) for _, term in operands)
+            entry = memo[id(value)] = (value, flag)
         return entry[1]
 
     # ---- the recursion --------------------------------------------------------------------------
