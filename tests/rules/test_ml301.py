@@ -24,6 +24,13 @@ class LossHead(N.Module):
 """
 
 FLAGGED = {
+    "guard_clause_before_the_increment": HEAD + """
+    def forward(self, x, global_step: int = 0):
+        if not x.dqn_active:
+            return None
+        self.dqn_step_counter += 1
+        return cep(current_step=self.dqn_step_counter, total_steps=self.total_steps)
+""",
     "keyword_current_step": HEAD + """
     def forward(self, x, global_step: int = 0):
         if x.dqn_active:
@@ -135,6 +142,13 @@ def test_no_fix_when_the_step_is_only_in_the_training_loop():
 
 
 NOT_FLAGGED = {
+    "guard_clause_on_training_mode": HEAD + """
+    def forward(self, x, global_step: int = 0):
+        if not self.training:
+            return None
+        self.dqn_step_counter += 1
+        return cep(current_step=self.dqn_step_counter, total_steps=self.total_steps)
+""",
     "no_step_in_reach_plain_class": """
 class Annealer:
     def __init__(self, total_steps):

@@ -366,13 +366,22 @@ def _condition(stmt, frame) -> str:
     node = stmt
     while node is not None and node is not frame:
         parent = node.parent
+        tests = []
         if isinstance(parent, (nodes.If, nodes.IfExp)) and node is not parent.test:
-            test = parent.test.as_string()
-            if "%" in test or "accum" in test.lower():
-                return "boundary"
-            if not re.fullmatch(r"\s*self\.training\s*", test):
-                state = "conditional"
+            tests.append(parent.test.as_string())
         elif isinstance(parent, nodes.ExceptHandler):
             state = "conditional"
+        # a guard clause before it, `if batch is None: return`, makes it conditional too
+        sibling = node.previous_sibling() if hasattr(node, "previous_sibling") else None
+        while sibling is not None:
+            if isinstance(sibling, nodes.If) and not sibling.orelse and sibling.body and \
+                    isinstance(sibling.body[-1], (nodes.Return, nodes.Continue)):
+                tests.append(sibling.test.as_string())
+            sibling = sibling.previous_sibling()
+        for test in tests:
+            if "%" in test or "accum" in test.lower():
+                return "boundary"
+            if not re.fullmatch(r"\s*(not\s+)?self\.training\s*", test):
+                state = "conditional"
         node = parent
     return state
