@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mllint import cache, runner
+from mllint import __version__, fingerprint, runner
 from mllint.cli import main
 
 BAD = "import torch\n\n\ndef step(p):\n    p.grad = torch.nan_to_num(p.grad)\n"
@@ -200,19 +200,20 @@ def test_the_code_fingerprint_follows_every_source_file(tmp_path):
     (tmp_path / "rules").mkdir()
     (tmp_path / "cli.py").write_text("x = 1\n")
     (tmp_path / "rules" / "ml101.py").write_text("y = 1\n")
-    fingerprints = [cache.tree_fingerprint(str(tmp_path))]
+    fingerprints = [fingerprint.tree_fingerprint(str(tmp_path))]
     (tmp_path / "notes.md").write_text("not code\n")
     (tmp_path / "rules" / "__pycache__").mkdir()
     (tmp_path / "rules" / "__pycache__" / "ml101.cpython-311.pyc").write_bytes(b"\0")
-    assert cache.tree_fingerprint(str(tmp_path)) == fingerprints[0]
+    assert fingerprint.tree_fingerprint(str(tmp_path)) == fingerprints[0]
     rule = tmp_path / "rules" / "ml101.py"
     rule.write_text("y = 22\n")
-    fingerprints.append(cache.tree_fingerprint(str(tmp_path)))
+    fingerprints.append(fingerprint.tree_fingerprint(str(tmp_path)))
     os.utime(rule, ns=(rule.stat().st_atime_ns, rule.stat().st_mtime_ns + 10**9))
-    fingerprints.append(cache.tree_fingerprint(str(tmp_path)))
+    fingerprints.append(fingerprint.tree_fingerprint(str(tmp_path)))
     (tmp_path / "rules" / "ml102.py").write_text("")
-    fingerprints.append(cache.tree_fingerprint(str(tmp_path)))
+    fingerprints.append(fingerprint.tree_fingerprint(str(tmp_path)))
     (tmp_path / "cli.py").unlink()
-    fingerprints.append(cache.tree_fingerprint(str(tmp_path)))
+    fingerprints.append(fingerprint.tree_fingerprint(str(tmp_path)))
     assert len(set(fingerprints)) == len(fingerprints)
-    assert cache.code_fingerprint() == cache.tree_fingerprint(str(Path(cache.__file__).parent))
+    assert fingerprint.code_fingerprint() == f"{__version__}:" + fingerprint.tree_fingerprint(
+        str(Path(fingerprint.__file__).parent))

@@ -1,3 +1,24 @@
-from mllint.cli import main
+"""The `mllint` command (and `python -m mllint`): replays the same command's last run when nothing
+it read has changed (mllint.replay), else runs the CLI (mllint.cli), which may record this run."""
 
-main()
+import sys
+
+
+def main() -> None:
+    from mllint import replay
+
+    argv = sys.argv[1:]
+    status = replay.replay(argv)
+    if status is not None:
+        sys.exit(status)
+    from mllint.cli import main as cli
+
+    replay.current = replay.Recorder(argv)
+    try:
+        cli()
+    finally:  # mllint called in-process (tests): the next CLI call is not this command's run
+        replay.current = None
+
+
+if __name__ == "__main__":
+    main()

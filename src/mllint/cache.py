@@ -17,18 +17,8 @@ from typing import Callable
 
 from mllint import __version__
 from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
+from mllint.fingerprint import CACHE_DIR, code_fingerprint, new_hash
 
-try:  # what hashlib.blake2b is, without loading OpenSSL (a tenth of a warm run) for hashlib's sake
-    from _blake2 import blake2b
-except ImportError:  # pragma: no cover - an interpreter without CPython's _blake2
-    from hashlib import blake2b
-
-
-def _hash(data: bytes = b""):
-    return blake2b(data, digest_size=32)  # 64 hex digits, as file names
-
-
-CACHE_DIR = ".mllint_cache"
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
     "# This file is a cache directory tag created by mllint.\n"
@@ -36,49 +26,21 @@ CACHEDIR_TAG = (
 )
 
 
-_CODE: str | None = None
-
-
-def code_fingerprint() -> str:
-    """mllint's own sources (names, sizes, modification times): an edited rule in a development
-    install must not be answered from entries that the old code wrote."""
-    global _CODE
-    if _CODE is None:
-        _CODE = tree_fingerprint(os.path.dirname(os.path.abspath(__file__)))
-    return _CODE
-
-
-def tree_fingerprint(top: str) -> str:
-    """The relative names, sizes and modification times of the .py files under `top` (one
-    scandir per directory: its entries carry what a stat per file would)."""
-    lines = []
-
-    def walk(directory: str, prefix: str) -> None:
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                if entry.name.endswith(".py") and entry.is_file():
-                    st = entry.stat()
-                    lines.append(f"{prefix}{entry.name}:{st.st_size}:{st.st_mtime_ns}\n")
-                elif entry.is_dir() and not entry.is_symlink():
-                    walk(entry.path, f"{prefix}{entry.name}/")
-
-    walk(top, "")
-    return _hash("".join(sorted(lines)).encode()).hexdigest()
-
-
-def key(data: bytes, path_display: str, kind: str, settings_fingerprint: str) -> str:
+def key(content: str, path_display: str, kind: str, settings_fingerprint: str) -> str:
+    """An entry's name, from the file's content digest (`fingerprint.content_digest`), name, kind
+    and settings."""
     h = _key_prefix(kind, settings_fingerprint).copy()
     h.update(path_display.encode())
     h.update(b"\0")
-    h.update(data)
+    h.update(content.encode())
     return h.hexdigest()
 
 
 @functools.lru_cache(maxsize=64)
 def _key_prefix(kind: str, settings_fingerprint: str):
     """The hash state after what all files of a kind and settings share (hashed once per run)."""
-    h = _hash()
-    for part in (__version__, code_fingerprint(), kind, settings_fingerprint):
+    h = new_hash()
+    for part in (code_fingerprint(), kind, settings_fingerprint):
         h.update(part.encode())
         h.update(b"\0")
     return h
@@ -88,15 +50,16 @@ def _entry(root: Path, digest: str) -> str:
     return os.path.join(root, CACHE_DIR, __version__, digest[:2], f"{digest}.json")
 
 
-def load(root: Path, digest: str, project_fingerprint: Callable[[], str]) -> list[Diagnostic] | None:
-    """The entry's diagnostics; None if there is none, or if the entry was written for a project
-    state (cross-file rules' results) that `project_fingerprint()` says has changed."""
+def load(root: Path, digest: str,
+         project_fingerprint: Callable[[], str]) -> tuple[list[Diagnostic], str | None] | None:
+    """The entry's diagnostics and the project fingerprint they hold (cross-file rules' results, else
+    None); None if there is no entry, or if `project_fingerprint()` says the project has changed."""
     try:
         with open(_entry(root, digest), encoding="utf-8") as fh:
             raw = json.load(fh)
         if raw["project"] is not None and raw["project"] != project_fingerprint():
             return None
-        return [_decode(d) for d in raw["diagnostics"]]
+        return [_decode(d) for d in raw["diagnostics"]], raw["project"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -104,22 +67,28 @@ def load(root: Path, digest: str, project_fingerprint: Callable[[], str]) -> lis
 def store(root: Path, digest: str, diagnostics: list[Diagnostic], project: str | None = None) -> None:
     """Best effort: a cache that cannot be written (read-only checkout) is simply not used.
     `project`: the project's fingerprint, for results that depend on other files too."""
+    write_json(root, _entry(root, digest), {"project": project, "diagnostics": [_encode(d) for d in diagnostics]})
+
+
+def write_json(root: Path, path: str, value) -> bool:
+    """Write a cache file atomically (temporary file + rename), creating the tagged cache directory
+    under `root` first; best effort: False if it cannot be written."""
     import tempfile
 
-    path = Path(_entry(root, digest))
     try:
-        base = root / CACHE_DIR
+        base = Path(root) / CACHE_DIR
         if not base.is_dir():
             base.mkdir(parents=True, exist_ok=True)
             (base / "CACHEDIR.TAG").write_text(CACHEDIR_TAG)
             (base / ".gitignore").write_text("# Automatically created by mllint.\n*\n")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump({"project": project, "diagnostics": [_encode(d) for d in diagnostics]}, fh)
+            json.dump(value, fh)
         os.replace(tmp, path)
+        return True
     except OSError:
-        pass
+        return False
 
 
 def _loc(loc: Location) -> list[int]:
@@ -145,11 +114,14 @@ def _decode(raw: dict) -> Diagnostic:
                       end=Location(*raw["e"]), fix=fix, cell=raw["cell"], noqa_row=raw["q"])
 
 
-def project_fingerprint(root: Path, excluded) -> str:
+def project_fingerprint(root: Path, excluded, inputs=None) -> str:
     """Names, sizes and modification times of the files cross-file rules may read under `root`
-    (Python, YAML and shell files): their cached results stay valid while none of these changes."""
-    h = _hash()
+    (Python, YAML and shell files): their cached results stay valid while none of these changes.
+    `inputs` (a `replay.RunInputs`) is told each directory's entries and each file's state."""
+    h = new_hash()
     for dirpath, dirnames, filenames in os.walk(root):
+        if inputs is not None:
+            inputs.directory(dirpath, dirnames + filenames)
         dirnames[:] = sorted(d for d in dirnames if not excluded(os.path.join(dirpath, d)))
         for name in sorted(filenames):
             if name.endswith((".py", ".yaml", ".yml", ".sh", ".bash")):
@@ -158,6 +130,8 @@ def project_fingerprint(root: Path, excluded) -> str:
                     st = os.stat(file)
                 except OSError:
                     continue
+                if inputs is not None:
+                    inputs.stat(file, st)
                 h.update(f"{file}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 

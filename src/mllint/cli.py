@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from mllint import __version__
+from mllint import __version__, replay
 from mllint.config import ConfigError, ConfigResolver, SelectionLayer, check_selector
 from mllint.engine import decode, kind_of, lint_text
 from mllint.output import (format_github, format_json, format_junit, format_lines, format_sarif, format_statistics,
@@ -50,6 +50,13 @@ def _selectors(values: tuple[str, ...], option: str) -> list[str]:
 def _fail(message: str) -> None:
     click.echo(f"mllint: error: {message}", err=True)
     sys.exit(2)
+
+
+def _echo(text: str, err: bool = False, nl: bool = True) -> None:
+    """click.echo, and the run's record (mllint.replay) keeps what was printed."""
+    click.echo(text, err=err, nl=nl)
+    if replay.current is not None:
+        (replay.current.stderr if err else replay.current.stdout).append(text + ("\n" if nl else ""))
 
 
 @click.group(cls=_DefaultToCheck, context_settings={"help_option_names": ["-h", "--help"]})
@@ -86,21 +93,26 @@ def main() -> None:
 def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview, fmt, output_file,
           statistics, stdin_filename, exit_zero, force_exclude, config_file, jobs, quiet, no_cache) -> None:
     """Lint PATHS (default: the current directory)."""
+    # Only a plain check is replayed: the others write files or read stdin.
+    if fix or diff or stdin_filename is not None or output_file is not None or no_cache:
+        replay.current = None
+    inputs = replay.current.inputs if replay.current is not None else None
     try:
         layer = SelectionLayer(
             select=_selectors(select, "--select") or None,
             extend_select=_selectors(extend_select, "--extend-select"),
             ignore=_selectors(ignore, "--ignore"),
         )
-        resolver = ConfigResolver(layer, preview=preview, config_file=Path(config_file) if config_file else None)
+        resolver = ConfigResolver(layer, preview=preview, config_file=Path(config_file) if config_file else None,
+                                  inputs=inputs)
         if stdin_filename is not None:
             sys.exit(_check_stdin(stdin_filename, resolver, fix, unsafe_fixes, diff, fmt, exit_zero, quiet,
                                   force_exclude, output_file, statistics))
-        found, path_errors = discover(list(paths) or ["."], resolver, force_exclude=force_exclude)
+        found, path_errors = discover(list(paths) or ["."], resolver, force_exclude=force_exclude, inputs=inputs)
     except ConfigError as exc:
         _fail(str(exc))
     for err in path_errors:
-        click.echo(f"mllint: error: {err}", err=True)
+        _echo(f"mllint: error: {err}", err=True)
     if path_errors and not found:
         sys.exit(2)
     fix_mode = fix or diff
@@ -115,14 +127,14 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
     for result in run_iter(tasks, jobs or os.cpu_count() or 1):
         results.append(result)
         if stream and result.diagnostics:
-            click.echo("\n".join(format_lines(sorted(result.diagnostics, key=lambda d: d.sort_key()), unsafe_fixes)))
+            _echo("\n".join(format_lines(sorted(result.diagnostics, key=lambda d: d.sort_key()), unsafe_fixes)))
 
     diags = sorted((d for r in results for d in r.diagnostics), key=lambda d: d.sort_key())
     errors = [e for r in results for e in r.errors]
     fixed = sum(r.fixed for r in results)
     for r in results:
         for warning in r.warnings:
-            click.echo(f"mllint: warning: {warning}", err=True)
+            _echo(f"mllint: warning: {warning}", err=True)
 
     if diff:
         import difflib
@@ -146,10 +158,37 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
         report = _render(diags, fmt, statistics, unsafe_fixes, fixed, fix, quiet, files=[r.path for r in results])
     _emit(report, output_file)
     for err in errors:
-        click.echo(f"mllint: error: {err}", err=True)
+        _echo(f"mllint: error: {err}", err=True)
     if errors or path_errors:
         sys.exit(2)
-    sys.exit(0 if exit_zero or not diags else 1)
+    status = 0 if exit_zero or not diags else 1
+    if replay.current is not None:
+        _record(replay.current, tasks, results, status)
+    sys.exit(status)
+
+
+def _record(recorder: replay.Recorder, tasks: list[Task], results, status: int) -> None:
+    """Write the run's record, with the content of each linted file as it was linted; results of
+    cross-file rules with the state of the project their rules read, so not if the project changed
+    while they ran (two states)."""
+    projects: dict[tuple, tuple[Task, set[str]]] = {}
+    for task, result in zip(tasks, results):
+        if result.content is None:
+            return
+        recorder.inputs.file(task.path, result.content)
+        try:  # a changed size or time ends a replay before any file is read (one changed file: pre-commit)
+            recorder.inputs.stat(task.path, os.stat(task.path))
+        except OSError:
+            return
+        if result.project is not None:
+            group = projects.setdefault((str(task.settings.root), tuple(task.settings.exclude)), (task, set()))
+            group[1].add(result.project)
+    for task, seen in projects.values():
+        fingerprint, state = task.settings.project_state()
+        if {fingerprint} != seen:
+            return
+        recorder.inputs.add(state)
+    recorder.write(status)
 
 
 def _render(diags, fmt, statistics, unsafe, fixed, fix_mode, quiet, files=None) -> str:
@@ -170,7 +209,7 @@ def _emit(text: str, output_file: str | None) -> None:
     if output_file:
         Path(output_file).write_text(text + ("\n" if text and not text.endswith("\n") else ""), encoding="utf-8")
     elif text:
-        click.echo(text, nl=not text.endswith("\n"))
+        _echo(text, nl=not text.endswith("\n"))
 
 
 def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force_exclude=False, output_file=None,

@@ -100,7 +100,8 @@ class SelectionLayer:
                 explicit.add(code)
 
 
-_PROJECT_FINGERPRINTS: dict[tuple[str, tuple[str, ...]], str] = {}  # for the current run (ConfigResolver)
+# (fingerprint, replay.RunInputs) per project, for the current run (ConfigResolver)
+_PROJECT_STATES: dict[tuple[str, tuple[str, ...]], tuple[str, Any]] = {}
 
 
 @dataclass
@@ -179,12 +180,19 @@ class Settings:
     def project_fingerprint(self) -> str:
         """For cross-file rules' cache entries: computed when a file first needs it, once per
         project and process (each task carries its own copy of the settings to a worker)."""
+        return self.project_state()[0]
+
+    def project_state(self) -> tuple[str, Any]:
+        """The project fingerprint, and the files' states it was computed from (a run's record
+        holds them: mllint.replay)."""
         key = (str(self.root), tuple(self.exclude))
-        memo = _PROJECT_FINGERPRINTS.get(key)
+        memo = _PROJECT_STATES.get(key)
         if memo is None:
             from mllint.cache import project_fingerprint
+            from mllint.replay import RunInputs
 
-            memo = _PROJECT_FINGERPRINTS[key] = project_fingerprint(self.root, self.is_excluded)
+            inputs = RunInputs()
+            memo = _PROJECT_STATES[key] = (project_fingerprint(self.root, self.is_excluded, inputs), inputs)
         return memo
 
     def fingerprint(self) -> str:
@@ -268,32 +276,36 @@ def parse_table(table: dict[str, Any], root: Path, source: Path | None) -> Setti
     return settings
 
 
-def load_pyproject(path: Path) -> Settings:
-    where = str(path)
+def _read_toml(path: Path, inputs=None) -> dict[str, Any]:
+    """The parsed file; `inputs` (a `replay.RunInputs`) is told its content digest."""
     try:
         with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{where}: invalid TOML: {exc}") from None
+            raw = fh.read()
+        if inputs is not None:
+            from mllint.fingerprint import content_digest
+
+            inputs.file(path, content_digest(raw))
+        return tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     except OSError as exc:
-        raise ConfigError(f"{where}: cannot read: {exc.strerror}") from None
-    table = data.get("tool", {}).get("mllint", {})
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def load_pyproject(path: Path, inputs=None) -> Settings:
+    table = _read_toml(path, inputs).get("tool", {}).get("mllint", {})
     if not isinstance(table, dict):
-        raise ConfigError(f"{where}: `tool.mllint` must be a table")
+        raise ConfigError(f"{path}: `tool.mllint` must be a table")
     return parse_table(table, path.parent, path)
 
 
-def load_config_file(path: Path) -> Settings:
+def load_config_file(path: Path, inputs=None) -> Settings:
     """`--config FILE`: a pyproject.toml ([tool.mllint]) or an mllint.toml (top-level keys)."""
     if not path.is_file():
         raise ConfigError(f"--config: no such file: {path}")
     if path.name == "pyproject.toml":
-        return load_pyproject(path)
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+        return load_pyproject(path, inputs)
+    data = _read_toml(path, inputs)
     if "tool" in data and "mllint" in data["tool"]:
         data = data["tool"]["mllint"]
     return parse_table(data, path.parent, path)
@@ -303,13 +315,14 @@ class ConfigResolver:
     """Finds the settings for each linted path: the nearest pyproject.toml above it."""
 
     def __init__(self, cli_layer: SelectionLayer | None = None, preview: bool | None = None,
-                 config_file: Path | None = None, extra_exclude: list[str] | None = None):
+                 config_file: Path | None = None, extra_exclude: list[str] | None = None, inputs=None):
         self.cli_layer = cli_layer
         self.preview = preview
         self.extra_exclude = extra_exclude or []
-        self._fixed = load_config_file(config_file) if config_file else None
+        self.inputs = inputs  # a replay.RunInputs: told each configuration file read or looked for
+        self._fixed = load_config_file(config_file, inputs) if config_file else None
         self._by_dir: dict[Path, Settings] = {}
-        _PROJECT_FINGERPRINTS.clear()  # a new run: the project's files may have changed since the last
+        _PROJECT_STATES.clear()  # a new run: the project's files may have changed since the last
 
     def _finish(self, settings: Settings) -> Settings:
         if self.cli_layer is not None:
@@ -336,9 +349,11 @@ class ConfigResolver:
                 break
             pyproject = candidate / "pyproject.toml"
             if pyproject.is_file():
-                settings = self._finish(load_pyproject(pyproject))
+                settings = self._finish(load_pyproject(pyproject, self.inputs))
                 self._by_dir[candidate] = settings
                 break
+            if self.inputs is not None:
+                self.inputs.file(pyproject, None)
         if settings is None:
             settings = self._finish(Settings(root=Path.cwd()))
         self._by_dir[directory] = settings

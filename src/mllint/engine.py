@@ -46,6 +46,9 @@ class FileResult:
     fixed: int = 0  # number of fixes applied
     new_source: str | None = None  # set when fixing changed the source
     source: str | None = None
+    content: str | None = None  # the digest of the bytes linted (fingerprint.content_digest)
+    # The project fingerprint the result depends on (cross-file rules took part), else None.
+    project: str | None = None
 
 
 # ---- reading and writing, keeping the file's encoding, BOM and line endings -------------------

@@ -13,6 +13,7 @@ from mllint.config import ConfigResolver, Settings
 from mllint.rule import all_rules
 from mllint import cache
 from mllint.engine import FileResult, choose_fixes, decode, has_evidence, kind_of, lint_text, write_atomic
+from mllint.fingerprint import content_digest
 
 
 @dataclass(frozen=True)
@@ -46,10 +47,11 @@ def wanted_kinds(settings: Settings) -> set[str]:
     return kinds
 
 
-def discover(paths: list[str], resolver: ConfigResolver,
-             force_exclude: bool = False) -> tuple[list[tuple[Path, str, Settings]], list[str]]:
+def discover(paths: list[str], resolver: ConfigResolver, force_exclude: bool = False,
+             inputs=None) -> tuple[list[tuple[Path, str, Settings]], list[str]]:
     """Files to lint, with their settings. Named files are always linted (unless `force_exclude`,
-    as pre-commit wants: it names every staged file); directories are walked."""
+    as pre-commit wants: it names every staged file); directories are walked. `inputs` (a
+    `replay.RunInputs`) is told the entries of each directory walked."""
     found: list[tuple[Path, str, Settings]] = []
     errors: list[str] = []
     seen: set[str] = set()  # real paths, so a file named twice or reached twice is linted once
@@ -69,6 +71,8 @@ def discover(paths: list[str], resolver: ConfigResolver,
             continue
         # Strings, not Paths, while walking: this loop meets every file and directory of the tree.
         for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
+            if inputs is not None:
+                inputs.directory(dirpath, dirnames + filenames)
             settings = resolver.for_path(Path(dirpath))  # a file's settings are its directory's
             dirnames[:] = sorted(d for d in dirnames if not settings.is_excluded(os.path.join(dirpath, d)))
             kinds = wanted_kinds(settings)
@@ -96,7 +100,8 @@ def discover(paths: list[str], resolver: ConfigResolver,
 
 
 def _read(task: Task):
-    """(raw bytes, stat, cache key or None), or a FileResult for a file that cannot be read."""
+    """(raw bytes, stat, content digest, cache key or None), or a FileResult for a file that cannot
+    be read."""
     path = task.path
     try:
         if path.is_dir():
@@ -106,10 +111,11 @@ def _read(task: Task):
             data = fh.read()
     except OSError as exc:
         return FileResult(task.display, errors=[f"{task.display}: cannot read: {exc.strerror or exc}"])
+    content = content_digest(data)
     digest = None
     if task.cache:
-        digest = cache.key(data, task.display, kind_of(path) or "python", task.settings.fingerprint())
-    return data, stat_before, digest
+        digest = cache.key(content, task.display, kind_of(path) or "python", task.settings.fingerprint())
+    return data, stat_before, content, digest
 
 
 def _reads_other_files(text: str, infos, kind: str) -> bool:
@@ -128,13 +134,13 @@ def _reads_other_files(text: str, infos, kind: str) -> bool:
     return False
 
 
-def _load(task: Task, digest: str) -> list | None:
+def _load(task: Task, digest: str, content: str) -> FileResult | None:
     """A cached result. Results that cross-file rules took part in (they read configs and apps too)
     hold the project's fingerprint and count only while it is unchanged."""
     hit = cache.load(task.settings.root, digest, task.settings.project_fingerprint)
-    if hit is None or (task.fix and choose_fixes(hit, task.unsafe)):
+    if hit is None or (task.fix and choose_fixes(hit[0], task.unsafe)):
         return None
-    return hit
+    return FileResult(task.display, diagnostics=hit[0], content=content, project=hit[1])
 
 
 def cached(task: Task) -> FileResult | None:
@@ -142,10 +148,9 @@ def cached(task: Task) -> FileResult | None:
     if not task.cache:
         return None
     read = _read(task)
-    if isinstance(read, FileResult) or read[2] is None:
+    if isinstance(read, FileResult) or read[3] is None:
         return None  # a file that cannot be read is reported when it is processed
-    hit = _load(task, read[2])
-    return FileResult(task.display, diagnostics=hit) if hit is not None else None
+    return _load(task, read[3], read[2])
 
 
 # A file this large grows the heap by tens to hundreds of MB (its two syntax trees).
@@ -179,11 +184,11 @@ def process(task: Task) -> FileResult:
     read = _read(task)
     if isinstance(read, FileResult):
         return read
-    data, stat_before, digest = read
+    data, stat_before, content, digest = read
     if digest is not None:
-        hit = _load(task, digest)
+        hit = _load(task, digest, content)
         if hit is not None:
-            return FileResult(task.display, diagnostics=hit)
+            return hit
     kind = kind_of(task.path) or "python"
     try:
         src = decode(data, kind)
@@ -191,7 +196,8 @@ def process(task: Task) -> FileResult:
         reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
         from mllint.engine import _syntax_diagnostic
 
-        return FileResult(task.display, diagnostics=[_syntax_diagnostic(task.display, f"cannot decode file: {reason}", 1, 1)])
+        return FileResult(task.display, diagnostics=[_syntax_diagnostic(task.display, f"cannot decode file: {reason}", 1, 1)],
+                          content=content)
     # The project's state that a cross-file result holds is taken before its rules read the project:
     # taken after, an edit made meanwhile would be recorded as seen and the stale result kept.
     project = None
@@ -199,6 +205,7 @@ def process(task: Task) -> FileResult:
         project = task.settings.project_fingerprint()
     result = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
                        unsafe=task.unsafe)
+    result.content, result.project = content, project
     if len(data) >= _LARGE_FILE_BYTES:
         _release_freed_memory()
     if digest is not None and not result.errors and result.new_source is None:
