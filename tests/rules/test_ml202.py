@@ -87,6 +87,26 @@ FLAGGED = {
                 acc = rewards[t] + lmbda * acc
             return acc
     """, "acc = rewards[t] + lmbda * acc * (1 - dones[t])"),
+    "split_in_place": ("""
+        def discounted_returns(rewards, dones, gamma=0.99):
+            running = 0.0
+            out = []
+            for t in reversed(range(len(rewards))):
+                running *= gamma
+                running += rewards[t]
+                out.append(running)
+            return out[::-1]
+    """, "running *= gamma * (1 - dones[t])"),
+    "split_in_place_zip": ("""
+        class Buffer:
+            def returns(self):
+                G, out = 0.0, []
+                for r, d in zip(reversed(self.rewards), reversed(self.dones)):
+                    G *= self.gamma
+                    G += r
+                    out.insert(0, G)
+                return out
+    """, "G *= self.gamma * (1 - d)"),
 }
 
 
@@ -257,6 +277,33 @@ NOT_FLAGGED = {
     "one_step_td_outside_loop": """
         def f(rewards, next_values, dones, gamma):
             return rewards + gamma * next_values * (1 - dones)
+    """,
+    "split_in_place_masked": """
+        def f(rewards, dones, gamma):
+            running, out = 0.0, []
+            for t in reversed(range(len(rewards))):
+                running *= gamma * (1 - dones[t])
+                running += rewards[t]
+                out.append(running)
+            return out
+    """,
+    "split_in_place_reset_by_its_own_step": """
+        def f(rewards, masks, gamma):
+            running, out = 0.0, []
+            for t in reversed(range(len(rewards))):
+                running *= masks[t]
+                running *= gamma
+                running += rewards[t]
+                out.append(running)
+            return out
+    """,
+    "discount_power_is_not_a_recursion": """
+        def f(rewards, dones, gamma):
+            discount, ret = 1.0, 0.0
+            for t in reversed(range(len(rewards))):
+                discount *= gamma
+                ret = ret + rewards[t]
+            return ret, discount
     """,
 }
 

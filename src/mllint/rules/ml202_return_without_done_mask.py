@@ -147,6 +147,7 @@ class _Assignments(Visitor):
         self.ctx = ctx
         self.root = root
         self.found: list[cst.Assign] = []
+        self.augmented: list[cst.AugAssign] = []
         self.ifs: list[cst.If] = []
 
     def on_visit(self, node: cst.CSTNode) -> bool:
@@ -156,6 +157,8 @@ class _Assignments(Visitor):
             return False
         if isinstance(node, cst.Assign):
             self.found.append(node)
+        elif isinstance(node, cst.AugAssign):
+            self.augmented.append(node)
         elif isinstance(node, cst.If):
             self.ifs.append(node)
         return True
@@ -222,6 +225,8 @@ class ReturnWithoutDoneMask(Rule):
             term = self._unmasked_bootstrap(assign)
             if term is not None:
                 self._report(node, assign, term, sequences)
+        for scaled, added in self._split_recursions(collected.augmented):
+            self._report(node, added, scaled.value, sequences)
 
     # ---- what is in scope -----------------------------------------------------------------------
     def _scope(self) -> cst.CSTNode:
@@ -301,6 +306,30 @@ class ReturnWithoutDoneMask(Rule):
             return term
         return None
 
+    def _split_recursions(self, augmented: list[cst.AugAssign]) -> list[tuple[cst.AugAssign, cst.AugAssign]]:
+        """`R *= gamma` then `R += rewards[t]`: the recursion in two in-place steps, (the `*=`, the
+        `+=`) when no mask touches it (`R *= gamma * masks[t]`, or a separate `R *= 1 - d`)."""
+        out = []
+        for scaled in augmented:
+            if not isinstance(scaled.operator, cst.MultiplyAssign):
+                continue
+            value = scaled.value
+            if not (isinstance(value, (cst.Name, cst.Attribute)) or isinstance(value, cst.BinaryOperation)
+                    and isinstance(value.operator, (cst.Multiply, cst.Divide)) and not value.lpar):
+                continue  # ` * mask` is appended to it: a product, nothing that binds looser
+            if not any(DISCOUNT.search(_last(f) or "") for f in _factors(value)):
+                continue
+            target = _flat(scaled.target)
+            same = [a for a in augmented if _flat(a.target) == target]
+            added = [a for a in same if isinstance(a.operator, cst.AddAssign)]
+            masked = any(isinstance(a.operator, cst.MultiplyAssign) and self._masked_value(a.value) for a in same)
+            if added and not masked:
+                out.append((scaled, added[0]))
+        return out
+
+    def _masked_value(self, value: cst.BaseExpression) -> bool:
+        return any(self._masked(f) for f in _factors(value))
+
     def _carried(self, factor: cst.BaseExpression, targets) -> bool:
         text = _flat(factor)
         for target in targets:
@@ -339,7 +368,7 @@ class ReturnWithoutDoneMask(Rule):
         return False
 
     # ---- report and fix -------------------------------------------------------------------------
-    def _report(self, loop: cst.For, assign: cst.Assign, term: cst.BaseExpression,
+    def _report(self, loop: cst.For, assign: cst.Assign | cst.AugAssign, term: cst.BaseExpression,
                 sequences: list[cst.BaseExpression]) -> None:
         ctx = self.ctx
         mask = self._mask_expression(loop, assign, sequences)
