@@ -96,6 +96,30 @@ def test_a_run_is_not_replayed_once_something_it_read_changed(project, mllint, c
     assert mllint() == (True, *changed[1:])  # and that run is recorded in turn
 
 
+def test_after_a_change_the_record_answers_for_the_unchanged_files(tmp_path, mllint, monkeypatch):
+    """One file changed: the run is not replayed, but the other files' results come from the record
+    (one read), not from their per-file entries, which are gone here."""
+    import shutil
+
+    from mllint import runner
+
+    project = tmp_path
+    (project / "pkg").mkdir()
+    for name, text in [("train.py", BAD), ("clean.py", "x = 1\n"), ("other.py", OTHER_BAD)]:
+        (project / "pkg" / name).write_text(text)
+    monkeypatch.chdir(project)
+    mllint()
+    for entry_dir in project.glob(".mllint_cache/*/??"):
+        shutil.rmtree(entry_dir)
+    (project / "pkg" / "clean.py").write_text("x = 2\n")
+    linted = []
+    original = runner.lint_text
+    monkeypatch.setattr(runner, "lint_text", lambda *a, **k: linted.append(a[1]) or original(*a, **k))
+    changed = mllint()
+    assert not changed[0] and linted == ["pkg/clean.py"]
+    assert changed[1:] == mllint("--no-cache")[1:]
+
+
 def test_a_named_file_changed_is_not_replayed(project, mllint):
     assert mllint("pkg/train.py")[1] == 1
     _utime_kept(project / "pkg" / "train.py", "x = 2\n" + " " * (len(BAD) - 6))

@@ -50,13 +50,24 @@ def _entry(root: Path, digest: str) -> str:
     return os.path.join(root, CACHE_DIR, __version__, digest[:2], f"{digest}.json")
 
 
+# Entries read in bulk, by key: a previous run's record (mllint.replay) holds one per file it linted.
+_preloaded: dict[str, dict] = {}
+
+
+def preload(entries: dict[str, dict]) -> None:
+    _preloaded.clear()
+    _preloaded.update(entries)
+
+
 def load(root: Path, digest: str,
          project_fingerprint: Callable[[], str]) -> tuple[list[Diagnostic], str | None] | None:
     """The entry's diagnostics and the project fingerprint they hold (cross-file rules' results, else
     None); None if there is no entry, or if `project_fingerprint()` says the project has changed."""
     try:
-        with open(_entry(root, digest), encoding="utf-8") as fh:
-            raw = json.load(fh)
+        raw = _preloaded.get(digest)
+        if raw is None:
+            with open(_entry(root, digest), encoding="utf-8") as fh:
+                raw = json.load(fh)
         if raw["project"] is not None and raw["project"] != project_fingerprint():
             return None
         return [_decode(d) for d in raw["diagnostics"]], raw["project"]
@@ -67,7 +78,11 @@ def load(root: Path, digest: str,
 def store(root: Path, digest: str, diagnostics: list[Diagnostic], project: str | None = None) -> None:
     """Best effort: a cache that cannot be written (read-only checkout) is simply not used.
     `project`: the project's fingerprint, for results that depend on other files too."""
-    write_json(root, _entry(root, digest), {"project": project, "diagnostics": [_encode(d) for d in diagnostics]})
+    write_json(root, _entry(root, digest), entry(diagnostics, project))
+
+
+def entry(diagnostics: list[Diagnostic], project: str | None) -> dict:
+    return {"project": project, "diagnostics": [_encode(d) for d in diagnostics]}
 
 
 def write_json(root: Path, path: str, value) -> bool:
@@ -84,7 +99,7 @@ def write_json(root: Path, path: str, value) -> bool:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(value, fh)
+            fh.write(json.dumps(value))  # dumps: the C encoder (dump encodes in Python, chunk by chunk)
         os.replace(tmp, path)
         return True
     except OSError:

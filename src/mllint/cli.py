@@ -18,13 +18,13 @@ from pathlib import Path
 
 import click
 
-from mllint import __version__, replay
+from mllint import __version__, cache, replay
 from mllint.config import ConfigError, ConfigResolver, SelectionLayer, check_selector
 from mllint.engine import decode, kind_of, lint_text
 from mllint.output import (format_github, format_json, format_junit, format_lines, format_sarif, format_statistics,
                             format_summary, format_text, statistics_json)
 from mllint.rule import rule_infos
-from mllint.runner import Task, _rules_for, discover, run_iter
+from mllint.runner import Task, _rules_for, cache_key, discover, run_iter
 
 FORMATS = ["text", "json", "github", "sarif", "junit"]
 
@@ -56,7 +56,7 @@ def _echo(text: str, err: bool = False, nl: bool = True) -> None:
     """click.echo, and the run's record (mllint.replay) keeps what was printed."""
     click.echo(text, err=err, nl=nl)
     if replay.current is not None:
-        (replay.current.stderr if err else replay.current.stdout).append(text + ("\n" if nl else ""))
+        replay.current.print(text + ("\n" if nl else ""), err)
 
 
 @click.group(cls=_DefaultToCheck, context_settings={"help_option_names": ["-h", "--help"]})
@@ -97,6 +97,8 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
     if fix or diff or stdin_filename is not None or output_file is not None or no_cache:
         replay.current = None
     inputs = replay.current.inputs if replay.current is not None else None
+    if replay.previous is not None and not no_cache:
+        cache.preload(replay.previous.get("entries") or {})
     try:
         layer = SelectionLayer(
             select=_selectors(select, "--select") or None,
@@ -176,6 +178,7 @@ def _record(recorder: replay.Recorder, tasks: list[Task], results, status: int) 
         if result.content is None:
             return
         recorder.inputs.file(task.path, result.content)
+        recorder.entries[cache_key(task, result.content)] = cache.entry(result.diagnostics, result.project)
         try:  # a changed size or time ends a replay before any file is read (one changed file: pre-commit)
             recorder.inputs.stat(task.path, os.stat(task.path))
         except OSError:

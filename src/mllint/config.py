@@ -214,7 +214,8 @@ def _relative(path: str | Path, root: Path) -> str:
         return "."
     top = top if top.endswith(os.sep) else top + os.sep
     if not full.startswith(top):
-        return Path(path).as_posix()
+        given = os.path.normpath(path)
+        return given if os.sep == "/" else given.replace(os.sep, "/")
     rel = full[len(top):]
     return rel if os.sep == "/" else rel.replace(os.sep, "/")
 

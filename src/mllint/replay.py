@@ -100,20 +100,20 @@ def _digest(path: str) -> str | None:
 
 
 def _unchanged(record: dict) -> bool:
-    """Directory entries and file states first: a changed file usually ends the check there, before
-    any file is read. Contents decide (a file can change keeping its size and time)."""
-    for path, names in record["dirs"].items():
-        try:
-            if _entries(os.listdir(path)) != names:
-                return False
-        except OSError:
-            return False
+    """File states first, then directory entries: a changed file usually ends the check there,
+    before any file is read. Contents decide (a file can change keeping its size and time)."""
     for path, state in record["stats"].items():
         try:
             st = os.stat(path)
         except OSError:
             return False
         if [st.st_size, st.st_mtime_ns] != state:
+            return False
+    for path, names in record["dirs"].items():
+        try:
+            if _entries(os.listdir(path)) != names:
+                return False
+        except OSError:
             return False
     return all(_digest(path) == digest for path, digest in record["files"].items())
 
@@ -127,15 +127,17 @@ def replay(argv: list[str]) -> int | None:
             import json
 
             record = json.load(fh)
+        global previous
+        previous = record if isinstance(record, dict) else None
         if not _unchanged(record):
             return None
-        out, err, status = record["stdout"], record["stderr"], record["status"]
+        output, status = [(bool(err), str(text)) for err, text in record["output"]], int(record["status"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    sys.stdout.write(out)
-    sys.stdout.flush()
-    if err:
-        sys.stderr.write(err)
+    for err, text in output:  # in the order it was printed: warnings between findings and summary
+        stream = sys.stderr if err else sys.stdout
+        stream.write(text)
+        stream.flush()
     return status
 
 
@@ -146,14 +148,19 @@ class Recorder:
         self.argv = argv
         self.cwd = os.getcwd()
         self.inputs = RunInputs()
-        self.stdout: list[str] = []
-        self.stderr: list[str] = []
+        self.output: list[tuple[bool, str]] = []  # (to stderr, text)
+        # Each file's result, as a per-file cache entry under its key (mllint.cache): when the
+        # command is run again after a change, the unchanged files are answered from here.
+        self.entries: dict[str, dict] = {}
+
+    def print(self, text: str, err: bool) -> None:
+        self.output.append((err, text))
 
     def write(self, status: int) -> bool:
         from mllint.cache import write_json
 
         path = record_path(self.argv, self.cwd)
-        record = {"stdout": "".join(self.stdout), "stderr": "".join(self.stderr), "status": status,
+        record = {"output": self.output, "status": status, "entries": self.entries,
                   "files": self.inputs.files, "dirs": self.inputs.dirs, "stats": self.inputs.stats}
         runs = os.path.dirname(path)
         if not write_json(record_dir(self.argv, self.cwd), path, record):
@@ -176,3 +183,6 @@ def _prune(runs: str) -> None:
 # Set by the `mllint` command (mllint.__main__) for the run in progress; None otherwise (tests that
 # call the CLI in-process, the language server).
 current: Recorder | None = None
+# The record a replay found but could not use (something changed): its per-file entries still
+# answer for the files that did not change, in one read instead of one per file.
+previous: dict | None = None

@@ -112,10 +112,12 @@ def _read(task: Task):
     except OSError as exc:
         return FileResult(task.display, errors=[f"{task.display}: cannot read: {exc.strerror or exc}"])
     content = content_digest(data)
-    digest = None
-    if task.cache:
-        digest = cache.key(content, task.display, kind_of(path) or "python", task.settings.fingerprint())
-    return data, stat_before, content, digest
+    return data, stat_before, content, cache_key(task, content) if task.cache else None
+
+
+def cache_key(task: Task, content: str) -> str:
+    """The file's per-file cache key, from its content digest."""
+    return cache.key(content, task.display, kind_of(task.path) or "python", task.settings.fingerprint())
 
 
 def _reads_other_files(text: str, infos, kind: str) -> bool:
