@@ -98,6 +98,8 @@ FLAGGED = [
     (["-m", "arch=small,bgi"], "ML503"),  # a sweep stops at start-up if one job's option is missing
     (["-m", "arch=choice(small,bgi)"], "ML503"),
     (["+opt@o2=adam", "o2.bta=1"], "ML502"),
+    (["arch@backup=big"], "ML502"),  # overrides the entry `arch@backup`, and the entry is `arch`
+    (["~arch@backup"], "ML502"),
 ]
 
 CLEAN = [
@@ -134,6 +136,37 @@ def test_flagged_and_hydra_agrees(project, overrides, code):
         name = overrides[-1] if len(overrides) == 2 else overrides[0].split("=")[1]
         overrides = []
     assert hydra_fails(project, overrides, name)
+
+
+# The defaults list selects `arch` at another package: overrides name the entry `arch@backup`.
+PACKAGED_ENTRY = [
+    (["arch=big"], "ML502"),
+    (["~arch"], "ML502"),
+    (["+arch@backup=big"], "ML501"),
+    (["arch@backup=big"], None),
+    (["arch@backup=big", "backup.deep=2"], None),
+    (["~arch@backup"], None),
+    (["+arch=big", "arch.deep=2"], None),  # a second instance, at the group's own package
+]
+
+
+@pytest.mark.parametrize("overrides,code", PACKAGED_ENTRY)
+def test_an_entry_with_a_package_is_overridden_by_that_name_and_hydra_agrees(tmp_path, overrides, code):
+    project = build(tmp_path)
+    cfg = project / "conf" / "cfg.yaml"
+    cfg.write_text(cfg.read_text().replace("  - arch: small\n", "  - arch@backup: small\n"))
+    assert [d.code for d in run_py(project, overrides)] == ([code] if code else [])
+    assert hydra_fails(project, overrides) == bool(code)
+
+
+def test_the_message_names_the_entry_as_written(tmp_path):
+    project = build(tmp_path)
+    cfg = project / "conf" / "cfg.yaml"
+    cfg.write_text(cfg.read_text().replace("  - arch: small\n", "  - arch@backup: small\n"))
+    (diag,) = run_py(project, ["arch=big"])
+    assert "no entry `arch`" in diag.message and "use `arch@backup=big`" in diag.message
+    (diag,) = run_py(build(tmp_path / "plain"), ["arch@backup=big"])
+    assert "use `arch=big`, or `+arch@backup=big` to add a second instance at `backup`" in diag.message
 
 
 @pytest.mark.parametrize("overrides", CLEAN)

@@ -13,7 +13,7 @@ from typing import Any
 
 from mllint.diagnostics import Location
 from mllint.hydra.apps import App
-from mllint.hydra.configs import GroupChoice, Repo, Unresolvable, compose, lookup, all_keys
+from mllint.hydra.configs import GroupChoice, Repo, Unresolvable, all_keys, compose, entry_key, lookup
 
 # Stands for a value mllint cannot know ($VAR in a script, {expr} in an f-string). It is a
 # valid Hydra identifier, so the rest of the override still parses.
@@ -170,7 +170,7 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
         if repo.is_group(key) and not isinstance(value, dict):
             group_args.append((a, o))
             if o.type == OverrideType.DEL:
-                choices[key] = GroupChoice(None, delete=True)
+                choices[entry_key(key, o.package)] = GroupChoice(None, delete=True)
                 continue
             if o.type == OverrideType.FORCE_ADD:
                 continue
@@ -190,9 +190,7 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
             choice = GroupChoice(list(options) if ok else None, add=o.type == OverrideType.ADD, package=o.package)
             if choice.add and o.package is not None:  # `+model@backbone=vit`: another instance of the group
                 choice.group = key
-                choices[f"{key}@{o.package}"] = choice
-            else:
-                choices[key] = choice
+            choices[entry_key(key, o.package)] = choice
         elif o.package is not None:
             if not app.uses_config_store:
                 found = _suggest(key, _subdirs(repo))
@@ -208,16 +206,13 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
     uncertain = any(opts is None for opts in comp.groups.values())
     for a, o in group_args:
         key = o.key_or_group
-        if o.package is not None or o.type == OverrideType.DEL:
-            continue
-        if o.type == OverrideType.CHANGE and key not in comp.defaults_groups and not uncertain:
-            findings.append(Finding("ML502", f"config group `{key}` is not in the defaults list of `{config_name}`, so "
-                                    f"Hydra cannot override it (\"No match in the defaults list\"); add it with "
-                                    f"`+{_shown(a.text)}`", a))
-        elif o.type == OverrideType.ADD and key in comp.defaults_groups:
-            findings.append(Finding("ML501", f"`+{key}` adds config group `{key}`, which the defaults list of "
+        name = entry_key(key, o.package)  # `db@backup=x` overrides the entry `db@backup`, never `db`
+        if o.type in (OverrideType.CHANGE, OverrideType.DEL) and name not in comp.defaults_entries and not uncertain:
+            findings.append(_no_entry(a, o, name, config_name, comp.defaults_entries))
+        elif o.type == OverrideType.ADD and name in comp.defaults_entries:
+            findings.append(Finding("ML501", f"`+{name}` adds config group `{name}`, which the defaults list of "
                                     f"`{config_name}` already has, so Hydra refuses it (\"Multiple values for "
-                                    f"{key}\"); drop the `+` to select `{_shown(str(o.get_value_element_as_str()))}`",
+                                    f"{name}\"); drop the `+` to select `{_shown(str(o.get_value_element_as_str()))}`",
                                     a, fixable=a.plus_at is not None))
 
     tree = comp.tree
@@ -244,6 +239,28 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
                                     a, fixable=a.plus_at is not None))
         _apply(tree, o, state)
     return findings
+
+
+def _no_entry(a: Arg, o: Any, name: str, config_name: str, entries: set[str]) -> Finding:
+    """ML502 for `group=x` / `~group` (or `group@pkg`) that no defaults-list entry answers to."""
+    from hydra.core.override_parser.types import OverrideType
+
+    key = o.key_or_group
+    same_group = sorted(e for e in entries if e.split("@", 1)[0] == key)
+    verb, error = ("delete", "Could not delete") if o.type == OverrideType.DEL else ("override", "Could not override")
+    if same_group:  # the group is there, under another package: name its entry as written
+        value = "" if o.type == OverrideType.DEL else f"={_shown(str(o.get_value_element_as_str()))}"
+        entry = same_group[0]
+        advice = f"its entry there is `{entry}`: use `{'~' if not value else ''}{entry}{value}`"
+        if o.type == OverrideType.CHANGE and o.package is not None:
+            advice += f", or `+{_shown(a.text)}` to add a second instance at `{o.package}`"
+        return Finding("ML502", f"the defaults list of `{config_name}` has no entry `{name}`, so Hydra cannot "
+                       f"{verb} it (\"{error} '{name}'. No match in the defaults list\"); {advice}", a)
+    if o.type == OverrideType.DEL:
+        return Finding("ML502", f"`~{name}` deletes config group `{name}`, which the defaults list of `{config_name}` "
+                       f"does not have, so Hydra refuses it (\"{error} '{name}'. No match in the defaults list\")", a)
+    return Finding("ML502", f"config group `{name}` is not in the defaults list of `{config_name}`, so Hydra cannot "
+                   f"override it (\"No match in the defaults list\"); add it with `+{_shown(a.text)}`", a)
 
 
 def _refuses_append(current: Any, o: Any, tree: dict) -> bool:

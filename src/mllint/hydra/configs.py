@@ -113,11 +113,19 @@ class GroupChoice:
     group: str | None = None  # set for `+group@package=option`, keyed "group@package": a second instance
 
 
+def entry_key(group: str, package: str | None) -> str:
+    """How overrides name a defaults-list entry: `group`, or `group@package` for an entry written
+    with a package (`- db@backup: mysql` is overridden by `db@backup=...`, never by `db=...`)."""
+    return group if package is None else f"{group}@{package}"
+
+
 @dataclass
 class Composition:
     tree: dict
     groups: dict[str, list[str] | None] = field(default_factory=dict)  # group path -> selected options
     defaults_groups: set[str] = field(default_factory=set)  # groups the defaults lists select
+    # their entries, as overrides name them (entry_key): `arch`, `db@backup`
+    defaults_entries: set[str] = field(default_factory=set)
 
 
 def _join(parent: str, package: str) -> str:
@@ -213,21 +221,22 @@ class _Composer:
         self.overrides: dict[str, list[str]] = {}  # `override group: option` in defaults lists
         self.tree: dict = {}
         self.groups: dict[str, list[str] | None] = {}
+        self.entries: set[str] = set()
         self.depth = 0
 
     def run(self, config_name: str) -> Composition:
         for _ in range(4):  # defaults-list overrides can change selections made before them
             before = dict(self.overrides)
-            self.tree, self.groups = {}, {}
+            self.tree, self.groups, self.entries = {}, {}, set()
             self._config(config_name, base_dir="", package="", primary=True)
-            in_defaults = set(self.groups)
+            in_defaults, entries = set(self.groups), set(self.entries)
             for key, choice in self.choices.items():
-                if choice.add and not choice.delete and key not in self.groups:
+                if choice.add and not choice.delete and key not in entries:
                     self._group(choice.group or key, choice.options, "", choice.package, optional=False,
                                 instance=key if choice.group else None)
             if self.overrides == before:
                 break
-        return Composition(self.tree, self.groups, in_defaults)
+        return Composition(self.tree, self.groups, in_defaults, entries)
 
     def _config(self, path: str, base_dir: str, package: str, primary: bool = False,
                 entry_package: str | None = None, rel_group: str = "") -> None:
@@ -275,12 +284,14 @@ class _Composer:
                optional: bool, rel: str | None = None, instance: str | None = None) -> None:
         """Merge the selected option(s) of `group`. `instance` names a second instance of the group
         added at another package on the command line: its options are final."""
-        choice = self.choices.get(group) if instance is None else None
+        choice = None
+        if instance is None:
+            self.entries.add(entry_key(group, entry_package))
+            choice = self.choices.get(entry_key(group, entry_package))
         if choice is not None and choice.delete:
             return
         if choice is not None and not choice.add:
             options = choice.options
-            entry_package = choice.package or entry_package
         elif instance is None and group in self.overrides:
             options = self.overrides[group]
         self.groups[instance or group] = options
