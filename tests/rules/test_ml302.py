@@ -40,6 +40,19 @@ def test_message_suggests_the_ratio_when_the_total_is_known():
     assert "`expansion_anneal_ratio: 5.0`" in d.message and "longer than the whole run" in d.message
 
 
+@pytest.mark.parametrize("text,path", [
+    ("max_steps: 10000\nwarmup_ratio: 0.1\nwarmup_steps: 500\n", "c.yaml"),
+    ("def train(max_steps=10000, warmup_ratio=0.1, warmup_steps=500):\n    pass\n", "t.py"),
+    ("import argparse\np = argparse.ArgumentParser()\np.add_argument('--max-steps', default=10000)\n"
+     "p.add_argument('--warmup-ratio', default=0.1)\np.add_argument('--warmup-steps', default=500)\n", "t.py"),
+])
+def test_an_existing_ratio_is_named_instead_of_suggesting_a_new_one(text, path):
+    """transformers' TrainingArguments layout: both are there, and warmup_steps > 0 wins."""
+    (d,) = lint(text, "ML302", path=path)
+    assert "is configured next to it" in d.message and "to 0 so the ratio decides" in d.message
+    assert "warmup_ratio" in d.message.replace("-", "_") and "→" not in d.message
+
+
 def test_message_without_a_total_in_steps_names_the_run_length():
     (d,) = lint("num_epochs: 3\nlr_warmup_steps: 500\n", "ML302", path="c.yaml")
     assert "`num_epochs`" in d.message and "ratio" in d.message and "→" not in d.message

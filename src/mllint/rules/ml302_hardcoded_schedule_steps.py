@@ -74,11 +74,17 @@ def format_ratio(value: float) -> str:
     return text if "e" not in text else f"{value:.6f}".rstrip("0")
 
 
-def message(key: str, value: int, run_keys: list[str], totals: dict[str, int], sep: str) -> str:
-    """One line: what is wrong, and the ratio the current numbers imply when the total is known."""
+def message(key: str, value: int, run_keys: list[str], totals: dict[str, int], sep: str,
+            names: list[str] = ()) -> str:
+    """One line: what is wrong, and the ratio the current numbers imply when the total is known.
+    `names`: the keys configured with it, where the ratio may already be."""
     where = ", ".join(f"`{k}`" for k in run_keys[:2])
-    text = (f"`{key}{sep}{value}` is an absolute step count but the run length ({where}) is configurable; "
-            f"use a ratio of the total steps instead")
+    text = f"`{key}{sep}{value}` is an absolute step count but the run length ({where}) is configurable"
+    existing = [n for n in names if normalise(n) == normalise(ratio_name(key))]
+    if existing:  # the ratio is there already: the step count is what keeps it from applying
+        return (f"{text}, and `{existing[0]}` is configured next to it; set `{key}` to 0 so the ratio "
+                f"decides (a step count above 0 usually wins, as in transformers' TrainingArguments)")
+    text += "; use a ratio of the total steps instead"
     for total_key, total in totals.items():
         if total > 0:
             ratio = value / total
@@ -182,6 +188,7 @@ class HardcodedScheduleSteps(Rule):
     def _check_yaml_document(self, doc: yaml.Node) -> None:
         candidates = []
         run_keys: list[str] = []
+        names: list[str] = []
         totals: dict[str, int] = {}
         for key, value in yaml_pairs(doc):
             if not isinstance(key, yaml.ScalarNode) or key.tag != STR_TAG:
@@ -196,12 +203,13 @@ class HardcodedScheduleSteps(Rule):
                     totals.setdefault(name, number)
             elif is_schedule_key(name) and number is not None and number > 0:
                 candidates.append((key, name, number))
+            names.append(name)
         if not run_keys:
             return
         for key, name, number in candidates:
             start = Location(key.start_mark.line + 1, key.start_mark.column + 1)
             end = Location(key.end_mark.line + 1, key.end_mark.column + 1)
-            self.report(None, message(name, number, run_keys, totals, ": "), start=start, end=end)
+            self.report(None, message(name, number, run_keys, totals, ": ", names), start=start, end=end)
 
     # ---- Python: config classes ---------------------------------------------------------------
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
@@ -279,4 +287,4 @@ class HardcodedScheduleSteps(Rule):
                   if value is not None and TOTAL_STEPS.search(normalise(name))}
         for name, node, value in fields:
             if value is not None and value > 0 and is_schedule_key(name) and not is_run_length(name):
-                self.report(node, message(name, value, run_keys, totals, sep))
+                self.report(node, message(name, value, run_keys, totals, sep, [n for n, _, _ in fields]))
