@@ -363,6 +363,18 @@ def test_comment_between_two_statements_keeps_it_unfixed():
     assert fix(code, "ML201", unsafe=True) == code
 
 
+def test_two_statement_fix_keeps_both_trailing_comments():
+    code = src("""
+        def f(returns, values):
+            returns = returns - returns.mean()  # center
+            returns = returns / (returns.std() + 1e-8)  # scale
+            return ((values - returns) ** 2).mean()
+    """)
+    out = fix(code, "ML201", unsafe=True)
+    assert "    # center\n    returns = _returns_norm(returns)  # scale\n" in out
+    compile(out, "x.py", "exec")
+
+
 def test_composes_with_ml103():
     code = src(FLAGGED["seed"])
     out = fix(code, ["ML103", "ML201"], unsafe=True)

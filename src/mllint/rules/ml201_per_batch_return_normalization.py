@@ -256,6 +256,10 @@ class PerBatchReturnNormalization(Rule):
             first_start, _ = ctx.start_end(node.body[0])
             target = ctx.code(subject)
             new = f"{target}[...] = {call}" if in_place else f"{target} = {call}"
+            comment = node.trailing_whitespace.comment
+            if comment is not None:  # the first line's comment would go with it: keep it, on its own line
+                indent = ctx.line_text(first_start.row)[: first_start.column - 1]
+                new = f"{comment.value}{ctx.newline}{indent}{new}"
             return [Edit(first_start, first_end, new), Edit(first_end, second_end, "")]
 
         has_comments = any(line.comment is not None for line in following.leading_lines)
