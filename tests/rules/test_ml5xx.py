@@ -138,6 +138,17 @@ def test_flagged_and_hydra_agrees(project, overrides, code):
     assert hydra_fails(project, overrides, name)
 
 
+@pytest.mark.parametrize("overrides,origin", [
+    (["+new=1", "+new=2"], "`+new=1` earlier on this command line already set"),
+    (["+d2={b: 1}", "+d2.b=2"], "`+d2={b: 1}` earlier on this command line already set"),
+    (["+lr=1"], "config `cfg` already has"),
+])
+def test_ml501_says_where_the_key_came_from_and_hydra_agrees(project, overrides, origin):
+    (diag,) = run_py(project, overrides)
+    assert diag.code == "ML501" and origin in diag.message
+    assert hydra_fails(project, overrides)
+
+
 # The defaults list selects `arch` at another package: overrides name the entry `arch@backup`.
 PACKAGED_ENTRY = [
     (["arch=big"], "ML502"),

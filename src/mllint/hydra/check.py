@@ -217,6 +217,7 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
 
     tree = comp.tree
     keys: list[str] | None = None
+    added: dict[str, str] = {}  # key -> the override earlier on this command line that added it
     for a, o in value_args:
         if not a.text or PLACEHOLDER in o.key_or_group:
             continue
@@ -234,9 +235,16 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
             findings.append(Finding("ML502", f"`~{key}` deletes a key that config `{config_name}` does not have, so "
                                     f"Hydra refuses it (\"'{key}' does not exist\"){_did_you_mean(found)}", a))
         elif o.type == OverrideType.ADD and state == "present" and _refuses_append(current, o, tree):
-            findings.append(Finding("ML501", f"`+{key}` appends a key that config `{config_name}` already has, so "
-                                    f"Hydra refuses it (\"An item is already at '{key}'\"); drop the `+` to set it",
+            parts = key.split(".")
+            origin = next((added[p] for p in (".".join(parts[:i]) for i in range(len(parts), 0, -1)) if p in added),
+                          None)
+            had = f"`{origin}` earlier on this command line already set" if origin else \
+                f"config `{config_name}` already has"
+            findings.append(Finding("ML501", f"`+{key}` appends a key that {had}, so Hydra refuses it "
+                                    f"(\"An item is already at '{key}'\"); drop the `+` to set it",
                                     a, fixable=a.plus_at is not None))
+        if o.type in (OverrideType.ADD, OverrideType.FORCE_ADD) and state != "present":
+            added.setdefault(key, _shown(a.text))
         _apply(tree, o, state)
     return findings
 
