@@ -336,6 +336,41 @@ def test_multiline_parenthesised_recursion():
     compile(out, "x.py", "exec")
 
 
+ROLLOUT_STORAGE = """
+    import torch
+
+    class RolloutStorage:
+        def __init__(self, num_steps, num_processes):
+            self.rewards = torch.zeros(num_steps, num_processes, 1)
+            self.returns = torch.zeros(num_steps + 1, num_processes, 1)
+            self.{attr} = torch.ones(num_steps + 1, num_processes, 1)
+
+        def compute_returns(self, next_value, gamma):
+            self.returns[-1] = next_value
+            for step in reversed(range(self.rewards.size(0))):
+                self.returns[step] = self.returns[step + 1] * gamma{mask} + self.rewards[step]
+"""
+
+
+def test_a_storage_class_whose_returns_forget_its_own_masks():
+    """pytorch-a2c-ppo-acktr's RolloutStorage without `* self.masks[step + 1]`: the masks live on
+    the class, not in the method; their layout (one more entry than the rewards) is not guessed."""
+    (diag,) = lint(src(ROLLOUT_STORAGE.format(attr="masks", mask="")), "ML202")
+    assert diag.fix is None
+    assert "`self.masks[step + 1]` if `self.masks` holds one more entry than the rewards" in diag.message
+    (diag,) = lint(src(ROLLOUT_STORAGE.format(attr="dones", mask="")), "ML202")
+    assert "`(1 - self.dones[step + 1])`" in diag.message
+
+
+@pytest.mark.parametrize("attr,mask", [
+    ("masks", " * self.masks[step + 1]"),  # the original: masked
+    ("action_masks", ""),  # invalid-action masks say nothing about episode ends
+    ("attention_masks", ""),
+])
+def test_a_storage_class_not_flagged(attr, mask):
+    assert lint(src(ROLLOUT_STORAGE.format(attr=attr, mask=mask)), "ML202") == []
+
+
 def test_scalar_done_of_a_single_episode_is_not_a_sequence():
     code = src("""
         def run_episode(env, policy, gamma):

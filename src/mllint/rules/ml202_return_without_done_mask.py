@@ -22,6 +22,8 @@ MASK_WORDS = re.compile(r"mask|nonterminal|non_terminal|not_?done|notdone|alive|
 BOUNDARY_WORDS = re.compile(r"episode_?starts?|is_?first|firsts|resets?$|episode_?ends?|truncat|timeout", re.I)
 NEXT_WORDS = re.compile(r"next|last|bootstrap", re.I)
 STARTS = re.compile(r"episode_?starts?|is_?first|firsts", re.I)
+# Masks that are not about episode ends (a class may hold them next to its rewards).
+OTHER_MASKS = re.compile(r"action|attn|attention|pad|token|loss|valid|invalid|obs|seq|input|label", re.I)
 
 
 def _last(expr: cst.CSTNode) -> str | None:
@@ -213,6 +215,10 @@ class ReturnWithoutDoneMask(Rule):
         if not _backward(node.iter, ctx):
             return
         sequences = self._termination_sequences()
+        self._class_sequences = False
+        if not sequences:
+            sequences = self._class_attribute_sequences()
+            self._class_sequences = bool(sequences)
         if not sequences:
             return  # nothing to mask with: no termination sequence in scope
         collected = _Assignments(ctx, node)
@@ -255,6 +261,32 @@ class ReturnWithoutDoneMask(Rule):
                     indexed.add(dotted_name(_iterated(arg.value)) or "")
         return [node for dotted, node in out.items()
                 if dotted in indexed or dotted.rsplit(".", 1)[-1].lower().endswith("s")]
+
+    def _class_attribute_sequences(self) -> list[cst.BaseExpression]:
+        """In a method, the buffer's own sequences: `self.masks` / `self.dones` assigned anywhere in
+        the class (a rollout storage whose `compute_returns` forgets them)."""
+        func = self.ctx.enclosing_function()
+        cls = self.ctx.enclosing_class()
+        if func is None or cls is None or not func.params.params or func.params.params[0].name.value != "self":
+            return []
+        found: dict[str, cst.BaseExpression] = {}
+
+        class Targets(Visitor):
+            def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+                self._add(node.target)
+
+            def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+                self._add(node.target)
+
+            @staticmethod
+            def _add(target: cst.BaseExpression) -> None:
+                if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) \
+                        and target.value.value == "self" and target.attr.value.endswith("s") \
+                        and _kind(target.attr.value) in ("done", "mask") and not OTHER_MASKS.search(target.attr.value):
+                    found.setdefault(target.attr.value, target)
+
+        walk(cls, Targets())
+        return list(found.values())
 
     def _aliases(self) -> frozenset[str]:
         """Local names that stand for a done flag: `for r, d in zip(rewards, dones)`, `d = dones[t]`."""
@@ -371,7 +403,8 @@ class ReturnWithoutDoneMask(Rule):
     def _report(self, loop: cst.For, assign: cst.Assign | cst.AugAssign, term: cst.BaseExpression,
                 sequences: list[cst.BaseExpression]) -> None:
         ctx = self.ctx
-        mask = self._mask_expression(loop, assign, sequences)
+        # The class's own sequences: their layout (masks[t] or masks[t + 1]) is not seen here.
+        mask = None if self._class_sequences else self._mask_expression(loop, assign, sequences)
         shown = f"`{mask}`" if mask else "`(1 - done)` of that step"
         named = sorted(sequences, key=lambda s: _kind(_last(s)) not in ("done", "mask"))[0]
         index = self._reward_index(assign, loop)
@@ -386,6 +419,13 @@ class ReturnWithoutDoneMask(Rule):
         elif mask is None and index is not None and STARTS.search(_last(named) or ""):
             # an episode-start flag marks the step *after* an end
             shown = f"`(1 - {ctx.code(named)}[{index} + 1])` (an episode start marks the step after an end)"
+        elif self._class_sequences and index is not None:
+            seq = ctx.code(named)
+            value = seq if _kind(_last(named)) == "mask" else f"(1 - {seq}"
+            close = "" if _kind(_last(named)) == "mask" else ")"
+            shown = (f"`{value}[{index} + 1]{close}` if `{seq}` holds one more entry than the rewards (the "
+                     f"flag before the first step at index 0, as rollout storages keep it), else "
+                     f"`{value}[{index}]{close}`")
         message = (f"Discounted recursion ignores episode ends although `{ctx.code(named)}` is in scope: "
                    "the return at an episode's last step leaks the next episode's rewards; multiply the "
                    f"bootstrapped term by {shown}")
