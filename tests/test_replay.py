@@ -184,6 +184,17 @@ def test_a_damaged_record_is_ignored(project, mllint):
     assert mllint() == (False, *first[1:])
 
 
+@pytest.mark.parametrize("entries", ['"not a table"', '{"k": "not an entry"}', '[1, 2]'])
+def test_a_record_with_damaged_entries_is_harmless(project, mllint, entries):
+    """A record whose per-file entries are damaged (valid JSON) answers for nothing after a change."""
+    first = mllint()
+    [record] = project.glob(".mllint_cache/*/runs/*.json")
+    text = record.read_text()
+    record.write_text(text[:text.index('"entries": ') + len('"entries": ')] + entries + text[text.index(', "files"'):])
+    (project / "pkg" / "clean.py").write_text("x = 2\n")
+    assert mllint() == (False, *first[1:])
+
+
 def test_only_the_newest_records_are_kept(project, mllint):
     for i in range(replay.KEEP + 3):
         mllint("--select", f"ML1,ML{i}" if i < 10 else "ML1")

@@ -65,7 +65,7 @@ def load(root: Path, digest: str,
     None); None if there is no entry, or if `project_fingerprint()` says the project has changed."""
     try:
         raw = _preloaded.get(digest)
-        if raw is None:
+        if not isinstance(raw, dict):
             with open(_entry(root, digest), encoding="utf-8") as fh:
                 raw = json.load(fh)
         if raw["project"] is not None and raw["project"] != project_fingerprint():

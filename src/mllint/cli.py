@@ -97,8 +97,9 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
     if fix or diff or stdin_filename is not None or output_file is not None or no_cache:
         replay.current = None
     inputs = replay.current.inputs if replay.current is not None else None
-    if replay.previous is not None and not no_cache:
-        cache.preload(replay.previous.get("entries") or {})
+    entries = replay.previous.get("entries") if replay.previous is not None and not no_cache else None
+    if isinstance(entries, dict):
+        cache.preload(entries)
     try:
         layer = SelectionLayer(
             select=_selectors(select, "--select") or None,

@@ -121,13 +121,14 @@ def _unchanged(record: dict) -> bool:
 def replay(argv: list[str]) -> int | None:
     """Print a recorded run's output and return its exit status; None when there is no record for
     this command line or something it read has changed."""
+    global previous
+    previous = None
     try:
         cwd = os.getcwd()
         with open(record_path(argv, cwd), encoding="utf-8") as fh:
             import json
 
             record = json.load(fh)
-        global previous
         previous = record if isinstance(record, dict) else None
         if not _unchanged(record):
             return None
