@@ -51,6 +51,18 @@ def test_clean_exits_0(project):
     assert "All checks passed!" in out.output
 
 
+def test_clean_removes_every_cache_below_and_nothing_else(project):
+    (project / "sub").mkdir()
+    (project / "sub" / "pyproject.toml").write_text("[tool.mllint]\n")
+    (project / "sub" / "train.py").write_text(BAD)
+    CliRunner().invoke(main, ["--jobs", "1", "."])
+    CliRunner().invoke(main, ["--jobs", "1", "sub"])
+    assert (project / ".mllint_cache").is_dir() and (project / "sub" / ".mllint_cache").is_dir()
+    out = CliRunner().invoke(main, ["clean"])
+    assert out.exit_code == 0 and out.output.count("Removed ") == 2
+    assert not list(project.rglob(".mllint_cache")) and (project / "sub" / "train.py").read_text() == BAD
+
+
 def test_exit_zero(project):
     assert invoke("--exit-zero", "train.py").exit_code == 0
 

@@ -3,6 +3,7 @@
     mllint [check] [PATHS]...   lint (and with --fix, fix) files and directories
     mllint rules                 the table of rules
     mllint explain CODE          a rule's documentation page
+    mllint clean [PATHS]...      remove the .mllint_cache/ directories there and below
     mllint server                a language server over stdio, for editors
 
 Exit codes: 0 nothing found (or everything fixed), 1 diagnostics remain (or --diff would change
@@ -270,6 +271,24 @@ def server() -> None:
     except ImportError as exc:
         _fail(f"the language server needs pygls: pip install \"mllint-training[lsp]\" ({exc})")
     serve()
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, file_okay=False))
+def clean(paths) -> None:
+    """Remove the .mllint_cache/ directories in PATHS (default: the current directory) and below."""
+    import shutil
+
+    from mllint.config import DEFAULT_EXCLUDE
+
+    skip = set(DEFAULT_EXCLUDE) - {cache.CACHE_DIR}
+    for top in paths or (".",):
+        for dirpath, dirnames, _ in os.walk(top):
+            if cache.CACHE_DIR in dirnames:
+                found = os.path.join(dirpath, cache.CACHE_DIR)
+                shutil.rmtree(found, ignore_errors=True)
+                _echo(f"Removed {found}")
+            dirnames[:] = [d for d in dirnames if d not in skip and d != cache.CACHE_DIR]
 
 
 @main.command("rules")
