@@ -146,7 +146,7 @@ def project_fingerprint(root: Path, excluded, inputs=None) -> str:
                 except OSError:
                     continue
                 if inputs is not None:
-                    inputs.stat(file, st)
+                    inputs.stat(file, st.st_size, st.st_mtime_ns)
                 h.update(f"{file}:{st.st_size}:{st.st_mtime_ns}\n".encode())
     return h.hexdigest()
 

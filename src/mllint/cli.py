@@ -25,7 +25,7 @@ from mllint.engine import decode, kind_of, lint_text
 from mllint.output import (format_github, format_json, format_junit, format_lines, format_sarif, format_statistics,
                             format_summary, format_text, statistics_json)
 from mllint.rule import rule_infos
-from mllint.runner import Task, _rules_for, cache_key, discover, run_iter
+from mllint.runner import Task, _rules_for, discover, run_iter
 
 FORMATS = ["text", "json", "github", "sarif", "junit"]
 
@@ -177,14 +177,13 @@ def _record(recorder: replay.Recorder, tasks: list[Task], results, status: int) 
     while they ran (two states)."""
     projects: dict[tuple, tuple[Task, set[str]]] = {}
     for task, result in zip(tasks, results):
-        if result.content is None:
+        state = result.state
+        if state is None:
             return
-        recorder.inputs.file(task.path, result.content)
-        recorder.entries[cache_key(task, result.content)] = cache.entry(result.diagnostics, result.project)
-        try:  # a changed size or time ends a replay before any file is read (one changed file: pre-commit)
-            recorder.inputs.stat(task.path, os.stat(task.path))
-        except OSError:
-            return
+        recorder.inputs.file(task.path, state.content)
+        recorder.entries[state.key] = cache.entry(result.diagnostics, result.project)
+        # a changed size or time ends a replay before any file is read (one changed file: pre-commit)
+        recorder.inputs.stat(task.path, state.size, state.mtime_ns)
         if result.project is not None:
             group = projects.setdefault((str(task.settings.root), tuple(task.settings.exclude)), (task, set()))
             group[1].add(result.project)
@@ -277,17 +276,14 @@ def server() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, file_okay=False))
 def clean(paths) -> None:
     """Remove the .mllint_cache/ directories in PATHS (default: the current directory) and below."""
-    import shutil
-
     from mllint.config import DEFAULT_EXCLUDE
 
     skip = set(DEFAULT_EXCLUDE) - {cache.CACHE_DIR}
     for top in paths or (".",):
         for dirpath, dirnames, _ in os.walk(top):
             if cache.CACHE_DIR in dirnames:
-                found = os.path.join(dirpath, cache.CACHE_DIR)
-                shutil.rmtree(found, ignore_errors=True)
-                _echo(f"Removed {found}")
+                cache.clear(Path(dirpath))
+                click.echo(f"Removed {os.path.join(dirpath, cache.CACHE_DIR)}")
             dirnames[:] = [d for d in dirnames if d not in skip and d != cache.CACHE_DIR]
 
 

@@ -19,6 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from mllint.fingerprint import content_digest
 from mllint.rule import Rule, RuleInfo, all_rules, rule_infos
 
 # Directories never walked into (files named explicitly are always linted).
@@ -283,8 +284,6 @@ def _read_toml(path: Path, inputs=None) -> dict[str, Any]:
         with open(path, "rb") as fh:
             raw = fh.read()
         if inputs is not None:
-            from mllint.fingerprint import content_digest
-
             inputs.file(path, content_digest(raw))
         return tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

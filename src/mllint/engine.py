@@ -17,6 +17,7 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, line_starts
 from mllint.rule import Rule
@@ -37,6 +38,15 @@ def kind_of(path: str | Path) -> str | None:
     return KIND_BY_SUFFIX.get(os.path.splitext(path)[1].lower())
 
 
+class FileState(NamedTuple):
+    """The file as it was read for linting: what a run's record (mllint.replay) keeps of it."""
+
+    content: str  # fingerprint.content_digest of the bytes
+    key: str  # the per-file cache key
+    size: int
+    mtime_ns: int
+
+
 @dataclass
 class FileResult:
     path: str
@@ -46,7 +56,7 @@ class FileResult:
     fixed: int = 0  # number of fixes applied
     new_source: str | None = None  # set when fixing changed the source
     source: str | None = None
-    content: str | None = None  # the digest of the bytes linted (fingerprint.content_digest)
+    state: FileState | None = None  # what reading the file found (with the cache on)
     # The project fingerprint the result depends on (cross-file rules took part), else None.
     project: str | None = None
 

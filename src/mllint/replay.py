@@ -78,8 +78,8 @@ class RunInputs:
     def directory(self, path, names) -> None:
         self.dirs[os.path.abspath(path)] = _entries(names)
 
-    def stat(self, path, st: os.stat_result) -> None:
-        self.stats[os.path.abspath(path)] = [st.st_size, st.st_mtime_ns]
+    def stat(self, path, size: int, mtime_ns: int) -> None:
+        self.stats[os.path.abspath(path)] = [size, mtime_ns]
 
     def add(self, other: RunInputs) -> None:
         self.files.update(other.files)

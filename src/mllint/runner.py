@@ -12,7 +12,7 @@ from typing import Iterator
 from mllint.config import ConfigResolver, Settings
 from mllint.rule import all_rules
 from mllint import cache
-from mllint.engine import FileResult, choose_fixes, decode, has_evidence, kind_of, lint_text, write_atomic
+from mllint.engine import FileResult, FileState, choose_fixes, decode, has_evidence, kind_of, lint_text, write_atomic
 from mllint.fingerprint import content_digest
 
 
@@ -100,8 +100,8 @@ def discover(paths: list[str], resolver: ConfigResolver, force_exclude: bool = F
 
 
 def _read(task: Task):
-    """(raw bytes, stat, content digest, cache key or None), or a FileResult for a file that cannot
-    be read."""
+    """(raw bytes, stat, FileState or None with the cache off), or a FileResult for a file that
+    cannot be read."""
     path = task.path
     try:
         if path.is_dir():
@@ -111,13 +111,11 @@ def _read(task: Task):
             data = fh.read()
     except OSError as exc:
         return FileResult(task.display, errors=[f"{task.display}: cannot read: {exc.strerror or exc}"])
+    if not task.cache:
+        return data, stat_before, None
     content = content_digest(data)
-    return data, stat_before, content, cache_key(task, content) if task.cache else None
-
-
-def cache_key(task: Task, content: str) -> str:
-    """The file's per-file cache key, from its content digest."""
-    return cache.key(content, task.display, kind_of(task.path) or "python", task.settings.fingerprint())
+    key = cache.key(content, task.display, kind_of(path) or "python", task.settings.fingerprint())
+    return data, stat_before, FileState(content, key, stat_before.st_size, stat_before.st_mtime_ns)
 
 
 def _reads_other_files(text: str, infos, kind: str) -> bool:
@@ -136,13 +134,13 @@ def _reads_other_files(text: str, infos, kind: str) -> bool:
     return False
 
 
-def _load(task: Task, digest: str, content: str) -> FileResult | None:
+def _load(task: Task, state: FileState) -> FileResult | None:
     """A cached result. Results that cross-file rules took part in (they read configs and apps too)
     hold the project's fingerprint and count only while it is unchanged."""
-    hit = cache.load(task.settings.root, digest, task.settings.project_fingerprint)
+    hit = cache.load(task.settings.root, state.key, task.settings.project_fingerprint)
     if hit is None or (task.fix and choose_fixes(hit[0], task.unsafe)):
         return None
-    return FileResult(task.display, diagnostics=hit[0], content=content, project=hit[1])
+    return FileResult(task.display, diagnostics=hit[0], state=state, project=hit[1])
 
 
 def cached(task: Task) -> FileResult | None:
@@ -150,9 +148,9 @@ def cached(task: Task) -> FileResult | None:
     if not task.cache:
         return None
     read = _read(task)
-    if isinstance(read, FileResult) or read[3] is None:
+    if isinstance(read, FileResult) or read[2] is None:
         return None  # a file that cannot be read is reported when it is processed
-    return _load(task, read[3], read[2])
+    return _load(task, read[2])
 
 
 # A file this large grows the heap by tens to hundreds of MB (its two syntax trees).
@@ -186,9 +184,9 @@ def process(task: Task) -> FileResult:
     read = _read(task)
     if isinstance(read, FileResult):
         return read
-    data, stat_before, content, digest = read
-    if digest is not None:
-        hit = _load(task, digest, content)
+    data, stat_before, state = read
+    if state is not None:
+        hit = _load(task, state)
         if hit is not None:
             return hit
     kind = kind_of(task.path) or "python"
@@ -199,19 +197,19 @@ def process(task: Task) -> FileResult:
         from mllint.engine import _syntax_diagnostic
 
         return FileResult(task.display, diagnostics=[_syntax_diagnostic(task.display, f"cannot decode file: {reason}", 1, 1)],
-                          content=content)
+                          state=state)
     # The project's state that a cross-file result holds is taken before its rules read the project:
     # taken after, an edit made meanwhile would be recorded as seen and the stale result kept.
     project = None
-    if digest is not None and _reads_other_files(src.text, _infos_for(task), kind):
+    if state is not None and _reads_other_files(src.text, _infos_for(task), kind):
         project = task.settings.project_fingerprint()
     result = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
                        unsafe=task.unsafe)
-    result.content, result.project = content, project
+    result.state, result.project = state, project
     if len(data) >= _LARGE_FILE_BYTES:
         _release_freed_memory()
-    if digest is not None and not result.errors and result.new_source is None:
-        cache.store(task.settings.root, digest, result.diagnostics, project)
+    if state is not None and not result.errors and result.new_source is None:
+        cache.store(task.settings.root, state.key, result.diagnostics, project)
     if result.new_source is not None and task.write:
         try:
             write_atomic(task.path, result.new_source, src.encoding, stat_before.st_mtime_ns)
