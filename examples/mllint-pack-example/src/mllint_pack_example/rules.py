@@ -1,0 +1,43 @@
+"""ACME's training conventions. ACME001 optimizer-without-param-groups: docs in
+rule_docs/ACME001-optimizer-without-param-groups.md."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from mllint.candidates import Calls
+from mllint.diagnostics import Applicability, Fix
+from mllint.rule import Option, Rule
+
+
+class OptimizerWithoutParamGroups(Rule):
+    code = "ACME001"
+    name = "optimizer-without-param-groups"
+    summary = "A torch.optim optimizer built from `model.parameters()` instead of the team's param_groups() helper."
+    fix_applicability = Applicability.UNSAFE  # which parameters get weight decay changes
+    candidates = Calls("parameters")  # the rule only reports on a `.parameters()` call
+    options = {
+        "helper": Option(str, "acme.optim.param_groups", "The qualified name of the helper that builds the groups."),
+    }
+
+    def visit_Call(self, node: cst.Call) -> None:
+        name = self.ctx.call_name(node)
+        parts = (name or "").split(".")
+        if len(parts) != 3 or parts[:2] != ["torch", "optim"] or not parts[2][:1].isupper():
+            return  # not an optimizer class (torch.optim.lr_scheduler.* has four parts)
+        params = next((arg for arg in node.args if arg.keyword is not None and arg.keyword.value == "params"), None)
+        if params is None and node.args and node.args[0].keyword is None and not node.args[0].star:
+            params = node.args[0]
+        call = params.value if params is not None else None
+        if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Attribute)
+                and call.func.attr.value == "parameters" and not call.args):
+            return
+        helper = self.opts["helper"]
+        model = self.ctx.code(call.func.value)
+        message = (f"`{parts[2]}` is built from `{model}.parameters()`: build its parameter groups with "
+                   f"`{helper}({model})`, which keeps biases and norm weights out of weight decay")
+        local = next((local for local, full in self.ctx.imports.items() if full == helper), None)
+        fix = None
+        if local is not None:  # only where the file imports the helper: the fix adds no import
+            fix = Fix(Applicability.UNSAFE, f"Use `{local}({model})`", (self.ctx.replace(call, f"{local}({model})"),))
+        self.report(call, message, fix)
