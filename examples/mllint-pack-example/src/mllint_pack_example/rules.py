@@ -1,13 +1,19 @@
 """ACME's training conventions. ACME001 optimizer-without-param-groups: docs in
-rule_docs/ACME001-optimizer-without-param-groups.md."""
+rule_docs/ACME001-optimizer-without-param-groups.md.
+
+mllint imports this module for the rules' metadata on every run it does not replay, also when the
+cache answers for every file: LibCST is imported where the rule runs, not here."""
 
 from __future__ import annotations
 
-import libcst as cst
+from typing import TYPE_CHECKING
 
 from mllint.candidates import Calls
 from mllint.diagnostics import Applicability, Fix
 from mllint.rule import Option, Rule
+
+if TYPE_CHECKING:
+    import libcst as cst
 
 
 class OptimizerWithoutParamGroups(Rule):
@@ -21,6 +27,8 @@ class OptimizerWithoutParamGroups(Rule):
     }
 
     def visit_Call(self, node: cst.Call) -> None:
+        import libcst as cst
+
         name = self.ctx.call_name(node)
         parts = (name or "").split(".")
         if len(parts) != 3 or parts[:2] != ["torch", "optim"] or not parts[2][:1].isupper():
