@@ -255,7 +255,7 @@ def test_the_example_pack_installed_with_pip(tmp_path, project):
     assert [line.split(" ")[:2] for line in found.stdout.splitlines() if line.startswith("train.py")] == [
         ["train.py:4:31:", "ACME001"], ["train.py:6:8:", "ML001"]]  # line 5's noqa is used, line 6's is not
     page = run("explain", "ACME001")
-    assert page.returncode == 0 and page.stdout.startswith("# ACME001 optimizer-without-param-groups\n")
+    assert page.returncode == 0 and page.stdout.startswith("# ACME001 `optimizer-without-param-groups`\n")
 
     safe_only = run("--select", "ACME", "--fix", ".")
     assert safe_only.returncode == 1 and (project / "train.py").read_text() == TRAIN  # the fix is unsafe

@@ -62,3 +62,16 @@ def test_the_helper_option():
 
 def test_fixtures():
     assert_fixtures(ACME001, Path(__file__).parent / "fixtures" / "ACME001")
+
+
+def test_docs_page_examples():
+    """The docs page's bad example is flagged and its "Use instead" example is not."""
+    import re
+
+    page = Path(__file__).parents[1] / "src/mllint_pack_example/rule_docs/ACME001-optimizer-without-param-groups.md"
+    text = page.read_text()
+    assert text.startswith(f"# {ACME001.code} `{ACME001.name}`")
+    bad, good = re.findall(r"```python\n(.*?)```", text.split("## Example", 1)[1].split("\n## ", 1)[0], re.S)
+    assert_flags(ACME001, bad)
+    assert_clean(ACME001, good)
+    assert_fix(ACME001, bad, good, unsafe=True)
