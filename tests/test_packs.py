@@ -28,6 +28,7 @@ from acme.optim import param_groups
 optimizer = torch.optim.AdamW(model.parameters(), lr=3e-4)
 finetune = torch.optim.SGD(model.parameters())  # noqa: ACME001
 x = 1  # noqa: ACME001
+scaler = torch.cuda.amp.GradScaler()
 """
 
 
@@ -145,13 +146,15 @@ def test_an_entry_point_may_name_a_list_of_rules(site, project):
 # ---- pack rules are selected, configured and suppressed as mllint's own ------------------------
 
 @pytest.mark.parametrize("config, args, expected", [
-    ("", ["--select", "ACME"], ["4:31 ACME001"]),
+    ("", ["--select", "ACME"], ["4:31 ACME001", "7:10 ACME002"]),
     ("", ["--select", "ACME001,ML001"], ["4:31 ACME001", "6:8 ML001"]),
-    ("", [], ["4:31 ACME001", "6:8 ML001"]),  # the default selection includes pack rules
+    ("", [], ["4:31 ACME001", "6:8 ML001", "7:10 ACME002"]),  # the default selection includes pack rules
     ("", ["--ignore", "ACME"], []),
-    ('ignore = ["ACME001"]\n', [], []),
+    ("", ["--select", "ACME", "--ignore", "ACME002"], ["4:31 ACME001"]),
+    ('ignore = ["ACME001"]\n', [], ["7:10 ACME002"]),
     ('per-file-ignores = {"train.py" = ["ACME"]}\n', [], []),
-    ('select = ["ACME"]\n', [], ["4:31 ACME001"]),
+    ('per-file-ignores = {"*.py" = ["ACME001"]}\n', ["--select", "ACME"], ["7:10 ACME002"]),
+    ('select = ["ACME00"]\n', [], ["4:31 ACME001", "7:10 ACME002"]),
 ])
 def test_selection(site, project, config, args, expected):
     (project / "pyproject.toml").write_text("[tool.mllint]\n" + config)
@@ -178,7 +181,7 @@ def test_rules_and_explain_show_the_pack(site, project):
     listed = mllint(project, *paths, args=["rules"])
     assert listed.returncode == 0
     assert [line.split()[:2] for line in listed.stdout.splitlines() if line.startswith("ACME")] == [
-        ["ACME001", "optimizer-without-param-groups"]]
+        ["ACME001", "optimizer-without-param-groups"], ["ACME002", "cuda-amp-gradscaler"]]
     page = mllint(project, *paths, args=["explain", "ACME001"])
     assert page.returncode == 0
     assert page.stdout == (EXAMPLE / "src/mllint_pack_example/rule_docs/ACME001-optimizer-without-param-groups.md"
@@ -253,16 +256,20 @@ def test_the_example_pack_installed_with_pip(tmp_path, project):
     found = run("--select", "ACME,ML001", ".")
     assert found.returncode == 1
     assert [line.split(" ")[:2] for line in found.stdout.splitlines() if line.startswith("train.py")] == [
-        ["train.py:4:31:", "ACME001"], ["train.py:6:8:", "ML001"]]  # line 5's noqa is used, line 6's is not
-    page = run("explain", "ACME001")
-    assert page.returncode == 0 and page.stdout.startswith("# ACME001 `optimizer-without-param-groups`\n")
+        ["train.py:4:31:", "ACME001"], ["train.py:6:8:", "ML001"],  # line 5's noqa is used, line 6's is not
+        ["train.py:7:10:", "ACME002"]]
+    page = run("explain", "ACME002")
+    assert page.returncode == 0 and page.stdout.startswith("# ACME002 `cuda-amp-gradscaler`\n")
 
-    safe_only = run("--select", "ACME", "--fix", ".")
-    assert safe_only.returncode == 1 and (project / "train.py").read_text() == TRAIN  # the fix is unsafe
-    fixed = run("--select", "ACME,ML001", "--fix", "--unsafe-fixes", ".")
-    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
-    assert (project / "train.py").read_text() == TRAIN.replace(
-        "AdamW(model.parameters()", "AdamW(param_groups(model)").replace("x = 1  # noqa: ACME001", "x = 1")
+    safe = run("--select", "ACME,ML001", "--fix", ".")  # ACME002's and ML001's fixes are safe, ACME001's is not
+    assert safe.returncode == 1 and "train.py:4:31: ACME001" in safe.stdout
+    after_safe = TRAIN.replace("x = 1  # noqa: ACME001", "x = 1").replace(
+        "torch.cuda.amp.GradScaler()", 'torch.amp.GradScaler("cuda")')
+    assert (project / "train.py").read_text() == after_safe
+    unsafe = run("--select", "ACME,ML001", "--fix", "--unsafe-fixes", ".")
+    assert unsafe.returncode == 0, unsafe.stdout + unsafe.stderr
+    assert (project / "train.py").read_text() == after_safe.replace(
+        "AdamW(model.parameters()", "AdamW(param_groups(model)")
 
     # the pack's own tests pass against the installed pack
     tests = subprocess.run([str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", str(EXAMPLE / "tests")],

@@ -1,5 +1,5 @@
-"""ACME's training conventions. ACME001 optimizer-without-param-groups: docs in
-rule_docs/ACME001-optimizer-without-param-groups.md.
+"""ACME's training conventions, docs in rule_docs/:
+ACME001 optimizer-without-param-groups (an unsafe fix, an option), ACME002 cuda-amp-gradscaler (a safe fix).
 
 mllint imports this module for the rules' metadata on every run it does not replay, also when the
 cache answers for every file: LibCST is imported where the rule runs, not here."""
@@ -49,3 +49,29 @@ class OptimizerWithoutParamGroups(Rule):
         if local is not None:  # only where the file imports the helper: the fix adds no import
             fix = Fix(Applicability.UNSAFE, f"Use `{local}({model})`", (self.ctx.replace(call, f"{local}({model})"),))
         self.report(call, message, fix)
+
+
+class CudaAmpGradScaler(Rule):
+    code = "ACME002"
+    name = "cuda-amp-gradscaler"
+    summary = "`torch.cuda.amp.GradScaler(...)`: the team writes the device-generic `torch.amp.GradScaler(\"cuda\", ...)`."
+    fix_applicability = Applicability.SAFE  # the old class is exactly the new one with "cuda" first
+    candidates = Calls("GradScaler")
+
+    def visit_Call(self, node: cst.Call) -> None:
+        import libcst as cst
+
+        if self.ctx.call_name(node) != "torch.cuda.amp.GradScaler":
+            return
+        message = "`torch.cuda.amp.GradScaler` is deprecated: write `torch.amp.GradScaler(\"cuda\", ...)`"
+        fix = None
+        func = node.func  # `<torch>.cuda.amp.GradScaler` as written: the fix keeps the module's name
+        if (isinstance(func, cst.Attribute) and isinstance(func.value, cst.Attribute)
+                and isinstance(func.value.value, cst.Attribute) and func.value.value.attr.value == "cuda"):
+            device = cst.Arg(cst.SimpleString('"cuda"'),
+                             comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")) if node.args else
+                             cst.MaybeSentinel.DEFAULT)
+            new = node.with_changes(func=func.with_changes(value=func.value.with_changes(value=func.value.value.value)),
+                                    args=[device, *node.args])
+            fix = Fix(Applicability.SAFE, "Use `torch.amp.GradScaler(\"cuda\", ...)`", (self.ctx.replace(node, new),))
+        self.report(node, message, fix)

@@ -1,4 +1,4 @@
-"""ACME001's tests, written with mllint.testing: each case runs with and without mllint's
+"""The pack's tests, written with mllint.testing: each case runs with and without mllint's
 candidate prescreen, which must agree (so `candidates` can never hide a finding)."""
 
 from pathlib import Path
@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from mllint.testing import assert_clean, assert_fix, assert_fixtures, assert_flags, lint
+from mllint_pack_example.rules import CudaAmpGradScaler as ACME002
 from mllint_pack_example.rules import OptimizerWithoutParamGroups as ACME001
 
 HEADER = "import torch\n"
@@ -64,14 +65,44 @@ def test_fixtures():
     assert_fixtures(ACME001, Path(__file__).parent / "fixtures" / "ACME001")
 
 
-def test_docs_page_examples():
-    """The docs page's bad example is flagged and its "Use instead" example is not."""
+@pytest.mark.parametrize("rule", [ACME001, ACME002], ids=lambda rule: rule.code)
+def test_docs_page_examples(rule):
+    """Each rule's docs page: its bad example is flagged and fixed into its "Use instead" example."""
     import re
 
-    page = Path(__file__).parents[1] / "src/mllint_pack_example/rule_docs/ACME001-optimizer-without-param-groups.md"
+    page = Path(__file__).parents[1] / f"src/mllint_pack_example/rule_docs/{rule.code}-{rule.name}.md"
     text = page.read_text()
-    assert text.startswith(f"# {ACME001.code} `{ACME001.name}`")
+    assert text.startswith(f"# {rule.code} `{rule.name}`")
     bad, good = re.findall(r"```python\n(.*?)```", text.split("## Example", 1)[1].split("\n## ", 1)[0], re.S)
-    assert_flags(ACME001, bad)
-    assert_clean(ACME001, good)
-    assert_fix(ACME001, bad, good, unsafe=True)
+    assert_flags(rule, bad)
+    assert_clean(rule, good)
+    assert_fix(rule, bad, good, unsafe=True)
+
+
+# ---- ACME002 -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad, fixed", [
+    ("scaler = torch.cuda.amp.GradScaler()\n", 'scaler = torch.amp.GradScaler("cuda")\n'),
+    ("s = torch.cuda.amp.GradScaler(2.0**10, enabled=amp)\n", 's = torch.amp.GradScaler("cuda", 2.0**10, enabled=amp)\n'),
+    ("s = torch.cuda.amp.GradScaler(\n    init_scale=8.0,\n)\n", 's = torch.amp.GradScaler(\n    "cuda", init_scale=8.0,\n)\n'),
+], ids=["no_args", "positional", "multiline"])
+def test_acme002_fix(bad, fixed):
+    assert_fix(ACME002, HEADER + bad, HEADER + fixed)
+
+
+def test_acme002_alias_keeps_the_module_name():
+    assert_fix(ACME002, "import torch as T\nT.cuda.amp.GradScaler()\n", 'import torch as T\nT.amp.GradScaler("cuda")\n')
+
+
+def test_acme002_reported_without_fix_when_imported_by_name():
+    (diag,) = assert_flags(ACME002, "from torch.cuda.amp import GradScaler\nGradScaler()\n", rows=[2])
+    assert diag.fix is None
+
+
+@pytest.mark.parametrize("source", [
+    'torch.amp.GradScaler("cuda")\n',
+    "from torch.distributed.fsdp.sharded_grad_scaler import ShardedGradScaler\nShardedGradScaler()\n",
+    "GradScaler()\n",
+])
+def test_acme002_accepts(source):
+    assert_clean(ACME002, HEADER + source)
