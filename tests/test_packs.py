@@ -120,6 +120,8 @@ def test_two_packs_with_one_prefix_are_refused(site, project, args):
     ({"listed": "RULES = [1, 2]\n"}, "listed", "not a module or a list of mllint.rule.Rule subclasses"),
     ({"twice": RULE.format(code="ACME001") + "class S(R):\n    code = 'ACME001'\n"}, "twice", "declared twice"),
     ({"named": RULE.format(code="ACME001")}, "named:missing", "cannot be loaded: AttributeError"),
+    ({"beta": RULE.format(code="ACME001") + "    stability = 'beta'\n"}, "beta", "stability 'beta'"),
+    ({"opts": RULE.format(code="ACME001") + "    options = {'max_steps': None}\n"}, "opts", "kebab-case ('max_steps')"),
 ])
 def test_a_pack_that_cannot_be_used_is_refused(site, project, modules, target, expected):
     install(site, "acme_pack", "1.0", {"ACME": target}, modules)

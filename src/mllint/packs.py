@@ -19,11 +19,9 @@ and without parsing every file's sections), and imports a pack only when its rul
 from __future__ import annotations
 
 import os
-import re
 import sys
 
 GROUP = "mllint.rules"
-PREFIX = re.compile(r"[A-Z]+")
 _SECTION = "[" + GROUP + "]"
 
 
@@ -172,6 +170,8 @@ def _rule_classes(pack: Pack, obj) -> list:
 
 
 def _check(pack: Pack, cls, builtin: dict, taken: dict) -> None:
+    import re
+
     code = getattr(cls, "code", None)
     if not isinstance(code, str) or not re.fullmatch(re.escape(pack.prefix) + r"[0-9]+", code):
         raise PackError(f"{pack.label}: rule {cls.__name__} has code {code!r}; a pack's codes are its prefix "
@@ -184,6 +184,8 @@ def _check(pack: Pack, cls, builtin: dict, taken: dict) -> None:
     for attr in ("name", "summary"):
         if not isinstance(getattr(cls, attr, None), str):
             raise PackError(f"{pack.label}: rule {code} has no `{attr}` string")
+    if cls.stability not in ("stable", "preview"):
+        raise PackError(f"{pack.label}: rule {code} has stability {cls.stability!r} (stable or preview)")
     for key in cls.options:
         if "_" in key:
             raise PackError(f"{pack.label}: rule {code}: option names are kebab-case ({key!r})")
@@ -202,7 +204,8 @@ def load() -> dict:
     loaded: dict = {}
     prefixes: dict[str, Pack] = {}
     for pack in found():
-        if not PREFIX.fullmatch(pack.prefix) or pack.prefix.startswith("ML") or pack.prefix == "ALL":
+        if not (pack.prefix.isascii() and pack.prefix.isalpha() and pack.prefix.isupper()) \
+                or pack.prefix.startswith("ML") or pack.prefix == "ALL":
             raise PackError(f"{pack.label}: the entry point's name is the pack's code prefix: upper-case letters, "
                             "not starting with ML (mllint's own) and not ALL")
         if pack.prefix in prefixes:
