@@ -66,7 +66,7 @@ def project(tmp_path) -> Path:
 
 def mllint(project: Path, *paths: Path, args=(), python: str = sys.executable, importtime: bool = False):
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([*map(str, paths), env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [*map(str, paths), env.get("PYTHONPATH", "")]))
     command = [python, *(["-X", "importtime"] if importtime else []), "-m", "mllint", *args]
     return subprocess.run(command, capture_output=True, text=True, cwd=project, env=env, timeout=TIMEOUT)
 
@@ -75,6 +75,21 @@ def example_installed(site: Path, version: str = "0.1.0") -> list[Path]:
     """The example pack, installed from its sources: PYTHONPATH entries."""
     install(site, "mllint_pack_example", version, {"ACME": "mllint_pack_example.rules"})
     return [site, EXAMPLE / "src"]
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("[mllint.rules]\nACME = acme.rules\n", [("ACME", "acme.rules")]),
+    ("[console_scripts]\nACME = not.this\n[mllint.rules]\n  ACME=acme.rules:RULES  \n\n[other]\nX = y\n",
+     [("ACME", "acme.rules:RULES")]),
+    ("[mllint.rules]\n# ACME = commented.out\nACME = a\nTEAM = b\n", [("ACME", "a"), ("TEAM", "b")]),
+    ("[mllint.rules.extra]\nACME = a\n", []),
+])
+def test_entry_points_txt_is_read_as_importlib_metadata_reads_it(text, expected):
+    from importlib.metadata import EntryPoints
+    from mllint.packs import _entry_points
+
+    assert _entry_points(text) == expected
+    assert [(ep.name, ep.value) for ep in EntryPoints._from_text(text) if ep.group == "mllint.rules"] == expected
 
 
 # ---- a broken pack: one line naming it, exit 2 ------------------------------------------------
@@ -184,6 +199,9 @@ def test_rules_and_explain_show_the_pack(site, project):
     assert listed.returncode == 0
     assert [line.split()[:2] for line in listed.stdout.splitlines() if line.startswith("ACME")] == [
         ["ACME001", "optimizer-without-param-groups"], ["ACME002", "cuda-amp-gradscaler"]]
+    as_json = mllint(project, *paths, args=["rules", "--format", "json"])
+    assert [r["fix"] for r in __import__("json").loads(as_json.stdout) if r["code"].startswith("ACME")] == [
+        "unsafe", "safe"]
     page = mllint(project, *paths, args=["explain", "ACME001"])
     assert page.returncode == 0
     assert page.stdout == (EXAMPLE / "src/mllint_pack_example/rule_docs/ACME001-optimizer-without-param-groups.md"

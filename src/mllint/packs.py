@@ -82,7 +82,7 @@ def _entry_points(text: str) -> list[tuple[str, str]]:
         line = line.strip()
         if line.startswith("["):
             inside = line == _SECTION
-        elif inside and "=" in line and not line.startswith(("#", ";")):
+        elif inside and "=" in line and not line.startswith("#"):  # as importlib.metadata reads it
             name, _, value = line.partition("=")
             out.append((name.strip(), value.strip()))
     return out
