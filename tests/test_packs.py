@@ -8,6 +8,7 @@ of examples/mllint-pack-example with pip into a new virtual environment and lint
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -71,6 +72,35 @@ def mllint(project: Path, *paths: Path, args=(), python: str = sys.executable, i
     return subprocess.run(command, capture_output=True, text=True, cwd=project, env=env, timeout=TIMEOUT)
 
 
+@pytest.fixture
+def mllint_here(monkeypatch, capsys, tmp_path):
+    """`mllint(project, *paths, args=...)` run in this process (as `python -m mllint` in `project`,
+    with `paths` on sys.path): the same answers without starting an interpreter each time."""
+    from mllint import __main__ as entry, fingerprint, packs
+
+    def run(project: Path, *paths: Path, args=()):
+        monkeypatch.chdir(project)
+        monkeypatch.setattr(sys, "path", [*map(str, paths), str(project), *sys.path])  # -m puts the cwd first
+        monkeypatch.setattr(sys, "argv", ["mllint", *args])
+        monkeypatch.setattr(fingerprint, "_CODE", None)
+        packs.reset()
+        importlib.invalidate_caches()
+        capsys.readouterr()
+        try:
+            entry.main()
+            status = 0
+        except SystemExit as exc:
+            status = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(list(args), status, out, err)
+
+    yield run
+    packs.reset()
+    for name, module in list(sys.modules.items()):  # the fake packs' modules: each test writes its own
+        if str(getattr(module, "__file__", None) or "").startswith(str(tmp_path)):
+            del sys.modules[name]
+
+
 def example_installed(site: Path, version: str = "0.1.0") -> list[Path]:
     """The example pack, installed from its sources: PYTHONPATH entries."""
     install(site, "mllint_pack_example", version, {"ACME": "mllint_pack_example.rules"})
@@ -111,19 +141,19 @@ class R(Rule):
     ("ACME", "OTHER001", "prefix and digits"),
     ("ACME", "ACME", "prefix and digits"),
 ])
-def test_bad_prefixes_and_codes_are_refused(site, project, prefix, code, expected):
+def test_bad_prefixes_and_codes_are_refused(mllint_here, site, project, prefix, code, expected):
     install(site, "bad_pack", "2.0", {prefix: "bad_rules"}, {"bad_rules": RULE.format(code=code)})
-    proc = mllint(project, site, args=["rules"])
+    proc = mllint_here(project, site, args=["rules"])
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"mllint: error: rule pack {prefix} (bad_pack 2.0")
     assert expected in proc.stderr
 
 
 @pytest.mark.parametrize("args", [["rules"], ["check", "."], ["explain", "ML101"]])
-def test_two_packs_with_one_prefix_are_refused(site, project, args):
+def test_two_packs_with_one_prefix_are_refused(mllint_here, site, project, args):
     install(site, "first_pack", "1.0", {"ACME": "first_rules"}, {"first_rules": RULE.format(code="ACME001")})
     install(site, "second_pack", "1.0", {"ACME": "second_rules"}, {"second_rules": RULE.format(code="ACME002")})
-    proc = mllint(project, site, args=args)
+    proc = mllint_here(project, site, args=args)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "rule pack ACME (second_pack 1.0" in proc.stderr and "also declared by rule pack ACME (first_pack" in proc.stderr
 
@@ -138,25 +168,25 @@ def test_two_packs_with_one_prefix_are_refused(site, project, args):
     ({"beta": RULE.format(code="ACME001") + "    stability = 'beta'\n"}, "beta", "stability 'beta'"),
     ({"opts": RULE.format(code="ACME001") + "    options = {'max_steps': None}\n"}, "opts", "kebab-case ('max_steps')"),
 ])
-def test_a_pack_that_cannot_be_used_is_refused(site, project, modules, target, expected):
+def test_a_pack_that_cannot_be_used_is_refused(mllint_here, site, project, modules, target, expected):
     install(site, "acme_pack", "1.0", {"ACME": target}, modules)
-    proc = mllint(project, site, args=["check", "."])
+    proc = mllint_here(project, site, args=["check", "."])
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("mllint: error: rule pack ACME (acme_pack 1.0") and expected in proc.stderr
 
 
-def test_the_linted_directory_cannot_declare_a_pack(site, project):
+def test_the_linted_directory_cannot_declare_a_pack(mllint_here, site, project):
     """`python -m mllint` puts the working directory on sys.path: a dist-info there is not read
     (mllint never imports the code it lints)."""
     install(project, "local_pack", "1.0", {"ACME": "missing_module"})
-    proc = mllint(project, args=["rules"])
+    proc = mllint_here(project, args=["rules"])
     assert proc.returncode == 0 and "ACME" not in proc.stdout
 
 
-def test_an_entry_point_may_name_a_list_of_rules(site, project):
+def test_an_entry_point_may_name_a_list_of_rules(mllint_here, site, project):
     module = RULE.format(code="ACME007") + "RULES = [R]\nclass NotListed(R):\n    code = 'ACME008'\n"
     install(site, "acme_pack", "1.0", {"ACME": "acme_rules:RULES"}, {"acme_rules": module})
-    proc = mllint(project, site, args=["rules"])
+    proc = mllint_here(project, site, args=["rules"])
     assert proc.returncode == 0 and "ACME007" in proc.stdout and "ACME008" not in proc.stdout
 
 
@@ -173,9 +203,9 @@ def test_an_entry_point_may_name_a_list_of_rules(site, project):
     ('per-file-ignores = {"*.py" = ["ACME001"]}\n', ["--select", "ACME"], ["7:10 ACME002"]),
     ('select = ["ACME00"]\n', [], ["4:31 ACME001", "7:10 ACME002"]),
 ])
-def test_selection(site, project, config, args, expected):
+def test_selection(mllint_here, site, project, config, args, expected):
     (project / "pyproject.toml").write_text("[tool.mllint]\n" + config)
-    proc = mllint(project, *example_installed(site), args=["check", "--format", "json", *args, "."])
+    proc = mllint_here(project, *example_installed(site), args=["check", "--format", "json", *args, "."])
     import json
 
     assert proc.returncode == (1 if expected else 0), proc.stderr
@@ -183,30 +213,30 @@ def test_selection(site, project, config, args, expected):
     assert got == expected
 
 
-def test_rule_options(site, project):
+def test_rule_options(mllint_here, site, project):
     (project / "pyproject.toml").write_text('[tool.mllint.rules.ACME001]\nhelper = "team.opt.groups"\n')
-    proc = mllint(project, *example_installed(site), args=["check", "--select", "ACME", "."])
+    proc = mllint_here(project, *example_installed(site), args=["check", "--select", "ACME", "."])
     assert proc.returncode == 1 and "`team.opt.groups(model)`" in proc.stdout
     (project / "pyproject.toml").write_text('[tool.mllint.rules.ACME001]\nhelpr = "x"\n')
-    proc = mllint(project, *example_installed(site, "0.1.1"), args=["check", "."])
+    proc = mllint_here(project, *example_installed(site, "0.1.1"), args=["check", "."])
     assert proc.returncode == 2 and "unknown option `tool.mllint.rules.ACME001.helpr` (options of ACME001: helper)" \
         in proc.stderr
 
 
-def test_rules_and_explain_show_the_pack(site, project):
+def test_rules_and_explain_show_the_pack(mllint_here, site, project):
     paths = example_installed(site)
-    listed = mllint(project, *paths, args=["rules"])
+    listed = mllint_here(project, *paths, args=["rules"])
     assert listed.returncode == 0
     assert [line.split()[:2] for line in listed.stdout.splitlines() if line.startswith("ACME")] == [
         ["ACME001", "optimizer-without-param-groups"], ["ACME002", "cuda-amp-gradscaler"]]
-    as_json = mllint(project, *paths, args=["rules", "--format", "json"])
+    as_json = mllint_here(project, *paths, args=["rules", "--format", "json"])
     assert [r["fix"] for r in __import__("json").loads(as_json.stdout) if r["code"].startswith("ACME")] == [
         "unsafe", "safe"]
-    page = mllint(project, *paths, args=["explain", "ACME001"])
+    page = mllint_here(project, *paths, args=["explain", "ACME001"])
     assert page.returncode == 0
     assert page.stdout == (EXAMPLE / "src/mllint_pack_example/rule_docs/ACME001-optimizer-without-param-groups.md"
                            ).read_text().rstrip("\n") + "\n"
-    assert mllint(project, *paths, args=["explain", "optimizer-without-param-groups"]).stdout == page.stdout
+    assert mllint_here(project, *paths, args=["explain", "optimizer-without-param-groups"]).stdout == page.stdout
 
 
 def test_a_pack_upgrade_invalidates_cached_results_and_run_records(site, project):
