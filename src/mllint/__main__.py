@@ -12,10 +12,14 @@ def main() -> None:
     if status is not None:
         sys.exit(status)
     from mllint.cli import main as cli
+    from mllint.packs import PackError
 
     replay.current = replay.Recorder(argv)
     try:
         cli()
+    except PackError as exc:  # a broken rule pack (mllint.packs), found wherever rules are first needed
+        print(f"mllint: error: {exc}", file=sys.stderr)
+        sys.exit(2)
     finally:  # mllint called in-process (tests): the next CLI call is not this command's run
         replay.current = None
 

@@ -17,9 +17,14 @@ def docs_dir() -> Path | None:
 
 
 def doc_path(code: str) -> Path | None:
-    directory = docs_dir()
+    """The page of one of mllint's rules, or of a rule pack's (in the pack's own rule_docs/)."""
+    from mllint.packs import pack_of
+
+    pack = pack_of(code)
+    directory = docs_dir() if pack is None else pack.docs_dir()
     if directory is None:
         return None
+    directory = Path(directory)
     for page in sorted(directory.glob(f"{code}*.md")):
         stem = page.stem
         if stem == code or stem.startswith(code + "-"):

@@ -310,16 +310,18 @@ def _unused_suppressions(sup, diags, enabled, source, path) -> list[Diagnostic]:
     """ML001: a `# noqa: ML101` / `# mllint: disable=ML101` whose code does not fire on its line.
 
     Only codes of rules that ran on this file count (a suppression for a rule that is not
-    selected may still be needed elsewhere), and codes of other tools (`E501`) are left alone.
+    selected may still be needed elsewhere), and codes of other tools (`E501`) are left alone;
+    rule packs' codes (`ACME001`) count as mllint's.
     """
     from mllint.suppression import rewrite
 
     out = []
     starts = None
+    ours = {"ML", *(code.rstrip("0123456789") for code in enabled)}  # mllint's and the rule packs' prefixes
     for directive in sup.directives:
         unused = set()
         for code in directive.codes:
-            if not code.startswith("ML") or code.startswith(("ML000", "ML001")) or code in unused:
+            if code.rstrip("0123456789") not in ours or code.startswith(("ML000", "ML001")) or code in unused:
                 continue
             if not any(e.startswith(code) for e in enabled if e not in ("ML000", "ML001")):
                 continue

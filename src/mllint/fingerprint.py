@@ -30,10 +30,13 @@ _CODE: str | None = None
 
 def code_fingerprint() -> str:
     """mllint's version and sources (names, sizes, modification times): an edited rule in a
-    development install must not be answered from what the old code wrote."""
+    development install must not be answered from what the old code wrote. With the installed
+    rule packs' versions and sources (mllint.packs): upgrading a pack is a change of code too."""
     global _CODE
     if _CODE is None:
-        _CODE = __version__ + ":" + tree_fingerprint(os.path.dirname(os.path.abspath(__file__)))
+        from mllint.packs import fingerprint_text
+
+        _CODE = __version__ + ":" + tree_fingerprint(os.path.dirname(os.path.abspath(__file__))) + fingerprint_text()
     return _CODE
 
 

@@ -75,11 +75,21 @@ def register(cls: type[Rule]) -> type[Rule]:
     return cls
 
 
-def all_rules() -> dict[str, type[Rule]]:
-    """Every registered rule, sorted by code (importing the rules package registers them)."""
+def builtin_rules() -> dict[str, type[Rule]]:
+    """mllint's own rules, sorted by code (importing the rules package registers them)."""
     import mllint.rules  # noqa: F401  (side effect: registration)
 
-    return dict(sorted(REGISTRY.items()))
+    return dict(sorted((code, cls) for code, cls in REGISTRY.items() if cls.__module__.startswith("mllint.")))
+
+
+def all_rules() -> dict[str, type[Rule]]:
+    """Every rule, mllint's own and the installed rule packs' (mllint.packs), sorted by code."""
+    from mllint import packs
+
+    rules = builtin_rules()
+    if not packs.found():
+        return rules
+    return dict(sorted({**rules, **{code: cls for code, (cls, _) in packs.load().items()}}.items()))
 
 
 # ---- what configuration, selection and the cache need, without the implementations ------------
@@ -111,10 +121,21 @@ def info_of(cls: type[Rule]) -> RuleInfo:
 
 
 def rule_infos() -> dict[str, RuleInfo]:
-    """Every rule's metadata, sorted by code, from the generated manifest."""
+    """Every rule's metadata, sorted by code: mllint's own from the generated manifest, and the
+    installed rule packs' from their classes (which imports the packs, only when there are any)."""
+    from mllint import packs
     from mllint.rules_manifest import RULES
 
-    return RULES
+    global _MERGED
+    if not packs.found():
+        return RULES
+    loaded = packs.load()
+    if _MERGED is None or _MERGED[0] is not loaded:  # asked for every selector and file: merged once
+        _MERGED = (loaded, dict(sorted({**RULES, **{code: info_of(cls) for code, (cls, _) in loaded.items()}}.items())))
+    return _MERGED[1]
+
+
+_MERGED: tuple[dict, dict[str, RuleInfo]] | None = None
 
 
 def _literal(value: Any) -> str:
@@ -151,7 +172,7 @@ def manifest_source() -> str:
              "from mllint.rule import Option, RuleInfo",
              "",
              "RULES = {"]
-    for code, cls in all_rules().items():
+    for code, cls in builtin_rules().items():
         info = info_of(cls)
         lines.append(f"    {code!r}: RuleInfo(")
         lines += [f"        {f}={_literal(getattr(info, f))}," for f in _INFO_FIELDS]

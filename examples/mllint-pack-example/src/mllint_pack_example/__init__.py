@@ -1,0 +1,1 @@
+"""An example mllint rule pack (see mllint's docs/rule-packs.md)."""
