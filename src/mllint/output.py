@@ -191,7 +191,8 @@ def _cell_prefix(d: Diagnostic) -> str:
 # ---- GitHub Actions workflow commands -----------------------------------------------------------
 
 def _gh_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # line breaks are GitHub's own escapes; other controls (ESC would colour the job's log) as in text
+    return one_line(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def _gh_property(text: str) -> str:

@@ -185,3 +185,33 @@ def test_output_file_for_every_format(project, fmt):
     if fmt == "junit":
         ET.fromstring(report.encode())
     assert report.endswith("\n")
+
+
+# ---- one severity model and the documentation links, in every format -----------------------------
+
+def test_every_format_uses_the_same_severity_and_links(project):
+    from mllint.docs import DOCS_URL
+
+    (project / "train.py").write_text(BAD + "x = 1  # noqa: ML103\n")  # ML001: an unused suppression
+    expected = {"ML101": "error", "ML001": "warning"}
+
+    found = json.loads(invoke("--format", "json", "train.py").output)
+    assert {d["code"]: d["severity"] for d in found} == expected
+    assert {d["code"]: d["url"] for d in found}["ML101"] == DOCS_URL + "ML101-nan-to-num-masks-overflow.md"
+
+    log = json.loads(invoke("--format", "sarif", "train.py").output)
+    validate_sarif(log)
+    run = log["runs"][0]
+    assert {r["ruleId"]: r["level"] for r in run["results"]} == expected
+    rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
+    assert rules["ML001"]["defaultConfiguration"]["level"] == "warning"
+    assert all(r["helpUri"].startswith(DOCS_URL) for r in rules.values())
+
+    github = invoke("--format", "github", "train.py").output.splitlines()
+    assert {line.split("title=")[1].split("::")[0]: line.split(" ", 1)[0][2:] for line in github} == expected
+
+    junit = ET.fromstring(invoke("--format", "junit", "train.py").output.encode())
+    assert {f.get("type"): f.get("message").split(":")[0] for f in junit.iter("failure")} == expected
+
+    text = invoke("train.py").output.splitlines()
+    assert "Found 2 errors and 1 warning." in text
