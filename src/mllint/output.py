@@ -123,7 +123,8 @@ def diagnostic_json(d: Diagnostic) -> dict:
             "edits": [
                 {"content": e.content,
                  "location": {"row": e.start.row, "column": e.start.column},
-                 "end_location": {"row": e.end.row, "column": e.end.column}}
+                 "end_location": {"row": e.end.row, "column": e.end.column},
+                 **({"cell": e.cell} if e.cell is not None else {})}  # notebooks: the cell it counts in
                 for e in d.fix.edits
             ],
         }
@@ -265,8 +266,9 @@ def _region(row: int, col: int, end_row: int, end_col: int) -> dict:
 
 
 def format_sarif(diags: list[Diagnostic], *, unsafe: bool = False) -> str:
-    """SARIF 2.1.0: every rule's metadata, one result per diagnostic, with its fix when the fix
-    can be stated as replacements in the file as stored (not for notebook cells)."""
+    """SARIF 2.1.0: every rule's metadata, one result per diagnostic, with its fix as replacements
+    in the file as stored (for a notebook: one replacement in the .ipynb's JSON text, which writes
+    the changed cells' sources as `--fix` does)."""
     from pathlib import Path
 
     from mllint import __version__
@@ -291,14 +293,20 @@ def format_sarif(diags: list[Diagnostic], *, unsafe: bool = False) -> str:
             props.update(cell=d.cell, cellLine=d.start.row, cellColumn=d.start.column)
         if d.fix is not None:
             props["fixApplicability"] = d.fix.applicability.value
+            replacements = None
             if d.cell is None and d.fix.edits:
+                replacements = [{"deletedRegion": _region(e.start.row, e.start.column, e.end.row, e.end.column),
+                                 "insertedContent": {"text": e.content}} for e in d.fix.edits]
+            elif d.fix.edits:  # a notebook: the edits as one replacement in the .ipynb's JSON text
+                from mllint.notebook import file_replacement
+
+                found = file_replacement(d.path, d.fix.edits)
+                if found is not None:
+                    replacements = [{"deletedRegion": _region(*found[0]), "insertedContent": {"text": found[1]}}]
+            if replacements:
                 result["fixes"] = [{
                     "description": {"text": d.fix.message},
-                    "artifactChanges": [{
-                        "artifactLocation": _artifact(d.path),
-                        "replacements": [{"deletedRegion": _region(e.start.row, e.start.column, e.end.row, e.end.column),
-                                          "insertedContent": {"text": e.content}} for e in d.fix.edits],
-                    }],
+                    "artifactChanges": [{"artifactLocation": _artifact(d.path), "replacements": replacements}],
                 }]
         if props:
             result["properties"] = props

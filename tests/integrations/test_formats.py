@@ -131,7 +131,7 @@ def test_sarif_for_a_clean_run_and_for_notebooks_and_syntax_errors(project):
     region = nb["locations"][0]["physicalLocation"]["region"]
     file_line = (project / "train.ipynb").read_text().splitlines()[region["startLine"] - 1]
     assert file_line[region["startColumn"] - 1:].startswith("torch.nan_to_num(p.grad")
-    assert "fixes" not in nb  # a cell's fix is not a replacement in the JSON file
+    assert nb["fixes"][0]["artifactChanges"][0]["artifactLocation"]["uri"] == "train.ipynb"  # see below
     assert by_uri["broken.py"]["ruleId"] == by_uri["broken.ipynb"]["ruleId"] == "ML000"
 
 
@@ -215,3 +215,38 @@ def test_every_format_uses_the_same_severity_and_links(project):
 
     text = invoke("train.py").output.splitlines()
     assert "Found 2 errors and 1 warning." in text
+
+
+def apply_sarif_replacements(text: str, replacements: list[dict]) -> str:
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+
+    def offset(line: int, column: int) -> int:
+        return starts[line - 1] + column - 1
+
+    for rep in sorted(replacements, key=lambda r: (r["deletedRegion"]["startLine"], r["deletedRegion"]["startColumn"]),
+                      reverse=True):
+        region = rep["deletedRegion"]
+        start = offset(region["startLine"], region["startColumn"])
+        end = offset(region.get("endLine", region["startLine"]), region.get("endColumn", region["startColumn"]))
+        text = text[:start] + rep["insertedContent"]["text"] + text[end:]
+    return text
+
+
+@pytest.mark.parametrize("cells, code", [(None, "ML101"), ("MARL_CELLS", "ML201"), ("MARL_CELLS", "ML202")])
+def test_sarif_fixes_for_notebooks_write_what_fix_writes(project, cells, code):
+    """A notebook result's fix is one replacement in the .ipynb's JSON text; applied, it gives the
+    file `mllint --fix` writes for that rule (ML201's edits span two cells)."""
+    from . import notebooks
+
+    text = notebook_text(colab=False, cells=getattr(notebooks, cells)) if cells else notebook_text(colab=False)
+    (project / "nb.ipynb").write_text(text)
+    log = json.loads(invoke("--format", "sarif", "--unsafe-fixes", "--select", code, "nb.ipynb").output)
+    validate_sarif(log)
+    [result] = log["runs"][0]["results"]
+    [change] = result["fixes"][0]["artifactChanges"]
+    fixed = apply_sarif_replacements(text, change["replacements"])
+    json.loads(fixed)
+    assert invoke("--fix", "--unsafe-fixes", "--select", code, "nb.ipynb").exit_code == 0
+    assert fixed == (project / "nb.ipynb").read_text()
