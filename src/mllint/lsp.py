@@ -427,6 +427,7 @@ def build_server() -> MllintServer:
     def notebook_did_change(ls: MllintServer, params: T.DidChangeNotebookDocumentParams) -> None:
         structure = params.change.cells.structure if params.change.cells else None
         for closed in (structure.did_close or []) if structure else []:  # deleted cells keep no diagnostics
+            ls.published.pop(closed.uri, None)
             ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri=closed.uri, diagnostics=[]))
         ls.publish_notebook(params.notebook_document.uri)
 
@@ -437,6 +438,7 @@ def build_server() -> MllintServer:
     @server.feature(T.NOTEBOOK_DOCUMENT_DID_CLOSE)
     def notebook_did_close(ls: MllintServer, params: T.DidCloseNotebookDocumentParams) -> None:
         for cell in params.cell_text_documents:
+            ls.published.pop(cell.uri, None)
             ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri=cell.uri, diagnostics=[]))
 
     @server.feature(T.TEXT_DOCUMENT_CODE_ACTION,
