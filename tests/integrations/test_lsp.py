@@ -324,6 +324,9 @@ def test_notebook_cells_are_linted_as_one_module(notebook_client, project):
     # the edit replaces what changes, not the whole cell
     [edit] = quick["edit"]["changes"][uris[4]]
     assert edit["range"]["start"]["line"] == 9
+    # "Disable ML101 for this line" comments the cell's own line
+    [disable] = [a for a in actions if is_disable(a)]
+    assert apply_edits(CELLS[4][1], disable["edit"]["changes"][uris[4]]).splitlines()[9].endswith("  # noqa: ML101")
 
     for only in (["source.fixAll"], ["notebook.source.fixAll"]):
         [fix_all] = notebook_client.request("textDocument/codeAction", {
