@@ -5,7 +5,6 @@ writing a report never ends in a traceback. Also: the summary tells the truth ab
 from __future__ import annotations
 
 import json
-import os
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
