@@ -250,3 +250,11 @@ def test_sarif_fixes_for_notebooks_write_what_fix_writes(project, cells, code):
     json.loads(fixed)
     assert invoke("--fix", "--unsafe-fixes", "--select", code, "nb.ipynb").exit_code == 0
     assert fixed == (project / "nb.ipynb").read_text()
+
+
+@pytest.mark.parametrize("code", sorted(all_rules()))
+def test_severity_model(code):
+    from mllint.output import severity
+
+    preview_or_stale = all_rules()[code].stability == "preview" or code == "ML001"
+    assert severity(code) == ("warning" if preview_or_stale else "error")
