@@ -67,3 +67,23 @@ def test_explain_prints_the_page(code):
     out = CliRunner().invoke(main, ["explain", code])
     assert out.exit_code == 0
     assert out.output.strip() == page(code).read_text().strip()
+
+
+def test_rule_is_explain_as_in_ruff():
+    assert CliRunner().invoke(main, ["rule", "ml101"]).output == CliRunner().invoke(main, ["explain", "ML101"]).output
+    assert CliRunner().invoke(main, ["rule", "ML999"]).exit_code == 2
+
+
+@pytest.mark.parametrize("code", sorted(RULES))
+def test_documentation_links_point_at_the_page_online(code):
+    from mllint.docs import DOCS_URL, doc_url
+
+    assert doc_url(code) == DOCS_URL + page(code).name
+
+
+def test_pyproject_documentation_url_is_the_docs_constant():
+    from mllint.config import tomllib
+    from mllint.docs import DOCS_URL
+
+    pyproject = tomllib.loads((RULE_DOCS.parent / "pyproject.toml").read_text())
+    assert pyproject["project"]["urls"]["Documentation"] == DOCS_URL

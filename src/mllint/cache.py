@@ -114,7 +114,8 @@ def _encode(d: Diagnostic) -> dict:
     fix = None
     if d.fix is not None:
         fix = {"a": d.fix.applicability.value, "m": d.fix.message,
-               "e": [[_loc(e.start), _loc(e.end), e.content] for e in d.fix.edits]}
+               "e": [[_loc(e.start), _loc(e.end), e.content] + ([e.cell] if e.cell is not None else [])
+                     for e in d.fix.edits]}
     return {"c": d.code, "n": d.name, "m": d.message, "p": d.path, "s": _loc(d.start), "e": _loc(d.end),
             "f": fix, "cell": d.cell, "q": d.noqa_row}
 
@@ -124,7 +125,7 @@ def _decode(raw: dict) -> Diagnostic:
     if raw["f"] is not None:
         f = raw["f"]
         fix = Fix(Applicability(f["a"]), f["m"],
-                  tuple(Edit(Location(*s), Location(*e), c) for s, e, c in f["e"]))
+                  tuple(Edit(Location(*s), Location(*e), c, *cell) for s, e, c, *cell in f["e"]))
     return Diagnostic(code=raw["c"], name=raw["n"], message=raw["m"], path=raw["p"], start=Location(*raw["s"]),
                       end=Location(*raw["e"]), fix=fix, cell=raw["cell"], noqa_row=raw["q"])
 

@@ -2,7 +2,7 @@
 
     mllint [check] [PATHS]...   lint (and with --fix, fix) files and directories
     mllint rules                 the table of rules
-    mllint explain CODE          a rule's documentation page
+    mllint explain CODE          a rule's documentation page (also `mllint rule CODE`, as in Ruff)
     mllint clean [PATHS]...      remove the .mllint_cache/ directories there and below
     mllint server                a language server over stdio, for editors
 
@@ -119,6 +119,8 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
         _echo(f"mllint: error: {err}", err=True)
     if path_errors and not found:
         sys.exit(2)
+    if not found:  # everything named was excluded, or holds no file mllint reads
+        _echo("mllint: warning: No Python files found under the given path(s); no files were linted.", err=True)
     fix_mode = fix or diff
     tasks = [Task(path, display, settings, fix=fix_mode, unsafe=unsafe_fixes, write=not diff, cache=not no_cache)
              for path, display, settings in sorted(found, key=lambda f: f[1])]
@@ -156,13 +158,18 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
             click.echo(f"mllint: error: {err}", err=True)
         sys.exit(2 if errors else (1 if fixed else 0))
 
-    if stream:
-        report = "" if quiet else "\n".join(format_summary(diags, unsafe=unsafe_fixes, fixed=fixed, fix_mode=fix))
-    else:
-        report = _render(diags, fmt, statistics, unsafe_fixes, fixed, fix, quiet, files=[r.path for r in results])
-    _emit(report, output_file)
+    # the errors first, so that the summary closes the output and counts them (it never says
+    # "All checks passed!" for a run that ends with exit code 2)
     for err in errors:
         _echo(f"mllint: error: {err}", err=True)
+    failures = len(errors) + len(path_errors)
+    if stream:
+        report = "" if quiet or not found else "\n".join(
+            format_summary(diags, unsafe=unsafe_fixes, fixed=fixed, fix_mode=fix, errors=failures))
+    else:
+        report = _render(diags, fmt, statistics, unsafe_fixes, fixed, fix, quiet, files=[r.path for r in results],
+                         errors=failures, linted=bool(found))
+    _emit(report, output_file)
     if errors or path_errors:
         sys.exit(2)
     status = 0 if exit_zero or not diags else 1
@@ -195,7 +202,7 @@ def _record(recorder: replay.Recorder, tasks: list[Task], results, status: int) 
     recorder.write(status)
 
 
-def _render(diags, fmt, statistics, unsafe, fixed, fix_mode, quiet, files=None) -> str:
+def _render(diags, fmt, statistics, unsafe, fixed, fix_mode, quiet, files=None, errors=0, linted=True) -> str:
     if statistics:
         return statistics_json(diags, unsafe) if fmt == "json" else format_statistics(diags, unsafe)
     if fmt == "json":
@@ -206,12 +213,18 @@ def _render(diags, fmt, statistics, unsafe, fixed, fix_mode, quiet, files=None) 
         return format_sarif(diags, unsafe=unsafe)
     if fmt == "junit":
         return format_junit(diags, files)
-    return format_text(diags, unsafe=unsafe, fixed=fixed, fix_mode=fix_mode, show_summary=not quiet)
+    return format_text(diags, unsafe=unsafe, fixed=fixed, fix_mode=fix_mode, show_summary=not quiet and linted,
+                       errors=errors)
 
 
 def _emit(text: str, output_file: str | None) -> None:
     if output_file:
-        Path(output_file).write_text(text + ("\n" if text and not text.endswith("\n") else ""), encoding="utf-8")
+        # as Ruff does, the report's directory is created (CI: `-o reports/mllint.sarif`)
+        try:
+            Path(output_file).parent.mkdir(parents=True, exist_ok=True)
+            Path(output_file).write_text(text + ("\n" if text and not text.endswith("\n") else ""), encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot write the report to {output_file}: {exc.strerror or exc}")
     elif text:
         _echo(text, nl=not text.endswith("\n"))
 
@@ -246,7 +259,8 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
                 src.text.splitlines(keepends=True), result.new_source.splitlines(keepends=True),
                 fromfile=f"a/{name}", tofile=f"b/{name}")))
         return 2 if result.errors else (1 if result.fixed else 0)
-    report = _render(result.diagnostics, fmt, statistics, unsafe, result.fixed, fix, quiet, files=[name])
+    report = _render(result.diagnostics, fmt, statistics, unsafe, result.fixed, fix, quiet, files=[name],
+                     errors=len(result.errors))
     if fix:
         out = result.new_source if result.new_source is not None else src.text
         sys.stdout.buffer.write(out.encode(src.encoding))
@@ -308,7 +322,7 @@ def rules_cmd(fmt: str) -> None:
 @main.command()
 @click.argument("code")
 def explain(code: str) -> None:
-    """Print the documentation page of a rule (e.g. `mllint explain ML101`)."""
+    """Print the documentation page of a rule (e.g. `mllint explain ML101`; `mllint rule ML101` too)."""
     from mllint.docs import doc_text
 
     rules = rule_infos()
@@ -322,6 +336,14 @@ def explain(code: str) -> None:
         cls = rules[code_u]
         text = f"# {cls.code} {cls.name}\n\n{cls.summary}\n"
     click.echo(text.rstrip("\n"))
+
+
+@main.command("rule")
+@click.argument("code")
+@click.pass_context
+def rule_cmd(ctx: click.Context, code: str) -> None:
+    """Same as `mllint explain CODE` (Ruff's `ruff rule CODE`)."""
+    ctx.invoke(explain, code=code)
 
 
 __all__ = ["main"]

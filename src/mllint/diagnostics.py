@@ -31,6 +31,9 @@ class Edit:
     start: Location
     end: Location
     content: str
+    # in a notebook's reported diagnostics: the cell (1-based) that start and end count in, which
+    # need not be the diagnostic's own (ML201's helper goes after the imports)
+    cell: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,16 @@
 """The rule documentation pages (rules/*.md at the top of the repository, shipped in the wheel
-as mllint/rule_docs/)."""
+as mllint/rule_docs/). `mllint explain` prints the local page; every output that links to a rule
+(JSON `url`, SARIF `helpUri`, the language server's `codeDescription`) links to its page online,
+under DOCS_URL (a constant, so the warm path reads no pyproject.toml; `[project.urls]` in
+pyproject.toml names the same place, and a test keeps the two equal)."""
 
 from __future__ import annotations
 
 import functools
 from pathlib import Path
+
+REPOSITORY_URL = "https://github.com/mllint-training/mllint"
+DOCS_URL = f"{REPOSITORY_URL}/blob/main/rules/"
 
 
 @functools.cache
@@ -37,6 +43,8 @@ def doc_text(code: str) -> str | None:
     return page.read_text(encoding="utf-8") if page else None
 
 
+@functools.cache
 def doc_url(code: str) -> str | None:
+    """The rule's page online (its file name is the local page's: `ML101-<name>.md`)."""
     page = doc_path(code)
-    return page.resolve().as_uri() if page else None
+    return DOCS_URL + page.name if page else None

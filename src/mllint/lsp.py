@@ -1,7 +1,9 @@
 """`mllint server`: a language server over stdio (pygls).
 
-It lints a document when it is opened, changed and saved, and publishes the diagnostics; it offers
-a quick fix for each fixable diagnostic and a "fix all" source action (`source.fixAll.mllint`).
+It lints a document when it is opened, changed and saved, and publishes the diagnostics (errors and
+warnings as in every output, see mllint.output.severity); it offers a quick fix for each fixable
+diagnostic, a "Disable MLxxx for this line" action (a `# noqa` comment), a "fix all" source action
+(`source.fixAll.mllint`), and a hover on a diagnostic with its rule's summary and documentation link.
 Settings come from the same `[tool.mllint]` table as on the command line: the nearest
 pyproject.toml above the document (re-read on every lint, so edits to it apply at once). Files
 the configuration excludes get no diagnostics. Python, YAML configs and shell launch scripts are
@@ -15,6 +17,8 @@ Install with `pip install "mllint-training[lsp]"` (pygls).
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +32,7 @@ from mllint.config import ConfigError, ConfigResolver
 from mllint.diagnostics import Applicability, Diagnostic, Fix
 from mllint.docs import doc_url
 from mllint.engine import FileResult, apply_edits, kind_of, lint_text
+from mllint.output import ERROR, severity
 from mllint.runner import Task, _rules_for
 
 if TYPE_CHECKING:
@@ -58,6 +63,9 @@ class NotebookLint:
 
 
 class MllintServer(LanguageServer):
+    # what was last published per document URI, for hovers (no lint per hover)
+    published: dict[str, list[tuple[T.Diagnostic, Diagnostic]]]
+
     def settings(self, path: Path) -> Settings | None:
         """The [tool.mllint] settings for a file, or None when the file is excluded or the
         configuration is broken (then the user is told)."""
@@ -75,6 +83,7 @@ class MllintServer(LanguageServer):
             self.window_log_message(T.LogMessageParams(type=T.MessageType.Warning, message=f"mllint: {warning}"))
 
     def lint(self, uri: str, fix: bool = False, unsafe: bool = False) -> FileResult | None:
+        _forget_stale_project_indexes()
         doc = self.workspace.get_text_document(uri)
         path = _document_path(uri)
         kind = kind_of(path)
@@ -96,6 +105,7 @@ class MllintServer(LanguageServer):
     def lint_notebook(self, notebook: T.NotebookDocument, fix: bool = False) -> NotebookLint | None:
         from mllint.notebook import CellSpan, lint_cells, locator, map_diagnostic
 
+        _forget_stale_project_indexes()
         path = _document_path(notebook.uri)
         settings = self.settings(path)
         if settings is None:
@@ -118,15 +128,16 @@ class MllintServer(LanguageServer):
         if notebook is None:
             return
         linted = self.lint_notebook(notebook)
-        per_cell: dict[str, list[T.Diagnostic]] = {cell.document: [] for cell in notebook.cells}
+        per_cell: dict[str, list[tuple[T.Diagnostic, Diagnostic]]] = {cell.document: [] for cell in notebook.cells}
         for d in linted.diagnostics if linted else ():
             if d.cell is not None and 1 <= d.cell <= len(linted.cell_uris):
                 uri = linted.cell_uris[d.cell - 1]
-                per_cell[uri].append(self.to_lsp(uri, d))
-        for uri, diagnostics in per_cell.items():
+                per_cell[uri].append((self.to_lsp(uri, d), d))
+        for uri, pairs in per_cell.items():
             version = self.workspace.get_text_document(uri).version
+            self.published[uri] = pairs
             self.text_document_publish_diagnostics(
-                T.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=version))
+                T.PublishDiagnosticsParams(uri=uri, diagnostics=[p[0] for p in pairs], version=version))
 
     def cell_edits(self, linted: NotebookLint, new_text: str) -> dict[str, list[T.TextEdit]]:
         """Edits per cell URI that turn each code cell into its source in `new_text` (a fixed
@@ -189,7 +200,7 @@ class MllintServer(LanguageServer):
         return T.Diagnostic(
             range=self.range(uri, d.start, d.end),
             message=d.message,
-            severity=T.DiagnosticSeverity.Error if d.code == "ML000" else T.DiagnosticSeverity.Warning,
+            severity=T.DiagnosticSeverity.Error if severity(d.code) == ERROR else T.DiagnosticSeverity.Warning,
             code=d.code,
             code_description=T.CodeDescription(href=url) if url else None,
             source="mllint",
@@ -202,10 +213,11 @@ class MllintServer(LanguageServer):
             self.publish_notebook(notebook.uri)
             return
         result = self.lint(uri)
-        diagnostics = [self.to_lsp(uri, d) for d in result.diagnostics] if result else []
+        pairs = [(self.to_lsp(uri, d), d) for d in result.diagnostics] if result else []
+        self.published[uri] = pairs
         doc = self.workspace.get_text_document(uri)
         self.text_document_publish_diagnostics(
-            T.PublishDiagnosticsParams(uri=uri, diagnostics=diagnostics, version=doc.version))
+            T.PublishDiagnosticsParams(uri=uri, diagnostics=[p[0] for p in pairs], version=doc.version))
 
     def edits(self, uri: str, fix: Fix) -> list[T.TextEdit]:
         return [T.TextEdit(range=self.range(uri, e.start, e.end), new_text=e.content) for e in fix.edits]
@@ -213,6 +225,15 @@ class MllintServer(LanguageServer):
     def whole_document_edit(self, uri: str, new_text: str) -> T.TextEdit:
         return T.TextEdit(range=T.Range(start=T.Position(line=0, character=0), end=self.document_end(uri)),
                           new_text=new_text)
+
+
+def _forget_stale_project_indexes() -> None:
+    """The Hydra rules find a project's apps in an index of its .py files (mllint.hydra.apps), read
+    once per process: here, where the process outlives many edits, it is dropped when a directory
+    changed, so an app written after a config was opened is found at the config's next lint."""
+    from mllint.hydra import apps
+
+    apps.forget_stale()
 
 
 def _overlaps(a: T.Range, b: T.Range) -> bool:
@@ -256,18 +277,23 @@ def _notebook_code_actions(ls: MllintServer, notebook: T.NotebookDocument, uri: 
     if _wanted(T.CodeActionKind.QuickFix.value, only):
         sent = [d for d in params.context.diagnostics if d.source == "mllint"]
         where = locator(linted.joined.text, linted.joined.token)
+        disables: list[T.CodeAction] = []
         for raw in linted.result.diagnostics:
-            if not _fixable(raw):
-                continue
             d = map_diagnostic(raw, where)
             if d.cell is None or linted.cell_uris[d.cell - 1] != uri:
                 continue
             at = ls.range(uri, d.start, d.end)
             if not _overlaps(at, params.range):
                 continue
+            # the cell's own text: a `# noqa` in a cell works as in a file
+            _add_disable(disables, _disable_action(ls, uri, d, "python", sent,
+                                                   ls.workspace.get_text_document(uri).source))
+            if not _fixable(raw):
+                continue
             changes = ls.cell_edits(linted, apply_edits(linted.joined.text, list(raw.fix.edits)))
             if changes:
                 actions.append(_quick_fix(ls, uri, d, at, sent, changes))
+        actions += disables
     # notebook.source.fixAll only when asked for by name: otherwise it would be a second, identical
     # "fix all" in the editor's menu
     for kind in [FIX_ALL] + ([NOTEBOOK_FIX_ALL] if only else []):
@@ -281,9 +307,88 @@ def _notebook_code_actions(ls: MllintServer, notebook: T.NotebookDocument, uri: 
     return actions
 
 
+def _disable_action(ls: MllintServer, uri: str, d: Diagnostic, kind: str | None, sent: list[T.Diagnostic],
+                    source: str) -> T.CodeAction | None:
+    """"Disable MLxxx for this line": a `# noqa: MLxxx` comment, or the code added to the line's
+    `# noqa: ...` (Python, YAML and shell files all use `#` comments)."""
+    from mllint.suppression import noqa_edit
+
+    if d.code == "ML000" or kind is None:  # a file that does not parse cannot be suppressed
+        return None
+    edit = noqa_edit(source, kind, d.code, (d.start.row, d.end.row))
+    if edit is None:
+        return None
+    where = ls.range(uri, d.start, d.end)
+    matching = [s for s in sent if s.code == d.code and s.range == where] or [ls.to_lsp(uri, d)]
+    return T.CodeAction(title=f"mllint: Disable {d.code} for this line", kind=T.CodeActionKind.QuickFix,
+                        diagnostics=matching,
+                        edit=T.WorkspaceEdit(changes={uri: [T.TextEdit(range=ls.range(uri, edit.start, edit.end),
+                                                                       new_text=edit.content)]}))
+
+
+def _add_disable(actions: list[T.CodeAction], action: T.CodeAction | None) -> None:
+    """One action per code and line (two ML101 on one line need one comment)."""
+    if action is None:
+        return
+    key = (action.title, [e.range for edits in action.edit.changes.values() for e in edits])
+    if all((a.title, [e.range for edits in a.edit.changes.values() for e in edits]) != key for a in actions):
+        actions.append(action)
+
+
+def _contains(r: T.Range, p: T.Position) -> bool:
+    return (r.start.line, r.start.character) <= (p.line, p.character) <= (r.end.line, r.end.character)
+
+
+def _hover_text(d: Diagnostic) -> str:
+    from mllint.rule import rule_infos
+
+    info = rule_infos().get(d.code)
+    lines = [f"**{d.code}** `{d.name}` ({severity(d.code)})"]
+    if info is not None:
+        lines += ["", info.summary]
+    url = doc_url(d.code)
+    if url:
+        lines += ["", f"[Documentation for {d.code}]({url})"]
+    return "\n".join(lines)
+
+
+class _FramingReader:
+    """stdin for pygls' message loop, resynchronising after a malformed frame header.
+
+    pygls reads header lines until `Content-Length: <digits>` and an empty line. After a header
+    whose length is not a number (`Content-Length: abc`) it cannot know where that body ends, so
+    the body runs into the next message's header line (`{}Content-Length: 62`), which it never
+    recognises again: the server stayed alive and never answered. Here a header line that *ends*
+    with a valid `Content-Length` is given to pygls without what precedes it, so the loop picks up
+    at the next well-formed message; what was skipped is logged."""
+
+    _HEADER = re.compile(rb"content-length:[ \t]*(\d+)[ \t]*\r?\n$", re.IGNORECASE)
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+
+    def readline(self) -> bytes:
+        line = self.stream.readline()
+        m = self._HEADER.search(line)
+        if m is None:
+            if line.lower().startswith(b"content-length:"):
+                _log.error("mllint server: malformed frame header %r; waiting for the next message", line[:80])
+            return line
+        if m.start():
+            _log.error("mllint server: skipped %d bytes of malformed input before a message", m.start())
+        return b"Content-Length: " + m.group(1) + b"\r\n"
+
+    def read(self, n: int) -> bytes:
+        return self.stream.read(n)
+
+
+_log = logging.getLogger("mllint.lsp")
+
+
 def build_server() -> MllintServer:
     server = MllintServer("mllint", __version__, text_document_sync_kind=T.TextDocumentSyncKind.Incremental,
                           notebook_document_sync=NOTEBOOK_SYNC)
+    server.published = {}
 
     @server.feature(T.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: MllintServer, params: T.DidOpenTextDocumentParams) -> None:
@@ -299,7 +404,19 @@ def build_server() -> MllintServer:
 
     @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: MllintServer, params: T.DidCloseTextDocumentParams) -> None:
+        ls.published.pop(params.text_document.uri, None)
         ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri=params.text_document.uri, diagnostics=[]))
+
+    @server.feature(T.TEXT_DOCUMENT_HOVER)
+    def hover(ls: MllintServer, params: T.HoverParams) -> T.Hover | None:
+        """On a diagnostic's range: its rule's summary and documentation link."""
+        found = [(sent, d) for sent, d in ls.published.get(params.text_document.uri, ())
+                 if _contains(sent.range, params.position)]
+        if not found:
+            return None
+        return T.Hover(contents=T.MarkupContent(kind=T.MarkupKind.Markdown,
+                                                value="\n\n---\n\n".join(_hover_text(d) for _, d in found)),
+                       range=found[0][0].range)
 
     # notebooks: pygls has already updated its copy of the notebook when these run
     @server.feature(T.NOTEBOOK_DOCUMENT_DID_OPEN)
@@ -310,6 +427,7 @@ def build_server() -> MllintServer:
     def notebook_did_change(ls: MllintServer, params: T.DidChangeNotebookDocumentParams) -> None:
         structure = params.change.cells.structure if params.change.cells else None
         for closed in (structure.did_close or []) if structure else []:  # deleted cells keep no diagnostics
+            ls.published.pop(closed.uri, None)
             ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri=closed.uri, diagnostics=[]))
         ls.publish_notebook(params.notebook_document.uri)
 
@@ -320,6 +438,7 @@ def build_server() -> MllintServer:
     @server.feature(T.NOTEBOOK_DOCUMENT_DID_CLOSE)
     def notebook_did_close(ls: MllintServer, params: T.DidCloseNotebookDocumentParams) -> None:
         for cell in params.cell_text_documents:
+            ls.published.pop(cell.uri, None)
             ls.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri=cell.uri, diagnostics=[]))
 
     @server.feature(T.TEXT_DOCUMENT_CODE_ACTION,
@@ -337,12 +456,17 @@ def build_server() -> MllintServer:
             return None
         if _wanted(T.CodeActionKind.QuickFix.value, only):
             sent = [d for d in params.context.diagnostics if d.source == "mllint"]
+            disables = []
+            doc = ls.workspace.get_text_document(uri)
+            kind = kind_of(_document_path(uri)) or LANGUAGE_KINDS.get(doc.language_id or "")
             for d in result.diagnostics:
-                if not _fixable(d):
-                    continue
                 where = ls.range(uri, d.start, d.end)
-                if _overlaps(where, params.range):
+                if not _overlaps(where, params.range):
+                    continue
+                if _fixable(d):
                     actions.append(_quick_fix(ls, uri, d, where, sent, {uri: ls.edits(uri, d.fix)}))
+                _add_disable(disables, _disable_action(ls, uri, d, kind, sent, doc.source))
+            actions += disables  # after the fixes: fixing is what the editor should offer first
         if _wanted(FIX_ALL, only):
             fixed = ls.lint(uri, fix=True)
             if fixed is not None and fixed.new_source is not None:
@@ -357,4 +481,6 @@ def build_server() -> MllintServer:
 
 
 def main() -> None:
-    build_server().start_io()
+    import sys
+
+    build_server().start_io(stdin=_FramingReader(sys.stdin.buffer))

@@ -412,7 +412,7 @@ def map_diagnostic(d: Diagnostic, where) -> Diagnostic:
     fix = d.fix
     if fix is not None:
         fix = Fix(fix.applicability, fix.message,
-                  tuple(Edit(where(e.start)[1], where(e.end)[1], e.content) for e in fix.edits))
+                  tuple(Edit(where(e.start)[1], where(e.end)[1], e.content, where(e.start)[0]) for e in fix.edits))
     noqa = where(Location(d.noqa_row, 1))[1].row if d.noqa_row else d.noqa_row
     return Diagnostic(code=d.code, name=d.name, message=d.message, path=d.path, start=start, end=end, fix=fix,
                       cell=cell, noqa_row=noqa, extra=dict(d.extra))
@@ -589,6 +589,56 @@ def _cells_of_file(path: str, mtime_ns: int) -> tuple[str, list[CellSpan]] | Non
         return text, locate_cells(text)
     except (OSError, ValueError, IndexError, UnicodeDecodeError):
         return None
+
+
+def file_replacement(path: str, edits) -> tuple[tuple[int, int, int, int], str] | None:
+    """A fix's `edits` (each in the cell it names) as one replacement in the notebook file at
+    `path`: ((line, column, end line, end column) to delete, text to insert), as `--fix` would
+    write the cells' new sources. None if the file or a cell cannot be read as when it was linted."""
+    import os
+
+    from mllint.diagnostics import line_starts
+
+    try:
+        found = _cells_of_file(path, os.stat(path).st_mtime_ns)
+    except OSError:
+        return None
+    if found is None or any(e.cell is None for e in edits):
+        return None
+    text, cells = found
+    new_sources: dict[int, str] = {}
+    for number in sorted({e.cell for e in edits}):
+        if not 1 <= number <= len(cells) or cells[number - 1].source_span is None:
+            return None
+        source = cells[number - 1].source
+        # in the joined module every cell ends with a newline (see changed_cells)
+        ended = not source.endswith(("\n", "\r"))
+        source += "\n" if ended else ""
+        starts = line_starts(source)
+
+        def offset(loc: Location) -> int:
+            if not 1 <= loc.row <= len(starts):
+                raise IndexError(loc)
+            return min(starts[loc.row - 1] + loc.column - 1, len(source))
+
+        try:
+            spans = sorted(((offset(e.start), offset(e.end), e.content) for e in edits if e.cell == number),
+                           reverse=True)
+        except IndexError:
+            return None
+        for start, end, content in spans:
+            source = source[:start] + content + source[end:]
+        new_sources[number - 1] = source[:-1] if ended and source.endswith("\n") else source
+    new_text = rewrite(text, cells, new_sources)
+    prefix = 0
+    limit = min(len(text), len(new_text))
+    while prefix < limit and text[prefix] == new_text[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < limit - prefix and text[-1 - suffix] == new_text[-1 - suffix]:
+        suffix += 1
+    return ((*_row_col(text, prefix), *_row_col(text, len(text) - suffix)),
+            new_text[prefix:len(new_text) - suffix])
 
 
 def file_location(path: str, cell: int, row: int, column: int) -> tuple[int, int] | None:

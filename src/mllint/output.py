@@ -5,16 +5,55 @@ reports) are for CI systems."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 from mllint.diagnostics import Applicability, Diagnostic
 from mllint.docs import doc_url
 
+# ---- severity: one model for every output (text summary, JSON, SARIF, GitHub, JUnit, LSP) ------
+# A finding is an error (it makes training fail silently, or the file could not be checked);
+# a stale suppression (ML001) and a preview rule's finding are warnings. Both make the exit code
+# 1, as in Ruff: the severity says how sure and how urgent, not whether CI fails.
+ERROR, WARNING = "error", "warning"
+WARNING_CODES = frozenset({"ML001"})
+
+
+def severity(code: str) -> str:
+    if code in WARNING_CODES:
+        return WARNING
+    from mllint.rule import rule_infos  # the generated manifest: no rule is imported
+
+    info = rule_infos().get(code)
+    return WARNING if info is not None and info.stability == "preview" else ERROR
+
+
+# ---- one-line text: a message or a path must not break the line-per-diagnostic formats --------
+# C0 controls but tab, DEL and C1 controls, and the characters some readers take as line breaks.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+
+
+def _escape_char(m: re.Match) -> str:
+    ch = m.group(0)
+    if ch in _ESCAPES:
+        return _ESCAPES[ch]
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a non-UTF-8 file name (surrogateescape): show the byte
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def one_line(text: str) -> str:
+    """`text` with line breaks and other control characters written as escapes (`\\n`, `\\x1b`),
+    so that a quoted argument or an odd file name cannot split or recolour a report line."""
+    return _UNPRINTABLE.sub(_escape_char, text)
+
 
 def _where(d: Diagnostic) -> str:
     if d.cell is not None:
-        return f"{d.path}:cell {d.cell}:{d.start.row}:{d.start.column}"
-    return f"{d.path}:{d.start.row}:{d.start.column}"
+        return f"{one_line(d.path)}:cell {d.cell}:{d.start.row}:{d.start.column}"
+    return f"{one_line(d.path)}:{d.start.row}:{d.start.column}"
 
 
 def fixable(d: Diagnostic, unsafe: bool) -> bool:
@@ -23,26 +62,44 @@ def fixable(d: Diagnostic, unsafe: bool) -> bool:
     return d.fix.applicability == Applicability.SAFE or (unsafe and d.fix.applicability == Applicability.UNSAFE)
 
 
-def format_text(diags: list[Diagnostic], *, unsafe: bool, fixed: int, fix_mode: bool, show_summary: bool = True) -> str:
+def format_text(diags: list[Diagnostic], *, unsafe: bool, fixed: int, fix_mode: bool, show_summary: bool = True,
+                errors: int = 0) -> str:
     lines = format_lines(diags, unsafe)
     if show_summary:
-        lines += format_summary(diags, unsafe=unsafe, fixed=fixed, fix_mode=fix_mode)
+        lines += format_summary(diags, unsafe=unsafe, fixed=fixed, fix_mode=fix_mode, errors=errors)
     return "\n".join(lines)
 
 
 def format_lines(diags: list[Diagnostic], unsafe: bool) -> list[str]:
-    return [f"{_where(d)}: {d.code}{' [*]' if fixable(d, unsafe) else ''} {d.message}" for d in diags]
+    return [f"{_where(d)}: {d.code}{' [*]' if fixable(d, unsafe) else ''} {one_line(d.message)}" for d in diags]
 
 
-def format_summary(diags: list[Diagnostic], *, unsafe: bool, fixed: int, fix_mode: bool) -> list[str]:
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def _found(diags: list[Diagnostic]) -> str:
+    """"2 errors", or with warnings "2 errors and 1 warning" (see `severity`)."""
+    warnings = sum(1 for d in diags if severity(d.code) == WARNING)
+    if not warnings:
+        return _count(len(diags), "error")
+    return f"{_count(len(diags) - warnings, 'error')} and {_count(warnings, 'warning')}"
+
+
+def format_summary(diags: list[Diagnostic], *, unsafe: bool, fixed: int, fix_mode: bool, errors: int = 0) -> list[str]:
+    """The closing lines. `errors`: how many problems kept the run from checking everything (internal
+    errors, unreadable paths, refused fixes): then the run did not pass, whatever was found."""
     lines: list[str] = []
     n = len(diags)
+    incomplete = ([f"Not every check ran: {_count(errors, 'error')} reported above (exit code 2)."]
+                  if errors else [])
     if n == 0 and fixed == 0:
-        return ["All checks passed!"]
+        return incomplete or ["All checks passed!"]
     if fixed:
-        lines.append(f"Found {n + fixed} error{'s' if n + fixed != 1 else ''} ({fixed} fixed, {n} remaining).")
+        lines.append(f"Found {_count(n + fixed, 'error')} ({fixed} fixed, {n} remaining"
+                     + (f": {_found(diags)}" if n and _found(diags) != _count(n, 'error') else "") + ").")
     else:
-        lines.append(f"Found {n} error{'s' if n != 1 else ''}.")
+        lines.append(f"Found {_found(diags)}.")
     safe = sum(1 for d in diags if d.fix is not None and d.fix.applicability == Applicability.SAFE)
     hidden = sum(1 for d in diags if d.fix is not None and d.fix.applicability == Applicability.UNSAFE)
     if not fix_mode and (safe or (unsafe and hidden)):
@@ -54,7 +111,7 @@ def format_summary(diags: list[Diagnostic], *, unsafe: bool, fixed: int, fix_mod
     elif hidden and not unsafe:
         lines.append(f"No fixes available ({hidden} hidden fix{'es' if hidden != 1 else ''} can be enabled with "
                      "the `--unsafe-fixes` option).")
-    return lines
+    return lines + incomplete
 
 
 def diagnostic_json(d: Diagnostic) -> dict:
@@ -66,7 +123,8 @@ def diagnostic_json(d: Diagnostic) -> dict:
             "edits": [
                 {"content": e.content,
                  "location": {"row": e.start.row, "column": e.start.column},
-                 "end_location": {"row": e.end.row, "column": e.end.column}}
+                 "end_location": {"row": e.end.row, "column": e.end.column},
+                 **({"cell": e.cell} if e.cell is not None else {})}  # notebooks: the cell it counts in
                 for e in d.fix.edits
             ],
         }
@@ -81,6 +139,7 @@ def diagnostic_json(d: Diagnostic) -> dict:
         "fix": fix,
         "noqa_row": d.noqa_row,
         "url": doc_url(d.code),
+        "severity": severity(d.code),
     }
 
 
@@ -133,7 +192,8 @@ def _cell_prefix(d: Diagnostic) -> str:
 # ---- GitHub Actions workflow commands -----------------------------------------------------------
 
 def _gh_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    # line breaks are GitHub's own escapes; other controls (ESC would colour the job's log) as in text
+    return one_line(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def _gh_property(text: str) -> str:
@@ -141,13 +201,14 @@ def _gh_property(text: str) -> str:
 
 
 def format_github(diags: list[Diagnostic]) -> str:
-    """One `::error` workflow command per diagnostic: GitHub shows them inline on pull requests."""
+    """One `::error` (or `::warning`, see `severity`) workflow command per diagnostic: GitHub shows
+    them inline on pull requests."""
     lines = []
     for d in diags:
         row, col, end_row, end_col = file_region(d)
         props = (f"file={_gh_property(d.path)},line={row},col={col},endLine={end_row},endColumn={end_col},"
                  f"title={_gh_property(d.code)}")
-        lines.append(f"::error {props}::{_gh_data(_cell_prefix(d) + d.message)}")
+        lines.append(f"::{severity(d.code)} {props}::{_gh_data(_cell_prefix(d) + d.message)}")
     return "\n".join(lines)
 
 
@@ -171,7 +232,7 @@ def _rule_descriptor(cls) -> dict:
     from mllint.docs import doc_text
 
     page = doc_text(cls.code)
-    level = "warning" if cls.stability == "preview" else "error"
+    level = severity(cls.code)
     rule = {
         "id": cls.code,
         "name": cls.name,
@@ -205,8 +266,9 @@ def _region(row: int, col: int, end_row: int, end_col: int) -> dict:
 
 
 def format_sarif(diags: list[Diagnostic], *, unsafe: bool = False) -> str:
-    """SARIF 2.1.0: every rule's metadata, one result per diagnostic, with its fix when the fix
-    can be stated as replacements in the file as stored (not for notebook cells)."""
+    """SARIF 2.1.0: every rule's metadata, one result per diagnostic, with its fix as replacements
+    in the file as stored (for a notebook: one replacement in the .ipynb's JSON text, which writes
+    the changed cells' sources as `--fix` does)."""
     from pathlib import Path
 
     from mllint import __version__
@@ -217,10 +279,9 @@ def format_sarif(diags: list[Diagnostic], *, unsafe: bool = False) -> str:
     results = []
     for d in diags:
         row, col, end_row, end_col = file_region(d)
-        level = "warning" if d.code in rules and rules[d.code].stability == "preview" else "error"
         result = {
             "ruleId": d.code,
-            "level": level,
+            "level": severity(d.code),
             "message": {"text": _cell_prefix(d) + d.message},
             "locations": [{"physicalLocation": {"artifactLocation": _artifact(d.path),
                                                 "region": _region(row, col, end_row, end_col)}}],
@@ -232,14 +293,20 @@ def format_sarif(diags: list[Diagnostic], *, unsafe: bool = False) -> str:
             props.update(cell=d.cell, cellLine=d.start.row, cellColumn=d.start.column)
         if d.fix is not None:
             props["fixApplicability"] = d.fix.applicability.value
+            replacements = None
             if d.cell is None and d.fix.edits:
+                replacements = [{"deletedRegion": _region(e.start.row, e.start.column, e.end.row, e.end.column),
+                                 "insertedContent": {"text": e.content}} for e in d.fix.edits]
+            elif d.fix.edits:  # a notebook: the edits as one replacement in the .ipynb's JSON text
+                from mllint.notebook import file_replacement
+
+                found = file_replacement(d.path, d.fix.edits)
+                if found is not None:
+                    replacements = [{"deletedRegion": _region(*found[0]), "insertedContent": {"text": found[1]}}]
+            if replacements:
                 result["fixes"] = [{
                     "description": {"text": d.fix.message},
-                    "artifactChanges": [{
-                        "artifactLocation": _artifact(d.path),
-                        "replacements": [{"deletedRegion": _region(e.start.row, e.start.column, e.end.row, e.end.column),
-                                          "insertedContent": {"text": e.content}} for e in d.fix.edits],
-                    }],
+                    "artifactChanges": [{"artifactLocation": _artifact(d.path), "replacements": replacements}],
                 }]
         if props:
             result["properties"] = props
@@ -256,16 +323,25 @@ def format_sarif(diags: list[Diagnostic], *, unsafe: bool = False) -> str:
 
 # ---- JUnit XML ------------------------------------------------------------------------------------
 
+# XML 1.0 forbids these characters even escaped (a quoted source string or a file name can hold
+# them): they are written as `\\x01` escapes instead, so the report always parses.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _xml(text: str) -> str:
+    return _NOT_XML.sub(_escape_char, text)
+
+
 def format_junit(diags: list[Diagnostic], files: list[str] | None = None) -> str:
-    """One test suite per file; a file's diagnostics are its failed test cases, and a checked
-    file without any is one passing test case."""
+    """One test suite per file; a file's diagnostics are its failed test cases (the failure's
+    message starts with the severity), and a checked file without any is one passing test case."""
     import xml.etree.ElementTree as ET
 
     by_file: dict[str, list[Diagnostic]] = {}
     for path in files or []:
-        by_file.setdefault(path, [])
+        by_file.setdefault(_xml(path), [])
     for d in diags:
-        by_file.setdefault(d.path, []).append(d)
+        by_file.setdefault(_xml(d.path), []).append(d)
     root = ET.Element("testsuites", name="mllint", tests=str(sum(max(1, len(v)) for v in by_file.values())),
                       failures=str(len(diags)), errors="0")
     for path, found in by_file.items():
@@ -276,9 +352,9 @@ def format_junit(diags: list[Diagnostic], files: list[str] | None = None) -> str
             continue
         for d in found:
             case = ET.SubElement(suite, "testcase", name=f"{d.code} {d.name}",
-                                 classname=path, file=d.path, line=str(d.start.row))
-            failure = ET.SubElement(case, "failure", message=d.message, type=d.code)
-            failure.text = f"{_where(d)}: {d.code} {d.message}"
+                                 classname=path, file=path, line=str(d.start.row))
+            failure = ET.SubElement(case, "failure", message=_xml(f"{severity(d.code)}: {d.message}"), type=d.code)
+            failure.text = _xml(f"{_where(d)}: {d.code} {d.message}")
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")
 

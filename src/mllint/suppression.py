@@ -110,3 +110,56 @@ def rewrite(directive: Directive, unused: set[str]) -> str:
     if not kept:
         return ""
     return f"# noqa: {', '.join(kept)}" if directive.kind == "noqa" else f"# mllint: disable={','.join(kept)}"
+
+
+# ---- adding a suppression (the language server's "Disable MLxxx for this line") -----------------
+
+_COMMENT_START = re.compile(r"(?:^|(?<=\s))#")  # YAML and shell: `#` starts a comment only after a blank
+
+
+def noqa_edit(source: str, kind: str, code: str, rows: tuple[int, ...]):
+    """The Edit that makes a `# noqa` suppress `code` on the first of `rows` (1-based: the rows a
+    suppression is read from, see `Suppressions.suppresses`) that can carry a comment: it extends
+    that line's `# noqa: CODES` (keeping its codes), else appends `  # noqa: CODE`. None when no
+    such row can take a comment (inside a string, a continued line) or a bare `# noqa` is there."""
+    from mllint.diagnostics import Edit, Location, _NEWLINE
+
+    lines = _NEWLINE.split(source)
+    comments: dict[int, tuple[int, str]] = {}  # row -> (0-based column, text) of its comment
+    if kind == "python":
+        can_end: set[int] = set()
+        try:
+            for tok in tokenize.generate_tokens(io.StringIO(source, newline=None).readline):
+                if tok.type in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER):
+                    can_end.add(tok.start[0])
+                elif tok.type == tokenize.COMMENT:
+                    comments[tok.start[0]] = (tok.start[1], tok.string)
+        except (tokenize.TokenError, SyntaxError, IndentationError):
+            return None
+        candidates = [r for r in rows if r in can_end]
+    else:
+        candidates = []
+        for row in rows:
+            while kind == "shell" and row <= len(lines) and lines[row - 1].endswith("\\"):
+                row += 1  # a continued shell command takes its comment on its last line
+            candidates.append(row)
+        for row in candidates:
+            if 1 <= row <= len(lines):
+                m = _COMMENT_START.search(lines[row - 1])
+                if m:
+                    comments[row] = (m.start(), lines[row - 1][m.start():])
+    for row in candidates:
+        if not 1 <= row <= len(lines):
+            continue
+        line = lines[row - 1]
+        if row in comments:
+            column, text = comments[row]
+            m = _NOQA.search(text)
+            if m and not m.group("codes"):
+                return None  # a bare `# noqa` already suppresses every code
+            if m:
+                at = Location(row, column + m.end("codes") + 1)
+                return Edit(at, at, f", {code}")
+        end = len(line.rstrip(" \t"))
+        return Edit(Location(row, end + 1), Location(row, len(line) + 1), f"  # noqa: {code}")
+    return None

@@ -131,7 +131,7 @@ def test_sarif_for_a_clean_run_and_for_notebooks_and_syntax_errors(project):
     region = nb["locations"][0]["physicalLocation"]["region"]
     file_line = (project / "train.ipynb").read_text().splitlines()[region["startLine"] - 1]
     assert file_line[region["startColumn"] - 1:].startswith("torch.nan_to_num(p.grad")
-    assert "fixes" not in nb  # a cell's fix is not a replacement in the JSON file
+    assert nb["fixes"][0]["artifactChanges"][0]["artifactLocation"]["uri"] == "train.ipynb"  # see below
     assert by_uri["broken.py"]["ruleId"] == by_uri["broken.ipynb"]["ruleId"] == "ML000"
 
 
@@ -185,3 +185,76 @@ def test_output_file_for_every_format(project, fmt):
     if fmt == "junit":
         ET.fromstring(report.encode())
     assert report.endswith("\n")
+
+
+# ---- one severity model and the documentation links, in every format -----------------------------
+
+def test_every_format_uses_the_same_severity_and_links(project):
+    from mllint.docs import DOCS_URL
+
+    (project / "train.py").write_text(BAD + "x = 1  # noqa: ML103\n")  # ML001: an unused suppression
+    expected = {"ML101": "error", "ML001": "warning"}
+
+    found = json.loads(invoke("--format", "json", "train.py").output)
+    assert {d["code"]: d["severity"] for d in found} == expected
+    assert {d["code"]: d["url"] for d in found}["ML101"] == DOCS_URL + "ML101-nan-to-num-masks-overflow.md"
+
+    log = json.loads(invoke("--format", "sarif", "train.py").output)
+    validate_sarif(log)
+    run = log["runs"][0]
+    assert {r["ruleId"]: r["level"] for r in run["results"]} == expected
+    rules = {r["id"]: r for r in run["tool"]["driver"]["rules"]}
+    assert rules["ML001"]["defaultConfiguration"]["level"] == "warning"
+    assert all(r["helpUri"].startswith(DOCS_URL) for r in rules.values())
+
+    github = invoke("--format", "github", "train.py").output.splitlines()
+    assert {line.split("title=")[1].split("::")[0]: line.split(" ", 1)[0][2:] for line in github} == expected
+
+    junit = ET.fromstring(invoke("--format", "junit", "train.py").output.encode())
+    assert {f.get("type"): f.get("message").split(":")[0] for f in junit.iter("failure")} == expected
+
+    text = invoke("train.py").output.splitlines()
+    assert "Found 2 errors and 1 warning." in text
+
+
+def apply_sarif_replacements(text: str, replacements: list[dict]) -> str:
+    starts = [0]
+    for line in text.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+
+    def offset(line: int, column: int) -> int:
+        return starts[line - 1] + column - 1
+
+    for rep in sorted(replacements, key=lambda r: (r["deletedRegion"]["startLine"], r["deletedRegion"]["startColumn"]),
+                      reverse=True):
+        region = rep["deletedRegion"]
+        start = offset(region["startLine"], region["startColumn"])
+        end = offset(region.get("endLine", region["startLine"]), region.get("endColumn", region["startColumn"]))
+        text = text[:start] + rep["insertedContent"]["text"] + text[end:]
+    return text
+
+
+@pytest.mark.parametrize("cells, code", [(None, "ML101"), ("MARL_CELLS", "ML201"), ("MARL_CELLS", "ML202")])
+def test_sarif_fixes_for_notebooks_write_what_fix_writes(project, cells, code):
+    """A notebook result's fix is one replacement in the .ipynb's JSON text; applied, it gives the
+    file `mllint --fix` writes for that rule (ML201's edits span two cells)."""
+    from . import notebooks
+
+    text = notebook_text(colab=False, cells=getattr(notebooks, cells)) if cells else notebook_text(colab=False)
+    (project / "nb.ipynb").write_text(text)
+    log = json.loads(invoke("--format", "sarif", "--unsafe-fixes", "--select", code, "nb.ipynb").output)
+    validate_sarif(log)
+    [result] = log["runs"][0]["results"]
+    [change] = result["fixes"][0]["artifactChanges"]
+    fixed = apply_sarif_replacements(text, change["replacements"])
+    json.loads(fixed)
+    assert invoke("--fix", "--unsafe-fixes", "--select", code, "nb.ipynb").exit_code == 0
+    assert fixed == (project / "nb.ipynb").read_text()
+
+
+@pytest.mark.parametrize("code", sorted(all_rules()))
+def test_severity_model(code):
+    from mllint.output import severity
+
+    preview_or_stale = all_rules()[code].stability == "preview" or code == "ML001"
+    assert severity(code) == ("warning" if preview_or_stale else "error")

@@ -125,6 +125,11 @@ def apply_edits(text: str, edits: list[dict]) -> str:
     return text
 
 
+def is_disable(action: dict) -> bool:
+    """The "Disable MLxxx for this line" action (a `# noqa`), as opposed to a rule's fix."""
+    return action["title"].startswith("mllint: Disable ")
+
+
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'demo'\n")
@@ -179,8 +184,9 @@ def test_diagnostics_quick_fix_and_fix_all(client, project):
 
     actions = client.request("textDocument/codeAction", {
         "textDocument": {"uri": uri}, "range": diags[0]["range"], "context": {"diagnostics": diags}})
-    quick = [a for a in actions if a["kind"] == "quickfix"]
+    quick = [a for a in actions if a["kind"] == "quickfix" and not is_disable(a)]
     assert len(quick) == 1 and quick[0]["isPreferred"] is True
+    assert [a["title"] for a in actions if is_disable(a)] == ["mllint: Disable ML101 for this line"]
     assert quick[0]["diagnostics"][0]["code"] == "ML101"
     assert apply_edits(BAD, quick[0]["edit"]["changes"][uri]) == FIXED
 
@@ -312,12 +318,15 @@ def test_notebook_cells_are_linted_as_one_module(notebook_client, project):
 
     actions = notebook_client.request("textDocument/codeAction", {
         "textDocument": {"uri": uris[4]}, "range": d["range"], "context": {"diagnostics": [d]}})
-    [quick] = [a for a in actions if a["kind"] == "quickfix"]
+    [quick] = [a for a in actions if a["kind"] == "quickfix" and not is_disable(a)]
     assert list(quick["edit"]["changes"]) == [uris[4]]
     assert apply_edits(CELLS[4][1], quick["edit"]["changes"][uris[4]]) == FIXED_CELL_5
     # the edit replaces what changes, not the whole cell
     [edit] = quick["edit"]["changes"][uris[4]]
     assert edit["range"]["start"]["line"] == 9
+    # "Disable ML101 for this line" comments the cell's own line
+    [disable] = [a for a in actions if is_disable(a)]
+    assert apply_edits(CELLS[4][1], disable["edit"]["changes"][uris[4]]).splitlines()[9].endswith("  # noqa: ML101")
 
     for only in (["source.fixAll"], ["notebook.source.fixAll"]):
         [fix_all] = notebook_client.request("textDocument/codeAction", {
@@ -339,7 +348,7 @@ def test_a_fix_edits_every_cell_it_changes_like_the_command_line(notebook_client
 
     actions = notebook_client.request("textDocument/codeAction", {
         "textDocument": {"uri": uris[3]}, "range": ml201[0]["range"], "context": {"diagnostics": ml201}})
-    [quick] = [a for a in actions if a["kind"] == "quickfix" and "ML201" in a["title"]]
+    [quick] = [a for a in actions if a["kind"] == "quickfix" and "ML201" in a["title"] and not is_disable(a)]
     assert set(quick["edit"]["changes"]) == {uris[2], uris[3]}
     expected = cli_fixed_cells(tmp_path, MARL_CELLS)
     after = [apply_edits(text, quick["edit"]["changes"].get(uri, [])) for (_, text), uri in zip(MARL_CELLS, uris)]
@@ -379,3 +388,111 @@ def test_notebook_changes_republish_and_close_clears(notebook_client, project):
     notebook_client.notify("notebookDocument/didClose", {
         "notebookDocument": {"uri": nb.as_uri()}, "cellTextDocuments": [{"uri": u} for u in uris + [new_uri]]})
     assert notebook_client.diagnostics(new_uri) == []
+
+
+# ---- severities, documentation links, hovers, "Disable MLxxx for this line" ----------------------
+
+def test_severity_model_and_documentation_links(client, project):
+    from mllint.docs import DOCS_URL
+
+    text = BAD + "x = 1  # noqa: ML103\n"
+    uri = open_doc(client, project / "train.py", text)
+    diags = {d["code"]: d for d in client.diagnostics(uri)}
+    assert set(diags) == {"ML101", "ML001"}
+    # the same model as the command line's: a finding is an error, an unused suppression a warning
+    assert (diags["ML101"]["severity"], diags["ML001"]["severity"]) == (1, 2)
+    assert diags["ML101"]["codeDescription"]["href"] == DOCS_URL + "ML101-nan-to-num-masks-overflow.md"
+
+
+def test_hover_on_a_diagnostic_shows_the_rule(client, project):
+    from mllint.docs import DOCS_URL
+    from mllint.rule import all_rules
+
+    uri = open_doc(client, project / "train.py", BAD)
+    [d] = client.diagnostics(uri)
+    hover = client.request("textDocument/hover", {"textDocument": {"uri": uri}, "position": d["range"]["start"]})
+    value = hover["contents"]["value"]
+    assert hover["contents"]["kind"] == "markdown"
+    assert value.startswith("**ML101** `nan-to-num-masks-overflow`")
+    assert all_rules()["ML101"].summary in value
+    assert f"({DOCS_URL}ML101-nan-to-num-masks-overflow.md)" in value
+    assert client.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                                 "position": {"line": 0, "character": 0}}) is None
+
+
+def disable_actions(client: Client, uri: str, diag: dict) -> list[dict]:
+    actions = client.request("textDocument/codeAction", {
+        "textDocument": {"uri": uri}, "range": diag["range"], "context": {"diagnostics": [diag]}})
+    return [a for a in actions if is_disable(a)]
+
+
+def test_disable_for_this_line_in_python(client, project):
+    text = BAD.replace("neginf=-1.0)\n", "neginf=-1.0)  # noqa: ML103\n")
+    uri = open_doc(client, project / "train.py", text)
+    ml101 = [d for d in client.diagnostics(uri) if d["code"] == "ML101"]
+    [action] = disable_actions(client, uri, ml101[0])
+    assert action["title"] == "mllint: Disable ML101 for this line" and action["kind"] == "quickfix"
+    new = apply_edits(text, action["edit"]["changes"][uri])
+    assert new.splitlines()[5].endswith("neginf=-1.0)  # noqa: ML103, ML101")  # ML103 is kept
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
+                                             "contentChanges": [{"text": new}]})
+    assert "ML101" not in [d["code"] for d in client.diagnostics(uri, version=2)]
+
+
+def hydra_project(project: Path, env: str = "cartpole") -> None:
+    """An app whose config selects `env` (only `cartpole` exists: another is ML503)."""
+    (project / "conf" / "env").mkdir(parents=True)
+    (project / "conf" / "env" / "cartpole.yaml").write_text("name: cartpole\n")
+    (project / "conf" / "config.yaml").write_text(f"defaults:\n  - env: {env}\n  - _self_\nlr: 0.1\n")
+    (project / "train.py").write_text('import hydra\n\n\n@hydra.main(config_path="conf", config_name="config", '
+                                      'version_base=None)\ndef main(cfg):\n    print(cfg)\n')
+
+
+@pytest.mark.parametrize("name, language, text, code, fixed_line", [
+    ("conf/config.yaml", "yaml", "defaults:\n  - env: walker\n  - _self_\nlr: 0.1\n", "ML503",
+     "  - env: walker  # noqa: ML503"),
+    ("run.sh", "shellscript", "python train.py \\\n  lr=0.2 \\\n  foo=1\n", "ML502", "  foo=1  # noqa: ML502"),
+])
+def test_disable_for_this_line_in_yaml_and_shell(client, project, name, language, text, code, fixed_line):
+    hydra_project(project)
+    path = project / name
+    path.write_text(text)
+    uri = path.as_uri()
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": language, "version": 1,
+                                                            "text": text}})
+    [diag] = [d for d in client.diagnostics(uri) if d["code"] == code]
+    [action] = disable_actions(client, uri, diag)
+    new = apply_edits(text, action["edit"]["changes"][uri])
+    assert fixed_line in new.splitlines()
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
+                                             "contentChanges": [{"text": new}]})
+    assert client.diagnostics(uri, version=2) == []
+
+
+# ---- reliability: the server stays correct and responsive while it lives -------------------------
+
+def test_server_sees_a_hydra_app_written_after_the_config_was_opened(client, project):
+    """F18: the index of the project's .py files (Hydra apps) is not kept for the server's life."""
+    hydra_project(project, env="walker")
+    app = (project / "train.py").read_text()
+    (project / "train.py").unlink()
+    config = project / "conf" / "config.yaml"
+    uri = config.as_uri()
+    client.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "yaml", "version": 1,
+                                                            "text": config.read_text()}})
+    assert client.diagnostics(uri) == []  # no app yet: nothing to check the config against
+    (project / "train.py").write_text(app)
+    client.notify("textDocument/didSave", {"textDocument": {"uri": uri}})
+    assert [d["code"] for d in client.diagnostics(uri)] == ["ML503"]
+
+
+@pytest.mark.parametrize("garbage", [b"Content-Length: abc\r\n\r\n{}", b"Content-Length: -5\r\n\r\n{\n}\n",
+                                     b"junk without a header\r\n\r\n"])
+def test_server_answers_after_a_malformed_frame(client, project, garbage):
+    """F19: one malformed frame does not leave the server deaf (the editor would hang on it)."""
+    client.proc.stdin.write(garbage)
+    client.proc.stdin.flush()
+    uri = open_doc(client, project / "train.py", BAD)
+    assert [d["code"] for d in client.diagnostics(uri)] == ["ML101"]
+    assert client.request("textDocument/hover", {"textDocument": {"uri": uri},
+                                                 "position": {"line": 0, "character": 0}}) is None

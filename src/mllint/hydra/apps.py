@@ -8,6 +8,7 @@ points cannot be read statically. Results are cached per process, keyed by path 
 from __future__ import annotations
 
 import ast
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ class App:
 
 _APPS: dict[tuple[str, int], Any] = {}
 _INDEX: dict[str, list[Path]] = {}
+# root -> (directory, mtime_ns) of each directory its index read: a file added, removed or renamed
+# changes its directory's mtime. A command-line run is one snapshot and never checks them; the
+# language server lives on while files change, and calls forget_stale() before each lint.
+_INDEX_DIRS: dict[str, list[tuple[str, int]]] = {}
 
 
 def _hydra_names(tree: ast.Module) -> tuple[set[str], set[str]]:
@@ -105,8 +110,26 @@ def read_app(file: Path) -> App | None:
 def _index(root: Path) -> list[Path]:
     key = str(root)
     if key not in _INDEX:
-        _INDEX[key] = walk_dirs(root, SKIP_DIRS) if root.is_dir() else []
+        walked: list[str] = []
+        _INDEX[key] = walk_dirs(root, SKIP_DIRS, walked) if root.is_dir() else []
+        _INDEX_DIRS[key] = [(d, _mtime(d)) for d in walked] or [(key, _mtime(key))]
     return _INDEX[key]
+
+
+def _mtime(path: str) -> int:
+    try:
+        return os.stat(path).st_mtime_ns
+    except OSError:
+        return -1
+
+
+def forget_stale() -> None:
+    """Drop the index of every root where a directory changed since it was read (one stat per
+    directory, instead of a walk)."""
+    for key, dirs in list(_INDEX_DIRS.items()):
+        if any(_mtime(d) != mtime for d, mtime in dirs):
+            _INDEX.pop(key, None)
+            del _INDEX_DIRS[key]
 
 
 def _unique_suffix(root: Path, rel: str) -> Path | None:

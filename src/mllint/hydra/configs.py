@@ -351,10 +351,13 @@ def all_keys(tree: dict, prefix: str = "", limit: int = 5000) -> list[str]:
     return out
 
 
-def walk_dirs(root: Path, skip: tuple[str, ...]) -> list[Path]:
-    """Every .py file under root, skipping excluded directory names (used to find apps)."""
+def walk_dirs(root: Path, skip: tuple[str, ...], walked: list[str] | None = None) -> list[Path]:
+    """Every .py file under root, skipping excluded directory names (used to find apps); the
+    directories read are added to `walked`, if given."""
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
+        if walked is not None:
+            walked.append(dirpath)
         dirnames[:] = [d for d in dirnames if d not in skip and not d.startswith(".") and not d.endswith(".egg-info")]
         out.extend(Path(dirpath) / f for f in filenames if f.endswith(".py"))
     return out
