@@ -30,7 +30,7 @@ DEFAULT_EXCLUDE = (
     ".bzr", ".direnv", ".eggs", ".git", ".git-rewrite", ".hg", ".ipynb_checkpoints", ".mypy_cache", ".nox",
     ".pants.d", ".pyenv", ".pytest_cache", ".pytype", ".ruff_cache", ".svn", ".tox", ".venv", ".vscode",
     "__pypackages__", "_build", "buck-out", "build", "dist", "node_modules", "site-packages", "venv",
-    "__pycache__", ".mllint_cache", "*.egg-info",
+    "__pycache__", ".mllint_cache", "*.egg-info", ".hydra",  # .hydra/: a Hydra run's own record of its config
 )
 
 # Configuration files looked for in each directory, in order of precedence (as Ruff's `.ruff.toml`,

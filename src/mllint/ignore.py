@@ -180,9 +180,9 @@ def repository_ignores(top: str, inputs=None) -> Ignores:
     return Ignores(tuple(levels))
 
 
-def ignores_above(directory: str, inputs=None) -> Ignores | None:
+def ignores_above(directory: str, inputs=None, named: bool = True) -> Ignores | None:
     """The ignores that apply to `directory` (absolute) before its own .gitignore is read: None
-    outside a git repository. A named directory that these ignore (`mllint outputs/`) is linted
+    outside a git repository. A `named` directory that these ignore (`mllint outputs/`) is linted
     anyway, as Ruff does, so then only the ignore files inside it count."""
     top = directory
     below: list[str] = []  # directories from `directory` up to the repository's top, excluded
@@ -205,6 +205,6 @@ def ignores_above(directory: str, inputs=None) -> Ignores | None:
             ignores = ignores.child(level, (".gitignore",), inputs)
         elif inputs is not None:
             inputs.file(path, None)
-    if directory != top and ignores.ignored(directory, True):
+    if named and directory != top and ignores.ignored(directory, True):
         return Ignores()
     return ignores

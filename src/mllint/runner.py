@@ -129,7 +129,7 @@ def _git_ignored_file(path: Path, settings: Settings, inputs=None) -> bool:
 
     full = os.path.abspath(path)
     directory = os.path.dirname(full)
-    ignores = ignores_above(directory, inputs)
+    ignores = ignores_above(directory, inputs, named=False)
     if ignores is None:
         return False
     gitignore = os.path.join(directory, ".gitignore")
