@@ -242,3 +242,11 @@ def test_show_settings_names_each_setting_and_its_file(tmp_path, monkeypatch):
     enabled = next(line for line in lines if line.startswith("enabled = "))
     assert '"ML103"' not in enabled and '"ML101"' in enabled
     assert "respect-gitignore = true  # default" in text
+
+
+@needs_git
+def test_stdin_with_force_exclude_skips_what_git_ignores(repo):
+    ignored = CliRunner().invoke(main, ["--force-exclude", "--stdin-filename", "wandb/x.py"], input=BAD)
+    assert ignored.exit_code == 0 and ignored.output == ""
+    linted = CliRunner().invoke(main, ["--force-exclude", "--stdin-filename", "src/x.py"], input=BAD)
+    assert linted.exit_code == 1 and "ML101" in linted.output

@@ -86,6 +86,9 @@ class Ignores:
     def __init__(self, levels: tuple[tuple[str, Verdict], ...] = ()) -> None:
         self.levels = levels
 
+    def __bool__(self) -> bool:  # no ignore file with patterns: nothing to ask
+        return bool(self.levels)
+
     def child(self, directory: str, filenames, inputs=None) -> Ignores:
         """The ignores inside `directory` (absolute), whose file names are `filenames`."""
         if ".gitignore" not in filenames:
@@ -97,9 +100,11 @@ class Ignores:
     def ignored(self, path: str, is_dir: bool) -> bool:
         """`path` (absolute) is ignored: the deepest ignore file with a matching pattern decides."""
         for base, verdict in reversed(self.levels):
-            if not path.startswith(base + os.sep):
+            if not (path.startswith(base) and path[len(base):len(base) + 1] == os.sep):
                 continue
-            rel = path[len(base) + 1:].replace(os.sep, "/")
+            rel = path[len(base) + 1:]
+            if os.sep != "/":
+                rel = rel.replace(os.sep, "/")
             decided = verdict(rel + "/" if is_dir else rel)
             if decided is not None:
                 return decided
