@@ -250,3 +250,20 @@ def test_stdin_with_force_exclude_skips_what_git_ignores(repo):
     assert ignored.exit_code == 0 and ignored.output == ""
     linted = CliRunner().invoke(main, ["--force-exclude", "--stdin-filename", "src/x.py"], input=BAD)
     assert linted.exit_code == 1 and "ML101" in linted.output
+
+
+@needs_git
+def test_pathspec_is_asked_only_about_paths_a_pattern_may_match(repo, monkeypatch):
+    """The walk asks each ignore file about every entry: one combined regex answers "no pattern
+    matches" for most, and only the rest go through pathspec's pattern-by-pattern check."""
+    import pathspec
+
+    for i in range(50):
+        (repo / "src" / f"m{i}.py").write_text("x = 1\n")
+    asked: list[str] = []
+    real = pathspec.GitIgnoreSpec.check_file
+    monkeypatch.setattr(pathspec.GitIgnoreSpec, "check_file", lambda self, f, *a: asked.append(f) or real(self, f, *a))
+    linted = shown(".")
+    assert len(linted) == 54
+    # the entries some pattern matches: outputs/, wandb/, lightning_logs/, scratch/*, tmp_ignored.py, local/, data/cache/
+    assert 0 < len(asked) <= 12, asked
