@@ -267,3 +267,11 @@ def test_pathspec_is_asked_only_about_paths_a_pattern_may_match(repo, monkeypatc
     assert len(linted) == 54
     # the entries some pattern matches: outputs/, wandb/, lightning_logs/, scratch/*, tmp_ignored.py, local/, data/cache/
     assert 0 < len(asked) <= 12, asked
+
+
+@needs_git
+def test_patterns_git_cannot_read_are_skipped_as_git_skips_them(repo):
+    (repo / ".gitignore").write_text("!\nsrc\\\n[z-a]\nwandb/\noutputs/\nlightning_logs/\n")
+    linted = shown(".")
+    assert "src/model.py" in linted
+    assert not any(p.startswith(("wandb/", "lightning_logs/")) for p in linted)

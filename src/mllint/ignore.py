@@ -44,7 +44,10 @@ def _matcher(lines: list[str]) -> Verdict | None:
         return None
     import pathspec
 
-    spec = pathspec.GitIgnoreSpec.from_lines(lines)
+    try:
+        spec = pathspec.GitIgnoreSpec.from_lines(lines)  # patterns are compiled here
+    except Exception:  # git skips a pattern it cannot read (`!`, `a\`, `[z-a]`): so do we, not the file
+        spec = pathspec.GitIgnoreSpec.from_lines([line for line in lines if _readable(pathspec, line)])
     try:  # most paths match no pattern: one regex answers that, and pathspec decides the rest
         parts = [re.sub(r"\(\?P<\w+>", "(?:", p.regex.pattern) for p in spec.patterns
                  if getattr(p, "include", None) is not None and p.regex is not None]
@@ -60,6 +63,14 @@ def _matcher(lines: list[str]) -> Verdict | None:
         return spec.check_file(rel).include
 
     return verdict
+
+
+def _readable(pathspec, line: str) -> bool:
+    try:
+        pathspec.GitIgnoreSpec.from_lines([line])
+        return True
+    except Exception:
+        return False
 
 
 def _read_lines(path: str, inputs) -> list[str] | None:
