@@ -275,3 +275,18 @@ def test_patterns_git_cannot_read_are_skipped_as_git_skips_them(repo):
     linted = shown(".")
     assert "src/model.py" in linted
     assert not any(p.startswith(("wandb/", "lightning_logs/")) for p in linted)
+
+
+@needs_git
+def test_a_gitignore_that_is_a_fifo_does_not_block_the_run(repo):
+    import sys
+
+    import mllint
+
+    (repo / "sub" / ".gitignore").unlink()
+    os.mkfifo(repo / "sub" / ".gitignore")
+    env = {**os.environ, "PYTHONPATH": str(Path(mllint.__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-m", "mllint", "--no-cache", "--show-files", "sub"], cwd=repo,
+                          capture_output=True, text=True, timeout=60, env=env)  # a hang is a failure
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["sub/nested.py", "sub/tmp_ignored.py"]

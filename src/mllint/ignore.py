@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from typing import Callable
 
 from mllint.replay import file_state
@@ -75,6 +76,8 @@ def _readable(pathspec, line: str) -> bool:
 
 def _read_lines(path: str, inputs) -> list[str] | None:
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO or device would block the run
+            raise IsADirectoryError(path)
         with open(path, "rb") as fh:
             raw = fh.read()
     except OSError:
