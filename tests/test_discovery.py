@@ -290,3 +290,25 @@ def test_a_gitignore_that_is_a_fifo_does_not_block_the_run(repo):
                           capture_output=True, text=True, timeout=60, env=env)  # a hang is a failure
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["sub/nested.py", "sub/tmp_ignored.py"]
+
+
+def test_dot_ignore_files_count_outside_a_repository_too(tmp_path, monkeypatch, home):
+    root = tmp_path / "proj"
+    root.mkdir()
+    make_tree(root)
+    (root / ".ignore").write_text("wandb/\n")
+    (root / "sub" / ".ignore").write_text("nested.py\n")
+    monkeypatch.chdir(root)
+    linted = shown(".")
+    assert not any(p.startswith("wandb/") for p in linted) and "sub/nested.py" not in linted
+    assert "lightning_logs/version_0/hparams.py" in linted
+    assert shown("sub") == ["sub/tmp_ignored.py"]  # the .ignore above a named directory counts
+    assert "wandb/run-20240501_120000-abc/files/code/train.py" in shown("--no-respect-gitignore", ".")
+
+
+@needs_git
+def test_dot_ignore_overrides_the_gitignore_beside_it(repo):
+    (repo / ".ignore").write_text("!wandb/\nsrc/\n")
+    linted = shown(".")
+    assert "wandb/run-20240501_120000-abc/files/code/train.py" in linted and "src/model.py" not in linted
+    assert shown("--force-exclude", "src/model.py") == []

@@ -222,6 +222,7 @@ IGNORE_CHANGES = {
     "the global excludes file": lambda p, home: (home / "git" / "ignore").write_text("pkg/\n"),
     "core.excludesFile in the repository's config": lambda p, home: (
         (home / "mine").write_text("pkg/\n"), (p / ".git" / "config").write_text(f"[core]\n\texcludesFile = {home / 'mine'}\n")),
+    "a .ignore above": lambda p, home: (p / ".ignore").write_text("train.py\n"),
     "no longer a git repository": lambda p, home: shutil.rmtree(p / ".git"),
 }
 

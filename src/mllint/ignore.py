@@ -5,8 +5,10 @@ Git's ignore files are read as git reads them, inside a git repository only (a `
 file at or above the walked path, as Ruff and ripgrep's `ignore` crate do): `.gitignore` in every
 directory from the repository's top down (a deeper file overrides a higher one; in one file the last
 matching pattern wins; `!` re-includes), `$GIT_DIR/info/exclude` and the global excludes file
-(`core.excludesFile`, by default `$XDG_CONFIG_HOME/git/ignore`). Patterns are matched with
-`pathspec` (pure Python, imported only when an ignore file has patterns); git itself is not needed.
+(`core.excludesFile`, by default `$XDG_CONFIG_HOME/git/ignore`). `.ignore` files (ripgrep's, which
+Ruff reads too) count everywhere, over a `.gitignore` in the same directory. Patterns are matched
+with `pathspec` (pure Python, imported only when an ignore file has patterns); git itself is not
+needed.
 Every ignore, git config and `.git` file looked at is told to the run's record (a
 `replay.RunInputs`), so that a changed `.gitignore` ends a replay.
 """
@@ -93,23 +95,28 @@ def _read_lines(path: str, inputs) -> list[str] | None:
 
 class Ignores:
     """The ignore files that apply in one directory: (absolute base directory, matcher), lowest
-    precedence first."""
+    precedence first. `git`: inside a git repository, where `.gitignore` files count (`.ignore`
+    files, ripgrep's and Ruff's, count everywhere, over a `.gitignore` beside them)."""
 
-    __slots__ = ("levels",)
+    __slots__ = ("levels", "git")
 
-    def __init__(self, levels: tuple[tuple[str, Verdict], ...] = ()) -> None:
+    def __init__(self, levels: tuple[tuple[str, Verdict], ...] = (), git: bool = True) -> None:
         self.levels = levels
+        self.git = git
 
     def __bool__(self) -> bool:  # no ignore file with patterns: nothing to ask
         return bool(self.levels)
 
     def child(self, directory: str, filenames, inputs=None) -> Ignores:
         """The ignores inside `directory` (absolute), whose file names are `filenames`."""
-        if ".gitignore" not in filenames:
-            return self
-        lines = _read_lines(os.path.join(directory, ".gitignore"), inputs)
-        verdict = _matcher(lines) if lines else None
-        return Ignores((*self.levels, (directory, verdict))) if verdict is not None else self
+        levels = self.levels
+        for name in (".gitignore", ".ignore") if self.git else (".ignore",):
+            if name in filenames:
+                lines = _read_lines(os.path.join(directory, name), inputs)
+                verdict = _matcher(lines) if lines else None
+                if verdict is not None:
+                    levels = (*levels, (directory, verdict))
+        return self if levels is self.levels else Ignores(levels, self.git)
 
     def ignored(self, path: str, is_dir: bool) -> bool:
         """`path` (absolute) is ignored: the deepest ignore file with a matching pattern decides."""
@@ -199,10 +206,11 @@ def repository_ignores(top: str, inputs=None) -> Ignores:
     return Ignores(tuple(levels))
 
 
-def ignores_above(directory: str, inputs=None, named: bool = True) -> Ignores | None:
-    """The ignores that apply to `directory` (absolute) before its own .gitignore is read: None
-    outside a git repository. A `named` directory that these ignore (`mllint outputs/`) is linted
-    anyway, as Ruff does, so then only the ignore files inside it count."""
+def ignores_above(directory: str, inputs=None, named: bool = True) -> Ignores:
+    """The ignores that apply to `directory` (absolute) before its own ignore files are read: in a
+    git repository, the repository's and the `.gitignore` and `.ignore` files from its top down;
+    elsewhere the `.ignore` files above. A `named` directory that these ignore (`mllint outputs/`)
+    is linted anyway, as Ruff does, so then only the ignore files inside it count."""
     top = directory
     below: list[str] = []  # directories from `directory` up to the repository's top, excluded
     while True:
@@ -210,20 +218,26 @@ def ignores_above(directory: str, inputs=None, named: bool = True) -> Ignores | 
         if inputs is not None:
             inputs.file(dot_git, file_state(dot_git))  # a `git init` above changes what is ignored
         if os.path.lexists(dot_git):
+            ignores = repository_ignores(top, inputs)
             break
         parent = os.path.dirname(top)
-        if parent == top:
-            return None
         below.append(top)
+        if parent == top:  # not in a git repository
+            ignores = Ignores(git=False)
+            top = None
+            break
         top = parent
-    ignores = repository_ignores(top, inputs)
-    levels = ([top] if directory != top else []) + list(reversed(below[1:]))
-    for level in levels:  # `directory`'s own .gitignore is read by the walk
-        path = os.path.join(level, ".gitignore")
-        if os.path.isfile(path):
-            ignores = ignores.child(level, (".gitignore",), inputs)
-        elif inputs is not None:
-            inputs.file(path, None)
+    levels = ([top] if top is not None and directory != top else []) + list(reversed(below[1:]))
+    for level in levels:  # `directory`'s own ignore files are read by the walk
+        present = []
+        for name in (".gitignore", ".ignore") if ignores.git else (".ignore",):
+            path = os.path.join(level, name)
+            if os.path.isfile(path):
+                present.append(name)
+            elif inputs is not None:
+                inputs.file(path, None)
+        if present:
+            ignores = ignores.child(level, present, inputs)
     if named and directory != top and ignores.ignored(directory, True):
-        return Ignores()
+        return Ignores(git=ignores.git)
     return ignores

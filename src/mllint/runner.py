@@ -75,7 +75,7 @@ def discover(paths: list[str], resolver: ConfigResolver, force_exclude: bool = F
             continue
         settings = resolver.for_path(path)
         top = os.path.abspath(path)
-        ignores_here: dict[str, Ignores | None] = {
+        ignores_here: dict[str, Ignores | None] = {  # the ignores above each directory to walk
             top: ignores_above(top, inputs) if settings.respect_gitignore else None}
         # Strings, not Paths, while walking: this loop meets every file and directory of the tree.
         for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
@@ -130,14 +130,13 @@ def _git_ignored_file(path: Path, settings: Settings, inputs=None) -> bool:
     full = os.path.abspath(path)
     directory = os.path.dirname(full)
     ignores = ignores_above(directory, inputs, named=False)
-    if ignores is None:
-        return False
-    gitignore = os.path.join(directory, ".gitignore")
-    if os.path.isfile(gitignore):
-        ignores = ignores.child(directory, (".gitignore",), inputs)
-    elif inputs is not None:
-        inputs.file(gitignore, None)
-    return ignores.ignored(full, False)
+    present = []
+    for name in (".gitignore", ".ignore") if ignores.git else (".ignore",):
+        if os.path.isfile(os.path.join(directory, name)):
+            present.append(name)
+        elif inputs is not None:
+            inputs.file(os.path.join(directory, name), None)
+    return ignores.child(directory, present, inputs).ignored(full, False)
 
 
 def _read(task: Task):
