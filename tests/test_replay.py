@@ -4,6 +4,7 @@ prints what it printed before, and anything it read that changes makes it run fo
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -212,3 +213,34 @@ def test_the_mllint_command_replays_without_importing_the_cli(project):
                 if line.startswith("import time:")}
     assert "mllint.replay" in imported
     assert not {"click", "mllint.cli", "mllint.config", "mllint.engine", "mllint.cache", "tomllib"} & imported
+
+
+IGNORE_CHANGES = {
+    "a .gitignore's content": lambda p, home: (p / "pkg" / ".gitignore").write_text("train.py\n"),
+    "the top .gitignore's content": lambda p, home: (p / ".gitignore").write_text("pkg/\n"),
+    ".git/info/exclude": lambda p, home: (p / ".git" / "info" / "exclude").write_text("pkg/train.py\n"),
+    "the global excludes file": lambda p, home: (home / "git" / "ignore").write_text("pkg/\n"),
+    "core.excludesFile in the repository's config": lambda p, home: (
+        (home / "mine").write_text("pkg/\n"), (p / ".git" / "config").write_text(f"[core]\n\texcludesFile = {home / 'mine'}\n")),
+    "a .ignore above": lambda p, home: (p / ".ignore").write_text("train.py\n"),
+    "no longer a git repository": lambda p, home: shutil.rmtree(p / ".git"),
+}
+
+
+@pytest.mark.parametrize("change", IGNORE_CHANGES.values(), ids=IGNORE_CHANGES.keys())
+def test_a_changed_ignore_file_ends_a_replay(project, mllint, monkeypatch, tmp_path, change):
+    home = tmp_path / "xdg"
+    (home / "git").mkdir(parents=True)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (project / ".git" / "info").mkdir(parents=True)
+    (project / ".gitignore").write_text("# nothing yet\n")
+    (project / "pkg" / ".gitignore").write_text("# nothing\n")
+    cold = mllint("pkg")
+    assert cold[1] == 1 and "ML101" in cold[2]
+    assert mllint("pkg")[0]
+    change(project, home)
+    changed = mllint("pkg")
+    assert not changed[0]
+    assert changed[1:] == mllint("pkg", "--no-cache")[1:]
+    assert mllint("pkg") == (True, *changed[1:])

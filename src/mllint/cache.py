@@ -134,10 +134,15 @@ def project_fingerprint(root: Path, excluded, inputs=None) -> str:
     """Names, sizes and modification times of the files cross-file rules may read under `root`
     (Python, YAML and shell files): their cached results stay valid while none of these changes.
     `inputs` (a `replay.RunInputs`) is told each directory's entries and each file's state."""
+    from mllint.ignore import skipped_directory
+
     h = new_hash()
     for dirpath, dirnames, filenames in os.walk(root):
         if inputs is not None:
             inputs.directory(dirpath, dirnames + filenames)
+        if dirpath != str(root) and skipped_directory(dirnames, filenames, dirpath):
+            dirnames[:] = []  # a virtual environment or a Hydra run: no rule reads it
+            continue
         dirnames[:] = sorted(d for d in dirnames if not excluded(os.path.join(dirpath, d)))
         for name in sorted(filenames):
             if name.endswith((".py", ".yaml", ".yml", ".sh", ".bash")):

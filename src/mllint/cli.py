@@ -25,7 +25,7 @@ from mllint.engine import decode, kind_of, lint_text
 from mllint.output import (format_github, format_json, format_junit, format_lines, format_sarif, format_statistics,
                             format_summary, format_text, statistics_json)
 from mllint.rule import rule_infos
-from mllint.runner import Task, _rules_for, discover, run_iter
+from mllint.runner import Task, _git_ignored_file, _rules_for, discover, run_iter
 
 FORMATS = ["text", "json", "github", "sarif", "junit"]
 
@@ -72,11 +72,15 @@ def main() -> None:
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--fix", is_flag=True, help="Apply safe fixes.")
-@click.option("--unsafe-fixes", is_flag=True, help="Also apply (with --fix) or show unsafe fixes.")
+@click.option("--unsafe-fixes/--no-unsafe-fixes", default=None,
+              help="Also apply (with --fix) or show unsafe fixes (default: the `unsafe-fixes` setting).")
 @click.option("--diff", is_flag=True, help="Print the fixes as a unified diff instead of writing them.")
 @click.option("--select", multiple=True, metavar="CODES", help="Only these rules (codes or prefixes, comma-separated).")
 @click.option("--extend-select", multiple=True, metavar="CODES", help="Rules to add to the selection.")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Rules to turn off.")
+@click.option("--fixable", multiple=True, metavar="CODES", help="Only these rules' fixes may be applied.")
+@click.option("--unfixable", multiple=True, metavar="CODES", help="Rules whose fixes are never applied.")
+@click.option("--extend-fixable", multiple=True, metavar="CODES", help="Rules to add to `fixable`.")
 @click.option("--preview", is_flag=True, default=None, help="Enable preview rules.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="text for people; json; github (workflow commands: inline annotations on pull requests); "
@@ -87,15 +91,22 @@ def main() -> None:
 @click.option("--exit-zero", is_flag=True, help="Exit 0 even when diagnostics remain.")
 @click.option("--force-exclude", is_flag=True,
               help="Apply the configured excludes to files named on the command line too (pre-commit, editors).")
+@click.option("--respect-gitignore/--no-respect-gitignore", default=None,
+              help="Skip the files git ignores (.gitignore, .git/info/exclude, the global excludes file); "
+                   "default: the `respect-gitignore` setting, on.")
+@click.option("--show-files", is_flag=True, help="Print the files that would be linted, one per line, and exit.")
+@click.option("--show-settings", is_flag=True,
+              help="Print the settings used for the first file of PATHS, and where each comes from, and exit.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Use this pyproject.toml or mllint.toml.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Processes to use (default: all cores).")
 @click.option("--quiet", "-q", is_flag=True, help="Print diagnostics only, no summary.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the .mllint_cache/ directory.")
-def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview, fmt, output_file,
-          statistics, stdin_filename, exit_zero, force_exclude, config_file, jobs, quiet, no_cache) -> None:
+def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, fixable, unfixable, extend_fixable, preview,
+          fmt, output_file, statistics, stdin_filename, exit_zero, force_exclude, respect_gitignore, show_files,
+          show_settings, config_file, jobs, quiet, no_cache) -> None:
     """Lint PATHS (default: the current directory)."""
     # Only a plain check is replayed: the others write files or read stdin.
-    if fix or diff or stdin_filename is not None or output_file is not None or no_cache:
+    if fix or diff or stdin_filename is not None or output_file is not None or no_cache or show_files or show_settings:
         replay.current = None
     inputs = replay.current.inputs if replay.current is not None else None
     entries = replay.previous.get("entries") if replay.previous is not None and not no_cache else None
@@ -107,8 +118,14 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
             extend_select=_selectors(extend_select, "--extend-select"),
             ignore=_selectors(ignore, "--ignore"),
         )
+        fix_layer = None
+        if fixable or unfixable or extend_fixable:
+            fix_layer = SelectionLayer(select=_selectors(fixable, "--fixable") or None,
+                                       extend_select=_selectors(extend_fixable, "--extend-fixable"),
+                                       ignore=_selectors(unfixable, "--unfixable"))
         resolver = ConfigResolver(layer, preview=preview, config_file=Path(config_file) if config_file else None,
-                                  inputs=inputs)
+                                  inputs=inputs, fix_layer=fix_layer, unsafe_fixes=unsafe_fixes,
+                                  respect_gitignore=respect_gitignore)
         if stdin_filename is not None:
             sys.exit(_check_stdin(stdin_filename, resolver, fix, unsafe_fixes, diff, fmt, exit_zero, quiet,
                                   force_exclude, output_file, statistics))
@@ -119,11 +136,24 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
         _echo(f"mllint: error: {err}", err=True)
     if path_errors and not found:
         sys.exit(2)
+    if show_files:
+        for display in sorted(display for _, display, _ in found):
+            click.echo(display)
+        sys.exit(2 if path_errors else 0)
+    if show_settings:
+        if not found:
+            _fail("--show-settings: no file to lint in PATHS")
+        path, display, settings = min(found, key=lambda f: f[1])
+        click.echo(settings.describe(path, display))
+        sys.exit(0)
     if not found:  # everything named was excluded, or holds no file mllint reads
         _echo("mllint: warning: No Python files found under the given path(s); no files were linted.", err=True)
     fix_mode = fix or diff
-    tasks = [Task(path, display, settings, fix=fix_mode, unsafe=unsafe_fixes, write=not diff, cache=not no_cache)
+    tasks = [Task(path, display, settings, fix=fix_mode, unsafe=settings.unsafe_fixes, write=not diff,
+                  cache=not no_cache)
              for path, display, settings in sorted(found, key=lambda f: f[1])]
+    if unsafe_fixes is None:  # what the summary offers: the setting, where every file has it
+        unsafe_fixes = bool(tasks) and all(task.unsafe for task in tasks)
     # Text goes out file by file as results arrive (in path order); other formats need them all.
     stream = fmt == "text" and not statistics and not diff and output_file is None
     # Parse trees are millions of small objects without cycles: collecting the youngest generation
@@ -241,8 +271,10 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
     except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
         click.echo(f"mllint: error: {name}: cannot decode: {exc}", err=True)
         return 2
-    settings = resolver.for_path(path if path.is_absolute() else Path.cwd() / path)
-    if force_exclude and settings.is_excluded(path if path.is_absolute() else Path.cwd() / path):
+    full = path if path.is_absolute() else Path.cwd() / path
+    settings = resolver.for_path(full)
+    unsafe = settings.unsafe_fixes  # the command line's --[no-]unsafe-fixes, else the setting
+    if force_exclude and (settings.is_excluded(full) or _git_ignored_file(full, settings)):
         if fix:  # an editor replaces the buffer by stdout: give the source back unchanged
             sys.stdout.buffer.write(data)
             sys.stdout.flush()

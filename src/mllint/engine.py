@@ -15,7 +15,7 @@ import stat
 import sys
 import threading
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -407,6 +407,17 @@ def _parses(source: str, kind: str) -> bool:
         return False
 
 
+def _without_unfixable(linted: tuple[list[Diagnostic], list[str]], project) -> tuple[list[Diagnostic], list[str]]:
+    """As Ruff: a rule that `fixable`/`unfixable` rules out reports without its fix (so it is
+    neither applied nor offered)."""
+    fixable = project.fixable_codes() if hasattr(project, "fixable_codes") else None
+    diags, errors = linted
+    if fixable is not None and any(d.fix is not None and d.code not in fixable for d in diags):
+        diags = [replace(d, fix=None) if d.fix is not None and d.code not in fixable else d
+                 for d in diags]
+    return diags, errors
+
+
 def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool = False,
               unsafe: bool = False, prescreen: bool | None = None) -> FileResult:
     """Lint (and optionally fix) source text. Does not touch the file system."""
@@ -420,7 +431,7 @@ def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool 
         result.warnings.append(f"{path}: {len(source) / 1e6:.1f} MB, over the {MAX_ANALYSED_CHARS // 10**6} MB "
                                "limit for analysis by rules; checked for syntax only")
         rules = []
-    diags, errors = run_rules(source, path, kind, rules, project, prescreen)
+    diags, errors = _without_unfixable(run_rules(source, path, kind, rules, project, prescreen), project)
     result.errors.extend(errors)
     if fix:
         current = source
@@ -438,7 +449,7 @@ def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool 
                 break
             current = candidate
             result.fixed += len(chosen)
-            diags, errors = run_rules(current, path, kind, rules, project, prescreen)
+            diags, errors = _without_unfixable(run_rules(current, path, kind, rules, project, prescreen), project)
             result.errors.extend(e for e in errors if e not in result.errors)
         else:
             if choose_fixes(diags, unsafe):

@@ -95,8 +95,19 @@ def _digest(path: str) -> str | None:
     try:
         with open(path, "rb") as fh:
             return content_digest(fh.read())
+    except IsADirectoryError:
+        return DIRECTORY
     except OSError:
         return None
+
+
+# What a record holds for a path that is a directory (a `.git`, say), not a file's content digest.
+DIRECTORY = "directory"
+
+
+def file_state(path: str) -> str | None:
+    """What a record holds for `path`: its content digest, DIRECTORY, or None (not there)."""
+    return _digest(path)
 
 
 def _unchanged(record: dict) -> bool:

@@ -27,6 +27,7 @@ class Option:
     type: type | tuple[type, ...]
     default: Any
     help: str
+    items: type | None = None  # for a list: the type of each element (checked when the file is read)
 
 
 class Rule:
@@ -145,7 +146,8 @@ def _literal(value: Any) -> str:
     if isinstance(value, Applicability):
         return f"Applicability.{value.name}"
     if isinstance(value, Option):
-        return f"Option({_literal(value.type)}, {_literal(value.default)}, {value.help!r})"
+        items = "" if value.items is None else f", items={_literal(value.items)}"
+        return f"Option({_literal(value.type)}, {_literal(value.default)}, {value.help!r}{items})"
     if isinstance(value, type):
         return value.__name__
     if isinstance(value, tuple):

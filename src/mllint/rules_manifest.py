@@ -84,7 +84,7 @@ RULES = {
         file_kinds=('python', ),
         cross_file=False,
         evidence=(),
-        options={'names': Option(list, ['returns', 'rets', 'value_targets', 'value_target', 'td_target', 'td_targets', 'discounted_rewards', 'discounted_returns', 'mc_returns', 'lambda_returns', 'target_values', 'v_targets', 'v_target', 'q_targets', 'critic_targets'], 'Names of returns / value targets (besides any name with a `returns`/`rets` word) whose per-batch normalisation is flagged.'), 'extra-names': Option(list, [], 'More names to treat as returns / value targets, added to `names`.')},
+        options={'names': Option(list, ['returns', 'rets', 'value_targets', 'value_target', 'td_target', 'td_targets', 'discounted_rewards', 'discounted_returns', 'mc_returns', 'lambda_returns', 'target_values', 'v_targets', 'v_target', 'q_targets', 'critic_targets'], 'Names of returns / value targets (besides any name with a `returns`/`rets` word) whose per-batch normalisation is flagged.', items=str), 'extra-names': Option(list, [], 'More names to treat as returns / value targets, added to `names`.', items=str)},
     ),
     'ML202': RuleInfo(
         code='ML202',

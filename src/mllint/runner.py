@@ -50,8 +50,12 @@ def wanted_kinds(settings: Settings) -> set[str]:
 def discover(paths: list[str], resolver: ConfigResolver, force_exclude: bool = False,
              inputs=None) -> tuple[list[tuple[Path, str, Settings]], list[str]]:
     """Files to lint, with their settings. Named files are always linted (unless `force_exclude`,
-    as pre-commit wants: it names every staged file); directories are walked. `inputs` (a
-    `replay.RunInputs`) is told the entries of each directory walked."""
+    as pre-commit wants: it names every staged file); directories are walked, skipping what
+    `exclude`, git's ignore files (`respect-gitignore`), virtual environments and Hydra run
+    directories leave out below them (mllint.ignore). `inputs` (a `replay.RunInputs`) is told the
+    entries of each directory walked and the ignore files read."""
+    from mllint.ignore import Ignores, ignores_above, repository_ignores, skipped_directory
+
     found: list[tuple[Path, str, Settings]] = []
     errors: list[str] = []
     seen: set[str] = set()  # real paths, so a file named twice or reached twice is linted once
@@ -65,16 +69,34 @@ def discover(paths: list[str], resolver: ConfigResolver, force_exclude: bool = F
             if key not in seen:
                 seen.add(key)
                 settings = resolver.for_path(path)
-                if force_exclude and settings.is_excluded(path):
+                if force_exclude and (settings.is_excluded(path) or _git_ignored_file(path, settings, inputs)):
                     continue
                 found.append((path, raw, settings))
             continue
+        settings = resolver.for_path(path)
+        top = os.path.abspath(path)
+        ignores_here: dict[str, Ignores | None] = {  # the ignores above each directory to walk
+            top: ignores_above(top, inputs) if settings.respect_gitignore else None}
         # Strings, not Paths, while walking: this loop meets every file and directory of the tree.
         for dirpath, dirnames, filenames in os.walk(path, followlinks=False):
             if inputs is not None:
                 inputs.directory(dirpath, dirnames + filenames)
+            here = top if dirpath == str(path) else os.path.join(top, os.path.relpath(dirpath, path))
+            ignores = ignores_here.pop(here, None)
+            if here != top and skipped_directory(dirnames, filenames, dirpath):
+                dirnames[:] = []
+                continue
             settings = resolver.for_path(Path(dirpath))  # a file's settings are its directory's
-            dirnames[:] = sorted(d for d in dirnames if not settings.is_excluded(os.path.join(dirpath, d)))
+            if here != top and (".git" in dirnames or ".git" in filenames) and settings.respect_gitignore:
+                ignores = repository_ignores(here, inputs)  # a nested repository: its own ignores
+            if ignores is not None and settings.respect_gitignore:
+                ignores = ignores.child(here, filenames, inputs)
+            else:
+                ignores = None
+            dirnames[:] = sorted(d for d in dirnames if not settings.is_excluded_entry(os.path.join(dirpath, d))
+                                 and not (ignores and ignores.ignored(os.path.join(here, d), True)))
+            for d in dirnames:
+                ignores_here[os.path.join(here, d)] = ignores
             kinds = wanted_kinds(settings)
             real_here = None
             for name in sorted(filenames):
@@ -84,7 +106,7 @@ def discover(paths: list[str], resolver: ConfigResolver, force_exclude: bool = F
                 if kind is None or kind not in kinds:
                     continue
                 file = os.path.join(dirpath, name)
-                if settings.is_excluded(file):
+                if settings.is_excluded_entry(file) or (ignores and ignores.ignored(os.path.join(here, name), False)):
                     continue
                 if os.path.islink(file):
                     key = os.path.realpath(file)
@@ -97,6 +119,24 @@ def discover(paths: list[str], resolver: ConfigResolver, force_exclude: bool = F
                 file_path = Path(file)
                 found.append((file_path, str(file_path), settings))
     return found, errors
+
+
+def _git_ignored_file(path: Path, settings: Settings, inputs=None) -> bool:
+    """A file named on the command line that git ignores (for --force-exclude)."""
+    if not settings.respect_gitignore:
+        return False
+    from mllint.ignore import ignores_above
+
+    full = os.path.abspath(path)
+    directory = os.path.dirname(full)
+    ignores = ignores_above(directory, inputs, named=False)
+    present = []
+    for name in (".gitignore", ".ignore") if ignores.git else (".ignore",):
+        if os.path.isfile(os.path.join(directory, name)):
+            present.append(name)
+        elif inputs is not None:
+            inputs.file(os.path.join(directory, name), None)
+    return ignores.child(directory, present, inputs).ignored(full, False)
 
 
 def _read(task: Task):

@@ -108,8 +108,8 @@ class PerBatchReturnNormalization(Rule):
                   | Calls("std_mean")) & (Ops(ast.Div) | Calls("div_"))
     options = {
         "names": Option(list, DEFAULT_NAMES, "Names of returns / value targets (besides any name with a "
-                                             "`returns`/`rets` word) whose per-batch normalisation is flagged."),
-        "extra-names": Option(list, [], "More names to treat as returns / value targets, added to `names`."),
+                                             "`returns`/`rets` word) whose per-batch normalisation is flagged.", items=str),
+        "extra-names": Option(list, [], "More names to treat as returns / value targets, added to `names`.", items=str),
     }
 
     # ---- which names are returns ---------------------------------------------------------------
