@@ -19,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from mllint.fingerprint import content_digest
+from mllint.fingerprint import content_digest, read_regular
 from mllint.rule import Rule, RuleInfo, all_rules, rule_infos
 
 # Directories never walked into (files named explicitly are always linted).
@@ -281,8 +281,7 @@ def parse_table(table: dict[str, Any], root: Path, source: Path | None) -> Setti
 def _read_toml(path: Path, inputs=None) -> dict[str, Any]:
     """The parsed file; `inputs` (a `replay.RunInputs`) is told its content digest."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = read_regular(path)  # a FIFO named pyproject.toml must not hang the run
         if inputs is not None:
             inputs.file(path, content_digest(raw))
         return tomllib.loads(raw.decode("utf-8"))

@@ -124,8 +124,10 @@ def _syntax_diagnostic(path: str, message: str, line: int, col: int) -> Diagnost
 
 
 def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], dict]],
-              project=None, prescreen: bool | None = None) -> tuple[list[Diagnostic], list[str]]:
-    """Lint one source text with the given rules (class, options). Returns diagnostics, errors.
+              project=None, prescreen: bool | None = None,
+              warnings: list[str] | None = None) -> tuple[list[Diagnostic], list[str]]:
+    """Lint one source text with the given rules (class, options). Returns diagnostics, errors;
+    the rules' warnings (a config that cannot be read) are added to `warnings`.
     `prescreen` (default: on unless MLLINT_NO_PRESCREEN is set) skips rules that cannot match."""
     errors: list[str] = []
     prescreen = PRESCREEN if prescreen is None else prescreen
@@ -141,27 +143,41 @@ def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], d
         errors.append(f"{path}: internal error in {rule.code} ({rule.name}): {type(exc).__name__}: {exc} "
                       f"[{Path(where.filename).name}:{where.lineno}]; {REPORT_URL}")
 
+    if warnings is None:
+        warnings = []
     if kind != "python":
-        from mllint.context import FileContext
-
-        ctx = FileContext(path, source, kind=kind, project=project)
-        for cls, opts in rules:
-            rule = cls(ctx, opts)
-            try:
-                rule.check_file(ctx)
-            except Exception as exc:
-                on_error(rule, exc)
-        return _apply_suppressions(ctx.diagnostics, source, kind, path, enabled), errors
+        # Shell and YAML rules read Hydra configs, which may nest as deeply as Python code: they get
+        # the same large stack.
+        return _in_deep_stack(_check_file, source, path, kind, rules, project, errors, on_error, enabled, warnings)
 
     # CPython's own parser is the cheap syntax check (about a tenth of a LibCST parse); it rejects
     # what Python cannot parse anyway, including nesting deep enough to make LibCST's parser
     # quadratic or overflow the stack. Its tree also tells which rules have candidates in the
     # file (mllint.candidates). Nothing is executed.
     return _in_deep_stack(_check_parse_visit, source, path, kind, rules, project, errors, on_error, enabled,
-                          prescreen)
+                          prescreen, warnings)
 
 
-def _check_parse_visit(source, path, kind, rules, project, errors, on_error, enabled, prescreen):
+def _check_file(source, path, kind, rules, project, errors, on_error, enabled, warnings):
+    from mllint.context import FileContext
+
+    ctx = FileContext(path, source, kind=kind, project=project)
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(_DEEP_RECURSION)  # safe: this thread has a large stack
+    try:
+        for cls, opts in rules:
+            rule = cls(ctx, opts)
+            try:
+                rule.check_file(ctx)
+            except Exception as exc:
+                on_error(rule, exc)
+    finally:
+        sys.setrecursionlimit(previous)
+    warnings.extend(w for w in ctx.warnings if w not in warnings)
+    return _apply_suppressions(ctx.diagnostics, source, kind, path, enabled), errors
+
+
+def _check_parse_visit(source, path, kind, rules, project, errors, on_error, enabled, prescreen, warnings):
     tree, problem = _compile_check(source, path)
     if problem is not None:
         return [problem], errors
@@ -173,7 +189,7 @@ def _check_parse_visit(source, path, kind, rules, project, errors, on_error, ena
     previous = sys.getrecursionlimit()
     sys.setrecursionlimit(_DEEP_RECURSION)  # safe: this thread has a large stack
     try:
-        return _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabled)
+        return _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabled, warnings)
     finally:
         sys.setrecursionlimit(previous)
 
@@ -236,7 +252,7 @@ def _candidate_rules(tree: ast.Module, rules: list[tuple[type[Rule], dict]], on_
     return out
 
 
-def _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabled):
+def _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabled, warnings):
     import libcst as cst  # imported only when a file needs it: a run answered by the cache never does
 
     from mllint.context import FileContext
@@ -257,6 +273,7 @@ def _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabl
     except RecursionError:
         errors.append(f"{path}: nesting too deep to analyse; file skipped")
         return [], errors
+    warnings.extend(w for w in ctx.warnings if w not in warnings)
     return _apply_suppressions(ctx.diagnostics, source, kind, path, enabled), errors
 
 
@@ -418,7 +435,7 @@ def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool 
         result.warnings.append(f"{path}: {len(source) / 1e6:.1f} MB, over the {MAX_ANALYSED_CHARS // 10**6} MB "
                                "limit for analysis by rules; checked for syntax only")
         rules = []
-    diags, errors = run_rules(source, path, kind, rules, project, prescreen)
+    diags, errors = run_rules(source, path, kind, rules, project, prescreen, result.warnings)
     result.errors.extend(errors)
     if fix:
         current = source
@@ -436,7 +453,7 @@ def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool 
                 break
             current = candidate
             result.fixed += len(chosen)
-            diags, errors = run_rules(current, path, kind, rules, project, prescreen)
+            diags, errors = run_rules(current, path, kind, rules, project, prescreen, result.warnings)
             result.errors.extend(e for e in errors if e not in result.errors)
         else:
             if choose_fixes(diags, unsafe):

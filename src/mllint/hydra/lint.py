@@ -45,7 +45,7 @@ def _settings(ctx: FileContext) -> tuple[Path, dict, Path]:
 def shell_findings(ctx: FileContext) -> list[Finding]:
     memo = ctx.__dict__.get(_KEY)
     if memo is None:
-        memo = [f for app, args in shell_apps(ctx) for f in check_command(app, args)]
+        memo = [f for app, args in shell_apps(ctx) for f in check_command(app, args, ctx.warn)]
         ctx.__dict__[_KEY] = memo
     return memo
 
@@ -61,7 +61,7 @@ def call_findings(ctx: FileContext, call: cst.Call) -> list[Finding]:
 def _analyse_call(ctx: FileContext, call: cst.Call) -> list[Finding]:
     out: list[Finding] = []
     for app, args in call_commands(ctx, call):
-        out.extend(check_command(app, args))
+        out.extend(check_command(app, args, ctx.warn))
     return out
 
 
@@ -331,6 +331,9 @@ def yaml_findings(ctx: FileContext) -> list[tuple[str, Location, Location]]:
     try:
         doc = yaml.compose(ctx.source, Loader=yaml.SafeLoader)
     except yaml.YAMLError:
+        return []
+    except RecursionError:
+        ctx.report_syntax_error("YAML nested too deeply to read", 1, 1)
         return []
     if not isinstance(doc, yaml.MappingNode):
         return []
