@@ -43,7 +43,35 @@ UNKNOWN = _Unknown()
 # is constructed or merged; real configs are far below both limits.
 MAX_CONFIG_BYTES = 8 * 2**20
 MAX_EXPANDED_NODES = 200_000
-MAX_DEPTH = 1000
+MAX_DEPTH = 200
+
+
+class TooDeep(yaml.MarkedYAMLError):
+    """YAML nested deeper than MAX_DEPTH: PyYAML's scanner is quadratic in the nesting of flow
+    collections (1500 levels of `[` take seconds) and its composer recursive."""
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """The safe loader, refusing nesting deeper than MAX_DEPTH as soon as it is met."""
+
+    _depth = 0
+
+    def _too_deep(self):
+        return TooDeep(problem=f"nested more than {MAX_DEPTH} levels deep", problem_mark=self.get_mark())
+
+    def fetch_flow_collection_start(self, TokenClass):  # noqa: N803 - PyYAML's name
+        if self.flow_level >= MAX_DEPTH:
+            raise self._too_deep()
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise self._too_deep()
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 _LOADED: dict[tuple[str, int], tuple[str | None, Any] | Unreadable] = {}
 
@@ -130,13 +158,16 @@ def _read_yaml(path: Path) -> tuple[str | None, Any]:
         if m:
             header = m.group(1)
             break
-    loader = yaml.SafeLoader(text)
+    loader = BoundedLoader(text)
     try:
         node = loader.get_single_node()  # composed, not constructed: nothing is expanded yet
         if node is None:
             return header, None
         check_expansion(node, path)
         data = loader.construct_document(node)
+    except TooDeep:
+        raise Unreadable(f"{path}: cannot be read as a Hydra config (nested more than {MAX_DEPTH} levels deep); "
+                         "commands that use it are not checked") from None
     except yaml.YAMLError as exc:
         raise Unresolvable(f"{path}: {exc}") from None
     except RecursionError:

@@ -322,18 +322,18 @@ def yaml_findings(ctx: FileContext) -> list[tuple[str, Location, Location]]:
 
     from mllint.hydra.apps import apps_under
     from mllint.hydra.check import _did_you_mean, _suggest
-    from mllint.hydra.configs import Repo, Unresolvable, _parse_entry
+    from mllint.hydra.configs import BoundedLoader, Repo, TooDeep, Unresolvable, _parse_entry
 
     root, _, path = _settings(ctx)
     app = next((a for a in apps_under(root) if a.config_dir is not None and a.config_dir in path.parents), None)
     if app is None or app.uses_config_store:
         return []
     try:
-        doc = yaml.compose(ctx.source, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
+        doc = yaml.compose(ctx.source, Loader=BoundedLoader)
+    except TooDeep as exc:
+        ctx.report_syntax_error(f"YAML {exc.problem}", exc.problem_mark.line + 1, exc.problem_mark.column + 1)
         return []
-    except RecursionError:
-        ctx.report_syntax_error("YAML nested too deeply to read", 1, 1)
+    except yaml.YAMLError:
         return []
     if not isinstance(doc, yaml.MappingNode):
         return []
