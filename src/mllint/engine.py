@@ -147,6 +147,8 @@ def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], d
     if warnings is None:
         warnings = []
     if kind != "python":
+        if not rules:  # no thread for a file no rule can match
+            return _apply_suppressions([], source, kind, path, enabled), errors
         # Shell and YAML rules read Hydra configs, which may nest as deeply as Python code: they get
         # the same large stack.
         return _in_deep_stack(_check_file, source, path, kind, rules, project, errors, on_error, enabled, warnings)

@@ -120,28 +120,28 @@ def test_unreadable_file(tmp_path, monkeypatch):
 def test_very_large_file(tmp_path, monkeypatch):
     """Over the size limit a file is checked for syntax only, in pieces, and never parsed whole by
     LibCST (not even to see whether a syntax error is newer Python). The limits are lowered here
-    so that the files stay small: ~40 KB is analysed in full, ~300 KB checked for syntax only."""
+    so that the files stay small: ~10 KB is analysed in full, ~50 KB checked for syntax only."""
     from click.testing import CliRunner
 
     from mllint import engine
     from mllint.cli import main
 
-    monkeypatch.setattr(engine, "MAX_ANALYSED_CHARS", 100_000)
-    monkeypatch.setattr(engine, "SYNTAX_CHUNK_CHARS", 4096)
+    monkeypatch.setattr(engine, "MAX_ANALYSED_CHARS", 20_000)
+    monkeypatch.setattr(engine, "SYNTAX_CHUNK_CHARS", 2048)
     parsed = []
     real_newer = engine._newer_python_syntax
     monkeypatch.setattr(engine, "_newer_python_syntax", lambda source: parsed.append(len(source)) or real_newer(source))
     unit = b"def f%d(x):\n    return x * %d + 1\n"
-    _write(tmp_path / "big.py", b"".join(unit % (i, i) for i in range(1_200)) + BAD)
-    _write(tmp_path / "huge.py", b"".join(unit % (i, i) for i in range(9_000)) + BAD + b"def g(:\n")
+    _write(tmp_path / "big.py", b"".join(unit % (i, i) for i in range(300)) + BAD)
+    _write(tmp_path / "huge.py", b"".join(unit % (i, i) for i in range(1_500)) + BAD + b"def g(:\n")
     monkeypatch.chdir(tmp_path)
     out = CliRunner().invoke(main, ["--jobs", "1", "--no-cache", "big.py", "huge.py"])
     assert out.exception is None or isinstance(out.exception, SystemExit), out.exception
     assert [line.split(":")[0] for line in out.stdout.splitlines() if " ML101 " in line] == ["big.py"]
-    assert "huge.py:18003:7: ML000 SyntaxError: invalid syntax" in out.stdout.splitlines()
-    assert re.search(r"huge\.py: 0\.3 MB, over the 0\.1 MB limit for analysis by rules; checked for syntax only",
+    assert "huge.py:3003:7: ML000 SyntaxError: invalid syntax" in out.stdout.splitlines()
+    assert re.search(r"huge\.py: 0\.1 MB, over the 0\.02 MB limit for analysis by rules; checked for syntax only",
                      out.stderr)
-    assert parsed and max(parsed) < 3 * 4096  # LibCST saw only the piece with the error
+    assert parsed and max(parsed) < 3 * 2048  # LibCST saw only the piece with the error
     assert out.exit_code == 1
 
 
