@@ -251,6 +251,9 @@ def _syntax_in_pieces(source: str, path: str) -> tuple[Diagnostic | None, str | 
         end = piece_end(start + SYNTAX_CHUNK_CHARS)
         seen = None  # an error already met once in this piece: (row, column, message)
         while True:
+            if end - start > MAX_SYNTAX_CHUNK_CHARS:
+                return None, (f"{path}: not checked for syntax: a statement at line {row} or after is over "
+                              f"{MAX_SYNTAX_CHUNK_CHARS / 2**20:g} MB")
             piece = source[start:end]
             try:
                 error = _parse_error(piece, path)
@@ -270,9 +273,6 @@ def _syntax_in_pieces(source: str, path: str) -> tuple[Diagnostic | None, str | 
                 return _syntax_diagnostic(path, f"SyntaxError: {reason}", row, 1), None
             except MemoryError:
                 return None, f"{path}: too large to check: ran out of memory checking its syntax"
-            if end - start >= MAX_SYNTAX_CHUNK_CHARS:
-                return None, (f"{path}: not checked for syntax: a statement at line {row} or after is over "
-                              f"{MAX_SYNTAX_CHUNK_CHARS // 2**20} MB")
             end = piece_end(end + SYNTAX_CHUNK_CHARS)
         row += source.count("\n", start, end)
         start = end

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import json
 import os
+import re
 import subprocess
 import sys
 import warnings
@@ -302,12 +302,21 @@ def test_piecewise_syntax_check_finds_the_error_parsing_the_whole_file_finds(tin
     assert checked > 50
 
 
-def test_a_statement_over_the_piece_limit_is_a_warning_not_an_error(monkeypatch):
+@pytest.mark.parametrize("element", ["1,\n", "    1,\n"])
+def test_a_statement_over_the_piece_limit_is_a_warning_and_never_parsed(monkeypatch, element):
+    """A huge literal (its elements at column 0 or indented, so with or without places to cut)
+    is not parsed beyond the piece limit: that is what bounds memory."""
     monkeypatch.setattr(engine, "SYNTAX_CHUNK_CHARS", 100)
     monkeypatch.setattr(engine, "MAX_SYNTAX_CHUNK_CHARS", 1000)
-    source = "x = [\n" + "1,\n" * 1000 + "]\ny = 1\n"
-    assert engine._syntax_in_pieces(source, "f.py") == (
-        None, "f.py: not checked for syntax: a statement at line 1 or after is over 0 MB")
+    parsed = []
+    real = engine._parse_error
+    monkeypatch.setattr(engine, "_parse_error", lambda piece, path: parsed.append(len(piece)) or real(piece, path))
+    source = "y = 0\n" * 50 + "x = [\n" + element * 1000 + "]\ny = 1\n"
+    problem, warning = engine._syntax_in_pieces(source, "f.py")
+    found = re.fullmatch(r"f\.py: not checked for syntax: a statement at line (\d+) or after is over 0\.000953674 MB",
+                         warning)
+    assert problem is None and found and int(found.group(1)) <= 51  # `x = [` is line 51
+    assert max(parsed) <= 1000
 
 
 def test_piecewise_errors_have_the_file_position(monkeypatch):
