@@ -60,6 +60,9 @@ class FileResult:
     state: FileState | None = None  # what reading the file found (with the cache on)
     # The project fingerprint the result depends on (cross-file rules took part), else None.
     project: str | None = None
+    # False when a rule warned (a config it could not read): the cache keeps diagnostics only, and
+    # a cached answer would drop the warning
+    cacheable: bool = True
 
 
 # ---- reading and writing, keeping the file's encoding, BOM and line endings -------------------
@@ -533,6 +536,7 @@ def _lint_text(source: str, path: str, kind: str, rules, project, fix: bool, uns
             result.warnings.append(warning)
         return result
     diags, errors = run_rules(source, path, kind, rules, project, prescreen, result.warnings)
+    result.cacheable = not result.warnings
     result.errors.extend(errors)
     if fix:
         current = source

@@ -227,7 +227,7 @@ def process(task: Task) -> FileResult:
     result.state, result.project = state, project
     if len(data) >= _LARGE_FILE_BYTES:
         _release_freed_memory()
-    if state is not None and not result.errors and result.new_source is None:
+    if state is not None and not result.errors and result.new_source is None and result.cacheable:
         cache.store(task.settings.root, state.key, result.diagnostics, project)
     if result.new_source is not None and task.write:
         try:

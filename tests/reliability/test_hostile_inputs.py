@@ -148,6 +148,17 @@ def test_fifos_in_hydra_config_dirs_and_app_index_do_not_block(tmp_path):
     assert "Traceback" not in proc.stderr and "internal error" not in proc.stderr
 
 
+def test_the_unreadable_config_warning_survives_the_cache(tmp_path):
+    """The per-file cache keeps diagnostics only: a result with a rule's warning is not cached,
+    or the next run (the tree changed elsewhere, so no replay) would pass silently."""
+    _hydra_app(tmp_path, "bomb", BOMB)
+    for i in range(3):
+        (tmp_path / f"note{i}.txt").write_text("a change elsewhere: the run is not replayed\n")
+        proc = subprocess.run([sys.executable, "-m", "mllint", "bomb.sh"], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=TIMEOUT)
+        assert "conf_bomb/config.yaml: cannot be read as a Hydra config" in proc.stderr, (i, proc.stderr)
+
+
 def test_alias_bomb_on_stdin_as_an_editor_sends_it(tmp_path):
     _hydra_app(tmp_path, "bomb", BOMB)
     proc = mllint("--stdin-filename", "bomb.sh", cwd=tmp_path, stdin=(tmp_path / "bomb.sh").read_text())
