@@ -233,7 +233,7 @@ MAX_SYNTAX_CHUNK_CHARS = 2 * 2**20  # one statement larger than this (a huge lit
 # before it (not a closing bracket, a comment, or else/elif/except/finally), after a line not
 # ending in a backslash. A piece that then parses on its own ended at a statement boundary: a cut
 # inside brackets or a triple-quoted string leaves it unclosed, which does not parse.
-_PIECE_END = re.compile(r"(?<!\\)\n(?=[^\s#)\]}])(?!(?:else|elif|except|finally)\b)")
+_PIECE_END = re.compile(r"(?<!\\)(?<!\\\r)\n(?=[^\s#)\]}])(?!(?:else|elif|except|finally)\b)")
 # Errors that only say the piece ended too early (an open bracket or string, a dangling decorator)
 _ENDED_EARLY = ("was never closed", "unterminated triple-quoted")
 

@@ -294,10 +294,11 @@ def tiny_pieces(monkeypatch):
     monkeypatch.setattr(engine, "MAX_SYNTAX_CHUNK_CHARS", 10**7)
 
 
-def test_piecewise_syntax_check_accepts_every_valid_file_of_the_corpus(tiny_pieces):
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_piecewise_syntax_check_accepts_every_valid_file_of_the_corpus(tiny_pieces, newline):
     assert len(CORPUS) > 50
     for path in CORPUS:
-        source = path.read_text(encoding="utf-8")
+        source = path.read_text(encoding="utf-8").replace("\n", newline)
         assert _whole(source) is None and _pieces(source) is None, path
 
 
