@@ -4,7 +4,8 @@ Only what decides whether a key exists is modelled: the defaults list (group def
 config defaults, `optional`, `override`, `@package` in entries and headers, `_self_`), group
 options in subdirectories, and the command line's group selections. Anything this cannot see
 (a missing file that may come from a ConfigStore, interpolated defaults, old-style entries)
-raises Unresolvable, and the callers then say nothing.
+raises Unresolvable, and the callers then say nothing; a config file mllint refuses to read (an
+alias bomb, nesting too deep) raises Unreadable, which the callers turn into a warning.
 """
 
 from __future__ import annotations
