@@ -218,7 +218,8 @@ def _record(recorder: replay.Recorder, tasks: list[Task], results, status: int) 
         if state is None:
             return
         recorder.inputs.file(task.path, state.content)
-        recorder.entries[state.key] = cache.entry(result.diagnostics, result.project)
+        if result.cacheable:  # else the next run's per-file cache would drop its warning
+            recorder.entries[state.key] = cache.entry(result.diagnostics, result.project)
         # a changed size or time ends a replay before any file is read (one changed file: pre-commit)
         recorder.inputs.stat(task.path, state.size, state.mtime_ns)
         if result.project is not None:

@@ -19,7 +19,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from mllint.fingerprint import content_digest
+from mllint.fingerprint import content_digest, read_regular
 from mllint.rule import Rule, RuleInfo, all_rules, rule_infos
 
 # Names skipped when walking a directory (as Ruff's default `exclude`, plus mllint's own): matched
@@ -494,8 +494,7 @@ def _table_of(path: Path, data: dict[str, Any]) -> dict[str, Any]:
 def _read_toml(path: Path, inputs=None) -> dict[str, Any]:
     """The parsed file; `inputs` (a `replay.RunInputs`) is told its content digest."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read()
+        raw = read_regular(path)  # a FIFO named pyproject.toml must not hang the run
         if inputs is not None:
             inputs.file(path, content_digest(raw))
         return tomllib.loads(raw.decode("utf-8"))

@@ -124,6 +124,7 @@ class FileContext:
         self.module = module
         self.project = project  # cross-file state (the linted roots, config), or None
         self.diagnostics: list[Diagnostic] = []
+        self.warnings: list[str] = []  # one-line notes for the user (a config that cannot be read)
         self.stack: list[cst.CSTNode] = []  # ancestors of the node being visited, itself last
         self.imports: dict[str, str] = {}  # local name -> fully qualified name
         self._positions = None
@@ -296,6 +297,10 @@ class FileContext:
         return Edit(start, start, f"{text}{self.newline}{indent}")
 
     # ---- reporting ----------------------------------------------------------------------------
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+
     def report_syntax_error(self, message: str, row: int, column: int) -> None:
         """ML000 for a file (YAML, shell, notebook) that a rule could not parse; reported once."""
         if any(d.code == "ML000" for d in self.diagnostics):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import stat
 import sys
 import threading
@@ -59,6 +60,9 @@ class FileResult:
     state: FileState | None = None  # what reading the file found (with the cache on)
     # The project fingerprint the result depends on (cross-file rules took part), else None.
     project: str | None = None
+    # False when a rule warned (a config it could not read): the cache keeps diagnostics only, and
+    # a cached answer would drop the warning
+    cacheable: bool = True
 
 
 # ---- reading and writing, keeping the file's encoding, BOM and line endings -------------------
@@ -124,8 +128,10 @@ def _syntax_diagnostic(path: str, message: str, line: int, col: int) -> Diagnost
 
 
 def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], dict]],
-              project=None, prescreen: bool | None = None) -> tuple[list[Diagnostic], list[str]]:
-    """Lint one source text with the given rules (class, options). Returns diagnostics, errors.
+              project=None, prescreen: bool | None = None,
+              warnings: list[str] | None = None) -> tuple[list[Diagnostic], list[str]]:
+    """Lint one source text with the given rules (class, options). Returns diagnostics, errors;
+    the rules' warnings (a config that cannot be read) are added to `warnings`.
     `prescreen` (default: on unless MLLINT_NO_PRESCREEN is set) skips rules that cannot match."""
     errors: list[str] = []
     prescreen = PRESCREEN if prescreen is None else prescreen
@@ -141,27 +147,43 @@ def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], d
         errors.append(f"{path}: internal error in {rule.code} ({rule.name}): {type(exc).__name__}: {exc} "
                       f"[{Path(where.filename).name}:{where.lineno}]; {REPORT_URL}")
 
+    if warnings is None:
+        warnings = []
     if kind != "python":
-        from mllint.context import FileContext
-
-        ctx = FileContext(path, source, kind=kind, project=project)
-        for cls, opts in rules:
-            rule = cls(ctx, opts)
-            try:
-                rule.check_file(ctx)
-            except Exception as exc:
-                on_error(rule, exc)
-        return _apply_suppressions(ctx.diagnostics, source, kind, path, enabled), errors
+        if not rules:  # no thread for a file no rule can match
+            return _apply_suppressions([], source, kind, path, enabled), errors
+        # Shell and YAML rules read Hydra configs, which may nest as deeply as Python code: they get
+        # the same large stack.
+        return _in_deep_stack(_check_file, source, path, kind, rules, project, errors, on_error, enabled, warnings)
 
     # CPython's own parser is the cheap syntax check (about a tenth of a LibCST parse); it rejects
     # what Python cannot parse anyway, including nesting deep enough to make LibCST's parser
     # quadratic or overflow the stack. Its tree also tells which rules have candidates in the
     # file (mllint.candidates). Nothing is executed.
     return _in_deep_stack(_check_parse_visit, source, path, kind, rules, project, errors, on_error, enabled,
-                          prescreen)
+                          prescreen, warnings)
 
 
-def _check_parse_visit(source, path, kind, rules, project, errors, on_error, enabled, prescreen):
+def _check_file(source, path, kind, rules, project, errors, on_error, enabled, warnings):
+    from mllint.context import FileContext
+
+    ctx = FileContext(path, source, kind=kind, project=project)
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(_DEEP_RECURSION)  # safe: this thread has a large stack
+    try:
+        for cls, opts in rules:
+            rule = cls(ctx, opts)
+            try:
+                rule.check_file(ctx)
+            except Exception as exc:
+                on_error(rule, exc)
+    finally:
+        sys.setrecursionlimit(previous)
+    warnings.extend(w for w in ctx.warnings if w not in warnings)
+    return _apply_suppressions(ctx.diagnostics, source, kind, path, enabled), errors
+
+
+def _check_parse_visit(source, path, kind, rules, project, errors, on_error, enabled, prescreen, warnings):
     tree, problem = _compile_check(source, path)
     if problem is not None:
         return [problem], errors
@@ -173,7 +195,7 @@ def _check_parse_visit(source, path, kind, rules, project, errors, on_error, ena
     previous = sys.getrecursionlimit()
     sys.setrecursionlimit(_DEEP_RECURSION)  # safe: this thread has a large stack
     try:
-        return _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabled)
+        return _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabled, warnings)
     finally:
         sys.setrecursionlimit(previous)
 
@@ -195,17 +217,96 @@ def _compile_check(source: str, path: str) -> tuple[ast.Module | None, Diagnosti
         if "too many" not in str(exc.msg) and _newer_python_syntax(source):
             return None, None
         return None, _syntax_diagnostic(path, f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1)
-    except (ValueError, RecursionError, MemoryError) as exc:
-        # ValueError: NUL bytes; RecursionError: nesting Python itself cannot parse
+    except (ValueError, RecursionError) as exc:
+        # ValueError: NUL bytes; RecursionError: nesting Python itself cannot parse (a MemoryError
+        # says nothing about the syntax: lint_text makes it a warning)
         reason = "nesting too deep for Python to compile" if isinstance(exc, RecursionError) else str(exc)
         return None, _syntax_diagnostic(path, f"SyntaxError: {reason}", 1, 1)
     return tree, None
+
+
+# Files over MAX_ANALYSED_CHARS are checked for syntax in pieces: CPython's AST of a whole file
+# costs ~430 bytes per byte of simple code (10 MB of code: 4.3 GB), its bytecode compiler ~260.
+SYNTAX_CHUNK_CHARS = 256 * 1024
+MAX_SYNTAX_CHUNK_CHARS = 2 * 2**20  # one statement larger than this (a huge literal) is not checked
+# Where a piece may end: before a line starting at column 0 that cannot continue the statement
+# before it (not a closing bracket, a comment, or else/elif/except/finally), after a line not
+# ending in a backslash. A piece that then parses on its own ended at a statement boundary: a cut
+# inside brackets or a triple-quoted string leaves it unclosed, which does not parse.
+_PIECE_END = re.compile(r"(?<!\\)(?<!\\\r)\n(?=[^\s#)\]}])(?!(?:else|elif|except|finally)\b)")
+# Errors that only say the piece ended too early (an open bracket or string, a dangling decorator)
+_ENDED_EARLY = ("was never closed", "unterminated triple-quoted")
+
+
+def _syntax_in_pieces(source: str, path: str) -> tuple[Diagnostic | None, str | None]:
+    """(ML000 or None, warning or None) for a file too large to parse whole, in bounded memory:
+    consecutive pieces of about SYNTAX_CHUNK_CHARS, each ending at a statement boundary, are
+    parsed one at a time, and their trees dropped. A piece that fails only because of where it
+    ended is extended; an error that stays where it is when more text follows is the file's."""
+    size = len(source)
+    start, row = 0, 1  # where the piece begins, and its first line's number in the file
+
+    def piece_end(at: int) -> int:
+        m = _PIECE_END.search(source, at) if at < size else None
+        return m.end() if m is not None else size
+
+    while start < size:
+        end = piece_end(start + SYNTAX_CHUNK_CHARS)
+        seen = None  # an error already met once in this piece: (row, column, message)
+        while True:
+            if end - start > MAX_SYNTAX_CHUNK_CHARS:
+                return None, (f"{path}: not checked for syntax: a statement at line {row} or after is over "
+                              f"{MAX_SYNTAX_CHUNK_CHARS / 2**20:g} MB")
+            piece = source[start:end]
+            try:
+                error = _parse_error(piece, path)
+                if error is None:
+                    break
+                last_row = piece.count("\n") + 1
+                early = any(s in str(error.msg) for s in _ENDED_EARLY) or (error.lineno or 1) >= last_row
+                where = (row + (error.lineno or 1) - 1, error.offset or 1, str(error.msg))
+                if end >= size or (not early and where == seen):
+                    if ("too many" not in where[2] and len(piece) <= MAX_SYNTAX_CHUNK_CHARS // 4
+                            and _newer_python_syntax(piece)):
+                        break  # valid for a newer Python (LibCST's grammar): bounded by the piece's size
+                    return _syntax_diagnostic(path, f"SyntaxError: {where[2]}", where[0], where[1]), None
+                seen = None if early else where
+            except (ValueError, RecursionError) as exc:  # NUL bytes; nesting Python cannot parse
+                reason = "nesting too deep for Python to compile" if isinstance(exc, RecursionError) else str(exc)
+                return _syntax_diagnostic(path, f"SyntaxError: {reason}", row, 1), None
+            except MemoryError:
+                return None, f"{path}: too large to check: ran out of memory checking its syntax"
+            end = piece_end(end + SYNTAX_CHUNK_CHARS)
+        row += source.count("\n", start, end)
+        start = end
+    return None, None
+
+
+def _parse_error(piece: str, path: str) -> SyntaxError | None:
+    """What CPython's parser says of a piece. Compiling to bytecode, which keeps its syntax tree
+    in C, is about twice as fast as building the Python-object tree; an error it reports is
+    checked with the parser alone, since errors only the compiler finds (`return` outside a
+    function) are not reported for other files either."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            compile(piece, path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
+            return None
+        except SyntaxError:
+            pass
+        try:
+            compile(piece, path, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT | ast.PyCF_ONLY_AST, dont_inherit=True)
+            return None
+        except SyntaxError as exc:
+            return exc
 
 
 def _newer_python_syntax(source: str) -> bool:
     """Does LibCST's parser accept what this interpreter's parser rejected? (Its grammar follows
     newer Python versions; "too many nested ..." errors never get here, so it is not asked to
     parse what CPython refused for depth.)"""
+    if len(source) > MAX_ANALYSED_CHARS:  # LibCST would need minutes and gigabytes
+        return False
     import libcst as cst
 
     try:
@@ -236,7 +337,7 @@ def _candidate_rules(tree: ast.Module, rules: list[tuple[type[Rule], dict]], on_
     return out
 
 
-def _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabled):
+def _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabled, warnings):
     import libcst as cst  # imported only when a file needs it: a run answered by the cache never does
 
     from mllint.context import FileContext
@@ -247,6 +348,8 @@ def _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabl
     except cst.ParserSyntaxError as exc:
         msg = str(exc.message).splitlines()[0] if exc.message else "invalid syntax"
         return [_syntax_diagnostic(path, f"SyntaxError: {msg}", exc.raw_line, exc.raw_column + 1)], errors
+    except MemoryError:
+        raise  # not a syntax error: lint_text makes it a warning
     except Exception as exc:  # the parser must never take the run down
         return [_syntax_diagnostic(path, f"could not parse: {type(exc).__name__}: {exc}", 1, 1)], errors
     ctx = FileContext(path, source, kind="python", module=module, project=project)
@@ -257,6 +360,7 @@ def _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabl
     except RecursionError:
         errors.append(f"{path}: nesting too deep to analyse; file skipped")
         return [], errors
+    warnings.extend(w for w in ctx.warnings if w not in warnings)
     return _apply_suppressions(ctx.diagnostics, source, kind, path, enabled), errors
 
 
@@ -421,6 +525,15 @@ def _without_unfixable(linted: tuple[list[Diagnostic], list[str]], project) -> t
 def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool = False,
               unsafe: bool = False, prescreen: bool | None = None) -> FileResult:
     """Lint (and optionally fix) source text. Does not touch the file system."""
+    try:
+        return _lint_text(source, path, kind, rules, project, fix, unsafe, prescreen)
+    except MemoryError:  # never a false "syntax error": the file was not checked, and is said to be
+        return FileResult(path=path, source=source,
+                          warnings=[f"{path}: too large to check: ran out of memory; not linted"])
+
+
+def _lint_text(source: str, path: str, kind: str, rules, project, fix: bool, unsafe: bool,
+               prescreen: bool | None) -> FileResult:
     if kind == "notebook":  # code cells are linted as Python, positions mapped back to cells
         from mllint.notebook import lint_notebook
 
@@ -428,10 +541,16 @@ def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool 
     result = FileResult(path=path, source=source)
     if kind == "python" and len(source) > MAX_ANALYSED_CHARS:
         # LibCST needs minutes and gigabytes for a file this size (generated code, in practice)
-        result.warnings.append(f"{path}: {len(source) / 1e6:.1f} MB, over the {MAX_ANALYSED_CHARS // 10**6} MB "
+        result.warnings.append(f"{path}: {len(source) / 1e6:.1f} MB, over the {MAX_ANALYSED_CHARS / 10**6:g} MB "
                                "limit for analysis by rules; checked for syntax only")
-        rules = []
-    diags, errors = _without_unfixable(run_rules(source, path, kind, rules, project, prescreen), project)
+        problem, warning = _syntax_in_pieces(source, path)
+        result.diagnostics = [problem] if problem is not None else []
+        if warning is not None:
+            result.warnings.append(warning)
+        return result
+    diags, errors = _without_unfixable(run_rules(source, path, kind, rules, project, prescreen, result.warnings),
+                                       project)
+    result.cacheable = not result.warnings
     result.errors.extend(errors)
     if fix:
         current = source
@@ -449,7 +568,8 @@ def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool 
                 break
             current = candidate
             result.fixed += len(chosen)
-            diags, errors = _without_unfixable(run_rules(current, path, kind, rules, project, prescreen), project)
+            diags, errors = _without_unfixable(run_rules(current, path, kind, rules, project, prescreen, result.warnings),
+                                               project)
             result.errors.extend(e for e in errors if e not in result.errors)
         else:
             if choose_fixes(diags, unsafe):

@@ -180,6 +180,10 @@ def read(text: str) -> list[CellSpan]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise NotebookError(f"malformed notebook: invalid JSON: {exc.msg}", exc.lineno, exc.colno) from None
+    except RecursionError:
+        raise NotebookError("malformed notebook: JSON nested too deeply to read") from None
+    except ValueError as exc:  # a number Python refuses to convert (over 4300 digits)
+        raise NotebookError(f"malformed notebook: JSON that Python cannot read ({str(exc).split(':')[0]})") from None
     if not isinstance(data, dict):
         raise NotebookError("malformed notebook: the file is JSON but not a notebook (no top-level object)")
     major = data.get("nbformat")
@@ -583,11 +587,14 @@ def file_position(text: str, cells: list[CellSpan], cell: int, row: int, column:
 
 @lru_cache(maxsize=64)
 def _cells_of_file(path: str, mtime_ns: int) -> tuple[str, list[CellSpan]] | None:
+    from mllint.fingerprint import MAX_FILE_BYTES, check_regular, open_nonblocking
+
     try:
-        with open(path, encoding="utf-8-sig") as fh:
-            text = fh.read()
+        with open(path, encoding="utf-8-sig", opener=open_nonblocking) as fh:
+            check_regular(fh, path)
+            text = fh.read(MAX_FILE_BYTES + 1)
         return text, locate_cells(text)
-    except (OSError, ValueError, IndexError, UnicodeDecodeError):
+    except (OSError, ValueError, IndexError, UnicodeDecodeError, RecursionError):
         return None
 
 

@@ -25,7 +25,7 @@ import os
 import sys
 
 from mllint import __version__
-from mllint.fingerprint import CACHE_DIR, code_fingerprint, content_digest, new_hash
+from mllint.fingerprint import CACHE_DIR, code_fingerprint, content_digest, new_hash, read_regular
 
 # Records kept per cache: pre-commit runs name different files each time, and each is its own record.
 KEEP = 16
@@ -93,8 +93,7 @@ def _entries(names) -> list[str]:
 
 def _digest(path: str) -> str | None:
     try:
-        with open(path, "rb") as fh:
-            return content_digest(fh.read())
+        return content_digest(read_regular(path))  # never blocks on a FIFO put in the file's place
     except IsADirectoryError:
         return DIRECTORY
     except OSError:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -13,7 +14,7 @@ from mllint.config import ConfigResolver, Settings
 from mllint.rule import all_rules
 from mllint import cache
 from mllint.engine import FileResult, FileState, choose_fixes, decode, has_evidence, kind_of, lint_text, write_atomic
-from mllint.fingerprint import content_digest
+from mllint.fingerprint import MAX_FILE_BYTES, NotRegularFile, check_regular, content_digest, open_nonblocking
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ def discover(paths: list[str], resolver: ConfigResolver, force_exclude: bool = F
         path = Path(raw)
         if not path.exists() and not path.is_symlink():
             errors.append(f"{raw}: no such file or directory")
+            continue
+        mode = _mode(path)
+        if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+            # a FIFO or device named on the command line: said and counted, as a missing file is
+            errors.append(f"{raw}: {NotRegularFile(raw, mode).strerror}; not linted")
             continue
         if path.is_file() or (path.is_symlink() and not path.is_dir()):
             key = os.path.realpath(path)
@@ -139,6 +145,13 @@ def _git_ignored_file(path: Path, settings: Settings, inputs=None) -> bool:
     return ignores.child(directory, present, inputs).ignored(full, False)
 
 
+def _mode(path: Path) -> int | None:
+    try:
+        return path.stat().st_mode
+    except OSError:
+        return None
+
+
 def _read(task: Task):
     """(raw bytes, stat, FileState or None with the cache off), or a FileResult for a file that
     cannot be read."""
@@ -146,11 +159,17 @@ def _read(task: Task):
     try:
         if path.is_dir():
             return FileResult(task.display, errors=[f"{task.display}: is a directory, not a file"])
-        stat_before = os.stat(path)
-        with open(path, "rb") as fh:
-            data = fh.read()
+        # Only regular files are read: a FIFO would block, a device never end.
+        with open(path, "rb", opener=open_nonblocking) as fh:
+            stat_before = check_regular(fh, path)
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except NotRegularFile as exc:  # reached while walking a directory: said, not linted
+        return FileResult(task.display, warnings=[f"{task.display}: {exc.strerror}; not linted"])
     except OSError as exc:
         return FileResult(task.display, errors=[f"{task.display}: cannot read: {exc.strerror or exc}"])
+    if len(data) > MAX_FILE_BYTES:
+        return FileResult(task.display, warnings=[f"{task.display}: too large to check (over the "
+                                                  f"{MAX_FILE_BYTES // 2**20} MB limit); not linted"])
     if not task.cache:
         return data, stat_before, None
     content = content_digest(data)
@@ -248,7 +267,7 @@ def process(task: Task) -> FileResult:
     result.state, result.project = state, project
     if len(data) >= _LARGE_FILE_BYTES:
         _release_freed_memory()
-    if state is not None and not result.errors and result.new_source is None:
+    if state is not None and not result.errors and result.new_source is None and result.cacheable:
         cache.store(task.settings.root, state.key, result.diagnostics, project)
     if result.new_source is not None and task.write:
         try:

@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mllint.fingerprint import read_regular
 from mllint.hydra.configs import Repo, walk_dirs
+
+MAX_APP_BYTES = 2 * 2**20  # a Hydra app is a script, not generated code; its full AST costs ~400x its size
 
 SKIP_DIRS = ("__pycache__", "node_modules", "site-packages", "venv", "build", "dist", "env")
 
@@ -72,9 +75,10 @@ def read_app(file: Path) -> App | None:
         return _APPS[key]
     app = None
     try:
-        source = file.read_text(encoding="utf-8")
+        raw = read_regular(file, MAX_APP_BYTES)  # not a FIFO or device, and not unbounded
+        source = raw.decode("utf-8") if len(raw) <= MAX_APP_BYTES else ""
         tree = ast.parse(source) if "hydra" in source else None
-    except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError):
         tree = None
     if tree is not None:
         modules, mains = _hydra_names(tree)

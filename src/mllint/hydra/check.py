@@ -13,7 +13,7 @@ from typing import Any
 
 from mllint.diagnostics import Location
 from mllint.hydra.apps import App
-from mllint.hydra.configs import GroupChoice, Repo, Unresolvable, all_keys, compose, entry_key, lookup
+from mllint.hydra.configs import GroupChoice, Repo, Unreadable, Unresolvable, all_keys, compose, entry_key, lookup
 
 # Stands for a value mllint cannot know ($VAR in a script, {expr} in an f-string). It is a
 # valid Hydra identifier, so the rest of the override still parses.
@@ -88,8 +88,9 @@ def _is_hydra_key(key: str) -> bool:
     return key == "hydra" or key.startswith(("hydra.", "hydra/"))
 
 
-def check_command(app: App, args: list[Arg]) -> list[Finding]:
-    """Findings for a command that runs `app` with `args` (the words after the script)."""
+def check_command(app: App, args: list[Arg], warn=None) -> list[Finding]:
+    """Findings for a command that runs `app` with `args` (the words after the script); `warn` is
+    told about a config file that cannot be read (the command is then not checked)."""
     from hydra.core.override_parser.types import OverrideType
     from hydra.errors import HydraException, OverrideParseException
 
@@ -201,6 +202,10 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
 
     try:
         comp = compose(repo, config_name, choices)
+    except Unreadable as exc:
+        if warn is not None:
+            warn(str(exc))
+        return findings
     except Unresolvable:
         return findings
     uncertain = any(opts is None for opts in comp.groups.values())

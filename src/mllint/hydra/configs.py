@@ -4,7 +4,8 @@ Only what decides whether a key exists is modelled: the defaults list (group def
 config defaults, `optional`, `override`, `@package` in entries and headers, `_self_`), group
 options in subdirectories, and the command line's group selections. Anything this cannot see
 (a missing file that may come from a ConfigStore, interpolated defaults, old-style entries)
-raises Unresolvable, and the callers then say nothing.
+raises Unresolvable, and the callers then say nothing; a config file mllint refuses to read (an
+alias bomb, nesting too deep) raises Unreadable, which the callers turn into a warning.
 """
 
 from __future__ import annotations
@@ -24,6 +25,11 @@ class Unresolvable(Exception):
     """The config cannot be composed statically."""
 
 
+class Unreadable(Unresolvable):
+    """A config file mllint refuses to read (a YAML alias bomb, nesting too deep, too large, not a
+    regular file): the command is not checked, and the user is told which file it is."""
+
+
 class _Unknown:
     """A subtree whose keys mllint cannot know (an unknown group option, say)."""
 
@@ -33,30 +39,144 @@ class _Unknown:
 
 UNKNOWN = _Unknown()
 
-_LOADED: dict[tuple[str, int], tuple[str | None, Any]] = {}
+# Bounds on one config file. Aliases make a 1 KB file expand to 10^9 nodes when merged (a
+# "billion laughs"), so the expanded size is counted on the composed node graph before anything
+# is constructed or merged; real configs are far below both limits.
+MAX_CONFIG_BYTES = 8 * 2**20
+MAX_EXPANDED_NODES = 200_000
+MAX_DEPTH = 200
+
+
+class TooDeep(yaml.MarkedYAMLError):
+    """YAML nested deeper than MAX_DEPTH: PyYAML's scanner is quadratic in the nesting of flow
+    collections (1500 levels of `[` take seconds) and its composer recursive."""
+
+
+class BoundedLoader(yaml.SafeLoader):
+    """The safe loader, refusing nesting deeper than MAX_DEPTH as soon as it is met."""
+
+    _depth = 0
+
+    def _too_deep(self):
+        return TooDeep(problem=f"nested more than {MAX_DEPTH} levels deep", problem_mark=self.get_mark())
+
+    def fetch_flow_collection_start(self, TokenClass):  # noqa: N803 - PyYAML's name
+        if self.flow_level >= MAX_DEPTH:
+            raise self._too_deep()
+        super().fetch_flow_collection_start(TokenClass)
+
+    def compose_node(self, parent, index):
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise self._too_deep()
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+_LOADED: dict[tuple[str, int], tuple[str | None, Any] | Unreadable] = {}
+
+
+def _node_children(node) -> list:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return node.value
+    return []
+
+
+def check_expansion(root, path) -> None:
+    """Raise Unreadable if the document, with every alias expanded, has more than
+    MAX_EXPANDED_NODES nodes, more than MAX_DEPTH levels, or an alias inside itself. The walk is
+    iterative and visits each distinct node once, so it is linear in the file."""
+    done: dict[int, tuple[int, int]] = {}  # id(node) -> (expanded size, height)
+    active: set[int] = set()
+    todo: list[tuple[Any, bool]] = [(root, False)]
+    while todo:
+        node, leaving = todo.pop()
+        nid = id(node)
+        if not leaving:
+            if nid in done:
+                continue
+            if nid in active:
+                raise Unreadable(f"{path}: cannot be read as a Hydra config (an alias refers to a node containing "
+                                 "it); commands that use it are not checked")
+            active.add(nid)
+            todo.append((node, True))
+            todo.extend((child, False) for child in _node_children(node) if id(child) not in done)
+            continue
+        active.discard(nid)
+        size, height = 1, 0
+        for child in _node_children(node):
+            child_size, child_height = done[id(child)]
+            size += child_size
+            height = max(height, child_height)
+        done[nid] = (size, height + 1)
+        if size > MAX_EXPANDED_NODES:
+            raise Unreadable(f"{path}: cannot be read as a Hydra config (its aliases expand to more than "
+                             f"{MAX_EXPANDED_NODES} values); commands that use it are not checked")
+        if height + 1 > MAX_DEPTH:
+            raise Unreadable(f"{path}: cannot be read as a Hydra config (nested more than {MAX_DEPTH} levels "
+                             "deep); commands that use it are not checked")
 
 
 def _load_yaml(path: Path) -> tuple[str | None, Any]:
     """(package header or None, data) of a YAML file, read with the safe loader; cached by mtime."""
     key = (str(path), path.stat().st_mtime_ns)
     if key not in _LOADED:
-        text = path.read_text(encoding="utf-8")
-        header = None
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            if not line.lstrip().startswith("#"):
-                break
-            m = HEADER.match(line)
-            if m:
-                header = m.group(1)
-                break
         try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise Unresolvable(f"{path}: {exc}") from None
-        _LOADED[key] = (header, data)
-    return _LOADED[key]
+            _LOADED[key] = _read_yaml(path)
+        except Unreadable as exc:
+            _LOADED[key] = exc
+    loaded = _LOADED[key]
+    if isinstance(loaded, Unreadable):
+        raise loaded
+    return loaded
+
+
+def _read_yaml(path: Path) -> tuple[str | None, Any]:
+    from mllint.fingerprint import read_regular
+
+    try:
+        raw = read_regular(path, MAX_CONFIG_BYTES)
+    except OSError as exc:
+        raise Unreadable(f"{path}: cannot be read as a Hydra config ({exc.strerror or exc}); commands that use "
+                         "it are not checked") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise Unreadable(f"{path}: cannot be read as a Hydra config (over the {MAX_CONFIG_BYTES // 2**20} MB "
+                         "limit); commands that use it are not checked")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Unresolvable(f"{path}: {exc}") from None
+    header = None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        if not line.lstrip().startswith("#"):
+            break
+        m = HEADER.match(line)
+        if m:
+            header = m.group(1)
+            break
+    loader = BoundedLoader(text)
+    try:
+        node = loader.get_single_node()  # composed, not constructed: nothing is expanded yet
+        if node is None:
+            return header, None
+        check_expansion(node, path)
+        data = loader.construct_document(node)
+    except TooDeep:
+        raise Unreadable(f"{path}: cannot be read as a Hydra config (nested more than {MAX_DEPTH} levels deep); "
+                         "commands that use it are not checked") from None
+    except yaml.YAMLError as exc:
+        raise Unresolvable(f"{path}: {exc}") from None
+    except RecursionError:
+        raise Unreadable(f"{path}: cannot be read as a Hydra config (nested too deeply); commands that use it "
+                         "are not checked") from None
+    finally:
+        loader.dispose()
+    return header, data
 
 
 @dataclass

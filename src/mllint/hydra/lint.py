@@ -45,7 +45,7 @@ def _settings(ctx: FileContext) -> tuple[Path, dict, Path]:
 def shell_findings(ctx: FileContext) -> list[Finding]:
     memo = ctx.__dict__.get(_KEY)
     if memo is None:
-        memo = [f for app, args in shell_apps(ctx) for f in check_command(app, args)]
+        memo = [f for app, args in shell_apps(ctx) for f in check_command(app, args, ctx.warn)]
         ctx.__dict__[_KEY] = memo
     return memo
 
@@ -61,7 +61,7 @@ def call_findings(ctx: FileContext, call: cst.Call) -> list[Finding]:
 def _analyse_call(ctx: FileContext, call: cst.Call) -> list[Finding]:
     out: list[Finding] = []
     for app, args in call_commands(ctx, call):
-        out.extend(check_command(app, args))
+        out.extend(check_command(app, args, ctx.warn))
     return out
 
 
@@ -322,14 +322,17 @@ def yaml_findings(ctx: FileContext) -> list[tuple[str, Location, Location]]:
 
     from mllint.hydra.apps import apps_under
     from mllint.hydra.check import _did_you_mean, _suggest
-    from mllint.hydra.configs import Repo, Unresolvable, _parse_entry
+    from mllint.hydra.configs import BoundedLoader, Repo, TooDeep, Unresolvable, _parse_entry
 
     root, _, path = _settings(ctx)
     app = next((a for a in apps_under(root) if a.config_dir is not None and a.config_dir in path.parents), None)
     if app is None or app.uses_config_store:
         return []
     try:
-        doc = yaml.compose(ctx.source, Loader=yaml.SafeLoader)
+        doc = yaml.compose(ctx.source, Loader=BoundedLoader)
+    except TooDeep as exc:
+        ctx.report_syntax_error(f"YAML {exc.problem}", exc.problem_mark.line + 1, exc.problem_mark.column + 1)
+        return []
     except yaml.YAMLError:
         return []
     if not isinstance(doc, yaml.MappingNode):

@@ -151,7 +151,9 @@ def yaml_pairs(root: yaml.Node):
 
 def yaml_documents(source: str):
     """Composed (never constructed) documents: no tag can build an object."""
-    return list(yaml.compose_all(source, Loader=yaml.SafeLoader))
+    from mllint.hydra.configs import BoundedLoader  # refuses nesting that would take seconds to scan
+
+    return list(yaml.compose_all(source, Loader=BoundedLoader))
 
 
 @register
