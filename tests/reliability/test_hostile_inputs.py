@@ -271,14 +271,19 @@ CORPUS = sorted(p for d in ("src", "tests", "fixtures") for p in (REPO / d).rglo
 MUTATIONS = ["x = (\n", "def f(:\n", "  y = 1\n", ")\n", '"""\n', "else:\n", "@decorator\n", "try:\n"]
 
 
-def _whole(source: str):
+def _whole_error(source: str) -> SyntaxError | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # invalid escapes in the corpus's strings
             compile(source, "f", "exec", flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT, dont_inherit=True)
     except SyntaxError as exc:
-        return exc.lineno
+        return exc
     return None
+
+
+def _whole(source: str):
+    error = _whole_error(source)
+    return None if error is None else error.lineno
 
 
 def _pieces(source: str):
@@ -309,7 +314,14 @@ def test_piecewise_syntax_check_finds_the_error_parsing_the_whole_file_finds(tin
         lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
         for at in range(0, len(lines), max(1, len(lines) // 5)):
             source = "".join(lines[:at] + [mutation] + lines[at:])
-            assert _pieces(source) == _whole(source), (path, at)
+            pieces, whole = _pieces(source), _whole(source)
+            if pieces != whole and pieces is not None and whole is not None:
+                # CPython, after a parser error, tokenizes the rest of the file and reports a
+                # tokenizer error found there (an unterminated string further down) instead; the
+                # piecewise check reports the parser error, which is earlier and is an error too.
+                assert pieces < whole and str(_whole_error(source).msg).startswith("unterminated"), (path, at)
+            else:
+                assert pieces == whole, (path, at)
             checked += 1
     assert checked > 50
 
