@@ -91,11 +91,15 @@ def main() -> None:
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Processes to use (default: all cores).")
 @click.option("--quiet", "-q", is_flag=True, help="Print diagnostics only, no summary.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the .mllint_cache/ directory.")
+@click.option("--add-noqa", is_flag=True,
+              help="Add a `# noqa: CODE` comment to each line with a finding (to adopt mllint on existing code).")
 def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview, fmt, output_file,
-          statistics, stdin_filename, exit_zero, force_exclude, config_file, jobs, quiet, no_cache) -> None:
+          statistics, stdin_filename, exit_zero, force_exclude, config_file, jobs, quiet, no_cache, add_noqa) -> None:
     """Lint PATHS (default: the current directory)."""
+    if add_noqa and (fix or diff or stdin_filename is not None):
+        _fail("--add-noqa cannot be combined with --fix, --diff or --stdin-filename")
     # Only a plain check is replayed: the others write files or read stdin.
-    if fix or diff or stdin_filename is not None or output_file is not None or no_cache:
+    if fix or diff or add_noqa or stdin_filename is not None or output_file is not None or no_cache:
         replay.current = None
     inputs = replay.current.inputs if replay.current is not None else None
     entries = replay.previous.get("entries") if replay.previous is not None and not no_cache else None
@@ -120,10 +124,11 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
     if path_errors and not found:
         sys.exit(2)
     fix_mode = fix or diff
-    tasks = [Task(path, display, settings, fix=fix_mode, unsafe=unsafe_fixes, write=not diff, cache=not no_cache)
+    tasks = [Task(path, display, settings, fix=fix_mode, unsafe=unsafe_fixes, write=not diff, cache=not no_cache,
+                  add_noqa=add_noqa)
              for path, display, settings in sorted(found, key=lambda f: f[1])]
     # Text goes out file by file as results arrive (in path order); other formats need them all.
-    stream = fmt == "text" and not statistics and not diff and output_file is None
+    stream = fmt == "text" and not statistics and not diff and not add_noqa and output_file is None
     # Parse trees are millions of small objects without cycles: collecting the youngest generation
     # every 700 allocations cost about a tenth of a cold run, for nothing. Workers inherit this.
     gc.set_threshold(100_000, 50, 100)
@@ -139,6 +144,14 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
     for r in results:
         for warning in r.warnings:
             _echo(f"mllint: warning: {warning}", err=True)
+
+    if add_noqa:  # as Ruff: only the count, no report
+        added = sum(r.noqa_added for r in results)
+        if added and not quiet:
+            click.echo(f"Added {added} noqa directive{'s' if added != 1 else ''}.", err=True)
+        for err in errors:
+            click.echo(f"mllint: error: {err}", err=True)
+        sys.exit(2 if errors or path_errors else 0)
 
     if diff:
         import difflib

@@ -54,6 +54,7 @@ class FileResult:
     errors: list[str] = field(default_factory=list)  # internal errors and I/O problems (exit 2)
     warnings: list[str] = field(default_factory=list)  # worth saying, but not a failure
     fixed: int = 0  # number of fixes applied
+    noqa_added: int = 0  # --add-noqa: lines given a `# noqa` comment
     new_source: str | None = None  # set when fixing changed the source
     source: str | None = None
     state: FileState | None = None  # what reading the file found (with the cache on)

@@ -74,10 +74,12 @@ def _parse_comment(text: str, row: int, out: Suppressions, column: int = 1, rest
             out.directives.append(Directive(row, column + m.start(), column + m.end(), tuple(codes), kind, trailing))
 
 
-def collect(source: str, kind: str) -> Suppressions:
+def collect(source: str, kind: str, rows: bool = False) -> Suppressions:
+    """The file's suppressions; with `rows`, also where a shell command's comment goes
+    (`comment_row`) when the file has no suppression yet (for --add-noqa)."""
     out = Suppressions()
     lowered = source.lower()
-    if "noqa" not in lowered and "mllint:" not in lowered:
+    if "noqa" not in lowered and "mllint:" not in lowered and not (rows and kind == "shell"):
         return out
     if kind == "python":
         try:

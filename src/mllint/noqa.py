@@ -1,0 +1,150 @@
+"""`mllint --add-noqa`: a `# noqa: CODE` on every line with a finding, as Ruff's `--add-noqa`, to
+adopt mllint on an existing codebase and let only new findings fail.
+
+Each comment goes where mllint.suppression reads it for that diagnostic: its first row, else its
+last (a diagnostic is suppressed by a directive on either), skipping rows whose end is inside a
+string, a YAML scalar or a line continuation, where a `#` would be text or not allowed; in shell
+scripts, the last row of a command continued with backslashes. An existing `# noqa: CODES` on
+that row gets the new codes merged in (sorted, without duplicates, as Ruff does); otherwise
+`  # noqa: CODES` is appended to the line. Nothing else on the line changes.
+"""
+
+from __future__ import annotations
+
+from mllint.diagnostics import Diagnostic, line_starts
+
+# A syntax error is reported before suppressions are read: no comment can hide it.
+NOT_SUPPRESSIBLE = frozenset({"ML000"})
+
+
+def add_noqa(source: str, kind: str, diagnostics: list[Diagnostic]) -> tuple[str, int, list[Diagnostic]]:
+    """(new source, number of lines changed, diagnostics no comment could be placed for).
+
+    `kind` is "python", "yaml" or "shell"; rows and columns of `diagnostics` are `source`'s."""
+    wanted = [d for d in diagnostics if d.code not in NOT_SUPPRESSIBLE]
+    if not wanted:
+        return source, 0, []
+    from mllint import suppression
+
+    sup = suppression.collect(source, kind, rows=True)
+    blocked = _rows_without_comments(source, kind)
+    codes_by_row: dict[int, set[str]] = {}
+    unplaced = []
+    for d in wanted:
+        rows = (sup.row_of(d.start.row), sup.row_of(d.end.row))
+        row = next((r for r in rows if r not in blocked), None)
+        if row is None:
+            unplaced.append(d)
+        else:
+            codes_by_row.setdefault(row, set()).add(d.code)
+    existing = {}
+    for directive in sup.directives:
+        if directive.kind == "noqa":
+            existing.setdefault(directive.row, directive)
+    starts = line_starts(source)
+    pieces = []
+    last = 0
+    for row in sorted(codes_by_row):
+        if row > len(starts):
+            continue
+        begin = starts[row - 1]
+        end = starts[row] if row < len(starts) else len(source)
+        line = source[begin:end]
+        content = line.rstrip("\r\n")
+        ending = line[len(content):]
+        directive = existing.get(row)
+        if directive is not None:
+            codes = sorted(set(directive.codes) | codes_by_row[row])
+            content = f"{content[:directive.start - 1]}# noqa: {', '.join(codes)}{content[directive.end - 1:]}"
+        else:
+            content = content.rstrip(" \t") + "  # noqa: " + ", ".join(sorted(codes_by_row[row]))
+        pieces += [source[last:begin], content, ending]
+        last = end
+    pieces.append(source[last:])
+    return "".join(pieces), len(codes_by_row), unplaced
+
+
+def add_noqa_notebook(text: str, diagnostics: list[Diagnostic]) -> tuple[str, int, list[Diagnostic]]:
+    """add_noqa for a notebook file's text: each code cell's source is given its comments (rows
+    and columns of the diagnostics count in their `cell`), and only the changed cells' sources are
+    rewritten, as `--fix` does (mllint.notebook.rewrite)."""
+    from mllint import notebook
+
+    wanted = [d for d in diagnostics if d.code not in NOT_SUPPRESSIBLE and d.cell is not None]
+    if not wanted:
+        return text, 0, []
+    cells = notebook.read(text)
+    token = "mllint-noqa"
+    new_sources: dict[int, str] = {}
+    count = 0
+    unplaced = []
+    for number in sorted({d.cell for d in wanted}):
+        cell = cells[number - 1]
+        in_cell = [d for d in wanted if d.cell == number]
+        if cell.cell_type != "code":
+            unplaced += in_cell
+            continue
+        # IPython lines are masked row for row, so they neither stop the tokenizer nor move a row
+        originals: list[str] = []
+        masked = notebook.mask(cell.source, token, originals)
+        new, changed, missed = add_noqa(masked, "python", in_cell)
+        unplaced += missed
+        if changed:
+            new_sources[cell.index] = notebook.unmask(new, token, originals)
+            count += changed
+    if not new_sources:
+        return text, 0, unplaced
+    return notebook.rewrite(text, cells, new_sources), count, unplaced
+
+
+def _rows_without_comments(source: str, kind: str) -> set[int]:
+    """Rows whose end a `#` comment cannot be added to without changing what the file says."""
+    if kind == "python":
+        return _python_rows(source)
+    if kind == "yaml":
+        return _yaml_rows(source)
+    # shell: suppression.row_of already moved every row of a continued command to its last row
+    return {row for row, line in enumerate(source.splitlines(), start=1) if line.endswith("\\")}
+
+
+def _python_rows(source: str) -> set[int]:
+    import io
+    import tokenize
+
+    blocked: set[int] = set()
+    commented: set[int] = set()
+    opened: list[int] = []  # rows where f-strings (Python 3.12+) start
+    string_start = {getattr(tokenize, name) for name in ("FSTRING_START", "TSTRING_START") if hasattr(tokenize, name)}
+    string_end = {getattr(tokenize, name) for name in ("FSTRING_END", "TSTRING_END") if hasattr(tokenize, name)}
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(source, newline=None).readline):
+            if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
+                blocked.update(range(tok.start[0], tok.end[0]))
+            elif tok.type in string_start:
+                opened.append(tok.start[0])
+            elif tok.type in string_end and opened:
+                blocked.update(range(opened.pop(), tok.end[0]))
+            elif tok.type == tokenize.COMMENT:
+                commented.add(tok.start[0])
+    except (tokenize.TokenError, SyntaxError):
+        pass  # what was read is used; the rest is judged by its backslashes alone
+    # a backslash continuation cannot be followed by a comment (one in a comment is just text)
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    blocked.update(row for row, line in enumerate(lines, start=1) if line.endswith("\\") and row not in commented)
+    return blocked
+
+
+def _yaml_rows(source: str) -> set[int]:
+    """Rows inside a block scalar (`|`, `>`) or a scalar continued on the next line: a `#` there
+    would be part of the value. Only the scanner runs: nothing is composed or constructed."""
+    import yaml
+
+    blocked: set[int] = set()
+    try:
+        for tok in yaml.scan(source, Loader=yaml.SafeLoader):
+            if isinstance(tok, yaml.ScalarToken) and tok.end_mark.line > tok.start_mark.line:
+                # marks are 0-based; the row the scalar ends on takes a comment after it
+                blocked.update(range(tok.start_mark.line + 1, tok.end_mark.line + 1))
+    except yaml.YAMLError:
+        pass  # what was scanned is used
+    return blocked

@@ -1,0 +1,128 @@
+"""`mllint --add-noqa`: a `# noqa: CODE` on each line with a finding, in Python files, notebooks,
+YAML configs and shell scripts, after which mllint passes and a second run changes nothing."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+
+from mllint.cli import main
+from mllint.diagnostics import Diagnostic, Location
+from mllint.noqa import _yaml_rows, add_noqa
+from mllint.testing import lint
+
+from integrations.notebooks import CELLS, MARL_CELLS, notebook_text
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+ADDED = re.compile(r"  # noqa: [A-Z0-9, ]+")
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, ["--no-cache", *args])
+
+
+@pytest.fixture
+def legacy(tmp_path: Path, monkeypatch) -> Path:
+    """A Hydra project (launcher, shell script, configs) with findings of every file kind."""
+    root = tmp_path / "proj"
+    shutil.copytree(FIXTURES / "ML501" / "project", root)
+    shutil.copy(FIXTURES / "ML302" / "bad.yaml", root / "config" / "schedule.yaml")
+    for code in ("ML101", "ML103", "ML201", "ML401"):
+        shutil.copy(FIXTURES / code / "bad.py", root / f"{code.lower()}.py")
+    (root / "train_nb.ipynb").write_text(notebook_text(colab=True, cells=CELLS), encoding="utf-8")
+    (root / "marl.ipynb").write_text(notebook_text(colab=False, cells=MARL_CELLS), encoding="utf-8")
+    monkeypatch.chdir(root)
+    return root
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_add_noqa_then_clean_then_nothing_to_add(legacy):
+    before = _files(legacy)
+    report = json.loads(invoke("--format", "json", ".").output)
+    kinds = {Path(d["filename"]).suffix for d in report}
+    assert kinds == {".py", ".ipynb", ".yaml", ".sh"}, kinds
+
+    out = invoke("--add-noqa", ".")
+    assert out.exit_code == 0, out.output
+    after = _files(legacy)
+    assert after.keys() == before.keys()
+    changed = sum(a != b for name in after for a, b in zip(after[name].splitlines(), before[name].splitlines()))
+    assert changed > len(kinds)
+    assert out.stderr.strip() == f"Added {changed} noqa directives."
+    for name, data in after.items():
+        # only `  # noqa: ...` was added, each at the end of a line (inside a notebook's JSON string)
+        assert ADDED.sub("", data.decode()) == before[name].decode(), name
+    for name in ("train_nb.ipynb", "marl.ipynb"):
+        nbformat.validate(json.loads(after[name]))
+    assert b"# noqa: ML501, ML502" in after["scripts/launch.sh"]  # the last row of the continued command
+
+    check = invoke(".")
+    assert check.exit_code == 0, check.output
+    again = invoke("--add-noqa", ".")
+    assert again.exit_code == 0 and again.output == ""
+    assert _files(legacy) == after
+
+
+def test_add_noqa_cannot_be_combined_with_fixing(legacy):
+    out = invoke("--add-noqa", "--fix", ".")
+    assert out.exit_code == 2
+    assert "--add-noqa cannot be combined" in out.output
+
+
+def _diag(code: str, row: int, end_row: int | None = None) -> Diagnostic:
+    return Diagnostic(code=code, name="x", message="m", path="f.py", start=Location(row, 5),
+                      end=Location(end_row or row, 9))
+
+
+@pytest.mark.parametrize("source, diags, expected", [
+    ("x = 1\n", [_diag("ML101", 1)], "x = 1  # noqa: ML101\n"),
+    ("x = 1   \t\r\ny = 2\r\n", [_diag("ML101", 1)], "x = 1  # noqa: ML101\r\ny = 2\r\n"),
+    ("x = 1", [_diag("ML103", 1), _diag("ML101", 1), _diag("ML101", 1)], "x = 1  # noqa: ML101, ML103"),
+    # merged into the existing directive, sorted and without duplicates; the rest of the comment kept
+    ("x = 1  # noqa: ML201 because of #12\n", [_diag("ML103", 1)], "x = 1  # noqa: ML103, ML201 because of #12\n"),
+    ("x = 1  #noqa:E501\n", [_diag("ML101", 1)], "x = 1  # noqa: E501, ML101\n"),
+    ("x = 1  # type: ignore\n", [_diag("ML101", 1)], "x = 1  # type: ignore  # noqa: ML101\n"),
+    # a diagnostic spanning rows: its first row, unless no comment can follow that row's end
+    ("y = f(a,\n      b)\n", [_diag("ML101", 1, 2)], "y = f(a,  # noqa: ML101\n      b)\n"),
+    ("y = f(a, \\\n      b)\n", [_diag("ML101", 1, 2)], "y = f(a, \\\n      b)  # noqa: ML101\n"),
+    ('y = f("""a\nb""", c)\n', [_diag("ML101", 1, 2)], 'y = f("""a\nb""", c)  # noqa: ML101\n'),
+    ("ML000 is never suppressible\n", [_diag("ML000", 1)], "ML000 is never suppressible\n"),
+])
+def test_python_lines(source, diags, expected):
+    new, count, unplaced = add_noqa(source, "python", diags)
+    assert (new, unplaced) == (expected, [])
+    assert count == sum(a != b for a, b in zip(new.splitlines(), source.splitlines()))
+
+
+def test_a_finding_no_line_of_which_can_carry_a_comment_is_returned():
+    source = 'y = f(a) + """\n"""\n'
+    diag = _diag("ML101", 1)
+    assert add_noqa(source, "python", [diag]) == (source, 0, [diag])
+
+
+def test_shell_comment_goes_after_the_continued_command():
+    source = "python train.py \\\n    +lr=1 \\\n    x=2\necho done\n"
+    new, count, _ = add_noqa(source, "shell", [_diag("ML501", 2)])
+    assert (new, count) == ("python train.py \\\n    +lr=1 \\\n    x=2  # noqa: ML501\necho done\n", 1)
+
+
+def test_yaml_rows_inside_scalars_take_no_comment():
+    source = "a: 1\nb: |\n  text # kept\n  more\nc: \"two\n  lines\"\nd: 2\n"
+    assert _yaml_rows(source) == {2, 3, 4, 5}
+
+
+def test_suppression_is_honoured_where_the_comment_was_put():
+    bad = "import torch\np.grad = torch.nan_to_num(\n    p.grad\n)\n"
+    diags = lint(bad, "ML101")
+    assert [d.code for d in diags] == ["ML101"]
+    new, count, _ = add_noqa(bad, "python", diags)
+    assert count == 1 and lint(new, "ALL") == []
