@@ -106,9 +106,13 @@ def collect(source: str, kind: str, rows: bool = False) -> Suppressions:
     return out
 
 
-def rewrite(directive: Directive, unused: set[str]) -> str:
-    """The directive without the unused codes ("" when none is left)."""
-    kept = [c for c in directive.codes if c not in unused]
+def rewrite(directive: Directive, unused: set[str], duplicated: set[str] = frozenset()) -> str:
+    """The directive without the unused codes, and the codes in `duplicated` only once ("" when
+    none is left)."""
+    kept: list[str] = []
+    for code in directive.codes:
+        if code not in unused and not (code in duplicated and code in kept):
+            kept.append(code)
     if not kept:
         return ""
     return f"# noqa: {', '.join(kept)}" if directive.kind == "noqa" else f"# mllint: disable={','.join(kept)}"
