@@ -277,11 +277,13 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
 
 @main.command()
 def server() -> None:
-    """Run the language server over stdio (for editors; needs `pip install "mllint-training[lsp]"`)."""
+    """Run the language server over stdio (for editors; needs pygls: the `lsp` extra)."""
     try:
         from mllint.lsp import main as serve
     except ImportError as exc:
-        _fail(f"the language server needs pygls: pip install \"mllint-training[lsp]\" ({exc})")
+        # mllint-training is not on PyPI, and `pip install mllint` is another project
+        _fail(f"the language server needs pygls ({exc}): install mllint with its `lsp` extra, "
+              "`pip install '.[lsp]'` in a clone of mllint, or `pip install pygls` beside it")
     serve()
 
 
