@@ -103,10 +103,32 @@ def test_python_lines(source, diags, expected):
     assert count == sum(a != b for a, b in zip(new.splitlines(), source.splitlines()))
 
 
-def test_a_finding_no_line_of_which_can_carry_a_comment_is_returned():
-    source = 'y = f(a) + """\n"""\n'
-    diag = _diag("ML101", 1)
-    assert add_noqa(source, "python", [diag]) == (source, 0, [diag])
+@pytest.mark.parametrize("source, kind", [
+    ("python train.py \\\n", "shell"),  # continued into nothing
+    ("a: |\n  b\n  c\n", "yaml"),  # inside a block scalar
+])
+def test_a_finding_no_line_of_which_can_carry_a_comment_is_returned(source, kind):
+    diag = _diag("ML501", 1)
+    assert add_noqa(source, kind, [diag]) == (source, 0, [diag])
+
+
+BAD = "p.grad = torch.nan_to_num(p.grad)"
+
+
+@pytest.mark.parametrize("body, expected", [
+    # a row ending in a backslash continuation or inside a string: the next row that can take it
+    (f"x = {BAD} + \\\n    1\n", f"x = {BAD} + \\\n    1  # noqa: ML101\n"),
+    (f"x = {BAD} + \\\n    \\\n    1\n", f"x = {BAD} + \\\n    \\\n    1  # noqa: ML101\n"),
+    (f'{BAD}; s = """\nb"""\n', f'{BAD}; s = """\nb"""  # noqa: ML101\n'),
+    (f"x = {BAD}  # see C:\\\n", f"x = {BAD}  # see C:\\  # noqa: ML101\n"),
+])
+def test_comment_where_no_comment_can_follow_the_finding(body, expected):
+    source = "import torch\n" + body
+    diags = lint(source, "ALL")
+    assert [d.code for d in diags] == ["ML101"]
+    new, count, unplaced = add_noqa(source, "python", diags)
+    assert (new, count, unplaced) == ("import torch\n" + expected, 1, [])
+    assert lint(new, "ALL") == []  # suppressed there, and the noqa is not reported as unused
 
 
 def test_shell_comment_goes_after_the_continued_command():

@@ -1,10 +1,12 @@
 """`mllint --add-noqa`: a `# noqa: CODE` on every line with a finding, as Ruff's `--add-noqa`, to
 adopt mllint on an existing codebase and let only new findings fail.
 
-Each comment goes where mllint.suppression reads it for that diagnostic: its first row, else its
-last (a diagnostic is suppressed by a directive on either), skipping rows whose end is inside a
-string, a YAML scalar or a line continuation, where a `#` would be text or not allowed; in shell
-scripts, the last row of a command continued with backslashes. An existing `# noqa: CODES` on
+Each comment goes where mllint.suppression reads it for that diagnostic: on its first row (a
+diagnostic is suppressed by a directive on its first or last row), where a row that cannot end in
+a comment stands for the next one that can (`Suppressions.row_of`: the end of a multi-line string
+or a backslash continuation in Python, the last row of a continued command in shell scripts). In
+YAML, whose suppressions are read line by line, a row inside a multi-line scalar is skipped for the
+diagnostic's last row (a `#` there would be part of the value). An existing `# noqa: CODES` on
 that row gets the new codes merged in (sorted, without duplicates, as Ruff does); otherwise
 `  # noqa: CODES` is appended to the line. Nothing else on the line changes.
 """
@@ -27,12 +29,20 @@ def add_noqa(source: str, kind: str, diagnostics: list[Diagnostic]) -> tuple[str
     from mllint import suppression
 
     sup = suppression.collect(source, kind, rows=True)
-    blocked = _rows_without_comments(source, kind)
+    starts = line_starts(source)
+    # Python and shell rows that cannot take a comment are mapped by row_of to the row that can,
+    # but for a shell script's last line continued into nothing
+    if kind == "yaml":
+        blocked = _yaml_rows(source)
+    elif kind == "shell":
+        blocked = {row for row, line in enumerate(source.splitlines(), start=1) if line.endswith("\\")}
+    else:
+        blocked = set()
     codes_by_row: dict[int, set[str]] = {}
     unplaced = []
     for d in wanted:
         rows = (sup.row_of(d.start.row), sup.row_of(d.end.row))
-        row = next((r for r in rows if r not in blocked), None)
+        row = next((r for r in rows if r not in blocked and r <= len(starts)), None)
         if row is None:
             unplaced.append(d)
         else:
@@ -41,12 +51,9 @@ def add_noqa(source: str, kind: str, diagnostics: list[Diagnostic]) -> tuple[str
     for directive in sup.directives:
         if directive.kind == "noqa":
             existing.setdefault(directive.row, directive)
-    starts = line_starts(source)
     pieces = []
     last = 0
     for row in sorted(codes_by_row):
-        if row > len(starts):
-            continue
         begin = starts[row - 1]
         end = starts[row] if row < len(starts) else len(source)
         line = source[begin:end]
@@ -95,43 +102,6 @@ def add_noqa_notebook(text: str, diagnostics: list[Diagnostic]) -> tuple[str, in
     if not new_sources:
         return text, 0, unplaced
     return notebook.rewrite(text, cells, new_sources), count, unplaced
-
-
-def _rows_without_comments(source: str, kind: str) -> set[int]:
-    """Rows whose end a `#` comment cannot be added to without changing what the file says."""
-    if kind == "python":
-        return _python_rows(source)
-    if kind == "yaml":
-        return _yaml_rows(source)
-    # shell: suppression.row_of already moved every row of a continued command to its last row
-    return {row for row, line in enumerate(source.splitlines(), start=1) if line.endswith("\\")}
-
-
-def _python_rows(source: str) -> set[int]:
-    import io
-    import tokenize
-
-    blocked: set[int] = set()
-    commented: set[int] = set()
-    opened: list[int] = []  # rows where f-strings (Python 3.12+) start
-    string_start = {getattr(tokenize, name) for name in ("FSTRING_START", "TSTRING_START") if hasattr(tokenize, name)}
-    string_end = {getattr(tokenize, name) for name in ("FSTRING_END", "TSTRING_END") if hasattr(tokenize, name)}
-    try:
-        for tok in tokenize.generate_tokens(io.StringIO(source, newline=None).readline):
-            if tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
-                blocked.update(range(tok.start[0], tok.end[0]))
-            elif tok.type in string_start:
-                opened.append(tok.start[0])
-            elif tok.type in string_end and opened:
-                blocked.update(range(opened.pop(), tok.end[0]))
-            elif tok.type == tokenize.COMMENT:
-                commented.add(tok.start[0])
-    except (tokenize.TokenError, SyntaxError):
-        pass  # what was read is used; the rest is judged by its backslashes alone
-    # a backslash continuation cannot be followed by a comment (one in a comment is just text)
-    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    blocked.update(row for row, line in enumerate(lines, start=1) if line.endswith("\\") and row not in commented)
-    return blocked
 
 
 def _yaml_rows(source: str) -> set[int]:
