@@ -8,16 +8,21 @@ import re
 import shutil
 from pathlib import Path
 
+import libcst as cst
 import nbformat
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from mllint import engine
 from mllint.cli import main
 from mllint.diagnostics import Diagnostic, Location
 from mllint.noqa import _yaml_rows, add_noqa
 from mllint.testing import lint
 
 from integrations.notebooks import CELLS, MARL_CELLS, notebook_text
+from reliability.test_properties import ANTI_PATTERNS, RULES
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ADDED = re.compile(r"  # noqa: [A-Z0-9, ]+")
@@ -148,3 +153,38 @@ def test_suppression_is_honoured_where_the_comment_was_put():
     assert [d.code for d in diags] == ["ML101"]
     new, count, _ = add_noqa(bad, "python", diags)
     assert count == 1 and lint(new, "ALL") == []
+
+
+ASSIGNMENT = re.compile(r"(\s*)([\w.\[\]]+ [-+*/]?= )(.+[^:,(\[{\\])")
+
+
+def _continued(line: str) -> list[str]:
+    m = ASSIGNMENT.fullmatch(line)
+    if m is None or "#" in line or '"""' in line:
+        return [line]
+    indent, target, value = m.groups()
+    return [f"{indent}{target}{value} \\", f"{indent}    if True else None"]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(st.sampled_from(ANTI_PATTERNS), st.integers(min_value=0, max_value=3), st.sampled_from(["\n", "\r\n"]),
+       st.booleans())
+def test_every_rule_example_is_suppressed_where_the_comment_goes(pattern, depth, newline, continued):
+    """The bad example of every rule's page, nested and with CRLF, and with its statements continued
+    by backslashes: after --add-noqa nothing is reported, the file parses, and nothing more is added."""
+    lines = pattern.splitlines()
+    if continued:  # `a = f(x)` -> `a = f(x) \` + `    if True else None`: f(x)'s row takes no comment
+        lines = [part for line in lines for part in _continued(line)]
+    nested = ["    " * level + (f"class C{level}:" if level % 2 else f"def f{level}():") for level in range(depth)]
+    source = newline.join(nested + ["    " * depth + line if line.strip() else line for line in lines]) + newline
+    try:
+        compile(source, "x.py", "exec")
+    except SyntaxError:
+        return  # the continuation split an expression that cannot be split there
+    diags = [d for d in engine.lint_text(source, "x.py", "python", RULES).diagnostics if d.code != "ML000"]
+    new, count, unplaced = add_noqa(source, "python", diags)
+    assert unplaced == []
+    assert (count > 0) == bool(diags)
+    cst.parse_module(new)
+    # nothing left, so a second --add-noqa adds nothing (and no noqa is reported as unused)
+    assert engine.lint_text(new, "x.py", "python", RULES).diagnostics == []
