@@ -188,3 +188,11 @@ def test_every_rule_example_is_suppressed_where_the_comment_goes(pattern, depth,
     cst.parse_module(new)
     # nothing left, so a second --add-noqa adds nothing (and no noqa is reported as unused)
     assert engine.lint_text(new, "x.py", "python", RULES).diagnostics == []
+
+
+def test_a_directive_counted_on_another_row_is_not_merged_into():
+    # str.splitlines() also breaks at U+2028, so the suppression scan of shell and YAML files may
+    # count a later directive a row further down than it is: never merge into what is not there
+    source = "# pasted \u2028 text\npython train.py +a=1  # noqa: ML502\npython train.py +b=1\n"
+    new, count, _ = add_noqa(source, "shell", [_diag("ML501", 3)])
+    assert new == source.replace("+b=1\n", "+b=1  # noqa: ML501\n") and count == 1

@@ -13,7 +13,11 @@ that row gets the new codes merged in (sorted, without duplicates, as Ruff does)
 
 from __future__ import annotations
 
+import re
+
 from mllint.diagnostics import Diagnostic, line_starts
+
+_NEWLINE = re.compile(r"\r\n|\r|\n")  # the newlines that rows and columns count
 
 # A syntax error is reported before suppressions are read: no comment can hide it.
 NOT_SUPPRESSIBLE = frozenset({"ML000"})
@@ -35,7 +39,8 @@ def add_noqa(source: str, kind: str, diagnostics: list[Diagnostic]) -> tuple[str
     if kind == "yaml":
         blocked = _yaml_rows(source)
     elif kind == "shell":
-        blocked = {row for row, line in enumerate(source.splitlines(), start=1) if line.endswith("\\")}
+        lines = _NEWLINE.split(source)
+        blocked = {row for row, line in enumerate(lines, start=1) if line.endswith("\\")}
     else:
         blocked = set()
     codes_by_row: dict[int, set[str]] = {}
@@ -60,7 +65,8 @@ def add_noqa(source: str, kind: str, diagnostics: list[Diagnostic]) -> tuple[str
         content = line.rstrip("\r\n")
         ending = line[len(content):]
         directive = existing.get(row)
-        if directive is not None:
+        # the directive must be where it was found (rows are counted with Python's newlines here)
+        if directive is not None and suppression._NOQA.fullmatch(content, directive.start - 1, directive.end - 1):
             codes = sorted(set(directive.codes) | codes_by_row[row])
             content = f"{content[:directive.start - 1]}# noqa: {', '.join(codes)}{content[directive.end - 1:]}"
         else:
