@@ -196,3 +196,24 @@ def test_a_directive_counted_on_another_row_is_not_merged_into():
     source = "# pasted \u2028 text\npython train.py +a=1  # noqa: ML502\npython train.py +b=1\n"
     new, count, _ = add_noqa(source, "shell", [_diag("ML501", 3)])
     assert new == source.replace("+b=1\n", "+b=1  # noqa: ML501\n") and count == 1
+
+
+@pytest.mark.parametrize("old, new, kind, same", [
+    ("x = 1\n", "x = 1  # noqa: ML101\n", "python", True),
+    ('x = """a\n"""\n', 'x = """a  # noqa: ML101\n"""\n', "python", False),
+    ("x = (1 +\n", "x = (1 +  # noqa: ML101\n", "python", False),  # nothing to compare with: not written
+    ("a: 1\n", "a: 1  # noqa: ML302\n", "yaml", True),
+    ("a: |\n  b\n", "a: |\n  b  # noqa: ML302\n", "yaml", False),
+])
+def test_only_comments_may_change(old, new, kind, same):
+    from mllint.noqa import _same_content
+
+    assert _same_content(old, new, kind) is same
+
+
+def test_a_comment_that_would_change_the_file_is_not_written(monkeypatch):
+    import mllint.noqa
+
+    monkeypatch.setattr(mllint.noqa, "_yaml_rows", lambda source: set())  # as if the scalar were missed
+    with pytest.raises(ValueError, match="would have changed what the file says"):
+        add_noqa("a: |\n  b\n", "yaml", [_diag("ML302", 2)])

@@ -8,7 +8,8 @@ or a backslash continuation in Python, the last row of a continued command in sh
 YAML, whose suppressions are read line by line, a row inside a multi-line scalar is skipped for the
 diagnostic's last row (a `#` there would be part of the value). An existing `# noqa: CODES` on
 that row gets the new codes merged in (sorted, without duplicates, as Ruff does); otherwise
-`  # noqa: CODES` is appended to the line. Nothing else on the line changes.
+`  # noqa: CODES` is appended to the line. Nothing else on the line changes, and a Python file or
+YAML config whose code or tokens would change otherwise than by comments is not written.
 """
 
 from __future__ import annotations
@@ -74,7 +75,38 @@ def add_noqa(source: str, kind: str, diagnostics: list[Diagnostic]) -> tuple[str
         pieces += [source[last:begin], content, ending]
         last = end
     pieces.append(source[last:])
-    return "".join(pieces), len(codes_by_row), unplaced
+    new = "".join(pieces)
+    if new != source and not _same_content(source, new, kind):
+        raise ValueError("a `# noqa` comment would have changed what the file says; nothing was written "
+                         "(please report it with the file)")
+    return new, len(codes_by_row), unplaced
+
+
+def _same_content(old: str, new: str, kind: str) -> bool:
+    """Did only comments change? Python: the same syntax tree; YAML: the same tokens. (A shell
+    script is not re-read: its findings are on command lines, whose ends take a comment.)"""
+    if kind == "python":
+        import ast
+
+        def tree(text: str) -> str:
+            flags = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+            return ast.dump(compile(text, "<noqa>", "exec", flags=flags, dont_inherit=True))
+
+        try:
+            return tree(old) == tree(new)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return False  # what cannot be compared is not written
+    if kind == "yaml":
+        import yaml
+
+        def tokens(text: str) -> list:
+            return [(type(t).__name__, getattr(t, "value", None)) for t in yaml.scan(text, Loader=yaml.SafeLoader)]
+
+        try:
+            return tokens(old) == tokens(new)
+        except yaml.YAMLError:
+            return False
+    return True
 
 
 def add_noqa_notebook(text: str, diagnostics: list[Diagnostic]) -> tuple[str, int, list[Diagnostic]]:

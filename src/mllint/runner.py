@@ -232,7 +232,7 @@ def _add_noqa(result: FileResult, text: str, kind: str) -> None:
             new, result.noqa_added, unplaced = add_noqa_notebook(text, result.diagnostics)
         else:
             new, result.noqa_added, unplaced = add_noqa(text, kind, result.diagnostics)
-    except ValueError as exc:  # a notebook that changed shape since it was linted
+    except ValueError as exc:  # a notebook that cannot be read, or a comment that would change the code
         result.errors.append(f"{result.path}: no noqa comments added: {exc}")
         return
     for d in unplaced:
