@@ -219,3 +219,11 @@ def test_rules_and_explain_need_no_rule_implementation():
         imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()
                     if line.startswith("import time:")}
         assert "libcst" not in imported and "mllint.rules" not in imported
+
+
+def test_server_without_pygls_says_how_to_install_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mllint.lsp", None)  # `from mllint.lsp import ...` raises ImportError
+    out = invoke("server")
+    assert out.exit_code == 2
+    assert "pip install '.[lsp]'" in out.output
+    assert "pip install mllint" not in out.output and "pip install \"mllint-training" not in out.output

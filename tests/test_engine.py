@@ -203,7 +203,11 @@ def test_shell_suppression_on_the_last_line_of_a_continued_command():
     sup = suppression.collect(script, "shell")
     assert sup.suppresses("ML501", (2,)) and sup.suppresses("ML501", (1,))
     assert not sup.suppresses("ML501", (4,))
-    assert not suppression.collect(script, "python").suppresses("ML501", (2,))
+    # Python too (a backslash continuation cannot carry a comment), as Ruff's noqa mapping does;
+    # but a bracketed continuation can, so its rows are not mapped
+    assert suppression.collect(script, "python").suppresses("ML501", (2,))
+    bracketed = "f(a,\n  b)  # noqa: ML501\n"
+    assert not suppression.collect(bracketed, "python").suppresses("ML501", (1,))
 
 
 def _dispatcher_events(module: cst.Module) -> list[tuple[int, int]]:

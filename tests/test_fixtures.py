@@ -77,7 +77,7 @@ def test_fixed_is_clean_and_fixing_is_idempotent(code):
         pytest.skip("no fix for this rule")
     text = fixed.read_text()
     assert [d for d in lint(text, selection(code), path=fixed.name) if d.code == code] == []
-    assert fix(text, code, unsafe=True, path=fixed.name) == text
+    assert fix(text, selection(code), unsafe=True, path=fixed.name) == text
 
 
 @pytest.mark.parametrize("code", CODES)

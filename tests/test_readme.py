@@ -4,7 +4,11 @@ ones CI runs."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from mllint.rule import all_rules
 
@@ -27,11 +31,25 @@ def test_rule_table_matches_the_registry():
 
 
 def test_ci_runs_the_readme_test_command():
-    commands = re.findall(r"```bash\n(.*?)\n```", README.split("## Rules", 1)[0], re.S)
+    quick_start = README.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.*?)\n```", quick_start, re.S)
     assert len(commands) == 2
     lint_demo, run_tests = commands
     assert "mllint fixtures/demo" in lint_demo
-    assert run_tests in (REPO / ".ci" / "run").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
+    assert run_tests in ci
+    # the opt-in corpus test, as the README says, after the default suite
+    assert "`.venv/bin/python -m pytest -m corpus`" in quick_start
+    assert ci.index(".venv/bin/python -m pytest -m corpus") > ci.index(run_tests)
+
+
+@pytest.mark.parametrize("args, selected", [
+    ([], False), (["-m", "corpus"], True), (["--run-corpus"], True), (["-m", "not corpus"], False),
+])
+def test_the_corpus_test_is_opt_in(args, selected):
+    out = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q", *args,
+                          "tests/reliability/test_corpus.py"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert ("test_lint_and_fix_real_ml_code" in out.stdout) == selected, out.stdout + out.stderr
 
 
 def test_configuration_example_is_valid():

@@ -101,12 +101,17 @@ def main() -> None:
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Processes to use (default: all cores).")
 @click.option("--quiet", "-q", is_flag=True, help="Print diagnostics only, no summary.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the .mllint_cache/ directory.")
+@click.option("--add-noqa", is_flag=True,
+              help="Add a `# noqa: CODE` comment to each line with a finding (to adopt mllint on existing code).")
 def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, fixable, unfixable, extend_fixable, preview,
           fmt, output_file, statistics, stdin_filename, exit_zero, force_exclude, respect_gitignore, show_files,
-          show_settings, config_file, jobs, quiet, no_cache) -> None:
+          show_settings, config_file, jobs, quiet, no_cache, add_noqa) -> None:
     """Lint PATHS (default: the current directory)."""
+    if add_noqa and (fix or diff or stdin_filename is not None):
+        _fail("--add-noqa cannot be combined with --fix, --diff or --stdin-filename")
     # Only a plain check is replayed: the others write files or read stdin.
-    if fix or diff or stdin_filename is not None or output_file is not None or no_cache or show_files or show_settings:
+    if (fix or diff or add_noqa or stdin_filename is not None or output_file is not None or no_cache or show_files
+            or show_settings):
         replay.current = None
     inputs = replay.current.inputs if replay.current is not None else None
     entries = replay.previous.get("entries") if replay.previous is not None and not no_cache else None
@@ -150,12 +155,12 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, fixable
         _echo("mllint: warning: No Python files found under the given path(s); no files were linted.", err=True)
     fix_mode = fix or diff
     tasks = [Task(path, display, settings, fix=fix_mode, unsafe=settings.unsafe_fixes, write=not diff,
-                  cache=not no_cache)
+                  cache=not no_cache, add_noqa=add_noqa)
              for path, display, settings in sorted(found, key=lambda f: f[1])]
     if unsafe_fixes is None:  # what the summary offers: the setting, where every file has it
         unsafe_fixes = bool(tasks) and all(task.unsafe for task in tasks)
     # Text goes out file by file as results arrive (in path order); other formats need them all.
-    stream = fmt == "text" and not statistics and not diff and output_file is None
+    stream = fmt == "text" and not statistics and not diff and not add_noqa and output_file is None
     # Parse trees are millions of small objects without cycles: collecting the youngest generation
     # every 700 allocations cost about a tenth of a cold run, for nothing. Workers inherit this.
     gc.set_threshold(100_000, 50, 100)
@@ -171,6 +176,14 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, fixable
     for r in results:
         for warning in r.warnings:
             _echo(f"mllint: warning: {warning}", err=True)
+
+    if add_noqa:  # as Ruff: only the count, no report
+        added = sum(r.noqa_added for r in results)
+        if added and not quiet:
+            click.echo(f"Added {added} noqa directive{'s' if added != 1 else ''}.", err=True)
+        for err in errors:
+            click.echo(f"mllint: error: {err}", err=True)
+        sys.exit(2 if errors or path_errors else 0)
 
     if diff:
         import difflib
@@ -311,11 +324,13 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
 
 @main.command()
 def server() -> None:
-    """Run the language server over stdio (for editors; needs `pip install "mllint-training[lsp]"`)."""
+    """Run the language server over stdio (for editors; needs pygls: the `lsp` extra)."""
     try:
         from mllint.lsp import main as serve
     except ImportError as exc:
-        _fail(f"the language server needs pygls: pip install \"mllint-training[lsp]\" ({exc})")
+        # mllint-training is not on PyPI, and `pip install mllint` is another project
+        _fail(f"the language server needs pygls ({exc}): install mllint with its `lsp` extra, "
+              "`pip install '.[lsp]'` in a clone of mllint, or `pip install pygls` beside it")
     serve()
 
 

@@ -55,6 +55,7 @@ class FileResult:
     errors: list[str] = field(default_factory=list)  # internal errors and I/O problems (exit 2)
     warnings: list[str] = field(default_factory=list)  # worth saying, but not a failure
     fixed: int = 0  # number of fixes applied
+    noqa_added: int = 0  # --add-noqa: lines given a `# noqa` comment
     new_source: str | None = None  # set when fixing changed the source
     source: str | None = None
     state: FileState | None = None  # what reading the file found (with the cache on)
@@ -411,34 +412,52 @@ def _apply_suppressions(diags: list[Diagnostic], source: str, kind: str, path: s
 
 
 def _unused_suppressions(sup, diags, enabled, source, path) -> list[Diagnostic]:
-    """ML001: a `# noqa: ML101` / `# mllint: disable=ML101` whose code does not fire on its line.
+    """ML001: a `# noqa: ML101` / `# mllint: disable=ML101` with a code that suppresses nothing on
+    its line, as Ruff's RUF100 reports them: unused (the rule ran and reported nothing there),
+    non-enabled (the rule did not run on this file: not selected, ignored, turned off for the file
+    by per-file-ignores, a preview rule without preview, or not a rule for this kind of file),
+    unknown (no mllint rule has that code or prefix), and duplicated.
 
-    Only codes of rules that ran on this file count (a suppression for a rule that is not
-    selected may still be needed elsewhere), and codes of other tools (`E501`) are left alone;
-    rule packs' codes (`ACME001`) count as mllint's.
+    Codes of other tools (`E501`: any prefix that is neither `ML` nor a rule pack's) are left
+    alone, and so are ML000 and ML001 (a directive naming ML001 suppresses its own report).
     """
+    from mllint.rule import rule_infos
     from mllint.suppression import rewrite
 
+    special = ("ML000", UNUSED_SUPPRESSION[0])
+    known = set(rule_infos()) | set(enabled)
     out = []
     starts = None
-    ours = {"ML", *(code.rstrip("0123456789") for code in enabled)}  # mllint's and the rule packs' prefixes
+    ours = {"ML", *(code.rstrip("0123456789") for code in known)}  # mllint's and the rule packs' prefixes
     for directive in sup.directives:
-        unused = set()
+        reasons: dict[str, list[str]] = {"unused": [], "non-enabled": [], "unknown code": [], "duplicated": []}
+        seen: set[str] = set()
         for code in directive.codes:
-            if code.rstrip("0123456789") not in ours or code.startswith(("ML000", "ML001")) or code in unused:
+            if code.rstrip("0123456789") not in ours or not _OUR_CODE.match(code):
                 continue
-            if not any(e.startswith(code) for e in enabled if e not in ("ML000", "ML001")):
+            if code in seen:
+                if code not in reasons["duplicated"]:
+                    reasons["duplicated"].append(code)
                 continue
-            if not any(d.code.startswith(code) and directive.row in (sup.row_of(d.start.row), sup.row_of(d.end.row))
-                       for d in diags):
-                unused.add(code)
-        if not unused:
+            seen.add(code)
+            matches = [k for k in known if k.startswith(code)]
+            if not matches:
+                reasons["unknown code"].append(code)
+            elif all(k in special for k in matches):
+                continue
+            elif not any(e.startswith(code) for e in enabled if e not in special):
+                reasons["non-enabled"].append(code)
+            elif not any(d.code.startswith(code) and directive.row in (sup.row_of(d.start.row), sup.row_of(d.end.row))
+                         for d in diags):
+                reasons["unused"].append(code)
+        removed = {c for kind, codes in reasons.items() if kind != "duplicated" for c in codes}
+        if not removed and not reasons["duplicated"]:
             continue
         if starts is None:
             starts = line_starts(source)
         line_begin = starts[directive.row - 1]
         line = source[line_begin:starts[directive.row] if directive.row < len(starts) else len(source)]
-        new = rewrite(directive, unused)
+        new = rewrite(directive, removed, set(reasons["duplicated"]))
         start, end = directive.start, directive.end
         if not new:
             if directive.trailing.strip():
@@ -447,17 +466,21 @@ def _unused_suppressions(sup, diags, enabled, source, path) -> list[Diagnostic]:
                 before = line[: start - 1]
                 start = len(before.rstrip(" \t")) + 1  # drop the spaces before it too
                 end = directive.end + len(directive.trailing)
-        names = ", ".join(c for c in directive.codes if c in unused)
+        flagged = list(dict.fromkeys(c for c in directive.codes if c in removed or c in reasons["duplicated"]))
+        names = ", ".join(flagged)
+        why = "; ".join(f"{kind}: {', '.join(codes)}" for kind, codes in reasons.items() if codes)
         where = Location(directive.row, directive.start)
-        message = (f"`{line[directive.start - 1:directive.end - 1]}` suppresses nothing here: {names} "
-                   f"{'does' if len(unused) == 1 else 'do'} not fire on this line; remove "
-                   f"{'it' if len(unused) == 1 else 'them'} so the suppression cannot hide a future finding")
+        message = (f"`{line[directive.start - 1:directive.end - 1]}` suppresses nothing here ({why}); remove "
+                   f"{'it' if len(flagged) == 1 else 'them'} so the suppression cannot hide a future finding")
         fix = Fix(Applicability.SAFE, f"Remove unused suppression of {names}",
                   (Edit(Location(directive.row, start), Location(directive.row, end), new),))
         out.append(Diagnostic(code=UNUSED_SUPPRESSION[0], name=UNUSED_SUPPRESSION[1], message=message, path=path,
                               start=where, end=Location(directive.row, directive.end), fix=fix,
                               noqa_row=directive.row))
     return out
+
+
+_OUR_CODE = re.compile(r"[A-Z]+[0-9]*\Z")  # a code or prefix; whose prefix is not ours (E501, MLX1) is not ML001's business
 
 
 # ---- fixing -----------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ does): their Python cells are linted as one module, as on the command line, so `
 the first cell resolves in the fifth; diagnostics are published on each cell, and a fix may edit
 other cells than the one it is asked from (ML201's helper goes after the imports).
 
-Install with `pip install "mllint-training[lsp]"` (pygls).
+Needs pygls, mllint's `lsp` extra: `pip install '.[lsp]'` in a clone of mllint (the distribution,
+mllint-training, is not on PyPI; `pip install mllint` installs another project).
 """
 
 from __future__ import annotations

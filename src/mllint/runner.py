@@ -26,6 +26,7 @@ class Task:
     unsafe: bool = False
     write: bool = True  # False for --diff: compute fixes, do not write
     cache: bool = True
+    add_noqa: bool = False  # --add-noqa: write a `# noqa` for each finding instead of fixing
 
 
 def _infos_for(task: Task):
@@ -197,7 +198,7 @@ def _load(task: Task, state: FileState) -> FileResult | None:
     """A cached result. Results that cross-file rules took part in (they read configs and apps too)
     hold the project's fingerprint and count only while it is unchanged."""
     hit = cache.load(task.settings.root, state.key, task.settings.project_fingerprint)
-    if hit is None or (task.fix and choose_fixes(hit[0], task.unsafe)):
+    if hit is None or (task.fix and choose_fixes(hit[0], task.unsafe)) or (task.add_noqa and hit[0]):
         return None
     return FileResult(task.display, diagnostics=hit[0], state=state, project=hit[1])
 
@@ -265,6 +266,8 @@ def process(task: Task) -> FileResult:
     result = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
                        unsafe=task.unsafe)
     result.state, result.project = state, project
+    if task.add_noqa:
+        _add_noqa(result, src.text, kind)
     if len(data) >= _LARGE_FILE_BYTES:
         _release_freed_memory()
     if state is not None and not result.errors and result.new_source is None and result.cacheable:
@@ -273,10 +276,30 @@ def process(task: Task) -> FileResult:
         try:
             write_atomic(task.path, result.new_source, src.encoding, stat_before.st_mtime_ns)
         except (OSError, UnicodeEncodeError) as exc:
-            result.errors.append(f"{task.display}: fixed file not written: {exc}")
+            result.errors.append(f"{task.display}: {'file' if task.add_noqa else 'fixed file'} not written: {exc}")
             result.new_source = None
-            result.fixed = 0
+            result.fixed = result.noqa_added = 0
     return result
+
+
+def _add_noqa(result: FileResult, text: str, kind: str) -> None:
+    """Give `result.new_source` a `# noqa` for each of its diagnostics (written as fixes are)."""
+    from mllint.noqa import add_noqa, add_noqa_notebook
+
+    try:
+        if kind == "notebook":
+            new, result.noqa_added, unplaced = add_noqa_notebook(text, result.diagnostics)
+        else:
+            new, result.noqa_added, unplaced = add_noqa(text, kind, result.diagnostics)
+    except ValueError as exc:  # a notebook that cannot be read, or a comment that would change the code
+        result.errors.append(f"{result.path}: no noqa comments added: {exc}")
+        return
+    for d in unplaced:
+        where = f"cell {d.cell}:" if d.cell is not None else ""
+        result.warnings.append(f"{result.path}:{where}{d.start.row}:{d.start.column}: no line of this {d.code} "
+                               "finding can carry a `# noqa` comment; not suppressed")
+    if new != text:
+        result.new_source = new
 
 
 def run_iter(tasks: list[Task], jobs: int = 1) -> Iterator[FileResult]:

@@ -4,7 +4,8 @@ stable-baselines3 and PyTorch's own Python files, downloaded at test time with
 
 Checks: no crash, every fixed file compiles, a second fix pass changes nothing. The numbers
 (files, lines, diagnostics per rule, seconds) are printed with the test output.
-Select it alone with `pytest -m corpus`.
+Left out of a plain `pytest` (tests/conftest.py): select it alone with `pytest -m corpus`, or add
+`--run-corpus`. CI runs it after the default suite.
 """
 
 from __future__ import annotations

@@ -33,9 +33,65 @@ def test_not_flagged(body):
     assert run(body) == []
 
 
-def test_codes_of_rules_that_did_not_run_are_left_alone():
-    assert run(f"{GOOD_LINE}  # noqa: ML101\n", select=["ML001", "ML2"]) == []
-    assert run(f"{GOOD_LINE}  # noqa: ML101\n", select=["ML001", "ML101"]) == [("ML001", 2, len(GOOD_LINE) + 3)]
+def messages(body: str, select="ALL", **kwargs):
+    return [d.message for d in lint("import torch\n" + body, select, **kwargs)]
+
+
+def test_codes_of_rules_that_did_not_run_are_reported_as_non_enabled():
+    # as Ruff's RUF100: a suppression for a rule that is not enabled suppresses nothing either
+    for line in (GOOD_LINE, BAD_LINE):
+        assert run(f"{line}  # noqa: ML101\n", select=["ML001", "ML2"]) == [("ML001", 2, len(line) + 3)]
+        assert "(non-enabled: ML101)" in messages(f"{line}  # noqa: ML101\n", select=["ML001", "ML2"])[0]
+    assert "(unused: ML101)" in messages(f"{GOOD_LINE}  # noqa: ML101\n", select=["ML001", "ML101"])[0]
+
+
+def test_a_preview_rule_is_enabled_only_with_preview():
+    body = "x = 1  # noqa: ML601\n"
+    assert "(non-enabled: ML601)" in messages(body, preview=False)[0]
+    assert "(unused: ML601)" in messages(body, preview=True)[0]
+
+
+@pytest.mark.parametrize("body, reason", [
+    ("x = 1  # noqa: ML999\n", "(unknown code: ML999)"),
+    ("x = 1  # mllint: disable=ML9\n", "(unknown code: ML9)"),
+    (f"{BAD_LINE}  # noqa: ML101, ML999, ML101\n", "(unknown code: ML999; duplicated: ML101)"),
+    (f"{GOOD_LINE}  # noqa: ML101, ML999\n", "(unused: ML101; unknown code: ML999)"),
+])
+def test_unknown_and_duplicated_codes(body, reason):
+    assert [reason in m for m in messages(body)] == [True]
+
+
+@pytest.mark.parametrize("body", [
+    "x = 1  # noqa: E501, MLX100, ABC123\n",  # other tools' codes, even starting with ML
+    "x = 1  # noqa: ML0\n",  # only ML000 and ML001
+])
+def test_codes_that_are_not_ours_to_judge(body):
+    assert run(body) == []
+
+
+@pytest.mark.parametrize("before, after", [
+    ("x = 1  # noqa: ML999\n", "x = 1\n"),
+    ("x = 1  # noqa: E501, ML999, MLX1\n", "x = 1  # noqa: E501, MLX1\n"),
+    (f"{BAD_LINE}  # noqa: ML101, ML101, ML201\n", f"{BAD_LINE}  # noqa: ML101\n"),
+    (f"{BAD_LINE}  # noqa: E501, E501, ML101, ML101\n", f"{BAD_LINE}  # noqa: E501, E501, ML101\n"),
+])
+def test_fix_removes_unknown_non_enabled_and_duplicated_codes(before, after):
+    assert fix("import torch\n" + before, ["ML001", "ML101"]) == "import torch\n" + after
+
+
+def test_per_file_ignores_make_a_code_non_enabled_for_that_file(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from mllint.cli import main
+
+    (tmp_path / "pyproject.toml").write_text('[tool.mllint]\nper-file-ignores = { "legacy.py" = ["ML101"] }\n')
+    for name in ("legacy.py", "train.py"):
+        (tmp_path / name).write_text(f"import torch\n{BAD_LINE}  # noqa: ML101\n")
+    monkeypatch.chdir(tmp_path)
+    out = CliRunner().invoke(main, ["--no-cache", "--jobs", "1", "."])
+    assert out.exit_code == 1, out.output
+    assert [line.split(" ")[:2] for line in out.output.splitlines() if "ML001" in line] == [[f"legacy.py:2:{len(BAD_LINE) + 3}:", "ML001"]]
+    assert "(non-enabled: ML101)" in out.output
 
 
 def test_not_selected_means_not_checked():
