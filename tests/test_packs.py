@@ -196,10 +196,11 @@ def test_an_entry_point_may_name_a_list_of_rules(mllint_here, site, project):
     ("", ["--select", "ACME"], ["4:31 ACME001", "7:10 ACME002"]),
     ("", ["--select", "ACME001,ML001"], ["4:31 ACME001", "6:8 ML001"]),
     ("", [], ["4:31 ACME001", "6:8 ML001", "7:10 ACME002"]),  # the default selection includes pack rules
-    ("", ["--ignore", "ACME"], []),
+    # a `# noqa` for a rule that is not enabled is reported (ML001 "non-enabled"), as Ruff's RUF100 does
+    ("", ["--ignore", "ACME"], ["5:49 ML001", "6:8 ML001"]),
     ("", ["--select", "ACME", "--ignore", "ACME002"], ["4:31 ACME001"]),
-    ('ignore = ["ACME001"]\n', [], ["7:10 ACME002"]),
-    ('per-file-ignores = {"train.py" = ["ACME"]}\n', [], []),
+    ('ignore = ["ACME001"]\n', [], ["5:49 ML001", "6:8 ML001", "7:10 ACME002"]),
+    ('per-file-ignores = {"train.py" = ["ACME"]}\n', [], ["5:49 ML001", "6:8 ML001"]),
     ('per-file-ignores = {"*.py" = ["ACME001"]}\n', ["--select", "ACME"], ["7:10 ACME002"]),
     ('select = ["ACME00"]\n', [], ["4:31 ACME001", "7:10 ACME002"]),
 ])
