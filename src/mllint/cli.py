@@ -173,9 +173,7 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
 
 def _record(recorder: replay.Recorder, tasks: list[Task], results, status: int) -> None:
     """Write the run's record, with the content of each linted file as it was linted; results of
-    cross-file rules with the state of the project their rules read, so not if the project changed
-    while they ran (two states)."""
-    projects: dict[tuple, tuple[Task, set[str]]] = {}
+    cross-file rules with the state of what their rules read, as they read it."""
     for task, result in zip(tasks, results):
         state = result.state
         if state is None:
@@ -184,14 +182,8 @@ def _record(recorder: replay.Recorder, tasks: list[Task], results, status: int) 
         recorder.entries[state.key] = cache.entry(result.diagnostics, result.project)
         # a changed size or time ends a replay before any file is read (one changed file: pre-commit)
         recorder.inputs.stat(task.path, state.size, state.mtime_ns)
-        if result.project is not None:
-            group = projects.setdefault((str(task.settings.root), tuple(task.settings.exclude)), (task, set()))
-            group[1].add(result.project)
-    for task, seen in projects.values():
-        fingerprint, state = task.settings.project_state()
-        if {fingerprint} != seen:
-            return
-        recorder.inputs.add(state)
+        if result.project is not None and not recorder.inputs.reads(result.project):
+            return  # a tree changed between a worker's walk and this process's: not recorded
     recorder.write(status)
 
 

@@ -20,6 +20,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from mllint.fingerprint import content_digest
+from mllint.reads import new_run
 from mllint.rule import Rule, RuleInfo, all_rules, rule_infos
 
 # Directories never walked into (files named explicitly are always linted).
@@ -101,10 +102,6 @@ class SelectionLayer:
                 explicit.add(code)
 
 
-# (fingerprint, replay.RunInputs) per project, for the current run (ConfigResolver)
-_PROJECT_STATES: dict[tuple[str, tuple[str, ...]], tuple[str, Any]] = {}
-
-
 @dataclass
 class Settings:
     """The effective settings for one project (one pyproject.toml, or none)."""
@@ -177,24 +174,6 @@ class Settings:
         _, match, prefixes = matcher
         rel = _relative(path, self.root)
         return bool(match(rel) or any(match(part) for part in rel.split("/")) or (prefixes and rel.startswith(prefixes)))
-
-    def project_fingerprint(self) -> str:
-        """For cross-file rules' cache entries: computed when a file first needs it, once per
-        project and process (each task carries its own copy of the settings to a worker)."""
-        return self.project_state()[0]
-
-    def project_state(self) -> tuple[str, Any]:
-        """The project fingerprint, and the files' states it was computed from (a run's record
-        holds them: mllint.replay)."""
-        key = (str(self.root), tuple(self.exclude))
-        memo = _PROJECT_STATES.get(key)
-        if memo is None:
-            from mllint.cache import project_fingerprint
-            from mllint.replay import RunInputs
-
-            inputs = RunInputs()
-            memo = _PROJECT_STATES[key] = (project_fingerprint(self.root, self.is_excluded, inputs), inputs)
-        return memo
 
     def fingerprint(self) -> str:
         """A stable text of everything that changes lint results (for the cache)."""
@@ -322,7 +301,7 @@ class ConfigResolver:
         self.inputs = inputs  # a replay.RunInputs: told each configuration file read or looked for
         self._fixed = load_config_file(config_file, inputs) if config_file else None
         self._by_dir: dict[Path, Settings] = {}
-        _PROJECT_STATES.clear()  # a new run: the project's files may have changed since the last
+        new_run()  # a new run: the project's files may have changed since the last
 
     def _finish(self, settings: Settings) -> Settings:
         if self.cli_layer is not None:
@@ -338,8 +317,10 @@ class ConfigResolver:
                 self._finish(self._fixed)
                 self._fixed._finished = True  # type: ignore[attr-defined]
             return self._fixed
-        directory = path.parent if not path.is_dir() else path
-        directory = directory.resolve()
+        named = path.parent if not path.is_dir() else path
+        directory = named.resolve()
+        if self.inputs is not None and os.path.abspath(named) != str(directory):
+            self.inputs.link(named, directory)  # the settings are looked up where the symlink leads
         if directory in self._by_dir:
             return self._by_dir[directory]
         settings = None

@@ -13,6 +13,7 @@ from typing import Any
 
 from mllint.diagnostics import Location
 from mllint.hydra.apps import App
+from mllint.reads import note_dir
 from mllint.hydra.configs import GroupChoice, Repo, Unresolvable, all_keys, compose, entry_key, lookup
 
 # Stands for a value mllint cannot know ($VAR in a script, {expr} in an f-string). It is a
@@ -143,7 +144,7 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
             elif a.known:
                 msg = " ".join(str(exc).split("\n")[0:2]).strip()
                 findings.append(Finding("ML502", f"Hydra cannot parse the override `{a.text}`: {msg}", a))
-    if config_name is None or config_dir is None or not config_dir.is_dir():
+    if config_name is None or config_dir is None or not note_dir(config_dir):
         return findings
     config_name = config_name[:-5] if config_name.endswith(".yaml") else config_name
     repo = Repo((config_dir,))
@@ -324,5 +325,6 @@ def _tree_of(value: dict) -> dict:
 def _subdirs(repo: Repo) -> list[str]:
     out: set[str] = set()
     for d in repo.dirs:
-        out.update(p.name for p in d.iterdir() if p.is_dir())
+        if note_dir(d):
+            out.update(p.name for p in d.iterdir() if note_dir(p))
     return sorted(out)
