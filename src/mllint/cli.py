@@ -21,6 +21,7 @@ import click
 
 from mllint import __version__, cache, replay
 from mllint.config import ConfigError, ConfigResolver, SelectionLayer, check_selector
+from mllint.diagnostics import printable
 from mllint.engine import decode, kind_of, lint_text
 from mllint.output import (format_github, format_json, format_junit, format_lines, format_sarif, format_statistics,
                             format_summary, format_text, statistics_json)
@@ -54,7 +55,9 @@ def _fail(message: str) -> None:
 
 
 def _echo(text: str, err: bool = False, nl: bool = True) -> None:
-    """click.echo, and the run's record (mllint.replay) keeps what was printed."""
+    """click.echo, and the run's record (mllint.replay) keeps what was printed; a file name that is
+    not UTF-8 is shown escaped (printable)."""
+    text = printable(text)
     click.echo(text, err=err, nl=nl)
     if replay.current is not None:
         replay.current.print(text + ("\n" if nl else ""), err)
@@ -94,6 +97,12 @@ def main() -> None:
 def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview, fmt, output_file,
           statistics, stdin_filename, exit_zero, force_exclude, config_file, jobs, quiet, no_cache) -> None:
     """Lint PATHS (default: the current directory)."""
+    try:
+        os.getcwd()
+    except OSError:
+        named = [*(paths or ["."]), *(p for p in (config_file, output_file, stdin_filename) if p is not None)]
+        if not all(os.path.isabs(p) for p in named):
+            _fail("the current directory no longer exists (deleted or moved); name absolute paths, or cd")
     # Only a plain check is replayed: the others write files or read stdin.
     if fix or diff or stdin_filename is not None or output_file is not None or no_cache:
         replay.current = None
@@ -153,7 +162,7 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, preview
         if not quiet:
             click.echo(f"Would fix {fixed} error{'s' if fixed != 1 else ''}.", err=True)
         for err in errors:
-            click.echo(f"mllint: error: {err}", err=True)
+            click.echo(printable(f"mllint: error: {err}"), err=True)
         sys.exit(2 if errors else (1 if fixed else 0))
 
     if stream:
@@ -203,6 +212,7 @@ def _render(diags, fmt, statistics, unsafe, fixed, fix_mode, quiet, files=None) 
 
 def _emit(text: str, output_file: str | None) -> None:
     if output_file:
+        text = printable(text)
         Path(output_file).write_text(text + ("\n" if text and not text.endswith("\n") else ""), encoding="utf-8")
     elif text:
         _echo(text, nl=not text.endswith("\n"))

@@ -336,6 +336,10 @@ class ConfigResolver:
             if self.inputs is not None:
                 self.inputs.file(pyproject, None)
         if settings is None:
-            settings = self._finish(Settings(root=Path.cwd()))
+            try:
+                root = Path.cwd()
+            except OSError:  # a deleted working directory: the file's own directory stands in
+                root = directory
+            settings = self._finish(Settings(root=root))
         self._by_dir[directory] = settings
         return settings
