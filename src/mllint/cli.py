@@ -284,8 +284,11 @@ def clean(paths) -> None:
     for top in paths or (".",):
         for dirpath, dirnames, _ in os.walk(top):
             if cache.CACHE_DIR in dirnames:
-                cache.clear(Path(dirpath))
-                click.echo(f"Removed {os.path.join(dirpath, cache.CACHE_DIR)}")
+                where = printable(os.path.join(dirpath, cache.CACHE_DIR))
+                if cache.clear(Path(dirpath)):
+                    click.echo(f"Removed {where}")
+                else:  # a symlink (a checkout can ship one): what it points to is not mllint's to delete
+                    click.echo(f"Skipped {where}: not a directory (a symlink?)", err=True)
             dirnames[:] = [d for d in dirnames if d not in skip and d != cache.CACHE_DIR]
 
 

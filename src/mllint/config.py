@@ -179,8 +179,9 @@ class Settings:
         """A stable text of everything that changes lint results (for the cache)."""
         memo = self.__dict__.get("_fingerprint")
         if memo is None:
+            # the root too: per-file ignores match paths relative to it, Hydra commands resolve from it
             memo = repr((sorted(c.code for c in self.enabled_infos()), sorted(self.rule_options.items()),
-                         sorted(self.per_file_ignores.items()), sorted(self.hydra.items())))
+                         sorted(self.per_file_ignores.items()), sorted(self.hydra.items()), str(self.root)))
             self.__dict__["_fingerprint"] = memo
         return memo
 
