@@ -7,11 +7,14 @@ output and exit status, and everything the output depends on:
 - the content (a digest) of every file linted and every configuration file read;
 - the configuration files looked for and not found there;
 - the entries of every directory walked (a file added, removed or renamed there changes them);
-- where cross-file rules took part, the state of the project's files that the per-file cache
-  keys their results by (entries of each directory, size and modification time of each file).
+- where each symlinked directory it went through led (settings are looked up where it leads);
+- where cross-file rules took part, what they read (mllint.reads: entries of each directory, size
+  and modification time of each file, as they were when read).
 Replaying checks all of it (so it reads every linted file, as a warm run does) and otherwise runs
 the normal way. The key is the arguments, the working directory, the Python version, mllint's
-version and code, and the prescreen switch.
+version and code, the versions of the libraries that shape results, and the prescreen switch. The
+output is printed as click.echo printed it, and the record is read and written through
+mllint.cachefs (never through a symlink).
 
 Only the `mllint` command records, and only a plain check (no --fix, --diff, --stdin-filename,
 --output-file or --no-cache) that ended without errors. Records live in
