@@ -290,3 +290,25 @@ def test_a_deleted_working_directory_is_a_clear_error_not_a_traceback(tmp_path):
     assert version == (0, []) and help_ == (0, [])
     assert no_cache[0] == 1 and cached[0] == 1  # the finding in the named file
     assert relative[0] == 2 and relative[1][0].startswith("mllint: error: the current directory no longer exists")
+
+
+@pytest.mark.parametrize("records", ["replayed", "per-file cache only"])
+def test_hydra_results_follow_a_re_pointed_config_dir_symlink(tmp_path, records):
+    """conf -> conf_a, then conf -> conf_b whose config.yaml has the same size and time: the
+    rules read conf_b now, and the answer must be conf_b's."""
+    (tmp_path / "pyproject.toml").write_text("[tool.mllint]\n")
+    for name, text in (("conf_a", "lr: 0.1000000\n"), ("conf_b", "batch_size: 3\n")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.yaml").write_text(text)
+        os.utime(tmp_path / name / "config.yaml", (1_000_000, 1_000_000))
+    (tmp_path / "conf").symlink_to("conf_a", target_is_directory=True)
+    (tmp_path / "train.py").write_text(APP.format(path="conf"))
+    (tmp_path / "run.sh").write_text("#!/bin/bash\npython train.py batch_size=64\n")
+    first = mllint("run.sh", cwd=tmp_path)
+    assert first.returncode == 1 and b"ML502" in first.stdout, first
+    (tmp_path / "conf").unlink()
+    (tmp_path / "conf").symlink_to("conf_b", target_is_directory=True)
+    if records == "per-file cache only":
+        shutil.rmtree(tmp_path.joinpath(*replay.RUNS))
+    second = mllint("run.sh", cwd=tmp_path)
+    assert (second.returncode, second.stdout) == (0, b"All checks passed!\n"), second

@@ -13,7 +13,7 @@ from typing import Any
 
 from mllint.diagnostics import Location
 from mllint.hydra.apps import App
-from mllint.reads import note_dir
+from mllint.reads import note_dir, note_link
 from mllint.hydra.configs import GroupChoice, Repo, Unresolvable, all_keys, compose, entry_key, lookup
 
 # Stands for a value mllint cannot know ($VAR in a script, {expr} in an f-string). It is a
@@ -122,6 +122,7 @@ def check_command(app: App, args: list[Arg]) -> list[Finding]:
                     if value is None or not value_arg.known or app.file is None:
                         return findings
                     config_dir = (app.file.parent / value).resolve()
+                    note_link(app.file.parent / value, config_dir)
                 elif flag in ("--config-dir", "-cd"):
                     return findings  # another search path: configs may come from anywhere
             elif flag in BOOL_FLAGS:
