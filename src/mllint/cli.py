@@ -50,7 +50,7 @@ def _selectors(values: tuple[str, ...], option: str) -> list[str]:
 
 
 def _fail(message: str) -> None:
-    click.echo(f"mllint: error: {message}", err=True)
+    click.echo(printable(f"mllint: error: {message}"), err=True)
     sys.exit(2)
 
 
@@ -228,7 +228,7 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
     try:
         src = decode(data, kind)
     except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
-        click.echo(f"mllint: error: {name}: cannot decode: {exc}", err=True)
+        click.echo(printable(f"mllint: error: {name}: cannot decode: {exc}"), err=True)
         return 2
     settings = resolver.for_path(path if path.is_absolute() else Path.cwd() / path)
     if force_exclude and settings.is_excluded(path if path.is_absolute() else Path.cwd() / path):
@@ -239,14 +239,14 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
     task = Task(path, name, settings)
     result = lint_text(src.text, name, kind, _rules_for(task), project=settings, fix=fix or diff, unsafe=unsafe)
     for err in result.errors:
-        click.echo(f"mllint: error: {err}", err=True)
+        click.echo(printable(f"mllint: error: {err}"), err=True)
     if diff:
         if result.new_source is not None:
             import difflib
 
-            sys.stdout.write("".join(difflib.unified_diff(
+            sys.stdout.write(printable("".join(difflib.unified_diff(
                 src.text.splitlines(keepends=True), result.new_source.splitlines(keepends=True),
-                fromfile=f"a/{name}", tofile=f"b/{name}")))
+                fromfile=f"a/{name}", tofile=f"b/{name}"))))
         return 2 if result.errors else (1 if result.fixed else 0)
     report = _render(result.diagnostics, fmt, statistics, unsafe, result.fixed, fix, quiet, files=[name])
     if fix:
@@ -256,7 +256,7 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
         if output_file:
             _emit(report, output_file)
         elif report:
-            click.echo(report, err=True)
+            click.echo(printable(report), err=True)
     else:
         _emit(report, output_file)
     if result.errors:
