@@ -54,8 +54,11 @@ def _open_dirs(root, parts: tuple[str, ...], create: bool) -> int:
             os.close(fd)
             fd = child
             if made and part == CACHE_DIR:
-                _write_new(fd, "CACHEDIR.TAG", CACHEDIR_TAG.encode())
-                _write_new(fd, ".gitignore", _GITIGNORE.encode())
+                for name, text in (("CACHEDIR.TAG", CACHEDIR_TAG), (".gitignore", _GITIGNORE)):
+                    try:
+                        _write_new(fd, name, text.encode())
+                    except FileExistsError:  # another run was quicker
+                        pass
     except BaseException:
         os.close(fd)
         raise
@@ -93,8 +96,11 @@ def _checked_path(root, parts: tuple[str, ...], create: bool) -> str:
             raise Refused(f"{path}: not a directory of mllint's cache")
         if made and part == CACHE_DIR:
             for name, text in (("CACHEDIR.TAG", CACHEDIR_TAG), (".gitignore", _GITIGNORE)):
-                with open(os.path.join(path, name), "x", encoding="utf-8") as fh:
-                    fh.write(text)
+                try:
+                    with open(os.path.join(path, name), "x", encoding="utf-8") as fh:
+                        fh.write(text)
+                except FileExistsError:  # another run was quicker
+                    pass
     return path
 
 
