@@ -188,10 +188,10 @@ def _record(recorder: replay.Recorder, tasks: list[Task], results, status: int) 
         if state is None:
             return
         recorder.inputs.file(task.path, state.content)
-        recorder.entries[state.key] = cache.entry(result.diagnostics, result.project)
+        recorder.entries[state.key] = cache.entry(result.diagnostics, result.reads)
         # a changed size or time ends a replay before any file is read (one changed file: pre-commit)
         recorder.inputs.stat(task.path, state.size, state.mtime_ns)
-        if result.project is not None and not recorder.inputs.reads(result.project):
+        if result.reads is not None and not recorder.inputs.reads(result.reads):
             return  # a tree changed between a worker's walk and this process's: not recorded
     recorder.write(status)
 

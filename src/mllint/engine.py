@@ -58,7 +58,7 @@ class FileResult:
     source: str | None = None
     state: FileState | None = None  # what reading the file found (with the cache on)
     # What cross-file rules read besides the file (mllint.reads.Reads.to_json), if they took part.
-    project: dict | None = None
+    reads: dict | None = None
 
 
 # ---- reading and writing, keeping the file's encoding, BOM and line endings -------------------

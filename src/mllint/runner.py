@@ -155,7 +155,7 @@ def _load(task: Task, state: FileState) -> FileResult | None:
     hit = cache.load(task.settings.root, state.key)
     if hit is None or (task.fix and choose_fixes(hit[0], task.unsafe)):
         return None
-    return FileResult(task.display, diagnostics=hit[0], state=state, project=hit[1])
+    return FileResult(task.display, diagnostics=hit[0], state=state, reads=hit[1])
 
 
 def cached(task: Task) -> FileResult | None:
@@ -215,21 +215,21 @@ def process(task: Task) -> FileResult:
                           state=state)
     # Cross-file rules note each file and directory they read, with its state when read (an edit
     # made meanwhile makes the next run lint again); the result is cached against exactly these.
-    project = None
+    read = None
     recorder = reads.Reads() if state is not None and _reads_other_files(src.text, _infos_for(task), kind) else None
     if recorder is not None:
         with recorder:
             result = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
                                unsafe=task.unsafe)
-        project = recorder.to_json()
+        read = recorder.to_json()
     else:
         result = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
                            unsafe=task.unsafe)
-    result.state, result.project = state, project
+    result.state, result.reads = state, read
     if len(data) >= _LARGE_FILE_BYTES:
         _release_freed_memory()
     if state is not None and not result.errors and result.new_source is None:
-        cache.store(task.settings.root, state.key, result.diagnostics, project)
+        cache.store(task.settings.root, state.key, result.diagnostics, read)
     if result.new_source is not None and task.write:
         try:
             write_atomic(task.path, result.new_source, src.encoding, stat_before.st_mtime_ns)
