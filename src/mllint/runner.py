@@ -120,7 +120,7 @@ def _read(task: Task):
 
 def _real(path: Path) -> str:
     """The file's real path (where it is decides per-file ignores and what Hydra commands run);
-    each directory resolved once per process."""
+    each directory resolved once per run."""
     full = os.path.abspath(path)
     if os.path.islink(full):
         return os.path.realpath(full)
@@ -244,6 +244,7 @@ def run_iter(tasks: list[Task], jobs: int = 1) -> Iterator[FileResult]:
     """Results one by one, in the order of `tasks` whatever the number of processes, as soon as
     each is ready (so a large run shows its first findings early). What the cache can answer is
     answered here first, so an unchanged tree starts no worker processes."""
+    _real_dir.cache_clear()  # a directory symlink may have been re-pointed since the last run
     if jobs <= 1 or len(tasks) < 4:
         yield from map(process, tasks)
         return
