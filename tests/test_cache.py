@@ -216,4 +216,4 @@ def test_the_code_fingerprint_follows_every_source_file(tmp_path):
     fingerprints.append(fingerprint.tree_fingerprint(str(tmp_path)))
     assert len(set(fingerprints)) == len(fingerprints)
     assert fingerprint.code_fingerprint() == f"{__version__}:" + fingerprint.tree_fingerprint(
-        str(Path(fingerprint.__file__).parent))
+        str(Path(fingerprint.__file__).parent)) + ":" + fingerprint.dependency_versions()

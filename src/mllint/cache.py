@@ -1,10 +1,12 @@
 """A persistent lint cache in `.mllint_cache/` beside the project's pyproject.toml.
 
-An entry is keyed by the file's content, its kind, mllint's version and code and the effective settings
-(enabled rules, options, per-file ignores); it holds the diagnostics. Entries are written
-atomically (temporary file + rename), so two runs sharing the cache at once are safe: the worst
-case is that both compute the same entry. Results that involve cross-file rules (which also read
-other files, e.g. Hydra configs) are also keyed by the names, sizes and times of the project's files.
+An entry is keyed by the file's content, its name and real location, its kind, mllint's version and
+code, the versions of the libraries that shape results, and the effective settings (enabled rules,
+options, per-file ignores); it holds the diagnostics. Entries are written atomically (temporary file
++ rename), so two runs sharing the cache at once are safe: the worst case is that both compute the
+same entry. Results that involve cross-file rules (which also read other files, e.g. Hydra configs)
+hold what those rules read (mllint.reads) and count only while all of it is unchanged. Nothing is
+read, written or deleted through a symlink in the cache path (mllint.cachefs).
 """
 
 from __future__ import annotations
@@ -13,26 +15,21 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Callable
 
-from mllint import __version__
+from mllint import __version__, cachefs, reads
 from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
 from mllint.fingerprint import CACHE_DIR, code_fingerprint, new_hash
 
-CACHEDIR_TAG = (
-    "Signature: 8a477f597d28d172789f06886806bc55\n"
-    "# This file is a cache directory tag created by mllint.\n"
-    "# For information about cache directory tags, see https://bford.info/cachedir/\n"
-)
 
-
-def key(content: str, path_display: str, kind: str, settings_fingerprint: str) -> str:
-    """An entry's name, from the file's content digest (`fingerprint.content_digest`), name, kind
-    and settings."""
+def key(content: str, path_display: str, kind: str, settings_fingerprint: str, location: str = "") -> str:
+    """An entry's name, from the file's content digest (`fingerprint.content_digest`), displayed
+    name, real location (`location`: its real path: per-file ignores and the Hydra rules depend on
+    where the file is, not on how it was named), kind and settings."""
     h = _key_prefix(kind, settings_fingerprint).copy()
-    h.update(path_display.encode())
-    h.update(b"\0")
-    h.update(content.encode())
+    for part in (path_display, location, content):
+        # a file name need not be UTF-8 (os.fsencode gives its bytes back)
+        h.update(part.encode("utf-8", "surrogateescape"))
+        h.update(b"\0")
     return h.hexdigest()
 
 
@@ -46,8 +43,8 @@ def _key_prefix(kind: str, settings_fingerprint: str):
     return h
 
 
-def _entry(root: Path, digest: str) -> str:
-    return os.path.join(root, CACHE_DIR, __version__, digest[:2], f"{digest}.json")
+def _entry_dir(digest: str) -> tuple[str, str, str]:
+    return (CACHE_DIR, __version__, digest[:2])
 
 
 # Entries read in bulk, by key: a previous run's record (mllint.replay) holds one per file it linted.
@@ -59,50 +56,41 @@ def preload(entries: dict[str, dict]) -> None:
     _preloaded.update(entries)
 
 
-def load(root: Path, digest: str,
-         project_fingerprint: Callable[[], str]) -> tuple[list[Diagnostic], str | None] | None:
-    """The entry's diagnostics and the project fingerprint they hold (cross-file rules' results, else
-    None); None if there is no entry, or if `project_fingerprint()` says the project has changed."""
+def load(root: Path, digest: str) -> tuple[list[Diagnostic], dict | None] | None:
+    """The entry's diagnostics and what cross-file rules read for them (`mllint.reads`, else
+    None); None if there is no entry, or if any file or directory they read has changed since."""
     try:
         raw = _preloaded.get(digest)
         if not isinstance(raw, dict):
-            with open(_entry(root, digest), encoding="utf-8") as fh:
-                raw = json.load(fh)
-        if raw["project"] is not None and raw["project"] != project_fingerprint():
+            raw = json.loads(cachefs.read(root, _entry_dir(digest), f"{digest}.json"))
+        read = raw["reads"]
+        if read is not None and raw["project"] != reads.current_fingerprint(read):
             return None
-        return [_decode(d) for d in raw["diagnostics"]], raw["project"]
-    except (OSError, ValueError, KeyError, TypeError):
+        return [_decode(d) for d in raw["diagnostics"]], read
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
-def store(root: Path, digest: str, diagnostics: list[Diagnostic], project: str | None = None) -> None:
-    """Best effort: a cache that cannot be written (read-only checkout) is simply not used.
-    `project`: the project's fingerprint, for results that depend on other files too."""
-    write_json(root, _entry(root, digest), entry(diagnostics, project))
+def store(root: Path, digest: str, diagnostics: list[Diagnostic], read: dict | None = None) -> None:
+    """Best effort: a cache that cannot be written (read-only checkout, a symlink in the cache
+    path) is simply not used. `read`: what cross-file rules read besides the file (mllint.reads)."""
+    write_json(root, (*_entry_dir(digest), f"{digest}.json"), entry(diagnostics, read))
 
 
-def entry(diagnostics: list[Diagnostic], project: str | None) -> dict:
-    return {"project": project, "diagnostics": [_encode(d) for d in diagnostics]}
+def entry(diagnostics: list[Diagnostic], read: dict | None) -> dict:
+    return {"project": None if read is None else reads.fingerprint(read), "reads": read,
+            "diagnostics": [_encode(d) for d in diagnostics]}
 
 
-def write_json(root: Path, path: str, value) -> bool:
-    """Write a cache file atomically (temporary file + rename), creating the tagged cache directory
-    under `root` first; best effort: False if it cannot be written."""
-    import tempfile
-
+def write_json(root: Path, path: tuple[str, ...], value) -> bool:
+    """Write a cache file, root/path..., atomically, never through a symlink (mllint.cachefs),
+    creating the tagged cache directory under `root` first; best effort: False if it cannot be
+    written. ensure_ascii: a file name that is not UTF-8 is written as an escape."""
     try:
-        base = Path(root) / CACHE_DIR
-        if not base.is_dir():
-            base.mkdir(parents=True, exist_ok=True)
-            (base / "CACHEDIR.TAG").write_text(CACHEDIR_TAG)
-            (base / ".gitignore").write_text("# Automatically created by mllint.\n*\n")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(value))  # dumps: the C encoder (dump encodes in Python, chunk by chunk)
-        os.replace(tmp, path)
+        # dumps: the C encoder (dump encodes in Python, chunk by chunk)
+        cachefs.write(root, path[:-1], path[-1], json.dumps(value).encode("ascii"))
         return True
-    except OSError:
+    except (OSError, ValueError):
         return False
 
 
@@ -130,34 +118,18 @@ def _decode(raw: dict) -> Diagnostic:
                       end=Location(*raw["e"]), fix=fix, cell=raw["cell"], noqa_row=raw["q"])
 
 
-def project_fingerprint(root: Path, excluded, inputs=None) -> str:
-    """Names, sizes and modification times of the files cross-file rules may read under `root`
-    (Python, YAML and shell files): their cached results stay valid while none of these changes.
-    `inputs` (a `replay.RunInputs`) is told each directory's entries and each file's state."""
-    from mllint.ignore import skipped_directory
-
-    h = new_hash()
-    for dirpath, dirnames, filenames in os.walk(root):
-        if inputs is not None:
-            inputs.directory(dirpath, dirnames + filenames)
-        if dirpath != str(root) and skipped_directory(dirnames, filenames, dirpath):
-            dirnames[:] = []  # a virtual environment or a Hydra run: no rule reads it
-            continue
-        dirnames[:] = sorted(d for d in dirnames if not excluded(os.path.join(dirpath, d)))
-        for name in sorted(filenames):
-            if name.endswith((".py", ".yaml", ".yml", ".sh", ".bash")):
-                file = os.path.join(dirpath, name)
-                try:
-                    st = os.stat(file)
-                except OSError:
-                    continue
-                if inputs is not None:
-                    inputs.stat(file, st.st_size, st.st_mtime_ns)
-                h.update(f"{file}:{st.st_size}:{st.st_mtime_ns}\n".encode())
-    return h.hexdigest()
-
-
-def clear(root: Path) -> None:
+def clear(root: Path) -> bool:
+    """Remove root/.mllint_cache; False (nothing removed) if it is a symlink or not a directory:
+    `mllint clean` never follows a link out of the tree (rmtree does not follow links inside it)."""
     import shutil
+    import stat
 
-    shutil.rmtree(root / CACHE_DIR, ignore_errors=True)
+    path = os.path.join(root, CACHE_DIR)
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return False
+    if not stat.S_ISDIR(st.st_mode) or getattr(st, "st_file_attributes", 0) & 0x400:
+        return False
+    shutil.rmtree(path, ignore_errors=True)
+    return True

@@ -21,6 +21,7 @@ import click
 
 from mllint import __version__, cache, replay
 from mllint.config import ConfigError, ConfigResolver, SelectionLayer, check_selector
+from mllint.diagnostics import printable
 from mllint.engine import decode, kind_of, lint_text
 from mllint.output import (format_github, format_json, format_junit, format_lines, format_sarif, format_statistics,
                             format_summary, format_text, statistics_json)
@@ -49,12 +50,14 @@ def _selectors(values: tuple[str, ...], option: str) -> list[str]:
 
 
 def _fail(message: str) -> None:
-    click.echo(f"mllint: error: {message}", err=True)
+    click.echo(printable(f"mllint: error: {message}"), err=True)
     sys.exit(2)
 
 
 def _echo(text: str, err: bool = False, nl: bool = True) -> None:
-    """click.echo, and the run's record (mllint.replay) keeps what was printed."""
+    """click.echo, and the run's record (mllint.replay) keeps what was printed; a file name that is
+    not UTF-8 is shown escaped (printable)."""
+    text = printable(text)
     click.echo(text, err=err, nl=nl)
     if replay.current is not None:
         replay.current.print(text + ("\n" if nl else ""), err)
@@ -109,6 +112,12 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, fixable
     """Lint PATHS (default: the current directory)."""
     if add_noqa and (fix or diff or stdin_filename is not None):
         _fail("--add-noqa cannot be combined with --fix, --diff or --stdin-filename")
+    try:
+        os.getcwd()
+    except OSError:
+        named = [*(paths or ["."]), *(p for p in (config_file, output_file, stdin_filename) if p is not None)]
+        if not all(os.path.isabs(p) for p in named):
+            _fail("the current directory no longer exists (deleted or moved); name absolute paths, or cd")
     # Only a plain check is replayed: the others write files or read stdin.
     if (fix or diff or add_noqa or stdin_filename is not None or output_file is not None or no_cache or show_files
             or show_settings):
@@ -198,7 +207,7 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, fixable
         if not quiet:
             click.echo(f"Would fix {fixed} error{'s' if fixed != 1 else ''}.", err=True)
         for err in errors:
-            click.echo(f"mllint: error: {err}", err=True)
+            click.echo(printable(f"mllint: error: {err}"), err=True)
         sys.exit(2 if errors else (1 if fixed else 0))
 
     # the errors first, so that the summary closes the output and counts them (it never says
@@ -223,26 +232,18 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, fixable
 
 def _record(recorder: replay.Recorder, tasks: list[Task], results, status: int) -> None:
     """Write the run's record, with the content of each linted file as it was linted; results of
-    cross-file rules with the state of the project their rules read, so not if the project changed
-    while they ran (two states)."""
-    projects: dict[tuple, tuple[Task, set[str]]] = {}
+    cross-file rules with the state of what their rules read, as they read it."""
     for task, result in zip(tasks, results):
         state = result.state
         if state is None:
             return
         recorder.inputs.file(task.path, state.content)
         if result.cacheable:  # else the next run's per-file cache would drop its warning
-            recorder.entries[state.key] = cache.entry(result.diagnostics, result.project)
+            recorder.entries[state.key] = cache.entry(result.diagnostics, result.reads)
         # a changed size or time ends a replay before any file is read (one changed file: pre-commit)
         recorder.inputs.stat(task.path, state.size, state.mtime_ns)
-        if result.project is not None:
-            group = projects.setdefault((str(task.settings.root), tuple(task.settings.exclude)), (task, set()))
-            group[1].add(result.project)
-    for task, seen in projects.values():
-        fingerprint, state = task.settings.project_state()
-        if {fingerprint} != seen:
-            return
-        recorder.inputs.add(state)
+        if result.reads is not None and not recorder.inputs.reads(result.reads):
+            return  # a tree changed between a worker's walk and this process's: not recorded
     recorder.write(status)
 
 
@@ -264,6 +265,7 @@ def _render(diags, fmt, statistics, unsafe, fixed, fix_mode, quiet, files=None, 
 def _emit(text: str, output_file: str | None) -> None:
     if output_file:
         # as Ruff does, the report's directory is created (CI: `-o reports/mllint.sarif`)
+        text = printable(text)
         try:
             Path(output_file).parent.mkdir(parents=True, exist_ok=True)
             Path(output_file).write_text(text + ("\n" if text and not text.endswith("\n") else ""), encoding="utf-8")
@@ -283,7 +285,7 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
     try:
         src = decode(data, kind)
     except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
-        click.echo(f"mllint: error: {name}: cannot decode: {exc}", err=True)
+        click.echo(printable(f"mllint: error: {name}: cannot decode: {exc}"), err=True)
         return 2
     full = path if path.is_absolute() else Path.cwd() / path
     settings = resolver.for_path(full)
@@ -296,14 +298,14 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
     task = Task(path, name, settings)
     result = lint_text(src.text, name, kind, _rules_for(task), project=settings, fix=fix or diff, unsafe=unsafe)
     for err in result.errors:
-        click.echo(f"mllint: error: {err}", err=True)
+        click.echo(printable(f"mllint: error: {err}"), err=True)
     if diff:
         if result.new_source is not None:
             import difflib
 
-            sys.stdout.write("".join(difflib.unified_diff(
+            sys.stdout.write(printable("".join(difflib.unified_diff(
                 src.text.splitlines(keepends=True), result.new_source.splitlines(keepends=True),
-                fromfile=f"a/{name}", tofile=f"b/{name}")))
+                fromfile=f"a/{name}", tofile=f"b/{name}"))))
         return 2 if result.errors else (1 if result.fixed else 0)
     report = _render(result.diagnostics, fmt, statistics, unsafe, result.fixed, fix, quiet, files=[name],
                      errors=len(result.errors))
@@ -314,7 +316,7 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
         if output_file:
             _emit(report, output_file)
         elif report:
-            click.echo(report, err=True)
+            click.echo(printable(report), err=True)
     else:
         _emit(report, output_file)
     if result.errors:
@@ -344,8 +346,11 @@ def clean(paths) -> None:
     for top in paths or (".",):
         for dirpath, dirnames, _ in os.walk(top):
             if cache.CACHE_DIR in dirnames:
-                cache.clear(Path(dirpath))
-                click.echo(f"Removed {os.path.join(dirpath, cache.CACHE_DIR)}")
+                where = printable(os.path.join(dirpath, cache.CACHE_DIR))
+                if cache.clear(Path(dirpath)):
+                    click.echo(f"Removed {where}")
+                else:  # a symlink (a checkout can ship one): what it points to is not mllint's to delete
+                    click.echo(f"Skipped {where}: not a directory (a symlink?)", err=True)
             dirnames[:] = [d for d in dirnames if d not in skip and d != cache.CACHE_DIR]
 
 

@@ -20,6 +20,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from mllint.fingerprint import content_digest, read_regular
+from mllint.reads import new_run
 from mllint.rule import Rule, RuleInfo, all_rules, rule_infos
 
 # Names skipped when walking a directory (as Ruff's default `exclude`, plus mllint's own): matched
@@ -117,10 +118,6 @@ class SelectionLayer:
                 enabled[code] = pos > neg
             if code in positives:
                 explicit.add(code)
-
-
-# (fingerprint, replay.RunInputs) per project, for the current run (ConfigResolver)
-_PROJECT_STATES: dict[tuple[str, tuple[str, ...]], tuple[str, Any]] = {}
 
 
 @dataclass
@@ -260,32 +257,15 @@ class Settings:
         lines += [f"hydra = {value(self.hydra)}" + origin("hydra")] if self.hydra else []
         return "\n".join(lines)
 
-    def project_fingerprint(self) -> str:
-        """For cross-file rules' cache entries: computed when a file first needs it, once per
-        project and process (each task carries its own copy of the settings to a worker)."""
-        return self.project_state()[0]
-
-    def project_state(self) -> tuple[str, Any]:
-        """The project fingerprint, and the files' states it was computed from (a run's record
-        holds them: mllint.replay)."""
-        key = (str(self.root), tuple(self.exclude))
-        memo = _PROJECT_STATES.get(key)
-        if memo is None:
-            from mllint.cache import project_fingerprint
-            from mllint.replay import RunInputs
-
-            inputs = RunInputs()
-            memo = _PROJECT_STATES[key] = (project_fingerprint(self.root, self.is_excluded, inputs), inputs)
-        return memo
-
     def fingerprint(self) -> str:
         """A stable text of everything that changes lint results (for the cache)."""
         memo = self.__dict__.get("_fingerprint")
         if memo is None:
             codes = sorted(c.code for c in self.enabled_infos())
             fixable = self.fixable_codes()  # an unfixable rule's diagnostics carry no fix
+            # the root too: per-file ignores match paths relative to it, Hydra commands resolve from it
             memo = repr((codes, sorted(self.rule_options.items()), sorted(self.per_file_ignores.items()),
-                         sorted(self.hydra.items()), [code for code in codes if code not in fixable]))
+                         sorted(self.hydra.items()), [code for code in codes if code not in fixable], str(self.root)))
             self.__dict__["_fingerprint"] = memo
         return memo
 
@@ -533,7 +513,7 @@ class ConfigResolver:
         self.inputs = inputs  # a replay.RunInputs: told each configuration file read or looked for
         self._fixed = load_config_file(config_file, inputs) if config_file else None
         self._by_dir: dict[Path, Settings] = {}
-        _PROJECT_STATES.clear()  # a new run: the project's files may have changed since the last
+        new_run()  # a new run: the project's files may have changed since the last
 
     def _finish(self, settings: Settings) -> Settings:
         if self.cli_layer is not None:
@@ -555,8 +535,10 @@ class ConfigResolver:
                 self._finish(self._fixed)
                 self._fixed._finished = True  # type: ignore[attr-defined]
             return self._fixed
-        directory = path.parent if not path.is_dir() else path
-        directory = directory.resolve()
+        named = path.parent if not path.is_dir() else path
+        directory = named.resolve()
+        if self.inputs is not None and os.path.abspath(named) != str(directory):
+            self.inputs.link(named, directory)  # the settings are looked up where the symlink leads
         if directory in self._by_dir:
             return self._by_dir[directory]
         settings = None
@@ -575,6 +557,10 @@ class ConfigResolver:
             if settings is not None:
                 break
         if settings is None:
-            settings = self._finish(Settings(root=Path.cwd()))
+            try:
+                root = Path.cwd()
+            except OSError:  # a deleted working directory: the file's own directory stands in
+                root = directory
+            settings = self._finish(Settings(root=root))
         self._by_dir[directory] = settings
         return settings

@@ -10,6 +10,20 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 
+def printable(text: str) -> str:
+    """`text` with each lone surrogate written as a backslash escape: a file name that is not UTF-8
+    (os.fsdecode gives its bytes as surrogates) shows as `caf\\xe9.py`, as Python's
+    backslashreplace shows the byte, and no stream or file fails to encode it."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "".join(f"\\x{ord(c) - 0xDC00:02x}" if 0xDC80 <= ord(c) <= 0xDCFF
+                       else f"\\u{ord(c):04x}" if 0xD800 <= ord(c) <= 0xDFFF else c for c in text)
+
+
 class Applicability(str, Enum):
     """Fix safety, as in Ruff: safe fixes run with --fix, unsafe ones only with --unsafe-fixes."""
 

@@ -59,8 +59,8 @@ class FileResult:
     new_source: str | None = None  # set when fixing changed the source
     source: str | None = None
     state: FileState | None = None  # what reading the file found (with the cache on)
-    # The project fingerprint the result depends on (cross-file rules took part), else None.
-    project: str | None = None
+    # What cross-file rules read besides the file (mllint.reads.Reads.to_json), if they took part.
+    reads: dict | None = None
     # False when a rule warned (a config it could not read): the cache keeps diagnostics only, and
     # a cached answer would drop the warning
     cacheable: bool = True

@@ -6,6 +6,7 @@ Standard library only, and none of its heavier modules: a replayed run imports t
 from __future__ import annotations
 
 import os
+import sys
 
 try:  # what hashlib.blake2b is, without loading OpenSSL (a tenth of a warm run) for hashlib's sake
     from _blake2 import blake2b
@@ -36,8 +37,35 @@ def code_fingerprint() -> str:
     if _CODE is None:
         from mllint.packs import fingerprint_text
 
-        _CODE = __version__ + ":" + tree_fingerprint(os.path.dirname(os.path.abspath(__file__))) + fingerprint_text()
+        _CODE = (__version__ + ":" + tree_fingerprint(os.path.dirname(os.path.abspath(__file__)))
+                 + ":" + dependency_versions() + fingerprint_text())
     return _CODE
+
+
+# The libraries whose version changes results (LibCST's parser and positions, YAML, Hydra's override
+# grammar, notebooks, shell words, inference): results are not reused across an upgrade of one.
+DEPENDENCIES = ("libcst", "pyyaml", "astroid", "bashlex", "hydra_core", "omegaconf", "nbformat")
+
+
+def dependency_versions() -> str:
+    """Their installed versions, from the names of the *.dist-info directories in site-packages
+    (one listdir each: importlib.metadata, or importing them, would cost the replayed run more
+    than all the rest of it). The first found on sys.path wins, as for import."""
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        if os.path.basename(entry.rstrip("/\\")) not in ("site-packages", "dist-packages"):
+            continue
+        try:
+            names = os.listdir(entry)
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".dist-info"):
+                project, _, version = name[:-len(".dist-info")].partition("-")
+                project = project.lower().replace("-", "_").replace(".", "_")
+                if project in DEPENDENCIES:
+                    found.setdefault(project, version)
+    return ",".join(f"{name}={found.get(name, '')}" for name in DEPENDENCIES)
 
 
 def tree_fingerprint(top: str) -> str:

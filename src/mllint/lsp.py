@@ -229,12 +229,12 @@ class MllintServer(LanguageServer):
 
 
 def _forget_stale_project_indexes() -> None:
-    """The Hydra rules find a project's apps in an index of its .py files (mllint.hydra.apps), read
-    once per process: here, where the process outlives many edits, it is dropped when a directory
+    """The Hydra rules find a project's apps in an index of its .py files (mllint.reads.tree), read
+    once per run: here, where the process outlives many edits, it is dropped when a directory
     changed, so an app written after a config was opened is found at the config's next lint."""
-    from mllint.hydra import apps
+    from mllint import reads
 
-    apps.forget_stale()
+    reads.forget_stale()
 
 
 def _overlaps(a: T.Range, b: T.Range) -> bool:

@@ -5,6 +5,7 @@ reports) are for CI systems."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 
@@ -255,7 +256,17 @@ def _artifact(path: str) -> dict:
     p = PurePath(path)
     if p.is_absolute():
         return {"uri": Path(path).as_uri()}
-    return {"uri": quote(p.as_posix()), "uriBaseId": "%SRCROOT%"}
+    # the name's bytes, percent-encoded (as as_uri does): exact even for a name that is not UTF-8
+    return {"uri": quote(os.fsencode(p.as_posix())), "uriBaseId": "%SRCROOT%"}
+
+
+def _cwd_uri() -> str | None:
+    from pathlib import Path
+
+    try:
+        return Path.cwd().as_uri() + "/"
+    except OSError:  # the working directory was deleted
+        return None
 
 
 def _region(row: int, col: int, end_row: int, end_col: int) -> dict:
@@ -314,10 +325,12 @@ def format_sarif(diags: list[Diagnostic], *, unsafe: bool = False) -> str:
     run = {
         "tool": {"driver": {"name": "mllint", "version": __version__, "semanticVersion": __version__,
                             "rules": [_rule_descriptor(cls) for cls in rules.values()]}},
-        "originalUriBaseIds": {"%SRCROOT%": {"uri": Path.cwd().as_uri() + "/"}},
+        "originalUriBaseIds": {"%SRCROOT%": {"uri": _cwd_uri()}},
         "columnKind": "unicodeCodePoints",
         "results": results,
     }
+    if run["originalUriBaseIds"]["%SRCROOT%"]["uri"] is None:  # only absolute paths can have been named
+        del run["originalUriBaseIds"]
     return json.dumps({"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}, indent=2)
 
 

@@ -7,11 +7,14 @@ output and exit status, and everything the output depends on:
 - the content (a digest) of every file linted and every configuration file read;
 - the configuration files looked for and not found there;
 - the entries of every directory walked (a file added, removed or renamed there changes them);
-- where cross-file rules took part, the state of the project's files that the per-file cache
-  keys their results by (entries of each directory, size and modification time of each file).
+- where each symlinked directory it went through led (settings are looked up where it leads);
+- where cross-file rules took part, what they read (mllint.reads: entries of each directory, size
+  and modification time of each file, as they were when read).
 Replaying checks all of it (so it reads every linted file, as a warm run does) and otherwise runs
 the normal way. The key is the arguments, the working directory, the Python version, mllint's
-version and code, and the prescreen switch.
+version and code, the versions of the libraries that shape results, and the prescreen switch. The
+output is printed as click.echo printed it, and the record is read and written through
+mllint.cachefs (never through a symlink).
 
 Only the `mllint` command records, and only a plain check (no --fix, --diff, --stdin-filename,
 --output-file or --no-cache) that ended without errors. Records live in
@@ -59,9 +62,14 @@ def record_dir(argv: list[str], cwd: str) -> str:
         directory = parent
 
 
-def record_path(argv: list[str], cwd: str) -> str:
-    key = run_key(argv, cwd)
-    return os.path.join(record_dir(argv, cwd), CACHE_DIR, __version__, "runs", f"{key}.json")
+RUNS = (CACHE_DIR, __version__, "runs")
+# A record's first bytes: only files that start so (and are named as records are) are ever pruned.
+MARKER = '{"mllint": "run record"'
+
+
+def record_path(argv: list[str], cwd: str) -> tuple[str, tuple[str, ...], str]:
+    """(directory of the project, the cache's directories below it, the record's name)."""
+    return record_dir(argv, cwd), RUNS, f"{run_key(argv, cwd)}.json"
 
 
 class RunInputs:
@@ -71,6 +79,7 @@ class RunInputs:
         self.files: dict[str, str | None] = {}  # content digest; None: not there (or not a file)
         self.dirs: dict[str, list[str]] = {}  # sorted entry names
         self.stats: dict[str, list[int]] = {}  # [size, mtime_ns] of linted files and cross-file rules' inputs
+        self.links: dict[str, str] = {}  # a path that led through a symlink -> its real path then
 
     def file(self, path, digest: str | None) -> None:
         self.files[os.path.abspath(path)] = digest
@@ -78,13 +87,36 @@ class RunInputs:
     def directory(self, path, names) -> None:
         self.dirs[os.path.abspath(path)] = _entries(names)
 
+    def link(self, path, real) -> None:
+        self.links[os.path.abspath(path)] = os.fspath(real)
+
     def stat(self, path, size: int, mtime_ns: int) -> None:
         self.stats[os.path.abspath(path)] = [size, mtime_ns]
 
-    def add(self, other: RunInputs) -> None:
-        self.files.update(other.files)
-        self.dirs.update(other.dirs)
-        self.stats.update(other.stats)
+    def reads(self, read: dict) -> bool:
+        """What a file's cross-file rules read (mllint.reads), in the state they saw it; False if
+        a tree they walked is no longer what this process sees."""
+        from mllint import reads
+
+        for path, state in read["files"].items():
+            if state is None:
+                self.files[path] = None
+            else:
+                self.stats[path] = list(state)
+        for path, names in read["dirs"].items():
+            self.dirs[path] = names
+        self.links.update(read["links"])
+        for key, seen in read["trees"].items():
+            dirs, files, now = reads.tree_state(key)
+            if now != seen:
+                return False
+            self.dirs.update(dirs)
+            for path, state in files.items():
+                if state is None:
+                    self.files[path] = None
+                else:
+                    self.stats[path] = list(state)
+        return True
 
 
 def _entries(names) -> list[str]:
@@ -112,6 +144,9 @@ def file_state(path: str) -> str | None:
 def _unchanged(record: dict) -> bool:
     """File states first, then directory entries: a changed file usually ends the check there,
     before any file is read. Contents decide (a file can change keeping its size and time)."""
+    for path, real in record["links"].items():
+        if os.path.realpath(path) != real:  # a re-pointed symlink: other settings, other files
+            return False
     for path, state in record["stats"].items():
         try:
             st = os.stat(path)
@@ -121,9 +156,10 @@ def _unchanged(record: dict) -> bool:
             return False
     for path, names in record["dirs"].items():
         try:
-            if _entries(os.listdir(path)) != names:
-                return False
+            now = _entries(os.listdir(path))
         except OSError:
+            now = None  # None in the record: a directory that was not there
+        if now != names:
             return False
     return all(_digest(path) == digest for path, digest in record["files"].items())
 
@@ -134,22 +170,66 @@ def replay(argv: list[str]) -> int | None:
     global previous
     previous = None
     try:
-        cwd = os.getcwd()
-        with open(record_path(argv, cwd), encoding="utf-8") as fh:
-            import json
+        from mllint import cachefs
 
-            record = json.load(fh)
+        cwd = os.getcwd()
+        import json
+
+        record = json.loads(cachefs.read(*record_path(argv, cwd)))
         previous = record if isinstance(record, dict) else None
         if not _unchanged(record):
             return None
         output, status = [(bool(err), str(text)) for err, text in record["output"]], int(record["status"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    for err, text in output:  # in the order it was printed: warnings between findings and summary
-        stream = sys.stderr if err else sys.stdout
-        stream.write(text)
-        stream.flush()
+    try:
+        for err, text in output:  # in the order it was printed: warnings between findings and summary
+            _echo(sys.stderr if err else sys.stdout, text)
+    except BrokenPipeError:
+        # as click does in a real run (`mllint . | head -1`): no traceback, exit 1, and nothing more
+        # written to the closed pipe when the interpreter flushes it on exit
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 1
     return status
+
+
+def _echo(stream, text: str) -> None:
+    """Write as click.echo does in the real run (without importing click): ANSI escapes stripped
+    when the stream is not a terminal; an ASCII-only stream written to in UTF-8 (errors replaced)."""
+    if stream is None:
+        return
+    if "\x1b" in text and not _isatty(stream):
+        import re
+
+        text = re.sub(r"\033\[[0-?]*[ -/]*[@-~]", "", text)  # click's _ansi_re
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None and _is_ascii(getattr(stream, "encoding", None) or "ascii"):
+        stream.flush()
+        buffer.write(text.encode("utf-8", "replace"))
+        buffer.flush()
+        return
+    stream.write(text)
+    stream.flush()
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except Exception:
+        return False
+
+
+def _is_ascii(encoding: str) -> bool:
+    import codecs
+
+    try:
+        return codecs.lookup(encoding).name == "ascii"
+    except LookupError:
+        return False
 
 
 class Recorder:
@@ -157,7 +237,10 @@ class Recorder:
 
     def __init__(self, argv: list[str]) -> None:
         self.argv = argv
-        self.cwd = os.getcwd()
+        try:
+            self.cwd: str | None = os.getcwd()
+        except OSError:  # the working directory was deleted: no record (the CLI reports what it needs)
+            self.cwd = None
         self.inputs = RunInputs()
         self.output: list[tuple[bool, str]] = []  # (to stderr, text)
         # Each file's result, as a per-file cache entry under its key (mllint.cache): when the
@@ -168,27 +251,25 @@ class Recorder:
         self.output.append((err, text))
 
     def write(self, status: int) -> bool:
+        from mllint import cachefs
         from mllint.cache import write_json
 
-        path = record_path(self.argv, self.cwd)
-        record = {"output": self.output, "status": status, "entries": self.entries,
-                  "files": self.inputs.files, "dirs": self.inputs.dirs, "stats": self.inputs.stats}
-        runs = os.path.dirname(path)
-        if not write_json(record_dir(self.argv, self.cwd), path, record):
+        if self.cwd is None:
             return False
-        _prune(runs)
+        top, runs, name = record_path(self.argv, self.cwd)
+        record = {"mllint": "run record", "output": self.output, "status": status, "entries": self.entries,
+                  "files": self.inputs.files, "dirs": self.inputs.dirs, "stats": self.inputs.stats,
+                  "links": self.inputs.links}
+        if not write_json(top, (*runs, name), record):
+            return False
+        cachefs.prune(top, runs, KEEP, _is_record)  # keep the newest KEEP records
         return True
 
 
-def _prune(runs: str) -> None:
-    """Keep the newest KEEP records."""
-    try:
-        with os.scandir(runs) as it:
-            entries = [(e.stat().st_mtime_ns, e.path) for e in it if e.name.endswith(".json")]
-        for _, path in sorted(entries, reverse=True)[KEEP:]:
-            os.unlink(path)
-    except OSError:
-        pass
+def _is_record(name: str, head: bytes) -> bool:
+    """A file mllint wrote as a run record: named as one, and starting with the marker."""
+    return (len(name) == 69 and name.endswith(".json") and all(c in "0123456789abcdef" for c in name[:64])
+            and head.startswith(MARKER.encode()))
 
 
 # Set by the `mllint` command (mllint.__main__) for the run in progress; None otherwise (tests that

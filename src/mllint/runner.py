@@ -12,7 +12,7 @@ from typing import Iterator
 
 from mllint.config import ConfigResolver, Settings
 from mllint.rule import all_rules
-from mllint import cache
+from mllint import cache, reads
 from mllint.engine import FileResult, FileState, choose_fixes, decode, has_evidence, kind_of, lint_text, write_atomic
 from mllint.fingerprint import MAX_FILE_BYTES, NotRegularFile, check_regular, content_digest, open_nonblocking
 
@@ -174,8 +174,23 @@ def _read(task: Task):
     if not task.cache:
         return data, stat_before, None
     content = content_digest(data)
-    key = cache.key(content, task.display, kind_of(path) or "python", task.settings.fingerprint())
+    key = cache.key(content, task.display, kind_of(path) or "python", task.settings.fingerprint(), _real(path))
     return data, stat_before, FileState(content, key, stat_before.st_size, stat_before.st_mtime_ns)
+
+
+def _real(path: Path) -> str:
+    """The file's real path (where it is decides per-file ignores and what Hydra commands run);
+    each directory resolved once per run."""
+    full = os.path.abspath(path)
+    if os.path.islink(full):
+        return os.path.realpath(full)
+    directory, name = os.path.split(full)
+    return os.path.join(_real_dir(directory), name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _real_dir(directory: str) -> str:
+    return os.path.realpath(directory)
 
 
 def _reads_other_files(text: str, infos, kind: str) -> bool:
@@ -196,11 +211,11 @@ def _reads_other_files(text: str, infos, kind: str) -> bool:
 
 def _load(task: Task, state: FileState) -> FileResult | None:
     """A cached result. Results that cross-file rules took part in (they read configs and apps too)
-    hold the project's fingerprint and count only while it is unchanged."""
-    hit = cache.load(task.settings.root, state.key, task.settings.project_fingerprint)
+    hold what those rules read, and count only while none of it has changed."""
+    hit = cache.load(task.settings.root, state.key)
     if hit is None or (task.fix and choose_fixes(hit[0], task.unsafe)) or (task.add_noqa and hit[0]):
         return None
-    return FileResult(task.display, diagnostics=hit[0], state=state, project=hit[1])
+    return FileResult(task.display, diagnostics=hit[0], state=state, reads=hit[1])
 
 
 def cached(task: Task) -> FileResult | None:
@@ -258,20 +273,25 @@ def process(task: Task) -> FileResult:
 
         return FileResult(task.display, diagnostics=[_syntax_diagnostic(task.display, f"cannot decode file: {reason}", 1, 1)],
                           state=state)
-    # The project's state that a cross-file result holds is taken before its rules read the project:
-    # taken after, an edit made meanwhile would be recorded as seen and the stale result kept.
-    project = None
-    if state is not None and _reads_other_files(src.text, _infos_for(task), kind):
-        project = task.settings.project_fingerprint()
-    result = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
-                       unsafe=task.unsafe)
-    result.state, result.project = state, project
-    if task.add_noqa:
-        _add_noqa(result, src.text, kind)
+    # Cross-file rules note each file and directory they read, with its state when read (an edit
+    # made meanwhile makes the next run lint again); the result is cached against exactly these.
+    read = None
+    recorder = reads.Reads() if state is not None and _reads_other_files(src.text, _infos_for(task), kind) else None
+    if recorder is not None:
+        with recorder:
+            result = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
+                               unsafe=task.unsafe)
+        read = recorder.to_json()
+    else:
+        result = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
+                           unsafe=task.unsafe)
+    result.state, result.reads = state, read
     if len(data) >= _LARGE_FILE_BYTES:
         _release_freed_memory()
+    if task.add_noqa:
+        _add_noqa(result, src.text, kind)
     if state is not None and not result.errors and result.new_source is None and result.cacheable:
-        cache.store(task.settings.root, state.key, result.diagnostics, project)
+        cache.store(task.settings.root, state.key, result.diagnostics, read)
     if result.new_source is not None and task.write:
         try:
             write_atomic(task.path, result.new_source, src.encoding, stat_before.st_mtime_ns)
@@ -306,6 +326,7 @@ def run_iter(tasks: list[Task], jobs: int = 1) -> Iterator[FileResult]:
     """Results one by one, in the order of `tasks` whatever the number of processes, as soon as
     each is ready (so a large run shows its first findings early). What the cache can answer is
     answered here first, so an unchanged tree starts no worker processes."""
+    _real_dir.cache_clear()  # a directory symlink may have been re-pointed since the last run
     if jobs <= 1 or len(tasks) < 4:
         yield from map(process, tasks)
         return

@@ -15,6 +15,7 @@ from typing import Any
 
 from mllint.fingerprint import read_regular
 from mllint.hydra.configs import Repo, walk_dirs
+from mllint.reads import note_dir, note_file, note_link
 
 MAX_APP_BYTES = 2 * 2**20  # a Hydra app is a script, not generated code; its full AST costs ~400x its size
 
@@ -29,17 +30,12 @@ class App:
     uses_config_store: bool = False  # configs may also come from code: be silent about missing ones
 
     def repo(self, extra: tuple[Path, ...] = ()) -> Repo | None:
-        if self.config_dir is None or not self.config_dir.is_dir():
+        if self.config_dir is None or not note_dir(self.config_dir):
             return None
         return Repo((self.config_dir, *extra))
 
 
 _APPS: dict[tuple[str, int], Any] = {}
-_INDEX: dict[str, list[Path]] = {}
-# root -> (directory, mtime_ns) of each directory its index read: a file added, removed or renamed
-# changes its directory's mtime. A command-line run is one snapshot and never checks them; the
-# language server lives on while files change, and calls forget_stale() before each lint.
-_INDEX_DIRS: dict[str, list[tuple[str, int]]] = {}
 
 
 def _hydra_names(tree: ast.Module) -> tuple[set[str], set[str]]:
@@ -65,8 +61,11 @@ def _const(node: ast.AST | None) -> tuple[bool, Any]:
     return False, None
 
 
-def read_app(file: Path) -> App | None:
-    """The Hydra app defined in `file` (via @hydra.main), or None."""
+def read_app(file: Path, note: bool = True) -> App | None:
+    """The Hydra app defined in `file` (via @hydra.main), or None. `note`: False for files of the
+    project's tree (`_index`), which is noted as a whole."""
+    if note:
+        note_file(file)
     try:
         key = (str(file), file.stat().st_mtime_ns)
     except OSError:
@@ -103,6 +102,7 @@ def read_app(file: Path) -> App | None:
                 if ok_path and isinstance(cpath, str) and not cpath.startswith("pkg://"):
                     cpath = cpath[len("file://"):] if cpath.startswith("file://") else cpath
                     config_dir = (file.parent / cpath).resolve()
+                    note_link(file.parent / cpath, config_dir)
                 app = App(file, config_dir, cname if ok_name else None, store or not ok_path or not ok_name)
                 break
             if app is not None:
@@ -112,34 +112,13 @@ def read_app(file: Path) -> App | None:
 
 
 def _index(root: Path) -> list[Path]:
-    key = str(root)
-    if key not in _INDEX:
-        walked: list[str] = []
-        _INDEX[key] = walk_dirs(root, SKIP_DIRS, walked) if root.is_dir() else []
-        _INDEX_DIRS[key] = [(d, _mtime(d)) for d in walked] or [(key, _mtime(key))]
-    return _INDEX[key]
-
-
-def _mtime(path: str) -> int:
-    try:
-        return os.stat(path).st_mtime_ns
-    except OSError:
-        return -1
-
-
-def forget_stale() -> None:
-    """Drop the index of every root where a directory changed since it was read (one stat per
-    directory, instead of a walk)."""
-    for key, dirs in list(_INDEX_DIRS.items()):
-        if any(_mtime(d) != mtime for d, mtime in dirs):
-            _INDEX.pop(key, None)
-            del _INDEX_DIRS[key]
+    return walk_dirs(root, SKIP_DIRS) if note_dir(root) else []  # walked once per run
 
 
 def _unique_suffix(root: Path, rel: str) -> Path | None:
     """The one app file under root whose path ends with `rel` (None if none or several)."""
     parts = Path(rel).parts
-    hits = [p for p in _index(root) if p.parts[-len(parts):] == parts and read_app(p) is not None]
+    hits = [p for p in _index(root) if p.parts[-len(parts):] == parts and read_app(p, note=False) is not None]
     return hits[0] if len(hits) == 1 else None
 
 
@@ -148,10 +127,11 @@ def resolve_script(script: str, launcher: Path, root: Path) -> Path | None:
     directory and its parent, then a unique match anywhere under the root."""
     p = Path(script)
     if p.is_absolute():
-        return p if p.is_file() else None
+        return p if note_file(p) else None
     for base in (root, launcher.parent, launcher.parent.parent):
         candidate = base / p
-        if candidate.is_file():
+        if note_file(candidate):
+            note_link(candidate, candidate.resolve())
             return candidate.resolve()
     return _unique_suffix(root, script)
 
@@ -161,7 +141,8 @@ def resolve_module(module: str, launcher: Path, root: Path) -> Path | None:
     rel = module.replace(".", "/")
     for base in (root, root / "src", launcher.parent, launcher.parent.parent):
         for candidate in (base / f"{rel}.py", base / rel / "__main__.py"):
-            if candidate.is_file():
+            if note_file(candidate):
+                note_link(candidate, candidate.resolve())
                 return candidate.resolve()
     return _unique_suffix(root, f"{rel}.py")
 
@@ -180,8 +161,10 @@ def app_from_settings(hydra: dict, root: Path, script: str | None, module: str |
     for key in keys:
         entry = apps.get(key) or apps.get(key.lstrip("./"))
         if isinstance(entry, dict) and "config-path" in entry:
+            note_link(root / entry["config-path"], (root / entry["config-path"]).resolve())
             return App(file, (root / entry["config-path"]).resolve(), entry.get("config-name"))
     if "config-path" in hydra and file is not None:
+        note_link(root / hydra["config-path"], (root / hydra["config-path"]).resolve())
         return App(file, (root / hydra["config-path"]).resolve(), hydra.get("config-name"))
     return None
 
@@ -208,4 +191,4 @@ def find_app(hydra: dict, root: Path, launcher: Path, script: str | None, module
 
 def apps_under(root: Path) -> list[App]:
     """Every @hydra.main app in the project (for configs linted on their own)."""
-    return [app for app in (read_app(p) for p in _index(root)) if app is not None]
+    return [app for app in (read_app(p, note=False) for p in _index(root)) if app is not None]

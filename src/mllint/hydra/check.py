@@ -13,6 +13,7 @@ from typing import Any
 
 from mllint.diagnostics import Location
 from mllint.hydra.apps import App
+from mllint.reads import note_dir, note_link
 from mllint.hydra.configs import GroupChoice, Repo, Unreadable, Unresolvable, all_keys, compose, entry_key, lookup
 
 # Stands for a value mllint cannot know ($VAR in a script, {expr} in an f-string). It is a
@@ -122,6 +123,7 @@ def check_command(app: App, args: list[Arg], warn=None) -> list[Finding]:
                     if value is None or not value_arg.known or app.file is None:
                         return findings
                     config_dir = (app.file.parent / value).resolve()
+                    note_link(app.file.parent / value, config_dir)
                 elif flag in ("--config-dir", "-cd"):
                     return findings  # another search path: configs may come from anywhere
             elif flag in BOOL_FLAGS:
@@ -144,7 +146,7 @@ def check_command(app: App, args: list[Arg], warn=None) -> list[Finding]:
             elif a.known:
                 msg = " ".join(str(exc).split("\n")[0:2]).strip()
                 findings.append(Finding("ML502", f"Hydra cannot parse the override `{a.text}`: {msg}", a))
-    if config_name is None or config_dir is None or not config_dir.is_dir():
+    if config_name is None or config_dir is None or not note_dir(config_dir):
         return findings
     config_name = config_name[:-5] if config_name.endswith(".yaml") else config_name
     repo = Repo((config_dir,))
@@ -329,5 +331,6 @@ def _tree_of(value: dict) -> dict:
 def _subdirs(repo: Repo) -> list[str]:
     out: set[str] = set()
     for d in repo.dirs:
-        out.update(p.name for p in d.iterdir() if p.is_dir())
+        if note_dir(d):
+            out.update(p.name for p in d.iterdir() if note_dir(p))
     return sorted(out)

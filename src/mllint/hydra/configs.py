@@ -10,13 +10,14 @@ alias bomb, nesting too deep) raises Unreadable, which the callers turn into a w
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from mllint.reads import note_dir, note_file, tree
 
 HEADER = re.compile(r"^\s*#\s*@package\s+(\S*)\s*$")
 
@@ -191,20 +192,20 @@ class Repo:
             path = path[:-5]
         for d in self.dirs:
             candidate = d / f"{path}.yaml"
-            if candidate.is_file():
+            if note_file(candidate):
                 return candidate
         return None
 
     def is_group(self, group: str) -> bool:
         group = group.strip("/")
-        return bool(group) and any((d / group).is_dir() for d in self.dirs)
+        return bool(group) and any(note_dir(d / group) for d in self.dirs)
 
     def options(self, group: str) -> list[str]:
         out: set[str] = set()
         for d in self.dirs:
             g = d / group.strip("/")
-            if g.is_dir():
-                out.update(p.stem for p in g.glob("*.yaml") if p.is_file())
+            if note_dir(g):
+                out.update(p.stem for p in g.glob("*.yaml") if note_file(p))
         return sorted(out)
 
     def primary_names(self) -> list[str]:
@@ -471,13 +472,7 @@ def all_keys(tree: dict, prefix: str = "", limit: int = 5000) -> list[str]:
     return out
 
 
-def walk_dirs(root: Path, skip: tuple[str, ...], walked: list[str] | None = None) -> list[Path]:
-    """Every .py file under root, skipping excluded directory names (used to find apps); the
-    directories read are added to `walked`, if given."""
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        if walked is not None:
-            walked.append(dirpath)
-        dirnames[:] = [d for d in dirnames if d not in skip and not d.startswith(".") and not d.endswith(".egg-info")]
-        out.extend(Path(dirpath) / f for f in filenames if f.endswith(".py"))
-    return out
+def walk_dirs(root: Path, skip: tuple[str, ...]) -> list[Path]:
+    """Every .py file under root, skipping excluded directory names (used to find apps); the walk
+    is noted for the cache (mllint.reads)."""
+    return [Path(file) for file in tree(root, skip)]

@@ -16,6 +16,7 @@ from mllint.diagnostics import Location
 from mllint.hydra.apps import App, find_app
 from mllint.hydra.check import PLACEHOLDER, Arg, Finding, check_command
 from mllint.hydra.commands import Command, shell_commands, shell_words, split_command
+from mllint.reads import note_link
 from mllint.traversal import walk
 
 SUBPROCESS = {"subprocess.run", "subprocess.Popen", "subprocess.call", "subprocess.check_call",
@@ -304,6 +305,8 @@ def _compose(ctx: FileContext, call: cst.Call, path: Path) -> tuple[App, list[Ar
         if not isinstance(value, str):
             return None
         dirs.add((path.parent / value).resolve() if key == "config_path" else Path(value))
+        if key == "config_path":
+            note_link(path.parent / value, (path.parent / value).resolve())
     if len(dirs) != 1:
         return None
     app = App(path, dirs.pop(), None, "ConfigStore" in ctx.source)
