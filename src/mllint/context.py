@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
-from mllint.diagnostics import Diagnostic, Edit, Fix, Location, line_starts
+from mllint.diagnostics import Diagnostic, Edit, Fix, Location, line_starts, location_at
 from mllint.positions import Positions
 from mllint.traversal import walk
 
@@ -275,10 +275,18 @@ class FileContext:
         content = new if isinstance(new, str) else self.code(new)
         return Edit(start, end, content)
 
-    def line_text(self, row: int) -> str:
+    def line_starts(self) -> list[int]:
         if self._line_starts is None:
             self._line_starts = line_starts(self.source)
-        starts = self._line_starts
+        return self._line_starts
+
+    def location_at(self, offset: int) -> Location:
+        """The Location of a character offset in the source (for parsers that count rows their
+        own way, such as PyYAML, which also breaks lines at U+2028: use its marks' `index`)."""
+        return location_at(self.line_starts(), offset)
+
+    def line_text(self, row: int) -> str:
+        starts = self.line_starts()
         begin = starts[row - 1]
         end = starts[row] if row < len(starts) else len(self.source)
         return self.source[begin:end].rstrip("\r\n")
