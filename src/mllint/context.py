@@ -251,10 +251,14 @@ class FileContext:
     def position(self, node: cst.CSTNode):
         """The node's syntactic range as a LibCST CodeRange (same ranges as PositionProvider)."""
         if self._positions is None:
-            if self._line_starts is None:
-                self._line_starts = line_starts(self.source)
-            self._positions = Positions(self.module, self._line_starts)
+            self._positions = Positions(self.module, self.line_starts(), self.source)
         return self._positions[node]
+
+    @property
+    def exact_positions(self) -> bool:
+        """False when LibCST's text of the module could not be mapped onto the source: positions
+        are then approximate, and no fix is offered (its edits could land in the wrong place)."""
+        return self._positions is None or self._positions.exact
 
     def start_end(self, node: cst.CSTNode) -> tuple[Location, Location]:
         rng = self.position(node)
@@ -317,6 +321,8 @@ class FileContext:
         if node is not None:
             start, end = self.start_end(node)
         assert start is not None and end is not None
+        if fix is not None and not self.exact_positions:
+            fix = None
         self.diagnostics.append(
             Diagnostic(code=rule.code, name=rule.name, message=message, path=self.path,
                        start=start, end=end, fix=fix, noqa_row=start.row)

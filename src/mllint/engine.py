@@ -81,24 +81,64 @@ def decode(data: bytes, kind: str) -> SourceFile:
     return SourceFile(data.decode(encoding), encoding)
 
 
-def write_atomic(path: Path, text: str, encoding: str, expected_mtime_ns: int | None = None) -> None:
-    """Write via a temporary file and rename, keeping the mode; refuse if the file changed meanwhile."""
+def write_atomic(path: Path, text: str, encoding: str, expected_mtime_ns: int | None = None,
+                 expected: bytes | None = None) -> None:
+    """Replace the file's content, refusing if it changed since it was read (`expected`: the
+    bytes read; the modification time alone misses edits on coarse-timestamp file systems).
+
+    A symlink is followed: its target is written and the link kept. A file with several hard
+    links is rewritten in place (truncated and written), so that every link sees the fix;
+    any other file is written to a temporary file in its own directory and renamed over it,
+    keeping its mode, its owner and group where allowed, and its extended attributes."""
     import tempfile
 
     data = text.encode(encoding)
-    st = os.stat(path)
+    target = Path(os.path.realpath(path))  # the file itself: renaming over a symlink would replace the link
+    st = os.stat(target)
+    changed = OSError(f"{path} changed on disk while mllint was fixing it; not overwritten")
     if expected_mtime_ns is not None and st.st_mtime_ns != expected_mtime_ns:
-        raise OSError(f"{path} changed on disk while mllint was fixing it; not overwritten")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".mllint-tmp")
+        raise changed
+    if st.st_nlink > 1:
+        with open(target, "r+b") as fh:
+            if expected is not None and fh.read() != expected:
+                raise changed
+            fh.seek(0)
+            fh.write(data)
+            fh.truncate()
+        return
+    if expected is not None:
+        with open(target, "rb") as fh:
+            if fh.read() != expected:
+                raise changed
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".mllint-tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, stat.S_IMODE(st.st_mode))
-        os.replace(tmp, path)
+        _copy_metadata(target, tmp, st)
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _copy_metadata(original: Path, tmp: str, st: os.stat_result) -> None:
+    """Mode always; owner, group and extended attributes where the system allows it."""
+    os.chmod(tmp, stat.S_IMODE(st.st_mode))
+    if hasattr(os, "chown"):
+        try:
+            os.chown(tmp, st.st_uid, st.st_gid)
+        except OSError:  # not permitted (another user's file): the mode is what matters
+            pass
+    if hasattr(os, "listxattr"):
+        try:
+            for name in os.listxattr(original):
+                try:
+                    os.setxattr(tmp, name, os.getxattr(original, name))
+                except OSError:
+                    pass
+        except OSError:
+            pass
 
 
 # MLLINT_NO_PRESCREEN=1 runs every rule on every file (tests prove the prescreen loses nothing).
@@ -393,16 +433,54 @@ def choose_fixes(diags: list[Diagnostic], unsafe: bool) -> list[Diagnostic]:
     return chosen
 
 
-def _parses(source: str, kind: str) -> bool:
-    if kind != "python":
-        return True
+def _regenerated(text: str) -> str | None:
+    """LibCST's own text of `text` parsed as a module, or None when it does not parse."""
     import libcst as cst
 
     try:
-        cst.parse_module(source)
-        return True
+        return cst.parse_module(text).code
     except Exception:
-        return False
+        return None
+
+
+INVALID_FIX = "would produce invalid code"
+MISPLACED_FIX = "would change the file elsewhere than it intends"
+
+
+def check_fix(current: str, edits: list[Edit], kind: str, known: dict[str, str] | None = None) -> tuple[str, str | None]:
+    """(the text with `edits` applied, None), or (current, why not) when that text must not be
+    written: Python that does not parse, or a change elsewhere than the edits meant.
+
+    The edits are in the coordinates of `current`. Where LibCST prints `current` back as it is
+    (nearly always), that is where the rules saw the code, so the edits land where they mean to.
+    Otherwise (form feeds before code, say) positions were mapped from LibCST's text onto the
+    source; the check then applies the edits to LibCST's text too and requires both results to
+    read the same to LibCST, so that a wrong mapping can never write a corrupted file.
+    `known` caches texts' LibCST renderings between passes."""
+    candidate = apply_edits(current, edits)
+    if kind != "python" or candidate == current:
+        return candidate, None
+    known = {} if known is None else known
+    fixed = known[candidate] = _regenerated(candidate) if candidate not in known else known[candidate]
+    if fixed is None:
+        return current, INVALID_FIX
+    regenerated = known[current] = _regenerated(current) if current not in known else known[current]
+    if regenerated is None or regenerated == current:
+        return candidate, None
+    from mllint.positions import align
+
+    mapping = align(regenerated, current)
+    if mapping is None:  # no rule offered a fix here (positions inexact): ML001's come from the text
+        return candidate, None
+    starts = line_starts(current)
+    in_regenerated = sorted(((mapping.to_regenerated(_offset(starts, e.start)),
+                              mapping.to_regenerated(_offset(starts, e.end)), e.content) for e in edits), reverse=True)
+    intended = regenerated
+    for begin, end, content in in_regenerated:
+        intended = intended[:begin] + content + intended[end:]
+    if _regenerated(intended) != fixed:
+        return current, MISPLACED_FIX
+    return candidate, None
 
 
 def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool = False,
@@ -422,17 +500,18 @@ def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool 
     result.errors.extend(errors)
     if fix:
         current = source
+        known: dict[str, str] = {}
         for _ in range(MAX_FIX_PASSES):
             chosen = choose_fixes(diags, unsafe)
             if not chosen:
                 break
-            candidate = apply_edits(current, [e for d in chosen for e in d.fix.edits])
-            if candidate == current:
-                break
-            if not _parses(candidate, kind):
+            candidate, problem = check_fix(current, [e for d in chosen for e in d.fix.edits], kind, known)
+            if problem is not None:
                 codes = ", ".join(sorted({d.code for d in chosen}))
-                result.errors.append(f"{path}: fixing {codes} would produce invalid code; the file was left "
+                result.errors.append(f"{path}: fixing {codes} {problem}; the file was left "
                                      f"as it was before those fixes ({REPORT_URL})")
+                break
+            if candidate == current:
                 break
             current = candidate
             result.fixed += len(chosen)

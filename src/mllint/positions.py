@@ -5,6 +5,12 @@ node; on a large file that costs two to three parses. Here one plain code genera
 for every node, the token indices where its syntactic range starts and ends (LibCST's own
 `record_syntactic_position` hook, so ranges match PositionProvider's). Only the nodes that are
 reported get turned into lines and columns.
+
+Positions are offsets in the file's own text. LibCST does not always print a module back as the
+text it parsed: it drops form feeds before code at the start of a line, blank continuation lines
+and some trailing whitespace. Where its text differs, offsets are mapped back onto the source
+(`align`); where they cannot be (LibCST added or changed something), `exact` is False and the
+positions are only approximate, so no fix may be built from them.
 """
 
 from __future__ import annotations
@@ -54,21 +60,111 @@ class _SpanState(CodegenState):
             self.spans[node] = (start, len(self.tokens))
 
 
-class Positions:
-    """node -> CodeRange (1-based lines, 0-based columns, as LibCST's), computed on demand."""
+# What LibCST may leave out when it prints a module: whitespace, and the backslash of an empty
+# continuation line. Anything else (a dropped comment, an added character) is not mapped.
+_DROPPABLE = frozenset(" \t\f\v\r\n\\\ufeff")
 
-    def __init__(self, module: cst.Module, line_starts: list[int]):
+
+def _common_length(a: str, i: int, b: str, j: int) -> int:
+    """len of the common prefix of a[i:] and b[j:], by comparing slices (no per-character loop)."""
+    limit = min(len(a) - i, len(b) - j)
+    done, step = 0, 256
+    while done < limit:
+        size = min(step, limit - done)
+        if a[i + done:i + done + size] == b[j + done:j + done + size]:
+            done += size
+            step *= 2
+            continue
+        lo, hi = 0, size  # a prefix of length lo matches, one of length hi does not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if a[i + done:i + done + mid] == b[j + done:j + done + mid]:
+                lo = mid
+            else:
+                hi = mid
+        return done + lo
+    return done
+
+
+class OffsetMap:
+    """Offsets in LibCST's text of a module <-> offsets in the source it was parsed from, when the
+    former is the latter with some characters left out. `points[k]` is the LibCST offset from
+    which on `deltas[k]` source characters have been left out."""
+
+    def __init__(self, points: list[int], deltas: list[int], length: int):
+        self.points, self.deltas, self.length = points, deltas, length
+        self._source_points = [p + d for p, d in zip(points, deltas)]
+
+    def to_source(self, offset: int) -> int:
+        """The source offset of the character at LibCST offset `offset` (a start)."""
+        k = bisect.bisect_right(self.points, offset) - 1
+        return offset + self.deltas[k]
+
+    def to_source_end(self, offset: int) -> int:
+        """The source offset just past the character before `offset` (an exclusive end: characters
+        left out just before it are not taken into the span)."""
+        return 0 if offset <= 0 else self.to_source(offset - 1) + 1
+
+    def to_regenerated(self, offset: int) -> int:
+        """The LibCST offset of a source offset; a left-out character maps to the next kept one."""
+        k = bisect.bisect_right(self._source_points, offset) - 1
+        if k < 0:
+            return 0
+        regenerated = offset - self.deltas[k]
+        if k + 1 < len(self.points):
+            regenerated = min(regenerated, self.points[k + 1])
+        return min(regenerated, self.length)
+
+
+def align(regenerated: str, source: str) -> OffsetMap | None:
+    """How `regenerated` (LibCST's text of the module) sits in `source`, or None when it is not
+    `source` with only droppable characters left out."""
+    points, deltas = [0], [0]
+    i = j = 0
+    while True:
+        same = _common_length(regenerated, i, source, j)
+        i, j = i + same, j + same
+        if i == len(regenerated):
+            break
+        if j == len(source) or source[j] not in _DROPPABLE:
+            return None
+        j += 1  # left out by LibCST
+        if points[-1] == i:
+            deltas[-1] = j - i
+        else:
+            points.append(i)
+            deltas.append(j - i)
+    if any(c not in _DROPPABLE for c in source[j:]):
+        return None
+    return OffsetMap(points, deltas, len(regenerated))
+
+
+class Positions:
+    """node -> CodeRange (1-based lines, 0-based columns, as LibCST's), computed on demand.
+
+    With `source`, rows and columns are those of the source text even where LibCST's own text of
+    the module differs from it (see the module docstring); `exact` says whether they could be."""
+
+    def __init__(self, module: cst.Module, line_starts: list[int], source: str | None = None):
         state = _SpanState(module)
         module._codegen(state)
         self._spans = state.spans
         self._offsets = [0, *accumulate(map(len, state.tokens))]  # token index -> character offset
         self._line_starts = line_starts
+        self._map: OffsetMap | None = None
+        self.exact = True
+        if source is not None and (self._offsets[-1] != len(source) or "".join(state.tokens) != source):
+            self._map = align("".join(state.tokens), source)
+            self.exact = self._map is not None
 
-    def _line_col(self, token_index: int) -> tuple[int, int]:
-        offset = self._offsets[token_index]
+    def _line_col(self, offset: int) -> tuple[int, int]:
         row = bisect.bisect_right(self._line_starts, offset) - 1
         return row + 1, offset - self._line_starts[row]
 
     def __getitem__(self, node: cst.CSTNode) -> CodeRange:
         start, end = self._spans[node]
+        start, end = self._offsets[start], self._offsets[end]
+        if self._map is not None:
+            start, end = self._map.to_source(start), self._map.to_source_end(end)
+            end = max(start, end)
         return CodeRange(CodePosition(*self._line_col(start)), CodePosition(*self._line_col(end)))
