@@ -277,7 +277,7 @@ class FileContext:
     def replace(self, old: cst.CSTNode, new: cst.CSTNode | str) -> Edit:
         start, end = self.start_end(old)
         content = new if isinstance(new, str) else self.code(new)
-        return Edit(start, end, content)
+        return Edit(start, end, content, old=self._positions.text(old))
 
     def line_starts(self) -> list[int]:
         if self._line_starts is None:

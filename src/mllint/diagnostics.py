@@ -27,11 +27,15 @@ class Location:
 
 @dataclass(frozen=True)
 class Edit:
-    """Replace the text between `start` and `end` (end exclusive) by `content`."""
+    """Replace the text between `start` and `end` (end exclusive) by `content`.
+
+    `old`, when known, is the text the rule means to replace (as it saw it): a fix is applied
+    only where the file holds that text, so that a wrong position can never edit something else."""
 
     start: Location
     end: Location
     content: str
+    old: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

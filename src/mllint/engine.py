@@ -387,7 +387,7 @@ def _unused_suppressions(sup, diags, enabled, source, path) -> list[Diagnostic]:
                    f"{'does' if len(unused) == 1 else 'do'} not fire on this line; remove "
                    f"{'it' if len(unused) == 1 else 'them'} so the suppression cannot hide a future finding")
         fix = Fix(Applicability.SAFE, f"Remove unused suppression of {names}",
-                  (Edit(Location(directive.row, start), Location(directive.row, end), new),))
+                  (Edit(Location(directive.row, start), Location(directive.row, end), new, old=line[start - 1:end - 1]),))
         out.append(Diagnostic(code=UNUSED_SUPPRESSION[0], name=UNUSED_SUPPRESSION[1], message=message, path=path,
                               start=where, end=Location(directive.row, directive.end), fix=fix,
                               noqa_row=directive.row))
@@ -433,53 +433,50 @@ def choose_fixes(diags: list[Diagnostic], unsafe: bool) -> list[Diagnostic]:
     return chosen
 
 
-def _regenerated(text: str) -> str | None:
-    """LibCST's own text of `text` parsed as a module, or None when it does not parse."""
+def _parses(source: str, kind: str) -> bool:
+    if kind != "python":
+        return True
     import libcst as cst
 
     try:
-        return cst.parse_module(text).code
+        cst.parse_module(source)
+        return True
     except Exception:
-        return None
+        return False
 
 
 INVALID_FIX = "would produce invalid code"
 MISPLACED_FIX = "would change the file elsewhere than it intends"
+# what LibCST may leave out of its text of a module (mllint.positions), compared loosely
+_DROPPABLE = str.maketrans("", "", " \t\f\v\r\n\\\ufeff")
 
 
-def check_fix(current: str, edits: list[Edit], kind: str, known: dict[str, str] | None = None) -> tuple[str, str | None]:
-    """(the text with `edits` applied, None), or (current, why not) when that text must not be
-    written: Python that does not parse, or a change elsewhere than the edits meant.
+def _misplaced(current: str, starts: list[int], edit: Edit) -> bool:
+    """Does the edit point outside its rows, or at text other than what it means to replace?"""
+    for loc in (edit.start, edit.end):
+        if not 1 <= loc.row <= len(starts) or loc.column < 1:
+            return True
+        line_end = starts[loc.row] if loc.row < len(starts) else len(current)
+        if loc.column - 1 > len(current[starts[loc.row - 1]:line_end].rstrip("\r\n")):
+            return True  # past the end of its row: it would run into the next one
+    if edit.old is None:
+        return False
+    here = current[_offset(starts, edit.start):_offset(starts, edit.end)]
+    # LibCST's text of a node can lack form feeds and other whitespace that the file has
+    return here != edit.old and here.translate(_DROPPABLE) != edit.old.translate(_DROPPABLE)
 
-    The edits are in the coordinates of `current`. Where LibCST prints `current` back as it is
-    (nearly always), that is where the rules saw the code, so the edits land where they mean to.
-    Otherwise (form feeds before code, say) positions were mapped from LibCST's text onto the
-    source; the check then applies the edits to LibCST's text too and requires both results to
-    read the same to LibCST, so that a wrong mapping can never write a corrupted file.
-    `known` caches texts' LibCST renderings between passes."""
-    candidate = apply_edits(current, edits)
-    if kind != "python" or candidate == current:
-        return candidate, None
-    known = {} if known is None else known
-    fixed = known[candidate] = _regenerated(candidate) if candidate not in known else known[candidate]
-    if fixed is None:
-        return current, INVALID_FIX
-    regenerated = known[current] = _regenerated(current) if current not in known else known[current]
-    if regenerated is None or regenerated == current:
-        return candidate, None
-    from mllint.positions import align
 
-    mapping = align(regenerated, current)
-    if mapping is None:  # no rule offered a fix here (positions inexact): ML001's come from the text
-        return candidate, None
+def check_fix(current: str, edits: list[Edit], kind: str) -> tuple[str, str | None]:
+    """(`current` with the edits applied, None), or (current, why not) when the result must not be
+    written: an edit outside its row or at other text than it means to replace (a wrong position,
+    which could otherwise change a string or delete code and still parse), or Python code that no
+    longer parses. Used for `--fix` and for the quick fixes the language server offers."""
     starts = line_starts(current)
-    in_regenerated = sorted(((mapping.to_regenerated(_offset(starts, e.start)),
-                              mapping.to_regenerated(_offset(starts, e.end)), e.content) for e in edits), reverse=True)
-    intended = regenerated
-    for begin, end, content in in_regenerated:
-        intended = intended[:begin] + content + intended[end:]
-    if _regenerated(intended) != fixed:
+    if any(_misplaced(current, starts, e) for e in edits):
         return current, MISPLACED_FIX
+    candidate = apply_edits(current, edits)
+    if candidate != current and not _parses(candidate, kind):
+        return current, INVALID_FIX
     return candidate, None
 
 
@@ -500,12 +497,11 @@ def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool 
     result.errors.extend(errors)
     if fix:
         current = source
-        known: dict[str, str] = {}
         for _ in range(MAX_FIX_PASSES):
             chosen = choose_fixes(diags, unsafe)
             if not chosen:
                 break
-            candidate, problem = check_fix(current, [e for d in chosen for e in d.fix.edits], kind, known)
+            candidate, problem = check_fix(current, [e for d in chosen for e in d.fix.edits], kind)
             if problem is not None:
                 codes = ", ".join(sorted({d.code for d in chosen}))
                 result.errors.append(f"{path}: fixing {codes} {problem}; the file was left "

@@ -266,7 +266,6 @@ def _notebook_code_actions(ls: MllintServer, notebook: T.NotebookDocument, uri: 
     if _wanted(T.CodeActionKind.QuickFix.value, only):
         sent = [d for d in params.context.diagnostics if d.source == "mllint"]
         where = locator(linted.joined.text, linted.joined.token)
-        known: dict[str, str] = {}
         for raw in linted.result.diagnostics:
             if not _fixable(raw):
                 continue
@@ -276,7 +275,7 @@ def _notebook_code_actions(ls: MllintServer, notebook: T.NotebookDocument, uri: 
             at = ls.range(uri, d.start, d.end)
             if not _overlaps(at, params.range):
                 continue
-            fixed_text, problem = check_fix(linted.joined.text, list(raw.fix.edits), "python", known)
+            fixed_text, problem = check_fix(linted.joined.text, list(raw.fix.edits), "python")
             if problem is not None:  # never offered: the editor applies it without any check
                 continue
             changes = ls.cell_edits(linted, fixed_text)
@@ -352,13 +351,12 @@ def build_server() -> MllintServer:
         if _wanted(T.CodeActionKind.QuickFix.value, only):
             sent = [d for d in params.context.diagnostics if d.source == "mllint"]
             source, kind = ls.workspace.get_text_document(uri).source, ls.document_kind(uri)
-            known: dict[str, str] = {}
             for d in result.diagnostics:
                 if not _fixable(d):
                     continue
                 where = ls.range(uri, d.start, d.end)
                 # the editor applies a quick fix as it is: it is offered only if `--fix` would write it
-                if _overlaps(where, params.range) and check_fix(source, list(d.fix.edits), kind, known)[1] is None:
+                if _overlaps(where, params.range) and check_fix(source, list(d.fix.edits), kind)[1] is None:
                     actions.append(_quick_fix(ls, uri, d, where, sent, {uri: ls.edits(uri, d.fix)}))
         if _wanted(FIX_ALL, only):
             fixed = ls.lint(uri, fix=True)

@@ -151,11 +151,17 @@ class Positions:
         self._spans = state.spans
         self._offsets = [0, *accumulate(map(len, state.tokens))]  # token index -> character offset
         self._line_starts = line_starts
+        self._text = "".join(state.tokens)  # LibCST's text of the module
         self._map: OffsetMap | None = None
         self.exact = True
-        if source is not None and (self._offsets[-1] != len(source) or "".join(state.tokens) != source):
-            self._map = align("".join(state.tokens), source)
+        if source is not None and self._text != source:
+            self._map = align(self._text, source)
             self.exact = self._map is not None
+
+    def text(self, node: cst.CSTNode) -> str:
+        """The node's text over its syntactic range, as LibCST prints it in the module."""
+        start, end = self._spans[node]
+        return self._text[self._offsets[start]:self._offsets[end]]
 
     def _line_col(self, offset: int) -> tuple[int, int]:
         row = bisect.bisect_right(self._line_starts, offset) - 1
