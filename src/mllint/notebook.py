@@ -183,7 +183,8 @@ def read(text: str) -> list[CellSpan]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise NotebookError(f"malformed notebook: invalid JSON: {exc.msg}", exc.lineno, exc.colno) from None
+        at = location_at(line_starts(text), exc.pos)  # json counts rows by \n only
+        raise NotebookError(f"malformed notebook: invalid JSON: {exc.msg}", at.row, at.column) from None
     if not isinstance(data, dict):
         raise NotebookError("malformed notebook: the file is JSON but not a notebook (no top-level object)")
     major = data.get("nbformat")

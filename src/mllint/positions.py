@@ -87,13 +87,12 @@ def _common_length(a: str, i: int, b: str, j: int) -> int:
 
 
 class OffsetMap:
-    """Offsets in LibCST's text of a module <-> offsets in the source it was parsed from, when the
+    """Offsets in LibCST's text of a module -> offsets in the source it was parsed from, when the
     former is the latter with some characters left out. `points[k]` is the LibCST offset from
     which on `deltas[k]` source characters have been left out."""
 
     def __init__(self, points: list[int], deltas: list[int], length: int):
         self.points, self.deltas, self.length = points, deltas, length
-        self._source_points = [p + d for p, d in zip(points, deltas)]
 
     def to_source(self, offset: int) -> int:
         """The source offset of the character at LibCST offset `offset` (a start)."""
@@ -104,16 +103,6 @@ class OffsetMap:
         """The source offset just past the character before `offset` (an exclusive end: characters
         left out just before it are not taken into the span)."""
         return 0 if offset <= 0 else self.to_source(offset - 1) + 1
-
-    def to_regenerated(self, offset: int) -> int:
-        """The LibCST offset of a source offset; a left-out character maps to the next kept one."""
-        k = bisect.bisect_right(self._source_points, offset) - 1
-        if k < 0:
-            return 0
-        regenerated = offset - self.deltas[k]
-        if k + 1 < len(self.points):
-            regenerated = min(regenerated, self.points[k + 1])
-        return min(regenerated, self.length)
 
 
 def align(regenerated: str, source: str) -> OffsetMap | None:

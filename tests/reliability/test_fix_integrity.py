@@ -280,3 +280,12 @@ def test_a_unicode_line_separator_in_a_cell_string_is_not_taken_for_a_magic_line
     assert (d.start.row, d.start.column) == (5, 18)
     runner.process(_task(path))
     assert json.loads(path.read_text())["cells"][0]["source"] == source.replace(ML101_BAD, ML101_FIXED)
+
+
+@pytest.mark.parametrize("newline", ["\r", "\r\n", "\n"], ids=["cr", "crlf", "lf"])
+def test_invalid_notebook_json_is_located_on_the_right_row(newline):
+    from mllint import notebook
+
+    with pytest.raises(notebook.NotebookError) as caught:
+        notebook.read(newline.join(["{", ' "cells": [', "  1,,", " ]", "}"]))
+    assert (caught.value.row, caught.value.column) == (3, 5)
