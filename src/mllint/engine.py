@@ -387,7 +387,8 @@ def _unused_suppressions(sup, diags, enabled, source, path) -> list[Diagnostic]:
                    f"{'does' if len(unused) == 1 else 'do'} not fire on this line; remove "
                    f"{'it' if len(unused) == 1 else 'them'} so the suppression cannot hide a future finding")
         fix = Fix(Applicability.SAFE, f"Remove unused suppression of {names}",
-                  (Edit(Location(directive.row, start), Location(directive.row, end), new, old=line[start - 1:end - 1]),))
+                  (Edit(Location(directive.row, start), Location(directive.row, end), new,
+                        old=line[start - 1:end - 1]),))
         out.append(Diagnostic(code=UNUSED_SUPPRESSION[0], name=UNUSED_SUPPRESSION[1], message=message, path=path,
                               start=where, end=Location(directive.row, directive.end), fix=fix,
                               noqa_row=directive.row))

@@ -78,7 +78,8 @@ def test_ml001_fix_in_a_shell_script_removes_only_the_unused_noqa(tmp_path, sepa
 @pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"], ids=repr)  # the ones YAML accepts
 def test_ml001_fix_in_a_yaml_config_removes_only_the_unused_noqa(tmp_path, separator):
     config = tmp_path / "cfg.yaml"
-    original = f"# owner: ML team{separator}(see wiki)\nepochs: 10  # noqa: ML302\ntotal_steps: 1000\nwarmup_ratio: 0.05\n"
+    original = (f"# owner: ML team{separator}(see wiki)\nepochs: 10  # noqa: ML302\ntotal_steps: 1000\n"
+                "warmup_ratio: 0.05\n")
     config.write_text(original, encoding="utf-8")
     runner.process(_task(config))
     assert config.read_text(encoding="utf-8") == original.replace("  # noqa: ML302", "")
@@ -289,3 +290,14 @@ def test_invalid_notebook_json_is_located_on_the_right_row(newline):
     with pytest.raises(notebook.NotebookError) as caught:
         notebook.read(newline.join(["{", ' "cells": [', "  1,,", " ]", "}"]))
     assert (caught.value.row, caught.value.column) == (3, 5)
+
+
+def test_notebook_file_positions_count_rows_as_cells_do():
+    """SARIF and GitHub annotations point into the .ipynb: a cell's rows are mapped with the same
+    numbering (here a form feed, which str.splitlines() would take for a line break)."""
+    from mllint import notebook
+
+    text = _notebook([_code_cell(["x = 1\f\n", "y = 2\n", "z = 3\n"])])
+    cells = notebook.locate_cells(text)
+    line, column = notebook.file_position(text, cells, 1, 3, 1)
+    assert split_lines(text)[line - 1][column - 1:].startswith("z = 3")
