@@ -9,13 +9,14 @@ reported get turned into lines and columns.
 Positions are offsets in the file's own text. LibCST does not always print a module back as the
 text it parsed: it drops form feeds before code at the start of a line, blank continuation lines
 and some trailing whitespace. Where its text differs, offsets are mapped back onto the source
-(`align`); where they cannot be (LibCST added or changed something), `exact` is False and the
-positions are only approximate, so no fix may be built from them.
+(`align`); where they cannot be exactly (LibCST added or changed something), `exact` is False
+and the positions are only approximate, so no fix may be built from them.
 """
 
 from __future__ import annotations
 
 import bisect
+import re
 from itertools import accumulate
 
 import libcst as cst
@@ -63,6 +64,7 @@ class _SpanState(CodegenState):
 # What LibCST may leave out when it prints a module: whitespace, and the backslash of an empty
 # continuation line. Anything else (a dropped comment, an added character) is not mapped.
 _DROPPABLE = frozenset(" \t\f\v\r\n\\\ufeff")
+_NEWLINE = re.compile(r"[\r\n]")
 
 
 def _common_length(a: str, i: int, b: str, j: int) -> int:
@@ -105,24 +107,43 @@ class OffsetMap:
         return 0 if offset <= 0 else self.to_source(offset - 1) + 1
 
 
-def align(regenerated: str, source: str) -> OffsetMap | None:
+def _end_of_comment(source: str, start: int) -> int:
+    found = _NEWLINE.search(source, start)
+    return found.start() if found else len(source)
+
+
+def align(regenerated: str, source: str, added: bool = False) -> OffsetMap | None:
     """How `regenerated` (LibCST's text of the module) sits in `source`, or None when it is not
-    `source` with only droppable characters left out."""
+    `source` with only droppable characters left out. With `added`, droppable characters that
+    LibCST added (a block re-indented with its first line's form feed, a backslash-newline made
+    indentation), and comments it lost at the end, are passed over too: the code's own characters
+    are then still found, but the whitespace around them may not be."""
     points, deltas = [0], [0]
     i = j = 0
+
+    def shift(at: int, delta: int) -> None:
+        if points[-1] == at:
+            deltas[-1] = delta
+        else:
+            points.append(at)
+            deltas.append(delta)
+
     while True:
         same = _common_length(regenerated, i, source, j)
         i, j = i + same, j + same
         if i == len(regenerated):
             break
-        if j == len(source) or source[j] not in _DROPPABLE:
-            return None
-        j += 1  # left out by LibCST
-        if points[-1] == i:
-            deltas[-1] = j - i
+        if j < len(source) and source[j] in _DROPPABLE:
+            j += 1  # left out by LibCST
+            shift(i, j - i)
+        elif added and regenerated[i] in _DROPPABLE:
+            i += 1  # added by LibCST: it maps to the next source character
+            shift(i, j - i)
         else:
-            points.append(i)
-            deltas.append(j - i)
+            return None
+    # LibCST can lose comments at the end of the file (after a lone \r)
+    while added and j < len(source) and (source[j] in _DROPPABLE or source[j] == "#"):
+        j = j + 1 if source[j] in _DROPPABLE else _end_of_comment(source, j)
     if any(c not in _DROPPABLE for c in source[j:]):
         return None
     return OffsetMap(points, deltas, len(regenerated))
@@ -145,7 +166,9 @@ class Positions:
         self.exact = True
         if source is not None and self._text != source:
             self._map = align(self._text, source)
-            self.exact = self._map is not None
+            if self._map is None:  # findings still point at their code; no fix is built on them
+                self.exact = False
+                self._map = align(self._text, source, added=True)
 
     def text(self, node: cst.CSTNode) -> str:
         """The node's text over its syntactic range, as LibCST prints it in the module."""

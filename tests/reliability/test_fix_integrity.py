@@ -156,6 +156,8 @@ def test_a_file_whose_positions_cannot_be_mapped_gets_findings_but_no_fix():
     result = engine.lint_text(source, "t.py", "python", _rules(), fix=True)
     assert [d.code for d in result.diagnostics] == ["ML101"]
     assert result.diagnostics[0].fix is None and result.new_source is None and result.errors == []
+    [d] = result.diagnostics  # still pointing at its code
+    assert split_lines(source)[d.start.row - 1][d.start.column - 1:d.end.column - 1] == ML101_BAD
 
 
 # ---- F9: symlinks and hard links ------------------------------------------------------------------
