@@ -197,11 +197,13 @@ def check(paths, fix, unsafe_fixes, diff, select, extend_select, ignore, fixable
     if diff:
         import difflib
 
+        from mllint.diagnostics import split_lines  # hunk rows must be the rows diagnostics give
+
         chunks = []
         for r in results:
             if r.new_source is not None:
                 chunks.append("".join(difflib.unified_diff(
-                    r.source.splitlines(keepends=True), r.new_source.splitlines(keepends=True),
+                    split_lines(r.source, keepends=True), split_lines(r.new_source, keepends=True),
                     fromfile=f"a/{r.path.lstrip('/')}", tofile=f"b/{r.path.lstrip('/')}")))
         _emit("".join(chunks), output_file)
         if not quiet:
@@ -303,8 +305,10 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
         if result.new_source is not None:
             import difflib
 
+            from mllint.diagnostics import split_lines
+
             sys.stdout.write(printable("".join(difflib.unified_diff(
-                src.text.splitlines(keepends=True), result.new_source.splitlines(keepends=True),
+                split_lines(src.text, keepends=True), split_lines(result.new_source, keepends=True),
                 fromfile=f"a/{name}", tofile=f"b/{name}"))))
         return 2 if result.errors else (1 if result.fixed else 0)
     report = _render(result.diagnostics, fmt, statistics, unsafe, result.fixed, fix, quiet, files=[name],

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
-from mllint.diagnostics import Diagnostic, Edit, Fix, Location, line_starts
+from mllint.diagnostics import Diagnostic, Edit, Fix, Location, line_starts, location_at
 from mllint.positions import Positions
 from mllint.traversal import walk
 
@@ -252,10 +252,14 @@ class FileContext:
     def position(self, node: cst.CSTNode):
         """The node's syntactic range as a LibCST CodeRange (same ranges as PositionProvider)."""
         if self._positions is None:
-            if self._line_starts is None:
-                self._line_starts = line_starts(self.source)
-            self._positions = Positions(self.module, self._line_starts)
+            self._positions = Positions(self.module, self.line_starts(), self.source)
         return self._positions[node]
+
+    @property
+    def exact_positions(self) -> bool:
+        """False when LibCST's text of the module could not be mapped onto the source: positions
+        are then approximate, and no fix is offered (its edits could land in the wrong place)."""
+        return self._positions is None or self._positions.exact
 
     def start_end(self, node: cst.CSTNode) -> tuple[Location, Location]:
         rng = self.position(node)
@@ -274,12 +278,20 @@ class FileContext:
     def replace(self, old: cst.CSTNode, new: cst.CSTNode | str) -> Edit:
         start, end = self.start_end(old)
         content = new if isinstance(new, str) else self.code(new)
-        return Edit(start, end, content)
+        return Edit(start, end, content, old=self._positions.text(old))
 
-    def line_text(self, row: int) -> str:
+    def line_starts(self) -> list[int]:
         if self._line_starts is None:
             self._line_starts = line_starts(self.source)
-        starts = self._line_starts
+        return self._line_starts
+
+    def location_at(self, offset: int) -> Location:
+        """The Location of a character offset in the source (for parsers that count rows their
+        own way, such as PyYAML, which also breaks lines at U+2028: use its marks' `index`)."""
+        return location_at(self.line_starts(), offset)
+
+    def line_text(self, row: int) -> str:
+        starts = self.line_starts()
         begin = starts[row - 1]
         end = starts[row] if row < len(starts) else len(self.source)
         return self.source[begin:end].rstrip("\r\n")
@@ -314,6 +326,8 @@ class FileContext:
         if node is not None:
             start, end = self.start_end(node)
         assert start is not None and end is not None
+        if fix is not None and not self.exact_positions:
+            fix = None
         self.diagnostics.append(
             Diagnostic(code=rule.code, name=rule.name, message=message, path=self.path,
                        start=start, end=end, fix=fix, noqa_row=start.row)

@@ -5,6 +5,7 @@ Lines and columns are 1-based everywhere (in every output format); columns count
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from enum import Enum
@@ -40,7 +41,10 @@ class Location:
 
 @dataclass(frozen=True)
 class Edit:
-    """Replace the text between `start` and `end` (end exclusive) by `content`."""
+    """Replace the text between `start` and `end` (end exclusive) by `content`.
+
+    `old`, when known, is the text the rule means to replace (as it saw it): a fix is applied
+    only where the file holds that text, so that a wrong position can never edit something else."""
 
     start: Location
     end: Location
@@ -48,6 +52,7 @@ class Edit:
     # in a notebook's reported diagnostics: the cell (1-based) that start and end count in, which
     # need not be the diagnostic's own (ML201's helper goes after the imports)
     cell: int | None = None
+    old: str | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -81,3 +86,25 @@ def line_starts(text: str) -> list[int]:
     """Offsets at which each line begins (Python's own newlines only: \\n, \\r\\n, \\r), to turn
     1-based rows and columns into offsets."""
     return [0] + [m.end() for m in _NEWLINE.finditer(text)]
+
+
+def split_lines(text: str, keepends: bool = False) -> list[str]:
+    """The lines of `text` as rows are numbered everywhere in mllint (and by Python, LibCST, the
+    LSP): only \\n, \\r\\n and \\r end a line. `str.splitlines()` also breaks at \\v, \\f,
+    \\x1c-\\x1e, \\x85, U+2028 and U+2029, which would shift every later row; never use it for rows.
+    Like `str.splitlines()`, a final line ending does not start another (empty) line."""
+    starts = line_starts(text)
+    if len(starts) > 1 and starts[-1] == len(text):
+        starts.pop()
+    if not text:
+        return []
+    ends = starts[1:] + [len(text)]
+    if keepends:
+        return [text[a:b] for a, b in zip(starts, ends)]
+    return [text[a:b].rstrip("\r\n") for a, b in zip(starts, ends)]
+
+
+def location_at(starts: list[int], offset: int) -> Location:
+    """The 1-based Location of a character offset, given the text's line_starts()."""
+    row = bisect.bisect_right(starts, offset) - 1
+    return Location(row + 1, offset - starts[row] + 1)

@@ -86,24 +86,64 @@ def decode(data: bytes, kind: str) -> SourceFile:
     return SourceFile(data.decode(encoding), encoding)
 
 
-def write_atomic(path: Path, text: str, encoding: str, expected_mtime_ns: int | None = None) -> None:
-    """Write via a temporary file and rename, keeping the mode; refuse if the file changed meanwhile."""
+def write_atomic(path: Path, text: str, encoding: str, expected_mtime_ns: int | None = None,
+                 expected: bytes | None = None) -> None:
+    """Replace the file's content, refusing if it changed since it was read (`expected`: the
+    bytes read; the modification time alone misses edits on coarse-timestamp file systems).
+
+    A symlink is followed: its target is written and the link kept. A file with several hard
+    links is rewritten in place (truncated and written), so that every link sees the fix;
+    any other file is written to a temporary file in its own directory and renamed over it,
+    keeping its mode, its owner and group where allowed, and its extended attributes."""
     import tempfile
 
     data = text.encode(encoding)
-    st = os.stat(path)
+    target = Path(os.path.realpath(path))  # the file itself: renaming over a symlink would replace the link
+    st = os.stat(target)
+    changed = OSError(f"{path} changed on disk while mllint was fixing it; not overwritten")
     if expected_mtime_ns is not None and st.st_mtime_ns != expected_mtime_ns:
-        raise OSError(f"{path} changed on disk while mllint was fixing it; not overwritten")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".mllint-tmp")
+        raise changed
+    if st.st_nlink > 1:
+        with open(target, "r+b") as fh:
+            if expected is not None and fh.read() != expected:
+                raise changed
+            fh.seek(0)
+            fh.write(data)
+            fh.truncate()
+        return
+    if expected is not None:
+        with open(target, "rb") as fh:
+            if fh.read() != expected:
+                raise changed
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".mllint-tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        os.chmod(tmp, stat.S_IMODE(st.st_mode))
-        os.replace(tmp, path)
+        _copy_metadata(target, tmp, st)
+        os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _copy_metadata(original: Path, tmp: str, st: os.stat_result) -> None:
+    """Mode always; owner, group and extended attributes where the system allows it."""
+    os.chmod(tmp, stat.S_IMODE(st.st_mode))
+    if hasattr(os, "chown"):
+        try:
+            os.chown(tmp, st.st_uid, st.st_gid)
+        except OSError:  # not permitted (another user's file): the mode is what matters
+            pass
+    if hasattr(os, "listxattr"):
+        try:
+            for name in os.listxattr(original):
+                try:
+                    os.setxattr(tmp, name, os.getxattr(original, name))
+                except OSError:
+                    pass
+        except OSError:
+            pass
 
 
 # MLLINT_NO_PRESCREEN=1 runs every rule on every file (tests prove the prescreen loses nothing).
@@ -473,7 +513,8 @@ def _unused_suppressions(sup, diags, enabled, source, path) -> list[Diagnostic]:
         message = (f"`{line[directive.start - 1:directive.end - 1]}` suppresses nothing here ({why}); remove "
                    f"{'it' if len(flagged) == 1 else 'them'} so the suppression cannot hide a future finding")
         fix = Fix(Applicability.SAFE, f"Remove unused suppression of {names}",
-                  (Edit(Location(directive.row, start), Location(directive.row, end), new),))
+                  (Edit(Location(directive.row, start), Location(directive.row, end), new,
+                        old=line[start - 1:end - 1]),))
         out.append(Diagnostic(code=UNUSED_SUPPRESSION[0], name=UNUSED_SUPPRESSION[1], message=message, path=path,
                               start=where, end=Location(directive.row, directive.end), fix=fix,
                               noqa_row=directive.row))
@@ -545,6 +586,41 @@ def _without_unfixable(linted: tuple[list[Diagnostic], list[str]], project) -> t
     return diags, errors
 
 
+INVALID_FIX = "would produce invalid code"
+MISPLACED_FIX = "would change the file elsewhere than it intends"
+# what LibCST may leave out of its text of a module (mllint.positions), compared loosely
+_DROPPABLE = str.maketrans("", "", " \t\f\v\r\n\\\ufeff")
+
+
+def _misplaced(current: str, starts: list[int], edit: Edit) -> bool:
+    """Does the edit point outside its rows, or at text other than what it means to replace?"""
+    for loc in (edit.start, edit.end):
+        if not 1 <= loc.row <= len(starts) or loc.column < 1:
+            return True
+        line_end = starts[loc.row] if loc.row < len(starts) else len(current)
+        if loc.column - 1 > len(current[starts[loc.row - 1]:line_end].rstrip("\r\n")):
+            return True  # past the end of its row: it would run into the next one
+    if edit.old is None:
+        return False
+    here = current[_offset(starts, edit.start):_offset(starts, edit.end)]
+    # LibCST's text of a node can lack form feeds and other whitespace that the file has
+    return here != edit.old and here.translate(_DROPPABLE) != edit.old.translate(_DROPPABLE)
+
+
+def check_fix(current: str, edits: list[Edit], kind: str) -> tuple[str, str | None]:
+    """(`current` with the edits applied, None), or (current, why not) when the result must not be
+    written: an edit outside its row or at other text than it means to replace (a wrong position,
+    which could otherwise change a string or delete code and still parse), or Python code that no
+    longer parses. Used for `--fix` and for the quick fixes the language server offers."""
+    starts = line_starts(current)
+    if any(_misplaced(current, starts, e) for e in edits):
+        return current, MISPLACED_FIX
+    candidate = apply_edits(current, edits)
+    if candidate != current and not _parses(candidate, kind):
+        return current, INVALID_FIX
+    return candidate, None
+
+
 def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool = False,
               unsafe: bool = False, prescreen: bool | None = None) -> FileResult:
     """Lint (and optionally fix) source text. Does not touch the file system."""
@@ -581,13 +657,13 @@ def _lint_text(source: str, path: str, kind: str, rules, project, fix: bool, uns
             chosen = choose_fixes(diags, unsafe)
             if not chosen:
                 break
-            candidate = apply_edits(current, [e for d in chosen for e in d.fix.edits])
-            if candidate == current:
-                break
-            if not _parses(candidate, kind):
+            candidate, problem = check_fix(current, [e for d in chosen for e in d.fix.edits], kind)
+            if problem is not None:
                 codes = ", ".join(sorted({d.code for d in chosen}))
-                result.errors.append(f"{path}: fixing {codes} would produce invalid code; the file was left "
+                result.errors.append(f"{path}: fixing {codes} {problem}; the file was left "
                                      f"as it was before those fixes ({REPORT_URL})")
+                break
+            if candidate == current:
                 break
             current = candidate
             result.fixed += len(chosen)

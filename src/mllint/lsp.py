@@ -27,12 +27,13 @@ from typing import TYPE_CHECKING
 from lsprotocol import types as T
 from pygls import uris
 from pygls.lsp.server import LanguageServer
+from pygls.workspace.text_document import TextDocument
 
 from mllint import __version__
 from mllint.config import ConfigError, ConfigResolver
-from mllint.diagnostics import Applicability, Diagnostic, Fix
+from mllint.diagnostics import Applicability, Diagnostic, Fix, split_lines
 from mllint.docs import doc_url
-from mllint.engine import FileResult, apply_edits, kind_of, lint_text
+from mllint.engine import FileResult, check_fix, kind_of, lint_text
 from mllint.output import ERROR, severity
 from mllint.runner import Task, _rules_for
 
@@ -46,6 +47,12 @@ NOTEBOOK_SYNC = T.NotebookDocumentSyncOptions(
     notebook_selector=[T.NotebookDocumentFilterWithNotebook(notebook="*", cells=[T.NotebookCellLanguage("python")])],
     save=True)
 LANGUAGE_KINDS = {"python": "python", "yaml": "yaml", "shellscript": "shell", "sh": "shell", "bash": "shell"}
+
+# pygls splits documents with str.splitlines(), which also ends a line at \f, \v, U+2028 and more;
+# the LSP (and every position mllint computes) ends lines only at \n, \r\n and \r. Its lines are
+# what it applies the editor's incremental changes with and converts positions with, so a form
+# feed would shift both: the documents' lines are split as the protocol says.
+TextDocument.lines = property(lambda doc: tuple(split_lines(doc.source, keepends=True)))
 
 
 def _document_path(uri: str) -> Path:
@@ -83,13 +90,16 @@ class MllintServer(LanguageServer):
         for warning in getattr(result, "warnings", ()):
             self.window_log_message(T.LogMessageParams(type=T.MessageType.Warning, message=f"mllint: {warning}"))
 
+    def document_kind(self, uri: str) -> str | None:
+        doc = self.workspace.get_text_document(uri)
+        kind = kind_of(_document_path(uri))
+        return kind if kind is not None else LANGUAGE_KINDS.get(doc.language_id or "")
+
     def lint(self, uri: str, fix: bool = False, unsafe: bool = False) -> FileResult | None:
         _forget_stale_project_indexes()
         doc = self.workspace.get_text_document(uri)
         path = _document_path(uri)
-        kind = kind_of(path)
-        if kind is None:
-            kind = LANGUAGE_KINDS.get(doc.language_id or "")
+        kind = self.document_kind(uri)
         if kind is None or kind == "notebook":
             return None
         settings = self.settings(path)
@@ -291,7 +301,10 @@ def _notebook_code_actions(ls: MllintServer, notebook: T.NotebookDocument, uri: 
                                                    ls.workspace.get_text_document(uri).source))
             if not _fixable(raw):
                 continue
-            changes = ls.cell_edits(linted, apply_edits(linted.joined.text, list(raw.fix.edits)))
+            fixed_text, problem = check_fix(linted.joined.text, list(raw.fix.edits), "python")
+            if problem is not None:  # never offered: the editor applies it without any check
+                continue
+            changes = ls.cell_edits(linted, fixed_text)
             if changes:
                 actions.append(_quick_fix(ls, uri, d, at, sent, changes))
         actions += disables
@@ -458,15 +471,15 @@ def build_server() -> MllintServer:
         if _wanted(T.CodeActionKind.QuickFix.value, only):
             sent = [d for d in params.context.diagnostics if d.source == "mllint"]
             disables = []
-            doc = ls.workspace.get_text_document(uri)
-            kind = kind_of(_document_path(uri)) or LANGUAGE_KINDS.get(doc.language_id or "")
+            source, kind = ls.workspace.get_text_document(uri).source, ls.document_kind(uri)
             for d in result.diagnostics:
                 where = ls.range(uri, d.start, d.end)
                 if not _overlaps(where, params.range):
                     continue
-                if _fixable(d):
+                # the editor applies a quick fix as it is: it is offered only if `--fix` would write it
+                if _fixable(d) and check_fix(source, list(d.fix.edits), kind)[1] is None:
                     actions.append(_quick_fix(ls, uri, d, where, sent, {uri: ls.edits(uri, d.fix)}))
-                _add_disable(disables, _disable_action(ls, uri, d, kind, sent, doc.source))
+                _add_disable(disables, _disable_action(ls, uri, d, kind, sent, source))
             actions += disables  # after the fixes: fixing is what the editor should offer first
         if _wanted(FIX_ALL, only):
             fixed = ls.lint(uri, fix=True)

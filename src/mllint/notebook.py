@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from json.decoder import scanstring
 
-from mllint.diagnostics import Diagnostic, Edit, Fix, Location
+from mllint.diagnostics import Diagnostic, Edit, Fix, Location, line_starts, location_at, split_lines
 
 # Cell magics whose body is Python: only their first line is masked.
 PYTHON_BODY_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug", "memit", "pixie_debugger"}
@@ -115,6 +115,9 @@ def locate_cells(text: str) -> list[CellSpan]:
     cells: list[CellSpan] = []
 
     def on_source(cell: CellSpan, i: int) -> int:
+        # A repeated "source" key: JSON readers (Jupyter, nbformat) keep the last one, so only
+        # the last is located, read and rewritten; the earlier ones are left as they are.
+        cell.is_list, cell.elements = False, []
         if text[i] == '"':
             value, end = scanstring(text, i + 1)
             cell.source, cell.source_span = value, (i, end)
@@ -156,6 +159,7 @@ def locate_cells(text: str) -> list[CellSpan]:
     def on_top(key: str, i: int):
         if key == "cells":
             found.append(True)
+            cells.clear()  # a repeated "cells" key: the last one is the notebook Jupyter reads
             if text[i] != "[":
                 raise NotebookError("`cells` is not a list")
             return _parse_array(text, i, on_cell)
@@ -170,8 +174,8 @@ def locate_cells(text: str) -> list[CellSpan]:
 # ---- reading and validating ------------------------------------------------------------------
 
 def _row_col(text: str, index: int) -> tuple[int, int]:
-    row = text.count("\n", 0, index) + 1
-    return row, index - (text.rfind("\n", 0, index) + 1) + 1
+    at = location_at(line_starts(text), index)
+    return at.row, at.column
 
 
 def read(text: str) -> list[CellSpan]:
@@ -179,7 +183,8 @@ def read(text: str) -> list[CellSpan]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise NotebookError(f"malformed notebook: invalid JSON: {exc.msg}", exc.lineno, exc.colno) from None
+        at = location_at(line_starts(text), exc.pos)  # json counts rows by \n only
+        raise NotebookError(f"malformed notebook: invalid JSON: {exc.msg}", at.row, at.column) from None
     except RecursionError:
         raise NotebookError("malformed notebook: JSON nested too deeply to read") from None
     except ValueError as exc:  # a number Python refuses to convert (over 4300 digits)
@@ -296,13 +301,13 @@ def _is_magic(stripped: str) -> bool:
 def mask(source: str, token: str, originals: list[str]) -> str:
     """The cell's source with IPython lines replaced by `pass` lines carrying a marker (same rows;
     a masked line's own columns do not matter, no rule reports on `pass`)."""
-    lines = source.splitlines(keepends=True)
+    lines = split_lines(source, keepends=True)  # the rows Python sees, and no other
     if not lines:
         return source
 
     def masked(line: str, indent: str) -> str:
         originals.append(line)
-        end = "\n" if line.endswith("\n") else ""
+        end = line[len(line.rstrip("\r\n")):]  # the line's own ending, so rows do not move
         return f"{indent}pass  # {token} {len(originals) - 1}{end}"
 
     first = lines[0].lstrip()
@@ -336,7 +341,8 @@ def _mask_lines(lines: list[str], masked) -> str:
 
 
 def unmask(text: str, token: str, originals: list[str]) -> str:
-    pattern = re.compile(rf"^[ \t]*pass  # {re.escape(token)} (\d+)[ \t]*(\r?\n|\Z)", re.M)
+    # a line starts after any of Python's line endings (`^` with re.M knows only \n)
+    pattern = re.compile(rf"(?:\A|(?<=[\r\n]))[ \t]*pass  # {re.escape(token)} (\d+)[ \t]*(\r\n|\r|\n|\Z)")
 
     def restore(m: re.Match) -> str:
         line = originals[int(m.group(1))]
@@ -377,8 +383,9 @@ def _sentinel(token: str) -> re.Pattern:
 def cell_rows(joined_text: str, token: str) -> list[tuple[int, int]]:
     """(cell number, first row in the joined text of that cell's source), in order."""
     out = []
+    starts = line_starts(joined_text)  # rows as the engine numbers them (a lone \r ends a line)
     for m in _sentinel(token).finditer(joined_text):
-        out.append((int(m.group(1)), joined_text.count("\n", 0, m.end()) + 1))
+        out.append((int(m.group(1)), location_at(starts, m.end()).row))
     return out
 
 
@@ -448,6 +455,8 @@ def render_source(text: str, cell: CellSpan, new: str) -> str:
     ascii_only = _ensure_ascii(text)
     if not cell.is_list:
         return _dumps(new, ascii_only)
+    # str.splitlines, as nbformat itself splits a source into list items; this only shapes
+    # the JSON (the items are joined back), it numbers no rows
     lines = new.splitlines(keepends=True)
     if not lines:
         return "[]"
@@ -569,7 +578,7 @@ def file_position(text: str, cells: list[CellSpan], cell: int, row: int, column:
     span = cells[cell - 1]
     if span.source_span is None:
         return None
-    lines = span.source.splitlines(keepends=True) or [""]
+    lines = split_lines(span.source, keepends=True) or [""]
     row = min(max(row, 1), len(lines))
     offset = sum(len(line) for line in lines[: row - 1]) + min(max(column, 1) - 1, len(lines[row - 1]))
     ascii_only = _ensure_ascii(text)

@@ -294,11 +294,14 @@ def process(task: Task) -> FileResult:
         cache.store(task.settings.root, state.key, result.diagnostics, read)
     if result.new_source is not None and task.write:
         try:
-            write_atomic(task.path, result.new_source, src.encoding, stat_before.st_mtime_ns)
+            write_atomic(task.path, result.new_source, src.encoding, stat_before.st_mtime_ns, expected=data)
         except (OSError, UnicodeEncodeError) as exc:
             result.errors.append(f"{task.display}: {'file' if task.add_noqa else 'fixed file'} not written: {exc}")
             result.new_source = None
             result.fixed = result.noqa_added = 0
+            # what is reported must be the findings of the file as it stays, not of the fixed text
+            result.diagnostics = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings,
+                                           fix=False).diagnostics
     return result
 
 

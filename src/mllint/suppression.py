@@ -113,8 +113,10 @@ def collect(source: str, kind: str, rows: bool = False) -> Suppressions:
             return out
         except (tokenize.TokenError, SyntaxError, IndentationError):
             out = Suppressions()  # fall back to the line scan below
+    from mllint.diagnostics import split_lines
+
     continued: list[int] = []
-    for row, line in enumerate(source.splitlines(), start=1):
+    for row, line in enumerate(split_lines(source), start=1):  # rows as positions count them
         if kind == "shell":
             if line.endswith("\\"):
                 continued.append(row)

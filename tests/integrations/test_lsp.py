@@ -267,6 +267,58 @@ def test_unsaved_buffers_and_syntax_errors(client, project):
     assert d["range"]["start"] == {"line": 0, "character": 6}
 
 
+
+def protocol_lines(text: str) -> list[str]:
+    """Lines as the LSP defines them (and editors count them): ended by \\n, \\r\\n or \\r only."""
+    import re
+
+    return re.findall(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$", text)
+
+
+def apply_protocol_edits(text: str, edits: list[dict]) -> str:
+    lines = protocol_lines(text)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+
+    def offset(pos):
+        return starts[min(pos["line"], len(lines))] + pos["character"]
+
+    for e in sorted(edits, key=lambda e: offset(e["range"]["start"]), reverse=True):
+        new = e["newText"] if "newText" in e else e["text"]  # a TextEdit, or a didChange content change
+        text = text[:offset(e["range"]["start"])] + new + text[offset(e["range"]["end"]):]
+    return text
+
+
+# A form feed before code: str.splitlines() (pygls's own line splitting) and LibCST's text of the
+# module both disagree with the protocol's rows and columns there (F8 in the reliability report).
+FORM_FEED_BAD = BAD.replace("\ndef sanitize", "\f\n\fdef sanitize")
+
+
+def test_quick_fix_after_a_form_feed_edits_the_right_place(client, project):
+    path = project / "ff.py"
+    uri = open_doc(client, path, FORM_FEED_BAD)
+    [d] = client.diagnostics(uri)
+    assert d["range"]["start"] == {"line": 5, "character": 17}
+    actions = client.request("textDocument/codeAction", {
+        "textDocument": {"uri": uri}, "range": d["range"], "context": {"diagnostics": [d]}})
+    [quick] = [a for a in actions if a["kind"] == "quickfix"]
+    fixed = FIXED.replace("\ndef sanitize", "\f\n\fdef sanitize")
+    assert apply_protocol_edits(FORM_FEED_BAD, quick["edit"]["changes"][uri]) == fixed
+
+
+def test_incremental_change_after_a_form_feed_lands_on_the_protocol_row(client, project):
+    uri = open_doc(client, project / "ff.py", FORM_FEED_BAD)
+    assert len(client.diagnostics(uri, version=1)) == 1
+    row = protocol_lines(FORM_FEED_BAD).index("    for p in model.parameters():\n")
+    change = {"range": {"start": {"line": row, "character": 0}, "end": {"line": row, "character": 0}},
+              "text": "    model.zero_grad()\n"}
+    client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2}, "contentChanges": [change]})
+    expected = apply_protocol_edits(FORM_FEED_BAD, [change])
+    assert "    model.zero_grad()\n    for p" in expected
+    assert [(d["code"], d["range"]["start"]) for d in client.diagnostics(uri, version=2)] == \
+        [("ML101", {"line": 6, "character": 17})]
+
 # ---- notebooks (LSP 3.17 notebook sync): the cells are linted together, as on the command line --
 
 def open_notebook(client: Client, path: Path, cells: list[tuple[str, str]]) -> list[str]:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mllint.diagnostics import line_starts
+from mllint.diagnostics import line_starts, split_lines
 from mllint.diagnostics import Location
 from mllint.hydra.check import PLACEHOLDER, Arg
 
@@ -195,8 +195,7 @@ def _logical_lines(source: str) -> list[tuple[int, int]]:
     spans = []
     start = 0
     pos = 0
-    lines = source.splitlines(keepends=True)
-    for line in lines:
+    for line in split_lines(source, keepends=True):
         pos += len(line)
         if line.rstrip("\r\n").endswith("\\"):
             continue

@@ -367,7 +367,6 @@ def yaml_findings(ctx: FileContext) -> list[tuple[str, Location, Location]]:
                 found = _suggest(option, repo.options(group))
                 msg = (f"defaults list selects `{g}: {option}`, but {group}/{option}.yaml does not exist, so Hydra "
                        f"stops at start-up{_did_you_mean(found, repo.options(group))}")
-                start = Location(node.start_mark.line + 1, node.start_mark.column + 1)
-                end = Location(node.end_mark.line + 1, node.end_mark.column + 1)
+                start, end = ctx.location_at(node.start_mark.index), ctx.location_at(node.end_mark.index)
                 out.append((msg, start, end))
     return out

@@ -10,7 +10,7 @@ import libcst as cst
 from mllint.astutil import find_arg, number
 from mllint.candidates import Calls, Ops, leaves
 from mllint.context import Visitor, dotted_name
-from mllint.diagnostics import Applicability, Edit, Fix, Location
+from mllint.diagnostics import Applicability, Edit, Fix, Location, split_lines
 from mllint.rule import Option, Rule, register
 from mllint.traversal import walk
 
@@ -414,7 +414,7 @@ class _FixPlan:
     def _row_start_insert(self, row: int, text: str) -> Edit:
         """Insert whole lines before line `row + 1` (or at the end of a file without a final newline)."""
         ctx = self.ctx
-        lines = ctx.source.splitlines(keepends=True)
+        lines = split_lines(ctx.source, keepends=True)
         if row >= len(lines) and not lines[-1].endswith(("\n", "\r")):
             end = Location(len(lines), len(lines[-1].rstrip("\r\n")) + 1)
             return Edit(end, end, ctx.newline + text.rstrip("\n").replace("\n", ctx.newline))

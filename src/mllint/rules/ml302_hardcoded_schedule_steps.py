@@ -15,7 +15,6 @@ import yaml
 from mllint.astutil import find_arg
 from mllint.candidates import Words
 from mllint.context import dotted_name
-from mllint.diagnostics import Location
 from mllint.rule import Rule, register
 
 # A schedule phase measured in steps: `warmup_steps`, `q_temperature_anneal_steps`,
@@ -176,7 +175,8 @@ class HardcodedScheduleSteps(Rule):
             documents = yaml_documents(ctx.source)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
-            row, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+            at = ctx.location_at(mark.index) if mark is not None else None
+            row, col = (at.row, at.column) if at is not None else (1, 1)
             problem = exc.problem or exc.context or "invalid YAML"
             ctx.report_syntax_error(f"YAML syntax error: {problem}", row, col)
             return
@@ -209,8 +209,7 @@ class HardcodedScheduleSteps(Rule):
         if not run_keys:
             return
         for key, name, number in candidates:
-            start = Location(key.start_mark.line + 1, key.start_mark.column + 1)
-            end = Location(key.end_mark.line + 1, key.end_mark.column + 1)
+            start, end = self.ctx.location_at(key.start_mark.index), self.ctx.location_at(key.end_mark.index)
             self.report(None, message(name, number, run_keys, totals, ": ", names), start=start, end=end)
 
     # ---- Python: config classes ---------------------------------------------------------------
