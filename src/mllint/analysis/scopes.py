@@ -1,0 +1,139 @@
+"""Per-scope indexes, each built in one walk of the module and then queried per candidate in
+O(1)/O(k), so that no rule walks a whole scope again for every candidate it checks.
+
+A "scope" here is the module, a function or a lambda (what `FileContext.scope()` returns); a
+scope's subtree includes the functions, lambdas and classes nested in it, as a rule's own
+`walk(scope, ...)` would.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import TYPE_CHECKING, Callable, Hashable, Iterable
+
+import libcst as cst
+
+from mllint.context import Visitor
+from mllint.traversal import WORK, walk
+
+if TYPE_CHECKING:
+    from mllint.context import FileContext
+
+_SCOPES = (cst.FunctionDef, cst.Lambda)
+_STATEMENTS = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
+
+# A rule's vocabulary for `subtree_keys`: the keys one node contributes (e.g. the names it tests).
+KeyExtractor = Callable[[cst.CSTNode, "FileContext"], Iterable[Hashable]]
+
+
+class _SubtreeKeys(Visitor):
+    def __init__(self, ctx: FileContext, extract: KeyExtractor):
+        self.ctx = ctx
+        self.extract = extract
+        self.open: list[set] = []  # the key sets of the scopes around the current node
+        self.keys: dict[cst.CSTNode, set] = {}
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, (cst.Module, *_SCOPES)):
+            self.open.append(self.keys.setdefault(node, set()))
+        for key in self.extract(node, self.ctx):
+            for keys in self.open:
+                keys.add(key)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if isinstance(original_node, (cst.Module, *_SCOPES)):
+            self.open.pop()
+
+
+def _subtree_keys(ctx: FileContext, extract: KeyExtractor) -> dict[cst.CSTNode, set]:
+    index = _SubtreeKeys(ctx, extract)
+    if ctx.module is not None:
+        walk(ctx.module, index)
+    return index.keys
+
+
+def subtree_keys(ctx: FileContext, extract: KeyExtractor, scope: cst.CSTNode) -> set:
+    """The keys that `extract` yields for any node in `scope`'s subtree (nested scopes included).
+
+    The whole module is walked once per extractor and file; each query is a lookup.
+    """
+    WORK.units += 1
+    return ctx.memo.get(_subtree_keys, ctx, extract).get(scope, set())
+
+
+class NameUses:
+    """The innermost statements that mention one name in one scope's subtree, in source order."""
+
+    __slots__ = ("statements", "rows")
+
+    def __init__(self) -> None:
+        self.statements: list[cst.CSTNode] = []
+        self.rows: list[int] = []  # start row of each statement (filled on first `after` query)
+
+    def after(self, ctx: FileContext, row: int) -> list[cst.CSTNode]:
+        """The statements that start below `row`."""
+        if len(self.rows) != len(self.statements):
+            self.rows = [ctx.start_end(stmt)[0].row for stmt in self.statements]
+        start = bisect.bisect_right(self.rows, row)
+        WORK.units += 1
+        return self.statements[start:]
+
+
+class _NameStatements(Visitor):
+    def __init__(self) -> None:
+        self.open: list[dict[str, NameUses]] = []
+        self.statements: list[cst.CSTNode] = []
+        self.uses: dict[cst.CSTNode, dict[str, NameUses]] = {}
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, (cst.Module, cst.FunctionDef)):
+            self.open.append(self.uses.setdefault(node, {}))
+        if isinstance(node, _STATEMENTS):
+            self.statements.append(node)
+        elif isinstance(node, cst.Name) and self.statements:
+            stmt = self.statements[-1]
+            for uses in self.open:
+                found = uses.get(node.value)
+                if found is None:
+                    found = uses[node.value] = NameUses()
+                if not found.statements or found.statements[-1] is not stmt:
+                    found.statements.append(stmt)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if isinstance(original_node, _STATEMENTS):
+            self.statements.pop()
+        if isinstance(original_node, (cst.Module, cst.FunctionDef)):
+            self.open.pop()
+
+
+def _name_statements(ctx: FileContext, module: cst.Module) -> dict[cst.CSTNode, dict[str, NameUses]]:
+    index = _NameStatements()
+    walk(module, index)
+    return index.uses
+
+
+_NO_USES = NameUses()
+
+
+def name_uses(ctx: FileContext, scope: cst.CSTNode, name: str) -> NameUses:
+    """The statements of `scope` (the module or a function, nested code included) that mention
+    `name` as a Name (also as the last part of an attribute: `self.returns`)."""
+    if ctx.module is None:
+        return _NO_USES
+    WORK.units += 1
+    return ctx.memo.get(_name_statements, ctx, ctx.module).get(scope, {}).get(name, _NO_USES)
+
+
+def _following(ctx: FileContext, parent: cst.CSTNode) -> dict[cst.CSTNode, cst.CSTNode | None]:
+    body = getattr(parent, "body", None)
+    if not isinstance(body, (list, tuple)):
+        return {}
+    return {stmt: (body[i + 1] if i + 1 < len(body) else None) for i, stmt in enumerate(body)}
+
+
+def next_statement(ctx: FileContext, parent: cst.CSTNode, stmt: cst.CSTNode) -> cst.CSTNode | None:
+    """The statement after `stmt` in `parent`'s body (a block or the module), or None."""
+    WORK.units += 1
+    return ctx.memo.get(_following, ctx, parent).get(stmt)
