@@ -19,7 +19,8 @@ from mllint.traversal import WORK, walk
 if TYPE_CHECKING:
     from mllint.context import FileContext
 
-_SCOPES = (cst.FunctionDef, cst.Lambda)
+_SCOPES_AND_MODULE = (cst.Module, cst.FunctionDef, cst.Lambda)
+_FUNCTIONS_AND_MODULE = (cst.Module, cst.FunctionDef)
 _STATEMENTS = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
 
 # A rule's vocabulary for `subtree_keys`: the keys one node contributes (e.g. the names it tests).
@@ -34,7 +35,7 @@ class _SubtreeKeys(Visitor):
         self.keys: dict[cst.CSTNode, set] = {}
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, (cst.Module, *_SCOPES)):
+        if isinstance(node, _SCOPES_AND_MODULE):
             self.open.append(self.keys.setdefault(node, set()))
         for key in self.extract(node, self.ctx):
             for keys in self.open:
@@ -42,7 +43,7 @@ class _SubtreeKeys(Visitor):
         return True
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
-        if isinstance(original_node, (cst.Module, *_SCOPES)):
+        if isinstance(original_node, _SCOPES_AND_MODULE):
             self.open.pop()
 
 
@@ -65,19 +66,37 @@ def subtree_keys(ctx: FileContext, extract: KeyExtractor, scope: cst.CSTNode) ->
 class NameUses:
     """The innermost statements that mention one name in one scope's subtree, in source order."""
 
-    __slots__ = ("statements", "rows")
+    __slots__ = ("statements", "rows", "_suffixes")
 
     def __init__(self) -> None:
         self.statements: list[cst.CSTNode] = []
-        self.rows: list[int] = []  # start row of each statement (filled on first `after` query)
+        self.rows: list[int] = []  # start row of each statement (filled on the first query)
+        self._suffixes: dict[Callable, list[bool]] = {}
+
+    def _first_below(self, ctx: FileContext, row: int) -> int:
+        if len(self.rows) != len(self.statements):
+            self.rows = [ctx.start_end(stmt)[0].row for stmt in self.statements]
+            WORK.units += len(self.rows)
+        WORK.units += 1
+        return bisect.bisect_right(self.rows, row)
 
     def after(self, ctx: FileContext, row: int) -> list[cst.CSTNode]:
         """The statements that start below `row`."""
-        if len(self.rows) != len(self.statements):
-            self.rows = [ctx.start_end(stmt)[0].row for stmt in self.statements]
-        start = bisect.bisect_right(self.rows, row)
-        WORK.units += 1
+        start = self._first_below(ctx, row)
+        WORK.units += len(self.statements) - start
         return self.statements[start:]
+
+    def any_after(self, ctx: FileContext, row: int, predicate: Callable[[FileContext, cst.CSTNode], bool]) -> bool:
+        """Does `predicate` hold for a statement that starts below `row`? Each statement is tested
+        once per predicate, whatever the number of queries."""
+        suffix = self._suffixes.get(predicate)
+        if suffix is None:
+            suffix = [False] * (len(self.statements) + 1)
+            for i in range(len(self.statements) - 1, -1, -1):
+                suffix[i] = suffix[i + 1] or predicate(ctx, self.statements[i])
+            WORK.units += len(self.statements)
+            self._suffixes[predicate] = suffix
+        return suffix[self._first_below(ctx, row)]
 
 
 class _NameStatements(Visitor):
@@ -87,7 +106,7 @@ class _NameStatements(Visitor):
         self.uses: dict[cst.CSTNode, dict[str, NameUses]] = {}
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, (cst.Module, cst.FunctionDef)):
+        if isinstance(node, _FUNCTIONS_AND_MODULE):
             self.open.append(self.uses.setdefault(node, {}))
         if isinstance(node, _STATEMENTS):
             self.statements.append(node)
@@ -104,7 +123,7 @@ class _NameStatements(Visitor):
     def on_leave(self, original_node: cst.CSTNode) -> None:
         if isinstance(original_node, _STATEMENTS):
             self.statements.pop()
-        if isinstance(original_node, (cst.Module, cst.FunctionDef)):
+        if isinstance(original_node, _FUNCTIONS_AND_MODULE):
             self.open.pop()
 
 
