@@ -8,7 +8,7 @@ import re
 import libcst as cst
 
 from mllint.analysis.classes import enclosing_method, first_param, self_assignments
-from mllint.analysis.names import last_name
+from mllint.analysis.names import flat_code, last_name
 from mllint.analysis.scopes import name_uses, next_statement
 from mllint.astutil import find_arg, number
 from mllint.candidates import Calls, Ops, leaves
@@ -65,7 +65,7 @@ VALUE_USE = re.compile(r"value|critic|\bvf|v_?pred|baseline|reward|advantage|\bg
 
 
 def _flat(node: cst.CSTNode) -> str:
-    return re.sub(r"\s+", "", cst.Module([]).code_for_node(node))
+    return flat_code(node)
 
 
 def _flat_lines(node: cst.CSTNode) -> str:
