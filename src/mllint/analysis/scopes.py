@@ -9,58 +9,66 @@ scope's subtree includes the functions, lambdas and classes nested in it, as a r
 from __future__ import annotations
 
 import bisect
-from typing import TYPE_CHECKING, Callable, Hashable, Iterable
+from dataclasses import dataclass
+from typing import Callable, Hashable, Iterable
 
 import libcst as cst
 
-from mllint.context import Visitor
+from mllint.context import FileContext, Visitor
 from mllint.traversal import WORK, walk
 
-if TYPE_CHECKING:
-    from mllint.context import FileContext
 
-_SCOPES_AND_MODULE = (cst.Module, cst.FunctionDef, cst.Lambda)
-_FUNCTIONS_AND_MODULE = (cst.Module, cst.FunctionDef)
+# Exact node types (CSTNode is an ABC: `type(node) in a set` is much cheaper than isinstance).
+_SCOPES_AND_MODULE = frozenset({cst.Module, cst.FunctionDef, cst.Lambda})
+_FUNCTIONS_AND_MODULE = frozenset({cst.Module, cst.FunctionDef})
 _STATEMENTS = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
 
-# A rule's vocabulary for `subtree_keys`: the keys one node contributes (e.g. the names it tests).
-KeyExtractor = Callable[[cst.CSTNode, "FileContext"], Iterable[Hashable]]
+
+@dataclass(frozen=True)
+class KeyIndex:
+    """A rule's vocabulary for `subtree_keys`: `extract(node, ctx)` gives the keys that one node
+    of the given (exact) types contributes, e.g. the names it tests."""
+
+    types: frozenset[type]
+    extract: Callable[[cst.CSTNode, FileContext], Iterable[Hashable]]
 
 
 class _SubtreeKeys(Visitor):
-    def __init__(self, ctx: FileContext, extract: KeyExtractor):
+    def __init__(self, ctx: FileContext, spec: KeyIndex):
         self.ctx = ctx
-        self.extract = extract
+        self.spec = spec
         self.open: list[set] = []  # the key sets of the scopes around the current node
         self.keys: dict[cst.CSTNode, set] = {}
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, _SCOPES_AND_MODULE):
+        kind = type(node)
+        if kind in _SCOPES_AND_MODULE:
             self.open.append(self.keys.setdefault(node, set()))
-        for key in self.extract(node, self.ctx):
-            for keys in self.open:
-                keys.add(key)
+        if kind in self.spec.types:
+            for key in self.spec.extract(node, self.ctx):
+                for keys in self.open:
+                    keys.add(key)
         return True
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
-        if isinstance(original_node, _SCOPES_AND_MODULE):
+        if type(original_node) in _SCOPES_AND_MODULE:
             self.open.pop()
 
 
-def _subtree_keys(ctx: FileContext, extract: KeyExtractor) -> dict[cst.CSTNode, set]:
-    index = _SubtreeKeys(ctx, extract)
+def _subtree_keys(ctx: FileContext, spec: KeyIndex) -> dict[cst.CSTNode, set]:
+    index = _SubtreeKeys(ctx, spec)
     if ctx.module is not None:
         walk(ctx.module, index)
     return index.keys
 
 
-def subtree_keys(ctx: FileContext, extract: KeyExtractor, scope: cst.CSTNode) -> set:
-    """The keys that `extract` yields for any node in `scope`'s subtree (nested scopes included).
+def subtree_keys(ctx: FileContext, spec: KeyIndex, scope: cst.CSTNode) -> set:
+    """The keys that `spec` yields for any node in `scope`'s subtree (nested scopes included).
 
-    The whole module is walked once per extractor and file; each query is a lookup.
+    The whole module is walked once per spec and file; each query is a lookup.
     """
     WORK.units += 1
-    return ctx.memo.get(_subtree_keys, ctx, extract).get(scope, set())
+    return ctx.memo.get(_subtree_keys, ctx, spec).get(scope, set())
 
 
 class NameUses:
@@ -106,11 +114,11 @@ class _NameStatements(Visitor):
         self.uses: dict[cst.CSTNode, dict[str, NameUses]] = {}
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, _FUNCTIONS_AND_MODULE):
+        if type(node) in _FUNCTIONS_AND_MODULE:
             self.open.append(self.uses.setdefault(node, {}))
         if isinstance(node, _STATEMENTS):
             self.statements.append(node)
-        elif isinstance(node, cst.Name) and self.statements:
+        elif type(node) is cst.Name and self.statements:
             stmt = self.statements[-1]
             for uses in self.open:
                 found = uses.get(node.value)
@@ -123,7 +131,7 @@ class _NameStatements(Visitor):
     def on_leave(self, original_node: cst.CSTNode) -> None:
         if isinstance(original_node, _STATEMENTS):
             self.statements.pop()
-        if isinstance(original_node, _FUNCTIONS_AND_MODULE):
+        if type(original_node) in _FUNCTIONS_AND_MODULE:
             self.open.pop()
 
 

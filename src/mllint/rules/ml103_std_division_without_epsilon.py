@@ -7,7 +7,7 @@ import ast
 import libcst as cst
 
 from mllint.analysis.names import flat_code
-from mllint.analysis.scopes import subtree_keys
+from mllint.analysis.scopes import KeyIndex, subtree_keys
 from mllint.astutil import find_arg
 from mllint.candidates import Calls, Ops, leaves
 from mllint.context import FileContext
@@ -105,6 +105,10 @@ def _guard_keys(node: cst.CSTNode, ctx: FileContext) -> list[str]:
                     keys.append(key)
         return keys
     return []
+
+
+GUARDS = KeyIndex(frozenset({cst.Comparison, cst.If, cst.While, cst.IfExp, cst.Assert, cst.Call, cst.Assign}),
+                  _guard_keys)
 
 
 def _plain_factor(expr: cst.BaseExpression) -> bool:
@@ -227,7 +231,7 @@ class StdDivisionWithoutEpsilon(Rule):
         return None
 
     def _guarded(self, key: str, scopes: list[cst.CSTNode]) -> bool:
-        return any(key in subtree_keys(self.ctx, _guard_keys, scope) for scope in scopes)
+        return any(key in subtree_keys(self.ctx, GUARDS, scope) for scope in scopes)
 
     def _check(self, divisor: cst.BaseExpression, parens: bool) -> None:
         ctx = self.ctx
