@@ -21,7 +21,8 @@ from mllint.traversal import WORK, walk
 # Exact node types (CSTNode is an ABC: `type(node) in a set` is much cheaper than isinstance).
 _SCOPES_AND_MODULE = frozenset({cst.Module, cst.FunctionDef, cst.Lambda})
 _FUNCTIONS_AND_MODULE = frozenset({cst.Module, cst.FunctionDef})
-_STATEMENTS = (cst.SimpleStatementLine, cst.BaseCompoundStatement)
+_STATEMENTS = frozenset({cst.SimpleStatementLine} | {kind for kind in vars(cst).values() if isinstance(kind, type)
+                                                     and issubclass(kind, cst.BaseCompoundStatement)})
 
 
 @dataclass(frozen=True)
@@ -116,7 +117,7 @@ class _NameStatements(Visitor):
     def on_visit(self, node: cst.CSTNode) -> bool:
         if type(node) in _FUNCTIONS_AND_MODULE:
             self.open.append(self.uses.setdefault(node, {}))
-        if isinstance(node, _STATEMENTS):
+        if type(node) in _STATEMENTS:
             self.statements.append(node)
         elif type(node) is cst.Name and self.statements:
             stmt = self.statements[-1]
@@ -129,7 +130,7 @@ class _NameStatements(Visitor):
         return True
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
-        if isinstance(original_node, _STATEMENTS):
+        if type(original_node) in _STATEMENTS:
             self.statements.pop()
         if type(original_node) in _FUNCTIONS_AND_MODULE:
             self.open.pop()
