@@ -71,6 +71,7 @@ class _Usage(Visitor):
         self.root = root
         self.methods: dict[str, set[str]] = {}  # receiver -> method names called on it
         self.scaled_backward: set[str] = set()  # receivers of X.scale(...).backward()
+        self.backward_scalers: dict[cst.Call, str] = {}  # each scaled `.backward()` call -> X
         self.scaled_names: dict[str, str] = {}  # `scaled = X.scale(loss)` -> X
 
     def on_visit(self, node: cst.CSTNode) -> bool:
@@ -91,6 +92,7 @@ class _Usage(Visitor):
                     scaled = self.scaled_names.get(node.func.value.value)
             if scaled is not None:
                 self.scaled_backward.add(scaled)
+                self.backward_scalers[node] = scaled
         return True
 
     def on_visit_attribute(self, node, attribute) -> None:

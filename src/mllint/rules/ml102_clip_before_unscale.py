@@ -18,7 +18,7 @@ from mllint.candidates import Calls, leaves
 from mllint.context import FileContext, Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix
 from mllint.gradients import is_gradient
-from mllint.gradscaler import is_gradscaler, scale_receiver
+from mllint.gradscaler import is_gradscaler, usage
 from mllint.rule import Rule, register
 from mllint.traversal import WORK, walk
 
@@ -50,17 +50,14 @@ class _Timeline(Visitor):
         self.stack: list[cst.CSTNode] = []
         self.index: dict[int, int] = {}
         self.events: list[_Event] = []
+        # `X.scale(loss).backward()` / `scaled.backward()` -> X: the scope's usage knows them
+        self.backward_scalers = usage(root, ctx).backward_scalers
         self.order: list[int] = []  # the events' call indexes (ascending): where a call falls
-        self.scaled_names: dict[str, str] = {}  # `scaled = scaler.scale(loss)` -> scaler text
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         self.stack.append(node)
         if node is not self.root and isinstance(node, _SCOPES):
             return False
-        if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
-            scaler = scale_receiver(node.value)
-            if scaler is not None:
-                self.scaled_names[node.targets[0].target.value] = scaler
         if isinstance(node, cst.Call):
             self.index[id(node)] = len(self.index)
             self._classify(node)
@@ -83,9 +80,7 @@ class _Timeline(Visitor):
         if isinstance(func, cst.Attribute):
             method = func.attr.value
             if method == "backward":
-                scaler = scale_receiver(func.value)
-                if scaler is None and isinstance(func.value, cst.Name):
-                    scaler = self.scaled_names.get(func.value.value)
+                scaler = self.backward_scalers.get(node)
                 if scaler is not None:
                     self._add("backward", node, scaler)
             elif method == "step":
