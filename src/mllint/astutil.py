@@ -7,6 +7,7 @@ import math
 
 import libcst as cst
 
+from mllint.analysis.names import attribute_names
 from mllint.context import FileContext, dotted_name
 
 NO_SPACE = cst.SimpleWhitespace("")
@@ -161,13 +162,7 @@ def method_receiver(call: cst.Call, *names: str) -> cst.BaseExpression | None:
     return None
 
 
-def attr_chain_names(expr: cst.BaseExpression) -> list[str]:
-    """Attribute names along a chain, outermost last: `p.grad.data` -> ['grad', 'data']."""
-    out: list[str] = []
-    while isinstance(expr, cst.Attribute):
-        out.append(expr.attr.value)
-        expr = expr.value
-    return list(reversed(out))
+attr_chain_names = attribute_names  # one implementation, in mllint.analysis.names
 
 
 __all__ = ["dotted_name", "find_arg", "number", "infinity_sign", "with_arguments", "method_receiver"]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
+from mllint.analysis.memo import Memo
 from mllint.diagnostics import Diagnostic, Edit, Fix, Location, line_starts, location_at
 from mllint.positions import Positions
 from mllint.traversal import walk
@@ -130,6 +131,7 @@ class FileContext:
         self._positions = None
         self._bindings: dict[int, dict[str, list[Binding]]] = {}
         self._line_starts: list[int] | None = None
+        self.memo = Memo()  # facts derived from this file (mllint.analysis), each computed once
         if module is not None:
             self._collect_module_imports(module.body)
 

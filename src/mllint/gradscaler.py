@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import libcst as cst
 
+from mllint.analysis.classes import self_assignments
 from mllint.context import FileContext, Visitor, dotted_name
 from mllint.traversal import walk
 
@@ -36,35 +37,6 @@ def constructs_gradscaler(expr: cst.BaseExpression | None, ctx: FileContext) -> 
     return False
 
 
-class _SelfAssignments(Visitor):
-    """`self.<attr> = value` (and annotated) assignments in the methods of one class."""
-
-    def __init__(self, root: cst.ClassDef):
-        self.root = root
-        self.values: dict[str, list[cst.BaseExpression]] = {}
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, cst.ClassDef) and node is not self.root:
-            return False
-        targets: list[cst.BaseExpression] = []
-        value = None
-        if isinstance(node, cst.Assign):
-            targets, value = [t.target for t in node.targets], node.value
-        elif isinstance(node, cst.AnnAssign):
-            targets, value = [node.target], node.value
-        for target in targets:
-            if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value == "self":
-                if value is not None:
-                    self.values.setdefault(target.attr.value, []).append(value)
-        return True
-
-    def on_visit_attribute(self, node, attribute) -> None:
-        return None
-
-    def on_leave_attribute(self, original_node, attribute) -> None:
-        return None
-
-
 def _annotation(ann: cst.Annotation | None) -> cst.BaseExpression | None:
     if ann is None:
         return None
@@ -83,24 +55,6 @@ def _annotation(ann: cst.Annotation | None) -> cst.BaseExpression | None:
     return expr
 
 
-def _cache(ctx: FileContext) -> dict:
-    cache = getattr(ctx, "_mllint_gradscaler_cache", None)
-    if cache is None:
-        cache = {}
-        ctx._mllint_gradscaler_cache = cache  # type: ignore[attr-defined]
-    return cache
-
-
-def self_assignments(cls: cst.ClassDef, ctx: FileContext) -> dict[str, list[cst.BaseExpression]]:
-    cache = _cache(ctx)
-    key = ("self", id(cls))
-    if key not in cache:
-        collector = _SelfAssignments(cls)
-        walk(cls, collector)
-        cache[key] = collector.values
-    return cache[key]
-
-
 def is_gradscaler_subclass(cls: cst.ClassDef | None, ctx: FileContext) -> bool:
     """The GradScaler class itself or a class inheriting from one: its own code may use internals."""
     if cls is None:
@@ -117,6 +71,7 @@ class _Usage(Visitor):
         self.root = root
         self.methods: dict[str, set[str]] = {}  # receiver -> method names called on it
         self.scaled_backward: set[str] = set()  # receivers of X.scale(...).backward()
+        self.backward_scalers: dict[cst.Call, str] = {}  # each scaled `.backward()` call -> X
         self.scaled_names: dict[str, str] = {}  # `scaled = X.scale(loss)` -> X
 
     def on_visit(self, node: cst.CSTNode) -> bool:
@@ -137,6 +92,7 @@ class _Usage(Visitor):
                     scaled = self.scaled_names.get(node.func.value.value)
             if scaled is not None:
                 self.scaled_backward.add(scaled)
+                self.backward_scalers[node] = scaled
         return True
 
     def on_visit_attribute(self, node, attribute) -> None:
@@ -153,14 +109,14 @@ def scale_receiver(expr: cst.BaseExpression) -> str | None:
     return None
 
 
+def _usage(ctx: FileContext, scope: cst.CSTNode) -> _Usage:
+    collector = _Usage(scope)
+    walk(scope, collector)
+    return collector
+
+
 def usage(scope: cst.CSTNode, ctx: FileContext) -> _Usage:
-    cache = _cache(ctx)
-    key = ("usage", id(scope))
-    if key not in cache:
-        collector = _Usage(scope)
-        walk(scope, collector)
-        cache[key] = collector
-    return cache[key]
+    return ctx.memo.get(_usage, ctx, scope)
 
 
 def used_as_gradscaler(receiver: str, scope: cst.CSTNode, ctx: FileContext) -> bool:
@@ -195,7 +151,8 @@ def bound_to_gradscaler(receiver: str, ctx: FileContext) -> bool:
         cls = ctx.enclosing_class()
         if cls is None:
             return False
-        return any(constructs_gradscaler(v, ctx) for v in self_assignments(cls, ctx).get(rest, []))
+        return any(a.value is not None and constructs_gradscaler(a.value, ctx)
+                   for a in self_assignments(ctx, cls).get(rest, []))
     return False
 
 

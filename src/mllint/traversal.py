@@ -67,8 +67,24 @@ def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
             yield from child
 
 
+class WorkCounter:
+    """Units of analysis work done in this process: nodes visited by `walk` (the rules' and the
+    analysis layer's sub-walks; not the engine's one dispatch walk), plus the entries that
+    `mllint.analysis` queries scan. Tests read it to check that costs grow linearly with the file;
+    unread, it costs one integer increment per node."""
+
+    __slots__ = ("units",)
+
+    def __init__(self) -> None:
+        self.units = 0
+
+
+WORK = WorkCounter()
+
+
 def walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
     """`node.visit(visitor)` for a visitor that only reads."""
+    WORK.units += 1
     if visitor.on_visit(node) is not False:
         for child in children(node):
             walk(child, visitor)

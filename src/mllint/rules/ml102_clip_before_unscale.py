@@ -8,6 +8,7 @@ so the non-AMP branch of a training step is never matched with the AMP branch's 
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 
 import libcst as cst
@@ -17,9 +18,9 @@ from mllint.candidates import Calls, leaves
 from mllint.context import FileContext, Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix
 from mllint.gradients import is_gradient
-from mllint.gradscaler import is_gradscaler, scale_receiver
+from mllint.gradscaler import is_gradscaler, usage
 from mllint.rule import Rule, register
-from mllint.traversal import walk
+from mllint.traversal import WORK, walk
 
 _UTILS = ("torch.nn.utils.", "torch.nn.utils.clip_grad.")
 CLIP_FUNCTIONS = {prefix + name for prefix in _UTILS
@@ -49,16 +50,14 @@ class _Timeline(Visitor):
         self.stack: list[cst.CSTNode] = []
         self.index: dict[int, int] = {}
         self.events: list[_Event] = []
-        self.scaled_names: dict[str, str] = {}  # `scaled = scaler.scale(loss)` -> scaler text
+        # `X.scale(loss).backward()` / `scaled.backward()` -> X: the scope's usage knows them
+        self.backward_scalers = usage(root, ctx).backward_scalers
+        self.order: list[int] = []  # the events' call indexes (ascending): where a call falls
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         self.stack.append(node)
         if node is not self.root and isinstance(node, _SCOPES):
             return False
-        if isinstance(node, cst.Assign) and len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Name):
-            scaler = scale_receiver(node.value)
-            if scaler is not None:
-                self.scaled_names[node.targets[0].target.value] = scaler
         if isinstance(node, cst.Call):
             self.index[id(node)] = len(self.index)
             self._classify(node)
@@ -81,9 +80,7 @@ class _Timeline(Visitor):
         if isinstance(func, cst.Attribute):
             method = func.attr.value
             if method == "backward":
-                scaler = scale_receiver(func.value)
-                if scaler is None and isinstance(func.value, cst.Name):
-                    scaler = self.scaled_names.get(func.value.value)
+                scaler = self.backward_scalers.get(node)
                 if scaler is not None:
                     self._add("backward", node, scaler)
             elif method == "step":
@@ -151,13 +148,47 @@ class _HelperBody(Visitor):
             self.other = True
 
 
-def _unscaling_helpers(body, names: set[str]) -> None:
+def _functions(ctx: FileContext, owner: cst.CSTNode) -> dict[str, list[cst.FunctionDef]]:
+    """The functions defined directly in a module's or class's body, by name (source order)."""
+    body = owner.body if isinstance(owner, cst.Module) else owner.body.body
+    out: dict[str, list[cst.FunctionDef]] = {}
     for stmt in body:
         if isinstance(stmt, cst.FunctionDef):
-            finder = _UnscaleFinder()
-            walk(stmt, finder)
-            if finder.found:
-                names.add(stmt.name.value)
+            out.setdefault(stmt.name.value, []).append(stmt)
+    return out
+
+
+def _calls_unscale(ctx: FileContext, func: cst.FunctionDef) -> bool:
+    finder = _UnscaleFinder()
+    walk(func, finder)
+    return finder.found
+
+
+def _unscaling_helpers(ctx: FileContext, owner: cst.CSTNode) -> frozenset[str]:
+    """Names of the functions in a module's or class's body that call `unscale_`."""
+    return frozenset(name for name, funcs in ctx.memo.get(_functions, ctx, owner).items()
+                     if any(ctx.memo.get(_calls_unscale, ctx, f) for f in funcs))
+
+
+def _only_clips(ctx: FileContext, func: cst.FunctionDef) -> bool:
+    """The function clips with torch.nn.utils and does no unscale_, backward or step of its own."""
+    finder = _HelperBody(ctx)
+    walk(func, finder)
+    return finder.clips and not finder.other
+
+
+def _timeline(ctx: FileContext, scope: cst.CSTNode) -> _Timeline:
+    """The scope's timeline, once per scope (helpers: the class's and the module's functions)."""
+    helpers: set[str] = set()
+    cls = ctx.enclosing_class()
+    if cls is not None:
+        helpers |= ctx.memo.get(_unscaling_helpers, ctx, cls)
+    if ctx.module is not None:
+        helpers |= ctx.memo.get(_unscaling_helpers, ctx, ctx.module)
+    timeline = _Timeline(scope, ctx, helpers)
+    walk(scope, timeline)
+    timeline.order = [e.index for e in timeline.events]
+    return timeline
 
 
 @register
@@ -168,11 +199,6 @@ class ClipBeforeUnscale(Rule):
     fix_applicability = Applicability.SAFE
     # a loss is scaled (`scaler.scale(loss)`) and something clips or clamps
     candidates = Calls("scale") & Calls(*leaves(CLIP_FUNCTIONS), *INPLACE_CLAMPS, *CLAMPS)
-
-    def __init__(self, ctx, options):
-        super().__init__(ctx, options)
-        self._timelines: dict[int, _Timeline] = {}
-        self._helpers: dict[tuple[int, str], bool] = {}  # (class/module body, name) -> is a clipping helper
 
     # ---- what is a clip -------------------------------------------------------------------------
     def _is_clip(self, node: cst.Call) -> bool:
@@ -195,42 +221,20 @@ class ClipBeforeUnscale(Rule):
                 return is_gradient(func.value, ctx)
         return False
 
-    # ---- the scope's timeline ---------------------------------------------------------------------
-    def _timeline(self, scope: cst.CSTNode) -> _Timeline:
-        key = id(scope)
-        if key not in self._timelines:
-            helpers: set[str] = set()
-            cls = self.ctx.enclosing_class()
-            if cls is not None:
-                _unscaling_helpers(cls.body.body, helpers)
-            if self.ctx.module is not None:
-                _unscaling_helpers(self.ctx.module.body, helpers)
-            timeline = _Timeline(scope, self.ctx, helpers)
-            walk(scope, timeline)
-            self._timelines[key] = timeline
-        return self._timelines[key]
-
     def _clip_helper(self, node: cst.Call) -> bool:
         """`self.clip_gradients()` / `clip_all(model)`: a method or function of this class/module whose
         body only clips with torch.nn.utils (no unscale_, backward or step of its own)."""
         func = node.func
-        body = None
+        owner = None
         if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
-            cls = self.ctx.enclosing_class()
-            body, name = (cls.body.body if cls is not None else None), func.attr.value
+            owner, name = self.ctx.enclosing_class(), func.attr.value
         elif isinstance(func, cst.Name) and self.ctx.module is not None:
-            body, name = self.ctx.module.body, func.value
-        if body is None:
+            owner, name = self.ctx.module, func.value
+        if owner is None:
             return False
-        key = (id(body), name)
-        if key not in self._helpers:
-            self._helpers[key] = False
-            for stmt in body:
-                if isinstance(stmt, cst.FunctionDef) and stmt.name.value == name:
-                    finder = _HelperBody(self.ctx)
-                    walk(stmt, finder)
-                    self._helpers[key] = finder.clips and not finder.other
-        return self._helpers[key]
+        defined = self.ctx.memo.get(_functions, self.ctx, owner).get(name)
+        # the last definition of the name is the one called
+        return bool(defined) and self.ctx.memo.get(_only_clips, self.ctx, defined[-1])
 
     def visit_Call(self, node: cst.Call) -> None:
         helper = False
@@ -242,28 +246,46 @@ class ClipBeforeUnscale(Rule):
         scope = ctx.scope()
         if isinstance(scope, cst.Lambda):
             return
-        timeline = self._timeline(scope)
+        timeline = ctx.memo.get(_timeline, ctx, scope)
         where = timeline.index.get(id(node))
         if where is None:
             return
         start = next(i for i, n in enumerate(ctx.stack) if n is scope)
         path = tuple(ctx.stack[start:])
-        events = [e for e in timeline.events if not _exclusive(e.path, path)]
-        backwards = [e for e in events if e.kind == "backward" and e.index < where]
-        if not backwards:
+        # The events around the clip, nearest first, in branches that can run with it: back to
+        # the scaled backward, then on to the scaler's next backward (not the whole timeline).
+        events = timeline.events
+        here = bisect.bisect_left(timeline.order, where)
+        backward, unscaled = None, False
+        for i in range(here - 1, -1, -1):
+            e = events[i]
+            WORK.units += 1
+            if _exclusive(e.path, path):
+                continue
+            if e.kind == "backward":
+                backward = e
+                break
+            unscaled = unscaled or e.kind == "unscale"
+        if backward is None:
             return
-        backward = backwards[-1]
         scaler = backward.scaler
         if not is_gradscaler(scaler, ctx, scope):
             return
-        if any(e.kind == "unscale" and backward.index < e.index < where for e in events):
+        if unscaled:
             return  # already unscaled (also in the same branch, or by a helper method)
-        later = [e for e in events if e.index > where and e.scaler == scaler and e.kind in ("backward", "step")]
-        steps = []
-        for e in later:
-            if e.kind == "backward":
+        steps: list[_Event] = []
+        late_unscale = False  # an unscale_ after the clip, before the step
+        for i in range(here, len(events)):
+            e = events[i]
+            WORK.units += 1
+            if e.index <= where or _exclusive(e.path, path):
+                continue
+            if e.kind == "unscale" and not steps:
+                late_unscale = True
+            elif e.scaler == scaler and e.kind == "backward":
                 break
-            steps.append(e)
+            elif e.scaler == scaler and e.kind == "step":
+                steps.append(e)
         if not steps:
             return
         optimizer = self._optimizer(steps)
@@ -272,7 +294,6 @@ class ClipBeforeUnscale(Rule):
         message = (f"{what} still multiplied by the loss scale of `{scaler}` "
                    f"(65536 by default), so the threshold is off by that factor; call "
                    f"`{scaler}.unscale_({optimizer or 'optimizer'})` before clipping")
-        late_unscale = any(e.kind == "unscale" and where < e.index < steps[0].index for e in events)
         if late_unscale:
             message += " (move the existing `unscale_` call above the clip)"
         fix = None if late_unscale or optimizer is None else self._fix(path, backward, steps, scaler, optimizer)

@@ -6,12 +6,13 @@ import ast
 
 import libcst as cst
 
+from mllint.analysis.names import flat_code
+from mllint.analysis.scopes import KeyIndex, subtree_keys
 from mllint.astutil import find_arg
 from mllint.candidates import Calls, Ops, leaves
-from mllint.context import FileContext, Visitor
+from mllint.context import FileContext
 from mllint.diagnostics import Applicability, Fix
 from mllint.rule import Rule, register
-from mllint.traversal import walk
 
 # Functions that compute a standard deviation (method forms: `.std(...)`, `.nanstd(...)`).
 STD_FUNCTIONS = {"torch.std", "torch.Tensor.std", "numpy.std", "numpy.nanstd", "jax.numpy.std", "jax.numpy.nanstd"}
@@ -45,71 +46,69 @@ def _peel(expr: cst.BaseExpression, methods=SAME_VALUE_METHODS) -> cst.BaseExpre
             return expr
 
 
-class _Guards(Visitor):
-    """Finds, in one function, anything that tests or repairs a std: comparisons and tests that
-    mention it, guard functions (isclose, where, ...) called on it, in-place updates of it."""
+def _tested_keys(expr: cst.BaseExpression | None, ctx: FileContext) -> list[str]:
+    """The keys (see `_key_of`) of what a test on `expr` tests: `std`, `(std == 0).any()`,
+    `std.min() > 0`, `abs(std)`, `torch.abs(std)`."""
+    if expr is None:
+        return []
+    if isinstance(expr, cst.UnaryOperation):
+        expr = expr.expression
+    if isinstance(expr, cst.Call) and expr.args and not isinstance(expr.func, cst.Attribute):
+        if ctx.qualified_name(expr.func) in ("abs", "float", "bool"):
+            expr = expr.args[0].value
+    expr = _peel(expr, GUARD_PEEL_METHODS)
+    keys = []
+    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in (
+            "abs", "min", "all", "any", "amin"):
+        # torch.abs(std), torch.min(std)
+        if expr.args:
+            keys.extend(_tested_keys(expr.args[0].value, ctx))
+    key = _key_of(expr)
+    if key is not None:
+        keys.append(key)
+    return keys
 
-    def __init__(self, ctx: FileContext, keys: set[str]):
-        self.ctx = ctx
-        self.keys = keys
-        self.found = False
 
-    def _is_key(self, expr: cst.BaseExpression | None) -> bool:
-        if expr is None:
-            return False
-        if isinstance(expr, cst.UnaryOperation):
-            expr = expr.expression
-        if isinstance(expr, cst.Call) and expr.args and not isinstance(expr.func, cst.Attribute):
-            if self.ctx.qualified_name(expr.func) in ("abs", "float", "bool"):
-                expr = expr.args[0].value
-        expr = _peel(expr, GUARD_PEEL_METHODS)
-        if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in (
-                "abs", "min", "all", "any", "amin"):
-            # torch.abs(std), torch.min(std)
-            if expr.args and self._is_key(expr.args[0].value):
-                return True
-        return _key_of(expr, self.ctx) in self.keys
-
-    def visit_Comparison(self, node: cst.Comparison) -> None:
-        if self._is_key(node.left) or any(self._is_key(c.comparator) for c in node.comparisons):
-            self.found = True
-
-    def _test(self, test: cst.BaseExpression) -> None:
-        if self._is_key(test):  # `if std:`
-            self.found = True
-
-    def visit_If(self, node: cst.If) -> None:
-        self._test(node.test)
-
-    def visit_While(self, node: cst.While) -> None:
-        self._test(node.test)
-
-    def visit_IfExp(self, node: cst.IfExp) -> None:
-        self._test(node.test)
-
-    def visit_Assert(self, node: cst.Assert) -> None:
-        self._test(node.test)
-
-    def visit_Call(self, node: cst.Call) -> None:
+def _guard_keys(node: cst.CSTNode, ctx: FileContext) -> list[str]:
+    """The stds that `node` tests or repairs: comparisons and tests that mention one, guard
+    functions (isclose, where, ...) called on one, in-place updates of one. Indexed once per file
+    (`subtree_keys`), so a candidate asks its scope instead of walking it."""
+    if isinstance(node, cst.Comparison):
+        keys = _tested_keys(node.left, ctx)
+        for c in node.comparisons:
+            keys.extend(_tested_keys(c.comparator, ctx))
+        return keys
+    if isinstance(node, (cst.If, cst.While, cst.IfExp, cst.Assert)):
+        return _tested_keys(node.test, ctx)  # `if std:`
+    if isinstance(node, cst.Call):
         func = node.func
+        keys = []
         if isinstance(func, cst.Attribute):
             last = func.attr.value
             # std.clamp_(min=eps), std.add_(eps), std.masked_fill_(...): repaired in place
-            if last.endswith("_") and not last.startswith("_") and self._key_is(func.value):
-                self.found = True
-                return
+            if last.endswith("_") and not last.startswith("_"):
+                key = _key_of(_peel(func.value))
+                if key is not None:
+                    keys.append(key)
         else:
             last = func.value if isinstance(func, cst.Name) else ""
-        if last in GUARD_FUNCTIONS and any(self._is_key(a.value) for a in node.args):
-            self.found = True
-
-    def _key_is(self, expr: cst.BaseExpression) -> bool:
-        return _key_of(_peel(expr), self.ctx) in self.keys
-
-    def visit_Assign(self, node: cst.Assign) -> None:
+        if last in GUARD_FUNCTIONS:
+            for a in node.args:
+                keys.extend(_tested_keys(a.value, ctx))
+        return keys
+    if isinstance(node, cst.Assign):
+        keys = []
         for t in node.targets:  # std[std == 0] = 1.0
-            if isinstance(t.target, cst.Subscript) and self._key_is(t.target.value):
-                self.found = True
+            if isinstance(t.target, cst.Subscript):
+                key = _key_of(_peel(t.target.value))
+                if key is not None:
+                    keys.append(key)
+        return keys
+    return []
+
+
+GUARDS = KeyIndex(frozenset({cst.Comparison, cst.If, cst.While, cst.IfExp, cst.Assert, cst.Call, cst.Assign}),
+                  _guard_keys)
 
 
 def _plain_factor(expr: cst.BaseExpression) -> bool:
@@ -127,11 +126,11 @@ def _unpacked(value: cst.BaseExpression | None, index: int | None) -> cst.BaseEx
     return value.elements[index].value
 
 
-def _key_of(expr: cst.BaseExpression, ctx: FileContext) -> str | None:
+def _key_of(expr: cst.BaseExpression) -> str | None:
     if isinstance(expr, cst.Name):
         return expr.value
     if isinstance(expr, (cst.Call, cst.Attribute)):
-        return ctx.code(expr).replace(" ", "")
+        return flat_code(expr)
     return None
 
 
@@ -188,7 +187,7 @@ class StdDivisionWithoutEpsilon(Rule):
                 ctx.qualified_name(expr.func) in SAME_VALUE_FUNCTIONS:
             expr = _peel(expr.args[0].value)
         if self._is_std_call(expr):
-            return _key_of(expr, ctx), ctx.scope()
+            return _key_of(expr), ctx.scope()
         if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
             # `2.0 * x.std()`, `std * self.scale`: a constant factor leaves a zero std zero
             for std, factor in ((expr.right, expr.left), (expr.left, expr.right)):
@@ -232,12 +231,7 @@ class StdDivisionWithoutEpsilon(Rule):
         return None
 
     def _guarded(self, key: str, scopes: list[cst.CSTNode]) -> bool:
-        for scope in scopes:
-            finder = _Guards(self.ctx, {key})
-            walk(scope, finder)
-            if finder.found:
-                return True
-        return False
+        return any(key in subtree_keys(self.ctx, GUARDS, scope) for scope in scopes)
 
     def _check(self, divisor: cst.BaseExpression, parens: bool) -> None:
         ctx = self.ctx

@@ -7,6 +7,9 @@ import re
 
 import libcst as cst
 
+from mllint.analysis.classes import enclosing_method, first_param, self_assignments
+from mllint.analysis.names import flat_code, last_name
+from mllint.analysis.scopes import name_uses, next_statement
 from mllint.astutil import find_arg, number
 from mllint.candidates import Calls, Ops, leaves
 from mllint.context import Visitor, dotted_name
@@ -62,7 +65,7 @@ VALUE_USE = re.compile(r"value|critic|\bvf|v_?pred|baseline|reward|advantage|\bg
 
 
 def _flat(node: cst.CSTNode) -> str:
-    return re.sub(r"\s+", "", cst.Module([]).code_for_node(node))
+    return flat_code(node)
 
 
 def _flat_lines(node: cst.CSTNode) -> str:
@@ -87,13 +90,7 @@ def _strip(expr: cst.BaseExpression) -> cst.BaseExpression:
 
 def _last_name(expr: cst.BaseExpression) -> str | None:
     """`returns`, `self.returns` and `batch["returns"]` -> "returns"."""
-    if isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
-        key = expr.slice[0].slice.value
-        if isinstance(key, cst.SimpleString) and isinstance(key.evaluated_value, str):
-            return key.evaluated_value
-        return None
-    dotted = dotted_name(expr)
-    return dotted.rsplit(".", 1)[-1] if dotted else None
+    return last_name(expr, string_keys=True)
 
 
 @register
@@ -125,7 +122,7 @@ class PerBatchReturnNormalization(Rule):
             return True
         if lowered in VALUE_CONTEXT_NAMES:
             scope = self.ctx.enclosing_function()
-            return scope is not None and bool(VALUE_USE.search(self.ctx.code(scope)))
+            return scope is not None and self.ctx.memo.get(_value_context, self.ctx, scope)
         return False
 
     # ---- batch statistics of `subject` ---------------------------------------------------------
@@ -292,14 +289,8 @@ class PerBatchReturnNormalization(Rule):
 
     def _next_statement(self, line: cst.SimpleStatementLine) -> cst.SimpleStatementLine | None:
         parent = self.ctx.parent
-        body = getattr(parent, "body", None)
-        if not isinstance(body, (list, tuple)):
-            return None
-        for i, stmt in enumerate(body):
-            if stmt is line:
-                nxt = body[i + 1] if i + 1 < len(body) else None
-                return nxt if isinstance(nxt, cst.SimpleStatementLine) else None
-        return None
+        nxt = next_statement(self.ctx, parent, line) if parent is not None else None
+        return nxt if isinstance(nxt, cst.SimpleStatementLine) else None
 
     def _assigned_name(self) -> cst.BaseExpression | None:
         stmt = self.ctx.enclosing(cst.Assign, cst.AnnAssign)
@@ -320,14 +311,9 @@ class PerBatchReturnNormalization(Rule):
         scope = self.ctx.enclosing_function() or self.ctx.module
         if name is None or scope is None:
             return False
-        uses = _UseCollector(name)
-        walk(scope, uses)
+        uses = name_uses(self.ctx, scope, name)
         here = self.ctx.start_end(self.ctx.node)[1].row
-        texts = [re.sub(r"#[^\n]*", "", _flat_lines(stmt)) for stmt in uses.statements
-                 if self.ctx.start_end(stmt)[0].row > here]
-        policy = [t for t in texts if LOG_PROB.search(t)]
-        value = [t for t in texts if VALUE_USE.search(t) and not LOG_PROB.search(t)]
-        return bool(policy) and not value
+        return uses.any_after(self.ctx, here, _policy_use) and not uses.any_after(self.ctx, here, _value_use)
 
     # ---- the fix -------------------------------------------------------------------------------
     def _per_dimension(self, node: cst.CSTNode) -> bool:
@@ -364,25 +350,66 @@ class _StatCalls(Visitor):
             self.per_dimension = True  # x.std(0)
 
 
-class _UseCollector(Visitor):
-    """Innermost statements that mention `name` (as a Name or an attribute's last part)."""
+def _use_text(ctx, stmt: cst.CSTNode) -> str:
+    return re.sub(r"#[^\n]*", "", _flat_lines(stmt))
 
-    def __init__(self, name: str):
-        self.name = name
-        self.stack: list[cst.CSTNode] = []
-        self.statements: list[cst.CSTNode] = []
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
-            self.stack.append(node)
-        elif isinstance(node, cst.Name) and node.value == self.name and self.stack:
-            if not self.statements or self.statements[-1] is not self.stack[-1]:
-                self.statements.append(self.stack[-1])
-        return True
+def _policy_use(ctx, stmt: cst.CSTNode) -> bool:
+    """A statement that uses a name next to a log-probability (a policy-gradient weight)."""
+    return bool(LOG_PROB.search(ctx.memo.get(_use_text, ctx, stmt)))
 
-    def on_leave(self, node: cst.CSTNode) -> None:
-        if self.stack and self.stack[-1] is node:
-            self.stack.pop()
+
+def _value_use(ctx, stmt: cst.CSTNode) -> bool:
+    """A statement that uses a name next to a value/critic loss (and no log-probability)."""
+    text = ctx.memo.get(_use_text, ctx, stmt)
+    return bool(VALUE_USE.search(text)) and not LOG_PROB.search(text)
+
+
+def _value_context(ctx, func: cst.FunctionDef) -> bool:
+    """The function mentions a value/critic loss somewhere (what makes a generic `targets` count)."""
+    return bool(VALUE_USE.search(ctx.code(func)))
+
+
+def _source_lines(ctx, source: str) -> list[str]:
+    return split_lines(source, keepends=True)  # rows as positions count them (\n, \r\n, \r only)
+
+
+class _ModuleLayout:
+    """What the fix needs to know of the module's top level, read once per file."""
+
+    def __init__(self, ctx, module: cst.Module):
+        self.helper: cst.ClassDef | None = None  # an existing HELPER class
+        self.assigned: set[str] = set()  # names assigned at the top level
+        self.last_instance: cst.SimpleStatementLine | None = None  # the last `x = HELPER()`
+        for stmt in module.body:
+            if isinstance(stmt, cst.ClassDef) and stmt.name.value == HELPER and self.helper is None:
+                self.helper = stmt
+            elif isinstance(stmt, cst.SimpleStatementLine):
+                for small in stmt.body:
+                    if isinstance(small, cst.Assign):
+                        self.assigned.update(t.target.value for t in small.targets if isinstance(t.target, cst.Name))
+                if len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Assign) \
+                        and isinstance(stmt.body[0].value, cst.Call) and dotted_name(stmt.body[0].value.func) == HELPER:
+                    self.last_instance = stmt
+        self.anchor_row = self._anchor_row(ctx, module)
+
+    @staticmethod
+    def _anchor_row(ctx, module: cst.Module) -> int:
+        """The last line of the module's leading docstring/imports (0 when there are none)."""
+        row = 0
+        for i, stmt in enumerate(module.body):
+            if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
+                break
+            if isinstance(stmt, cst.SimpleStatementLine) and (
+                    all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body)
+                    or (i == 0 and isinstance(stmt.body[0], cst.Expr)
+                        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))):
+                row = ctx.start_end(stmt)[1].row
+            elif isinstance(stmt, cst.Try) and all(
+                    isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, (cst.Import, cst.ImportFrom))
+                                                                    for x in s.body) for s in stmt.body.body):
+                row = ctx.start_end(stmt)[1].row
+        return row
 
 
 class _FixPlan:
@@ -399,68 +426,35 @@ class _FixPlan:
         self.instance = f"self.{self.attr}" if self.method is not None else f"_{self.attr}"
 
     def _method(self):
-        ctx = self.ctx
-        func = ctx.enclosing_function()
-        if func is None:
-            return None, None
-        stack = ctx.stack
-        i = max(idx for idx, n in enumerate(stack) if n is func)
-        cls = stack[i - 2] if i >= 2 else None
-        params = func.params.params
-        if isinstance(cls, cst.ClassDef) and params and params[0].name.value == "self":
+        func = self.ctx.enclosing_function()
+        method, cls = enclosing_method(self.ctx)
+        if func is not None and method is func and first_param(func) == "self":
             return func, cls
         return None, None
 
     def _row_start_insert(self, row: int, text: str) -> Edit:
         """Insert whole lines before line `row + 1` (or at the end of a file without a final newline)."""
         ctx = self.ctx
-        lines = split_lines(ctx.source, keepends=True)
+        lines = ctx.memo.get(_source_lines, ctx, ctx.source)
         if row >= len(lines) and not lines[-1].endswith(("\n", "\r")):
             end = Location(len(lines), len(lines[-1].rstrip("\r\n")) + 1)
             return Edit(end, end, ctx.newline + text.rstrip("\n").replace("\n", ctx.newline))
         return Edit(Location(row + 1, 1), Location(row + 1, 1), text.replace("\n", ctx.newline))
 
+    def _layout(self) -> _ModuleLayout:
+        return self.ctx.memo.get(_ModuleLayout, self.ctx, self.ctx.module)
+
     def _module_helper(self) -> cst.ClassDef | None:
-        for stmt in self.ctx.module.body:
-            if isinstance(stmt, cst.ClassDef) and stmt.name.value == HELPER:
-                return stmt
-        return None
+        return self._layout().helper
 
     def _module_instance_exists(self) -> bool:
-        for stmt in self.ctx.module.body:
-            if isinstance(stmt, cst.SimpleStatementLine):
-                for small in stmt.body:
-                    if isinstance(small, cst.Assign) and any(
-                            isinstance(t.target, cst.Name) and t.target.value == self.instance for t in small.targets):
-                        return True
-        return False
+        return self.instance in self._layout().assigned
 
     def _last_module_instance(self) -> cst.SimpleStatementLine | None:
-        last = None
-        for stmt in self.ctx.module.body:
-            if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) == 1 \
-                    and isinstance(stmt.body[0], cst.Assign) and isinstance(stmt.body[0].value, cst.Call) \
-                    and dotted_name(stmt.body[0].value.func) == HELPER:
-                last = stmt
-        return last
+        return self._layout().last_instance
 
     def _anchor_row(self) -> int:
-        """The last line of the module's leading docstring/imports (0 when there are none)."""
-        ctx = self.ctx
-        row = 0
-        for i, stmt in enumerate(ctx.module.body):
-            if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-                break
-            if isinstance(stmt, cst.SimpleStatementLine) and (
-                    all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body)
-                    or (i == 0 and isinstance(stmt.body[0], cst.Expr)
-                        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))):
-                row = ctx.start_end(stmt)[1].row
-            elif isinstance(stmt, cst.Try) and all(
-                    isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, (cst.Import, cst.ImportFrom))
-                                                                    for x in s.body) for s in stmt.body.body):
-                row = ctx.start_end(stmt)[1].row
-        return row
+        return self._layout().anchor_row
 
     def state_edits(self) -> list[Edit]:
         edits: list[Edit] = []
@@ -507,16 +501,8 @@ class _FixPlan:
         return [self._row_start_insert(ctx.start_end(last)[1].row, f"{indent}{assign}\n")]
 
     def _assigns_self_attr(self, init: cst.FunctionDef) -> bool:
-        want = f"self.{self.attr}"
-        found = []
-
-        class Finder(Visitor):
-            def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-                if dotted_name(node.target) == want:
-                    found.append(node)
-
-        walk(init, Finder())
-        return bool(found)
+        return any(a.method is init and a.value is not None
+                   for a in self_assignments(self.ctx, self.cls).get(self.attr, []))
 
     def _site_statement(self) -> cst.CSTNode:
         ctx = self.ctx

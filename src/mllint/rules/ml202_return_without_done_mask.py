@@ -7,6 +7,8 @@ import re
 
 import libcst as cst
 
+from mllint.analysis.classes import enclosing_method, first_param, self_assignments
+from mllint.analysis.names import flat_code, last_name
 from mllint.astutil import number
 from mllint.candidates import Nodes, Ops, Words, callee
 from mllint.context import Visitor, dotted_name
@@ -27,10 +29,7 @@ OTHER_MASKS = re.compile(r"action|attn|attention|pad|token|loss|valid|invalid|ob
 
 
 def _last(expr: cst.CSTNode) -> str | None:
-    while isinstance(expr, cst.Subscript):
-        expr = expr.value
-    dotted = dotted_name(expr)
-    return dotted.rsplit(".", 1)[-1] if dotted else None
+    return last_name(expr, through_subscripts=True)
 
 
 def _kind(name: str | None) -> str | None:
@@ -49,9 +48,7 @@ def _kind(name: str | None) -> str | None:
 
 
 def _flat(node: cst.CSTNode) -> str:
-    if getattr(node, "lpar", None):
-        node = node.with_changes(lpar=[], rpar=[])
-    return re.sub(r"\s+", "", cst.Module([]).code_for_node(node))
+    return flat_code(node, outer_parens=False)
 
 
 def _operands(expr: cst.BaseExpression, sign: int = 1, top: bool = True) -> list[tuple[int, cst.BaseExpression]]:
@@ -200,6 +197,100 @@ class _SequenceFinder(Visitor):
         self.indexed.add(dotted_name(_iterated(node.iter)) or "")
 
 
+def _termination_sequences(ctx, key: tuple[cst.CSTNode, int]) -> list[cst.BaseExpression]:
+    scope = key[0]
+    finder = _SequenceFinder()
+    walk(scope, finder)
+    indexed = set(finder.indexed)
+    for call in finder.calls:
+        if ctx.call_name(call) in ("zip", "reversed", "enumerate", "builtins.zip", "builtins.reversed"):
+            for arg in call.args:
+                indexed.add(dotted_name(_iterated(arg.value)) or "")
+    return [node for dotted, node in finder.out.items()
+            if dotted in indexed or dotted.rsplit(".", 1)[-1].lower().endswith("s")]
+
+
+def _class_sequences(ctx, cls: cst.ClassDef) -> list[cst.BaseExpression]:
+    """`self.masks` / `self.dones` assigned in the class: its own done/mask sequences."""
+    return [assignments[0].target for attr, assignments in self_assignments(ctx, cls).items()
+            if attr.endswith("s") and _kind(attr) in ("done", "mask") and not OTHER_MASKS.search(attr)]
+
+
+def _boundary_value(ctx, value: cst.BaseExpression) -> bool:
+    """Is `value` a done flag or mask itself (`dones[t]`, `1.0 - dones[t]`, `~d`)? A sum that
+    merely uses one (`delta = r + gamma * v * nonterminal - v`) is not: a recursion over `delta`
+    still needs its own mask."""
+    return _mentions_boundary(value) and all(
+        number(term) is not None or _mentions_boundary(term) for _, term in _operands(value))
+
+
+def _aliases(ctx, key: tuple[cst.CSTNode, int]) -> frozenset[str]:
+    out: set[str] = set()
+    for name, bindings in ctx.bindings(key[0]).items():
+        for b in bindings:
+            if b.kind == "for" and isinstance(b.value, cst.Call) and b.index is not None \
+                    and ctx.call_name(b.value) in ("zip", "builtins.zip") and b.index < len(b.value.args):
+                if _kind(_last(_iterated(b.value.args[b.index].value))):
+                    out.add(name)
+            elif b.kind == "for" and b.index is None and b.value is not None \
+                    and _kind(_last(_iterated(b.value))):
+                out.add(name)
+            elif b.kind in ("assign", "annassign") and b.value is not None \
+                    and ctx.memo.get(_boundary_value, ctx, b.value):
+                out.add(name)
+    return frozenset(out)
+
+
+def _masked_name(ctx, key: tuple[cst.CSTNode, int, str]) -> bool:
+    """`name` was built from a mask / `(1 - done)` where it is bound in the scope."""
+    scope, _, name = key
+    aliases = ctx.memo.get(_aliases, ctx, key[:2])
+    for binding in ctx.bindings(scope).get(name, []):
+        if binding.kind == "param":
+            continue
+        if binding.value is not None and _mentions_boundary(binding.value, aliases):
+            return True  # next_value = values[t + 1] * next_non_terminal, computed earlier
+        if binding.kind == "augassign" and _mentions_boundary(binding.node, aliases):
+            return True
+    return False
+
+
+def _next_done(ctx, scope: cst.CSTNode) -> bool:
+    return any(_kind(name) == "done" and NEXT_WORDS.search(name) for name in ctx.bindings(scope))
+
+
+def _subscripts(expr: cst.CSTNode) -> list[cst.Subscript]:
+    out: list[cst.Subscript] = []
+
+    class Finder(Visitor):
+        def visit_Subscript(self, node: cst.Subscript) -> None:
+            out.append(node)
+
+    walk(expr, Finder())
+    return out
+
+
+def _reward_index_in(expr: cst.CSTNode) -> str | None:
+    """The index that `expr` reads a reward with: `rewards[t]` -> "t"."""
+    for node in _subscripts(expr):
+        name = _last(node.value) or ""
+        if ("rew" in name.lower() or name in ("r", "rs")) and len(node.slice) == 1 \
+                and isinstance(node.slice[0].slice, cst.Index):
+            return cst.Module([]).code_for_node(node.slice[0].slice.value)
+    return None
+
+
+def _reward_index_of_name(ctx, key: tuple[cst.CSTNode, str]) -> str | None:
+    """The reward index read by the first value assigned to a name in the scope that reads one."""
+    scope, name = key
+    for binding in ctx.bindings(scope).get(name, []):
+        if binding.value is not None and binding.kind == "assign":
+            index = _reward_index_in(binding.value)
+            if index is not None:
+                return index
+    return None
+
+
 @register
 class ReturnWithoutDoneMask(Rule):
     code = "ML202"
@@ -242,80 +333,25 @@ class ReturnWithoutDoneMask(Rule):
         """Names / attribute chains in the enclosing function that hold a *sequence* of done flags
         or masks: plural names (`dones`, `masks`, `memory.is_terminals`), or names that are indexed
         or iterated. A scalar `done` from `env.step` (a single-episode loop) is not one."""
-        ctx = self.ctx
-        scope = self._scope()
-        # The walk of the scope is structural and done once per scope; which calls are zip /
-        # reversed / enumerate is decided here, with the names in scope at this node, as before.
-        cache = self.__dict__.setdefault("_sequence_candidates", {})
-        entry = cache.get(id(scope))
-        if entry is None or entry[0] is not scope:
-            finder = _SequenceFinder()
-            walk(scope, finder)
-            entry = cache[id(scope)] = (scope, finder)
-        finder = entry[1]
-        out = finder.out
-        indexed = set(finder.indexed)
-        for call in finder.calls:
-            if ctx.call_name(call) in ("zip", "reversed", "enumerate", "builtins.zip", "builtins.reversed"):
-                for arg in call.args:
-                    indexed.add(dotted_name(_iterated(arg.value)) or "")
-        return [node for dotted, node in out.items()
-                if dotted in indexed or dotted.rsplit(".", 1)[-1].lower().endswith("s")]
+        return self.ctx.memo.get(_termination_sequences, self.ctx, self._scope_key())
+
+    def _scope_key(self) -> tuple[cst.CSTNode, int]:
+        """The scope, and how many imports are known so far: the facts of a scope that resolve
+        names with `call_name` depend on both (function-local imports are recorded as the walk
+        reaches them); every candidate in one scope resolves names the same way otherwise."""
+        return self._scope(), len(self.ctx.imports)
 
     def _class_attribute_sequences(self) -> list[cst.BaseExpression]:
         """In a method, the buffer's own sequences: `self.masks` / `self.dones` assigned anywhere in
         the class (a rollout storage whose `compute_returns` forgets them)."""
-        func = self.ctx.enclosing_function()
-        cls = self.ctx.enclosing_class()
-        if func is None or cls is None or not func.params.params or func.params.params[0].name.value != "self":
+        method, cls = enclosing_method(self.ctx)
+        if cls is None or first_param(method) != "self":
             return []
-        found: dict[str, cst.BaseExpression] = {}
-
-        class Targets(Visitor):
-            def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-                self._add(node.target)
-
-            def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
-                self._add(node.target)
-
-            @staticmethod
-            def _add(target: cst.BaseExpression) -> None:
-                if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) \
-                        and target.value.value == "self" and target.attr.value.endswith("s") \
-                        and _kind(target.attr.value) in ("done", "mask") and not OTHER_MASKS.search(target.attr.value):
-                    found.setdefault(target.attr.value, target)
-
-        walk(cls, Targets())
-        return list(found.values())
+        return self.ctx.memo.get(_class_sequences, self.ctx, cls)
 
     def _aliases(self) -> frozenset[str]:
         """Local names that stand for a done flag: `for r, d in zip(rewards, dones)`, `d = dones[t]`."""
-        out: set[str] = set()
-        for name, bindings in self.ctx.bindings(self._scope()).items():
-            for b in bindings:
-                if b.kind == "for" and isinstance(b.value, cst.Call) and b.index is not None \
-                        and self.ctx.call_name(b.value) in ("zip", "builtins.zip") and b.index < len(b.value.args):
-                    if _kind(_last(_iterated(b.value.args[b.index].value))):
-                        out.add(name)
-                elif b.kind == "for" and b.index is None and b.value is not None \
-                        and _kind(_last(_iterated(b.value))):
-                    out.add(name)
-                elif b.kind in ("assign", "annassign") and b.value is not None and self._boundary_value(b.value):
-                    out.add(name)
-        return frozenset(out)
-
-    def _boundary_value(self, value: cst.BaseExpression) -> bool:
-        """Is `value` a done flag or mask itself (`dones[t]`, `1.0 - dones[t]`, `~d`), computed once
-        per node? A sum that merely uses one (`delta = r + gamma * v * nonterminal - v`) is not:
-        a recursion over `delta` still needs its own mask."""
-        memo = self.__dict__.setdefault("_boundary_memo", {})
-        entry = memo.get(id(value))
-        if entry is None or entry[0] is not value:
-            operands = _operands(value)
-            flag = _mentions_boundary(value) and all(
-                number(term) is not None or _mentions_boundary(term) for _, term in operands)
-            entry = memo[id(value)] = (value, flag)
-        return entry[1]
+        return self.ctx.memo.get(_aliases, self.ctx, self._scope_key())
 
     # ---- the recursion --------------------------------------------------------------------------
     def _unmasked_bootstrap(self, assign: cst.Assign) -> cst.BaseExpression | None:
@@ -390,14 +426,7 @@ class ReturnWithoutDoneMask(Rule):
             name = factor.value.value
         if name is None:
             return False
-        for binding in self.ctx.bindings(self._scope()).get(name, []):
-            if binding.kind == "param":
-                continue
-            if binding.value is not None and _mentions_boundary(binding.value, self.aliases):
-                return True  # next_value = values[t + 1] * next_non_terminal, computed earlier
-            if binding.kind == "augassign" and _mentions_boundary(binding.node, self.aliases):
-                return True
-        return False
+        return self.ctx.memo.get(_masked_name, self.ctx, (*self._scope_key(), name))
 
     # ---- report and fix -------------------------------------------------------------------------
     def _report(self, loop: cst.For, assign: cst.Assign | cst.AugAssign, term: cst.BaseExpression,
@@ -438,8 +467,7 @@ class ReturnWithoutDoneMask(Rule):
 
     def _next_done_in_scope(self) -> bool:
         """A `next_done`/`next_dones` flag in scope: the layout where dones[t] starts an episode."""
-        return any(_kind(name) == "done" and NEXT_WORDS.search(name)
-                   for name in self.ctx.bindings(self._scope()))
+        return self.ctx.memo.get(_next_done, self.ctx, self._scope())
 
     def _mask_expression(self, loop: cst.For, assign: cst.Assign, sequences) -> str | None:
         """`(1 - dones[t])` / `masks[t]` indexed like the rewards, or the zipped element `(1 - done)`."""
@@ -478,7 +506,7 @@ class ReturnWithoutDoneMask(Rule):
         return expr if kind == "mask" else f"(1 - {expr})"
 
     def _reward_container(self, assign: cst.Assign) -> str | None:
-        for node in self._subscripts(assign.value):
+        for node in _subscripts(assign.value):
             name = dotted_name(node.value)
             if name and "rew" in name.lower():
                 return name
@@ -486,17 +514,14 @@ class ReturnWithoutDoneMask(Rule):
 
     def _reward_index(self, assign: cst.Assign, loop: cst.For) -> str | None:
         """The index the rewards are read with here (or in the names this statement uses)."""
-        candidates = [assign.value]
+        index = _reward_index_in(assign.value)
+        scope = self._scope()
         for name in _names(assign.value).names:
-            for binding in self.ctx.bindings(self._scope()).get(name, []):
-                if binding.value is not None and binding.kind == "assign":
-                    candidates.append(binding.value)
-        for expr in candidates:
-            for node in self._subscripts(expr):
-                name = _last(node.value) or ""
-                if ("rew" in name.lower() or name in ("r", "rs")) and len(node.slice) == 1 \
-                        and isinstance(node.slice[0].slice, cst.Index):
-                    return cst.Module([]).code_for_node(node.slice[0].slice.value)
+            if index is not None:
+                return index
+            index = self.ctx.memo.get(_reward_index_of_name, self.ctx, (scope, name))
+        if index is not None:
+            return index
         # for t in reversed(range(T)): the loop index
         it = loop.iter
         if isinstance(it, cst.Call) and self.ctx.call_name(it) in ("reversed", "builtins.reversed") and it.args:
@@ -505,14 +530,3 @@ class ReturnWithoutDoneMask(Rule):
                 and self.ctx.call_name(it) in ("range", "builtins.range"):
             return loop.target.value
         return None
-
-    @staticmethod
-    def _subscripts(expr: cst.CSTNode) -> list[cst.Subscript]:
-        out: list[cst.Subscript] = []
-
-        class Finder(Visitor):
-            def visit_Subscript(self, node: cst.Subscript) -> None:
-                out.append(node)
-
-        walk(expr, Finder())
-        return out

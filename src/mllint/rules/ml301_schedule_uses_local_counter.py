@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
+from mllint.analysis.classes import enclosing_method, first_param
 from mllint.candidates import Calls, Nodes
 from mllint.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
@@ -111,10 +112,10 @@ class ScheduleUsesLocalCounter(Rule):
                     or "step" in a.keyword.value]
         if not args:
             return
-        method, klass = self._method_and_class()
+        method, klass = enclosing_method(self.ctx)
         if method is None:
             return
-        self_name = _first_param(method)
+        self_name = first_param(method)
         if self_name is None:
             return
         for arg in args:
@@ -133,13 +134,6 @@ class ScheduleUsesLocalCounter(Rule):
             pattern = rf"\.{re.escape(attr)}\s*(\+=|=\s*\w+\.{re.escape(attr)}\s*\+)"
             self._increments[attr] = re.search(pattern, self.ctx.source) is not None
         return self._increments[attr]
-
-    def _method_and_class(self):
-        stack = self.ctx.stack
-        for i in range(len(stack) - 1, 1, -1):
-            if isinstance(stack[i], cst.FunctionDef) and isinstance(stack[i - 2], cst.ClassDef):
-                return stack[i], stack[i - 2]
-        return None, None
 
     def _counter_attr(self, expr: cst.BaseExpression, self_name: str):
         """`self.x`, `float(self.x)`, `self.x - self.start`, or a local bound once to `self.x`."""
@@ -322,11 +316,6 @@ class _GlobalStepReads(Visitor):
             name = dotted_name(node)
             if name is not None:
                 self.found.append(name)
-
-
-def _first_param(fn: cst.FunctionDef) -> str | None:
-    params = (*fn.params.posonly_params, *fn.params.params)
-    return params[0].name.value if params else None
 
 
 def _is_number(node) -> bool:

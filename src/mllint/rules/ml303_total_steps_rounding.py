@@ -12,6 +12,7 @@ import re
 
 import libcst as cst
 
+from mllint.analysis.names import leaf_name
 from mllint.astutil import find_arg
 from mllint.candidates import Calls, Ops, Words, leaves
 from mllint.context import Visitor, dotted_name
@@ -37,12 +38,7 @@ LOADER_NAME = re.compile(r"^(train_?)?(data_?)?loader$|^train_(data)?loader$|^dl
 
 
 def _leaf(expr: cst.CSTNode) -> str:
-    name = dotted_name(expr)
-    if name is not None:
-        return name.rsplit(".", 1)[-1]
-    if isinstance(expr, cst.Call):  # len(dataset), cfg.get("epochs")
-        return ""
-    return ""
+    return leaf_name(expr) or ""  # len(dataset), cfg.get("epochs"): no name
 
 
 def factors(expr: cst.BaseExpression, sign: int = 1, out=None) -> list[tuple[int, cst.BaseExpression]]:

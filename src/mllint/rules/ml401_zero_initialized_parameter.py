@@ -7,6 +7,7 @@ import re
 
 import libcst as cst
 
+from mllint.analysis.classes import self_assignments
 from mllint.astutil import find_arg, number
 from mllint.candidates import Calls, leaves
 from mllint.context import FileContext, Visitor, dotted_name
@@ -412,17 +413,12 @@ class ZeroInitializedParameter(Rule):
         cls = self.ctx.enclosing_class()
         if cls is None:
             return None
-        # The class's `self.<x> = <call>(...)` assignments are collected once per class; whether the
-        # call is nn.Parameter is decided here, as before, with the names in scope at this node.
-        cache = self.__dict__.setdefault("_param_candidates", {})
-        entry = cache.get(id(cls))
-        if entry is None or entry[0] is not cls:
-            finder = _ParamCandidates()
-            walk(cls, finder)
-            entry = cache[id(cls)] = (cls, finder.by_attr)
+        # The class's `self.<attr> = ...` assignments are collected once per file (analysis.classes);
+        # whether the call is nn.Parameter is decided here, with the names in scope at this node.
         tensor = None
-        for call in entry[1].get(attr, ()):
-            if self.ctx.call_name(call) in PARAMETER:
+        for assignment in self_assignments(self.ctx, cls).get(attr, ()):
+            call = assignment.value
+            if isinstance(call, cst.Call) and call.args and self.ctx.call_name(call) in PARAMETER:
                 tensor = call.args[0].value
         return tensor
 
@@ -525,19 +521,3 @@ def _string_prefix(expr: cst.BaseExpression) -> str | None:
     if isinstance(expr, cst.FormattedString):
         return "".join(p.value for p in expr.parts if isinstance(p, cst.FormattedStringText)) or None
     return None
-
-
-class _ParamCandidates(Visitor):
-    """Every `<x>.<attr> = <call>(<arg>, ...)` in a class, per attr, in visiting order: the
-    structural part of the `self.<attr> = nn.Parameter(<tensor>)` test (the caller checks the call's name)."""
-
-    def __init__(self):
-        self.by_attr: dict[str, list[cst.Call]] = {}
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        value = node.value
-        if not (isinstance(value, cst.Call) and value.args):
-            return
-        for t in node.targets:
-            if isinstance(t.target, cst.Attribute):
-                self.by_attr.setdefault(t.target.attr.value, []).append(value)
