@@ -325,11 +325,11 @@ def _disable_action(ls: MllintServer, uri: str, d: Diagnostic, kind: str | None,
                     source: str) -> T.CodeAction | None:
     """"Disable MLxxx for this line": a `# noqa: MLxxx` comment, or the code added to the line's
     `# noqa: ...` (Python, YAML and shell files all use `#` comments)."""
-    from mllint.suppression import noqa_edit
+    from mllint.noqa import line_edit
 
     if d.code == "ML000" or kind is None:  # a file that does not parse cannot be suppressed
         return None
-    edit = noqa_edit(source, kind, d.code, (d.start.row, d.end.row))
+    edit = line_edit(source, kind, d)
     if edit is None:
         return None
     where = ls.range(uri, d.start, d.end)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from mllint.diagnostics import Diagnostic, line_starts
+from mllint.diagnostics import Diagnostic, Edit, Location, line_starts, split_lines
 
 _NEWLINE = re.compile(r"\r\n|\r|\n")  # the newlines that rows and columns count
 
@@ -80,6 +80,20 @@ def add_noqa(source: str, kind: str, diagnostics: list[Diagnostic]) -> tuple[str
         raise ValueError("a `# noqa` comment would have changed what the file says; nothing was written "
                          "(please report it with the file)")
     return new, len(codes_by_row), unplaced
+
+
+def line_edit(source: str, kind: str, diagnostic: Diagnostic) -> Edit | None:
+    """The language server's "Disable MLxxx for this line": the one-line edit that suppresses
+    `diagnostic`, placed exactly as --add-noqa places it; None where no comment can go."""
+    try:
+        new, changed, _ = add_noqa(source, kind, [diagnostic])
+    except ValueError:  # the comment would have changed more than a comment
+        return None
+    if not changed or new == source:  # (the code is already in the line's `# noqa`)
+        return None
+    old_lines, new_lines = split_lines(source), split_lines(new)
+    row = next(i for i, (a, b) in enumerate(zip(old_lines, new_lines)) if a != b)
+    return Edit(Location(row + 1, 1), Location(row + 1, len(old_lines[row]) + 1), new_lines[row], old=old_lines[row])
 
 
 def _same_content(old: str, new: str, kind: str) -> bool:

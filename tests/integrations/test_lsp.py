@@ -485,7 +485,7 @@ def test_disable_for_this_line_in_python(client, project):
     [action] = disable_actions(client, uri, ml101[0])
     assert action["title"] == "mllint: Disable ML101 for this line" and action["kind"] == "quickfix"
     new = apply_edits(text, action["edit"]["changes"][uri])
-    assert new.splitlines()[5].endswith("neginf=-1.0)  # noqa: ML103, ML101")  # ML103 is kept
+    assert new.splitlines()[5].endswith("neginf=-1.0)  # noqa: ML101, ML103")  # ML103 is kept
     client.notify("textDocument/didChange", {"textDocument": {"uri": uri, "version": 2},
                                              "contentChanges": [{"text": new}]})
     assert "ML101" not in [d["code"] for d in client.diagnostics(uri, version=2)]

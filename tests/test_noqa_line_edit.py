@@ -1,5 +1,6 @@
-"""The language server's "Disable MLxxx for this line" edit (mllint.suppression.noqa_edit): applied,
-the diagnostic is suppressed, the code still parses, and an existing `# noqa: ...` keeps its codes."""
+"""The language server's "Disable MLxxx for this line" edit (mllint.noqa.line_edit, placed as
+--add-noqa places its comments): applied, the diagnostic is suppressed, the code still parses, and
+an existing `# noqa: ...` keeps its codes."""
 
 from __future__ import annotations
 
@@ -8,15 +9,21 @@ import ast
 import pytest
 
 from mllint.engine import apply_edits
-from mllint.suppression import noqa_edit
+from mllint.diagnostics import Diagnostic, Location
+from mllint.noqa import line_edit
 from mllint.testing import lint
 
 HEAD = "import torch\n\n\ndef step(p):\n"
 
 
+def finding(code: str, *rows: int) -> Diagnostic:
+    """A diagnostic of `code` on these rows (the first and the last), for YAML and shell."""
+    return Diagnostic(code, "name", "message", "f", Location(rows[0], 1), Location(rows[-1], 1))
+
+
 def disable(source: str, code: str, path: str = "example.py", kind: str = "python") -> str:
     [d] = [d for d in lint(source, "ALL", path=path) if d.code == code]
-    edit = noqa_edit(source, kind, d.code, (d.start.row, d.end.row))
+    edit = line_edit(source, kind, d)
     assert edit is not None
     return apply_edits(source, [edit])
 
@@ -26,7 +33,7 @@ def disable(source: str, code: str, path: str = "example.py", kind: str = "pytho
     ("    p.grad = torch.nan_to_num(p.grad)\n", "    p.grad = torch.nan_to_num(p.grad)  # noqa: ML101"),
     # an existing noqa keeps its codes
     ("    p.grad = torch.nan_to_num(p.grad)  # noqa: ML103\n",
-     "    p.grad = torch.nan_to_num(p.grad)  # noqa: ML103, ML101"),
+     "    p.grad = torch.nan_to_num(p.grad)  # noqa: ML101, ML103"),
     # after another comment
     ("    p.grad = torch.nan_to_num(p.grad)  # type: ignore\n",
      "    p.grad = torch.nan_to_num(p.grad)  # type: ignore  # noqa: ML101"),
@@ -46,20 +53,22 @@ def test_disable_keeps_trailing_text_and_line_endings():
     assert new == source.replace("(p.grad)   \r\n", "(p.grad)  # noqa: ML101\r\n")
 
 
-def test_no_edit_where_no_comment_can_go():
-    # the diagnostic's rows both lie inside a string: a comment there would change the string
+def test_a_row_inside_a_string_takes_its_comment_where_the_string_ends():
+    # a comment inside the string would change the string; the row where it ends suppresses it
     source = 'x = """\n' + "torch.nan_to_num(p.grad)\n" + '"""\n'
-    assert noqa_edit(source, "python", "ML101", (2, 2)) is None
-    # a bare `# noqa` already suppresses every code
-    assert noqa_edit("x = 1  # noqa\n", "python", "ML101", (1,)) is None
+    assert apply_edits(source, [line_edit(source, "python", finding("ML101", 2, 2))]) == \
+        source.replace('"""\n', '"""  # noqa: ML101\n').replace('x = """  # noqa: ML101', 'x = """')
 
 
 @pytest.mark.parametrize("kind, source, rows, expected", [
     ("yaml", "defaults:\n  - env: walker  # noqa: ML501\n", (2,),
      "defaults:\n  - env: walker  # noqa: ML501, ML503\n"),
+    ("yaml", "defaults:\n  - env: walker  # noqa: ML503\n", (2,),  # already there: nothing to add
+     None),
     ("yaml", "name: 'a#b'\n", (1,), "name: 'a#b'  # noqa: ML503\n"),
     ("shell", "python train.py \\\n  lr=0.1\n", (1,), "python train.py \\\n  lr=0.1  # noqa: ML503\n"),
     ("shell", "echo a#b\n", (1,), "echo a#b  # noqa: ML503\n"),
 ])
 def test_disable_yaml_and_shell(kind, source, rows, expected):
-    assert apply_edits(source, [noqa_edit(source, kind, "ML503", rows)]) == expected
+    edit = line_edit(source, kind, finding("ML503", *rows))
+    assert (edit if expected is None else apply_edits(source, [edit])) == expected
