@@ -294,6 +294,7 @@ def process(task: Task) -> FileResult:
         cache.store(task.settings.root, state.key, result.diagnostics, read)
     if result.new_source is not None and task.write:
         try:
+            _refuse_link_out_of_project(task)
             write_atomic(task.path, result.new_source, src.encoding, stat_before.st_mtime_ns, expected=data)
         except (OSError, UnicodeEncodeError) as exc:
             result.errors.append(f"{task.display}: {'file' if task.add_noqa else 'fixed file'} not written: {exc}")
@@ -303,6 +304,18 @@ def process(task: Task) -> FileResult:
             result.diagnostics = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings,
                                            fix=False).diagnostics
     return result
+
+
+def _refuse_link_out_of_project(task: Task) -> None:
+    """A symlink (the file's or a directory's on its path) is written through only to a file
+    inside the project: a checkout must not be able to make `mllint --fix .` edit a file of the
+    user's elsewhere (`train.py -> ~/.bashrc`)."""
+    target = os.path.realpath(task.path)
+    if target == os.path.abspath(task.path):
+        return
+    root = os.path.realpath(task.settings.root)
+    if os.path.commonpath([target, root]) != root:
+        raise OSError(f"it is a symlink to {target}, outside the project ({root})")
 
 
 def _add_noqa(result: FileResult, text: str, kind: str) -> None:

@@ -180,6 +180,22 @@ def test_fix_through_a_symlink_fixes_the_target_and_keeps_the_link(tmp_path):
     assert sorted(p.name for p in (tmp_path / "shared").iterdir()) == ["common.py"]  # no temporary left
 
 
+def test_fix_never_writes_through_a_symlink_that_leaves_the_project(tmp_path):
+    # a checkout must not make `mllint --fix .` edit one of the user's files elsewhere
+    outside = tmp_path / "home" / "notes.py"
+    outside.parent.mkdir()
+    outside.write_text(BAD_FILE)
+    project = tmp_path / "project"
+    project.mkdir()
+    link = project / "train.py"
+    link.symlink_to(outside)
+    result = runner.process(_task(link, root=project))
+    assert outside.read_text() == BAD_FILE and link.is_symlink()
+    assert result.fixed == 0 and [d.code for d in result.diagnostics] == ["ML101"]
+    [error] = result.errors
+    assert "outside the project" in error and "not written" in error
+
+
 def test_fix_of_a_hard_linked_file_keeps_the_link(tmp_path):
     first = tmp_path / "a.py"
     first.write_text(BAD_FILE)
