@@ -12,17 +12,24 @@ def repo() -> Path:
     return REPO
 
 
-# The corpus test downloads four projects and lints and fixes 2.6 M lines (about 11 minutes, and
-# it needs the package index): opt-in, with `-m corpus` (alone) or `--run-corpus` (with the rest).
+# Opt-in markers, left out of a plain `pytest` (which stays a few minutes on two cores) and run
+# by CI (.ci/run): `corpus` downloads four projects and lints and fixes 2.6 M lines (about 11
+# minutes, and it needs the package index); `slow` counts the work of rules on generated files of
+# up to 40k lines (several minutes). `-m corpus` / `-m slow` run one group alone, `--run-corpus` /
+# `--run-slow` add it to the rest.
+OPT_IN = ("corpus", "slow")
+
+
 def pytest_addoption(parser):
-    parser.addoption("--run-corpus", action="store_true",
-                     help="also run the corpus test (tests marked `corpus`), which `-m corpus` runs alone")
+    for marker in OPT_IN:
+        parser.addoption(f"--run-{marker}", action="store_true",
+                         help=f"also run the tests marked `{marker}`, which `-m {marker}` runs alone")
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--run-corpus") or "corpus" in (config.getoption("markexpr") or ""):
-        return
-    corpus = [item for item in items if item.get_closest_marker("corpus") is not None]
-    if corpus:
-        config.hook.pytest_deselected(items=corpus)
-        items[:] = [item for item in items if item.get_closest_marker("corpus") is None]
+    expression = config.getoption("markexpr") or ""
+    left_out = [m for m in OPT_IN if not config.getoption(f"--run-{m}") and m not in expression]
+    deselected = [item for item in items if any(item.get_closest_marker(m) is not None for m in left_out)]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
