@@ -70,7 +70,10 @@ class Pack:
 def _search_path() -> list[str]:
     """sys.path without the working directory: `python -m mllint` puts it first, and a directory
     being linted must not be able to declare a pack (mllint never runs the code it lints)."""
-    cwd = os.getcwd()
+    try:
+        cwd = os.getcwd()
+    except OSError:  # a deleted working directory: relative entries lead nowhere
+        return [p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p)]
     return [p for p in sys.path if p and os.path.abspath(p) != cwd and os.path.isdir(p)]
 
 

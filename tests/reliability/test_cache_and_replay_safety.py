@@ -275,21 +275,31 @@ def test_a_closed_pipe_ends_the_run_without_a_traceback(tmp_path, run):
     assert result.returncode == 1
 
 
-def test_a_deleted_working_directory_is_a_clear_error_not_a_traceback(tmp_path):
+# `python -m mllint` and the installed `mllint` script start with different sys.path entries
+COMMANDS = [[sys.executable, "-m", "mllint"]] + (
+    [[str(Path(sys.executable).parent / "mllint")]] if (Path(sys.executable).parent / "mllint").exists() else [])
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(Path(c[0]).name for _ in c[:1]))
+def test_a_deleted_working_directory_is_a_clear_error_not_a_traceback(tmp_path, command):
     (tmp_path / "x.py").write_text(BAD)
     gone = tmp_path / "gone"
     gone.mkdir()
     script = ("import os, subprocess, sys\nos.chdir(sys.argv[1]); os.rmdir(sys.argv[1])\n"
               "for args in (['--version'], ['--help'], ['--no-cache', sys.argv[2]], [sys.argv[2]], ['.']):\n"
-              "    r = subprocess.run([sys.executable, '-m', 'mllint', *args], capture_output=True, text=True, timeout=100)\n"
-              "    print(repr((r.returncode, r.stderr.strip().splitlines()[-1:])))\n")
+              f"    r = subprocess.run({command!r} + args, capture_output=True, text=True, timeout=100)\n"
+              "    print(repr((r.returncode, r.stderr.strip().splitlines()[-1:], 'Traceback' in r.stderr,\n"
+              "                 'ML101' in r.stdout)))\n")
     out = subprocess.run([sys.executable, "-c", script, str(gone), str(tmp_path / "x.py")], capture_output=True,
                          text=True, timeout=5 * TIMEOUT // 2)
     assert out.returncode == 0, out.stderr
     version, help_, no_cache, cached, relative = [eval(line) for line in out.stdout.splitlines()]
-    assert version == (0, []) and help_ == (0, [])
-    assert no_cache[0] == 1 and cached[0] == 1  # the finding in the named file
+    assert version[:3] == (0, [], False) and help_[:3] == (0, [], False)
+    # the finding in the named file (exit 1 is also what a traceback gives: the finding must be shown)
+    assert no_cache[2:] == (False, True) and no_cache[0] == 1
+    assert cached[2:] == (False, True) and cached[0] == 1
     assert relative[0] == 2 and relative[1][0].startswith("mllint: error: the current directory no longer exists")
+    assert not relative[2]
 
 
 @pytest.mark.parametrize("records", ["replayed", "per-file cache only"])
