@@ -28,7 +28,7 @@ INITIALIZE_DIR = {"hydra.initialize_config_dir", "hydra.experimental.initialize_
 # Cheap prescreens. Shell scripts run python/torchrun/... (".py" alone would let most files
 # through: docstrings name other modules). Python launchers import and call subprocess, os.system /
 # os.popen or Hydra's compose: the text names the module or function, the AST has the call.
-SHELL_EVIDENCE = ("python", "torchrun", "accelerate launch", "deepspeed ", re.compile(r"\.py\b"))
+SHELL_EVIDENCE = (re.compile("python", re.I), "torchrun", "accelerate launch", "deepspeed ", re.compile(r"\.py\b"))
 PYTHON_EVIDENCE = ("subprocess", "compose", "os.system", "os.popen", re.compile(r"from\s+os\s+import"))
 PYTHON_CANDIDATES = (Calls(*leaves(SUBPROCESS)) & Words({"subprocess"})
                      | Calls("system", "popen") & Words({"os"}) | Calls("compose") & Words({"hydra"}))
