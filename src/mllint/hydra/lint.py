@@ -61,14 +61,34 @@ def call_findings(ctx: FileContext, call: cst.Call) -> list[Finding]:
 
 def _analyse_call(ctx: FileContext, call: cst.Call) -> list[Finding]:
     out: list[Finding] = []
+    seen = set()
     for app, args in call_commands(ctx, call):
-        out.extend(check_command(app, args, ctx.warn))
+        for f in check_command(app, args, ctx.warn):
+            # one loop's jobs may share a word: report it once
+            key = (f.code, f.message, id(f.arg.anchor) if not isinstance(f.arg.anchor, tuple) else f.arg.anchor)
+            if key not in seen:
+                seen.add(key)
+                out.append(f)
     return out
 
 
 def call_commands(ctx: FileContext, call: cst.Call) -> list[tuple[App, list[Arg]]]:
-    """The Hydra apps a call runs, each with the words after the app (ctx.stack must hold the call)."""
+    """The Hydra apps a call runs, each with the words after the app (ctx.stack must hold the call).
+    Inside `for job in JOBS:` over a literal list or dict, once per element (bounded)."""
     name = ctx.call_name(call)
+    if name not in COMPOSE and name not in SUBPROCESS and name not in SHELL_STRING:
+        return []
+    out: list[tuple[App, list[Arg]]] = []
+    try:
+        for env in _loop_envs(ctx):
+            ctx.__dict__[_ENV] = env
+            out.extend(_call_commands(ctx, call, name))
+    finally:
+        ctx.__dict__.pop(_ENV, None)
+    return out
+
+
+def _call_commands(ctx: FileContext, call: cst.Call, name: str | None) -> list[tuple[App, list[Arg]]]:
     root, hydra, path = _settings(ctx)
     if name in COMPOSE:
         found = _compose(ctx, call, path)
@@ -131,6 +151,10 @@ def _string_arg(ctx: FileContext, node: cst.BaseExpression) -> Arg:
         return Arg("".join(pieces), node, _plus(ctx, node, len(quote)))
     if isinstance(node, cst.Attribute) and ctx.qualified_name(node) == "sys.executable":
         return Arg("python", node)
+    if isinstance(node, (cst.Name, cst.Subscript)):
+        value = _resolve(ctx, node, 0)
+        if isinstance(value, (cst.SimpleString, cst.FormattedString)):
+            return _string_arg(ctx, value)
     return Arg(None, node)
 
 
@@ -160,9 +184,146 @@ def _words(ctx: FileContext, expr: cst.BaseExpression, depth: int) -> list[Arg] 
         if left is None and right is None:
             return None
         return (left or [Arg(None, expr.left)]) + (right or [Arg(None, expr.right)])
-    if isinstance(expr, cst.Name):
-        return _list_variable(ctx, expr.value, depth)
+    if isinstance(expr, (cst.Name, cst.Subscript)):
+        env = ctx.__dict__.get(_ENV) or {}
+        if isinstance(expr, cst.Name) and expr.value not in env and _bound_here(ctx, expr.value):
+            return _list_variable(ctx, expr.value, depth)
+        value = _resolve(ctx, expr, depth)
+        return _words(ctx, value, depth + 1) if isinstance(value, (cst.List, cst.Tuple)) else None
     return None
+
+
+# ---- names that hold one known value -----------------------------------------------------------
+
+_ENV = "_mllint_hydra_env"  # loop target name -> the element of this pass (set by call_commands)
+MAX_LOOP_ELEMENTS = 32  # elements of one literal a loop is followed over
+MAX_VARIANTS = 64  # passes over one call (nested loops multiply)
+
+
+def _bound_here(ctx: FileContext, name: str) -> bool:
+    """Is `name` given a value by something other than a `for` in the current scope (a list built
+    up step by step, read by _list_variable)?"""
+    return any(b.kind != "for" for b in ctx.bindings(ctx.scope()).get(name, ()))
+
+
+def _single_value(ctx: FileContext, name: str) -> cst.BaseExpression | None:
+    """The value of a name assigned exactly once (in the current scope, else at module level when
+    the scope does not bind it) and never changed in place; None if that is not so."""
+    for scope in (ctx.scope(), ctx.module):
+        bindings = ctx.bindings(scope).get(name)
+        if bindings:
+            if len(bindings) != 1 or bindings[0].kind not in ("assign", "annassign") or bindings[0].value is None:
+                return None
+            memo = ctx.__dict__.setdefault("_mllint_hydra_mutated", {})
+            key = (id(scope), name)
+            if key not in memo:
+                builder = _ListBuilder(scope, name)
+                walk(scope, builder)
+                memo[key] = len(builder.steps) > 1
+            return None if memo[key] else bindings[0].value
+        if scope is ctx.module:
+            break
+    return None
+
+
+def _resolve(ctx: FileContext, expr: cst.BaseExpression, depth: int) -> cst.BaseExpression | None:
+    """A literal that `expr` stands for: a loop variable's element of this pass, a name assigned
+    once, `JOBS["a"]` / `job["overrides"]` of a dict literal. None if not known."""
+    for _ in range(4):
+        env = ctx.__dict__.get(_ENV) or {}
+        if isinstance(expr, cst.Name):
+            if expr.value in env:
+                expr = env[expr.value]
+                continue
+            value = _single_value(ctx, expr.value)
+            if value is None:
+                return None
+            expr = value
+            continue
+        if isinstance(expr, cst.Subscript) and len(expr.slice) == 1 and isinstance(expr.slice[0].slice, cst.Index):
+            container = _resolve(ctx, expr.value, depth + 1) if depth < 4 else None
+            index = expr.slice[0].slice.value
+            if not isinstance(index, cst.SimpleString):
+                index = _resolve(ctx, index, depth + 1) if depth < 4 else None
+            if not isinstance(container, cst.Dict) or not isinstance(index, cst.SimpleString):
+                return None
+            hit = [el.value for el in container.elements if isinstance(el, cst.DictElement)
+                   and isinstance(el.key, cst.SimpleString) and el.key.evaluated_value == index.evaluated_value]
+            if len(hit) != 1:
+                return None
+            expr = hit[0]
+            continue
+        return expr
+    return None
+
+
+def _loop_elements(ctx: FileContext, loop: cst.For) -> list[dict[str, cst.BaseExpression]] | None:
+    """One binding of the loop's target per element of a literal it iterates (`for ov in GRID`,
+    `for name, job in JOBS.items()`), or None."""
+    it = loop.iter
+    method = None
+    if isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and not it.args \
+            and it.func.attr.value in ("items", "values", "keys"):
+        method, it = it.func.attr.value, it.func.value
+    container = it if isinstance(it, (cst.List, cst.Tuple, cst.Dict)) else _resolve(ctx, it, 0)
+    if isinstance(container, cst.Dict):
+        pairs = [(el.key, el.value) for el in container.elements if isinstance(el, cst.DictElement)]
+        if len(pairs) != len(container.elements):
+            return None
+        elements: list = [cst.Tuple([cst.Element(k), cst.Element(v)]) if method == "items" else
+                          v if method == "values" else k for k, v in pairs]
+    elif isinstance(container, (cst.List, cst.Tuple)) and method is None:
+        if any(isinstance(el, cst.StarredElement) for el in container.elements):
+            return None
+        elements = [el.value for el in container.elements]
+    else:
+        return None
+    if not elements or len(elements) > MAX_LOOP_ELEMENTS:
+        return None
+    out = []
+    for element in elements:
+        env = _bind(loop.target, element)
+        if env is None:
+            return None
+        out.append(env)
+    return out
+
+
+def _bind(target: cst.BaseExpression, value: cst.BaseExpression) -> dict | None:
+    if isinstance(target, cst.Name):
+        return {target.value: value}
+    if isinstance(target, (cst.Tuple, cst.List)) and isinstance(value, (cst.Tuple, cst.List)) \
+            and len(target.elements) == len(value.elements):
+        env: dict = {}
+        for t, v in zip(target.elements, value.elements):
+            if isinstance(t, cst.StarredElement) or isinstance(v, cst.StarredElement):
+                return None
+            inner = _bind(t.value, v.value)
+            if inner is None:
+                return None
+            env.update(inner)
+        return env
+    return None
+
+
+def _loop_envs(ctx: FileContext) -> list[dict[str, cst.BaseExpression]]:
+    """The passes to check a call in: one per combination of the elements of the literal loops
+    around it (innermost two loops, at most MAX_VARIANTS passes); [{}] outside such loops."""
+    envs: list[dict] = [{}]
+    loops = []
+    for node in ctx.ancestors():  # loops of the call's own scope: a loop outside it binds no local
+        if isinstance(node, (cst.FunctionDef, cst.Lambda, cst.ClassDef)):
+            break
+        if isinstance(node, cst.For):
+            loops.append(node)
+    for loop in loops[:2]:
+        ctx.__dict__[_ENV] = {}
+        options = _loop_elements(ctx, loop)
+        ctx.__dict__.pop(_ENV, None)
+        if options is None or len(envs) * len(options) > MAX_VARIANTS:
+            continue
+        envs = [{**opt, **env} for env in envs for opt in options]
+    return envs
 
 
 class _ListBuilder(cst.CSTVisitor):
@@ -227,7 +388,13 @@ def _list_variable(ctx: FileContext, name: str, depth: int) -> list[Arg] | None:
 
 
 def _string_commands(ctx: FileContext, expr: cst.BaseExpression) -> list[Command]:
-    """Commands inside a shell string: a literal, an f-string, or `" ".join(list)`."""
+    """Commands inside a shell string: a literal, an f-string, or `" ".join(list)` (or a name
+    assigned one of these once)."""
+    if isinstance(expr, (cst.Name, cst.Subscript)):
+        value = _resolve(ctx, expr, 0)
+        if value is None or isinstance(value, (cst.Name, cst.Subscript)):
+            return []
+        expr = value
     if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "join" \
             and isinstance(expr.func.value, cst.SimpleString) and expr.args:
         words = _words(ctx, expr.args[0].value, 0)
