@@ -451,9 +451,12 @@ class _Initializers(cst.CSTVisitor):
 def _compose(ctx: FileContext, call: cst.Call, path: Path) -> tuple[App, list[Arg]] | None:
     name_arg = find_arg(call, "config_name", 0)
     over_arg = find_arg(call, "overrides", 1)
-    if name_arg is None or not isinstance(name_arg.value, cst.SimpleString):
+    if name_arg is None:
         return None
-    config_name = name_arg.value.evaluated_value
+    name_node = name_arg.value if isinstance(name_arg.value, cst.SimpleString) else _resolve(ctx, name_arg.value, 0)
+    if not isinstance(name_node, cst.SimpleString):
+        return None
+    config_name = name_node.evaluated_value
     words = _words(ctx, over_arg.value, 0) if over_arg is not None else []
     if words is None or not isinstance(config_name, str):
         return None
@@ -466,19 +469,79 @@ def _compose(ctx: FileContext, call: cst.Call, path: Path) -> tuple[App, list[Ar
     for name, init in finder.found:
         key = "config_path" if name in INITIALIZE else "config_dir"
         arg = find_arg(init, key, 0)
-        if arg is None or not isinstance(arg.value, cst.SimpleString):
+        if arg is None:
             return None
-        value = arg.value.evaluated_value
-        if not isinstance(value, str):
-            return None
-        dirs.add((path.parent / value).resolve() if key == "config_path" else Path(value))
         if key == "config_path":
-            note_link(path.parent / value, (path.parent / value).resolve())
+            value = arg.value if isinstance(arg.value, cst.SimpleString) else _resolve(ctx, arg.value, 0)
+            text = value.evaluated_value if isinstance(value, cst.SimpleString) else None
+            if not isinstance(text, str):
+                return None
+            dirs.add((path.parent / text).resolve())
+            note_link(path.parent / text, (path.parent / text).resolve())
+        else:
+            config_dir = _path_value(ctx, arg.value, path, 0)
+            if config_dir is None or not config_dir.is_absolute():
+                return None  # Hydra wants an absolute directory; a relative one depends on the cwd
+            dirs.add(config_dir)
     if len(dirs) != 1:
         return None
     app = App(path, dirs.pop(), None, "ConfigStore" in ctx.source)
     # compose()'s config name is checked like --config-name, pointing at its literal.
     return app, [Arg("--config-name", name_arg.value), Arg(config_name, name_arg.value)] + words
+
+
+_PATH_SAME = {"os.path.abspath", "os.path.realpath", "os.path.normpath", "str", "pathlib.Path", "os.fspath"}
+
+
+def _path_value(ctx: FileContext, expr: cst.BaseExpression, path: Path, depth: int) -> Path | None:
+    """A directory computed from `__file__` and literals: `os.path.join(os.path.dirname(__file__),
+    "conf")`, `str(Path(__file__).parent / "conf")`, a name assigned one of these; else None."""
+    if depth > 8:
+        return None
+    if isinstance(expr, cst.SimpleString):
+        value = expr.evaluated_value
+        return Path(value) if isinstance(value, str) else None
+    if isinstance(expr, cst.Name):
+        if expr.value == "__file__":
+            return path
+        value = _resolve(ctx, expr, depth)
+        return _path_value(ctx, value, path, depth + 1) if value is not None and value is not expr else None
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Divide):
+        left, right = _path_value(ctx, expr.left, path, depth + 1), _path_value(ctx, expr.right, path, depth + 1)
+        return left / right if left is not None and right is not None else None
+    if isinstance(expr, cst.Attribute) and expr.attr.value == "parent":
+        inner = _path_value(ctx, expr.value, path, depth + 1)
+        return inner.parent if inner is not None else None
+    if not isinstance(expr, cst.Call):
+        return None
+    func = expr.func
+    if isinstance(func, cst.Attribute) and func.attr.value in ("resolve", "absolute") and not expr.args:
+        inner = _path_value(ctx, func.value, path, depth + 1)
+        return _normal(inner) if inner is not None else None
+    name = ctx.qualified_name(func)
+    args = [a.value for a in expr.args]
+    if any(a.keyword is not None or a.star for a in expr.args) or not args:
+        return None
+    parts = [_path_value(ctx, a, path, depth + 1) for a in args]
+    if any(p is None for p in parts):
+        return None
+    if name in _PATH_SAME and len(parts) == 1:
+        return _normal(parts[0]) if name != "str" and name != "os.fspath" and name != "pathlib.Path" else parts[0]
+    if name == "os.path.dirname" and len(parts) == 1:
+        return parts[0].parent
+    if name == "os.path.join":
+        out = parts[0]
+        for p in parts[1:]:
+            out = out / p
+        return out
+    return None
+
+
+def _normal(p: Path) -> Path | None:
+    """`abspath`/`resolve` of a path: only an absolute one is known (a relative one needs the cwd)."""
+    import os
+
+    return Path(os.path.normpath(p)) if p.is_absolute() else None
 
 
 # ---- defaults lists in config files (ML503) ----------------------------------------------------
