@@ -19,6 +19,10 @@ from mllint.reads import note_dir, note_file, note_link
 
 MAX_APP_BYTES = 2 * 2**20  # a Hydra app is a script, not generated code; its full AST costs ~400x its size
 
+# Configs registered in code, or a plugin that adds a config source (habitat's run.py registers
+# `HabitatBaselinesConfigPlugin`): the config directory is then not all there is.
+CONFIG_SOURCES = ("ConfigStore", "register_hydra_plugin", "SearchPathPlugin", "Plugins.instance()")
+
 SKIP_DIRS = ("__pycache__", "node_modules", "site-packages", "venv", "build", "dist", "env")
 
 
@@ -82,7 +86,7 @@ def read_app(file: Path, note: bool = True) -> App | None:
         tree = None
     if tree is not None:
         modules, mains = _hydra_names(tree)
-        store = "ConfigStore" in source
+        store = any(word in source for word in CONFIG_SOURCES)
         for node in ast.walk(tree):
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue

@@ -13,7 +13,7 @@ from mllint.astutil import find_arg
 from mllint.candidates import Calls, Words, leaves
 from mllint.context import FileContext
 from mllint.diagnostics import Location
-from mllint.hydra.apps import App, find_app
+from mllint.hydra.apps import CONFIG_SOURCES, App, find_app
 from mllint.hydra.check import PLACEHOLDER, Arg, Finding, check_command
 from mllint.hydra.commands import Command, shell_commands, shell_words, split_command
 from mllint.reads import note_link
@@ -485,7 +485,7 @@ def _compose(ctx: FileContext, call: cst.Call, path: Path) -> tuple[App, list[Ar
             dirs.add(config_dir)
     if len(dirs) != 1:
         return None
-    app = App(path, dirs.pop(), None, "ConfigStore" in ctx.source)
+    app = App(path, dirs.pop(), None, any(word in ctx.source for word in CONFIG_SOURCES))
     # compose()'s config name is checked like --config-name, pointing at its literal.
     return app, [Arg("--config-name", name_arg.value), Arg(config_name, name_arg.value)] + words
 
