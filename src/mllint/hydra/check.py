@@ -44,6 +44,9 @@ class Arg:
     text: str | None
     anchor: Any  # a libcst node, or a (start, end) pair of Locations
     plus_at: Location | None = None  # position of a leading `+` in the source (for ML501's fix)
+    # An unknown word that forwards the script's own arguments (`"$@"`): taken to add overrides, not
+    # to swap the config groups the command line is checked against. Any other unknown word may.
+    forwarded: bool = False
 
     @property
     def known(self) -> bool:
@@ -204,6 +207,12 @@ def check_command(app: App, args: list[Arg], warn=None) -> list[Finding]:
 
     try:
         comp = compose(repo, config_name, choices)
+        if any(a.text is None and not a.forwarded for a in args):
+            # an unknown word (`*extra`, `$EXTRA`) may select another option of any group the
+            # command line does not: those groups' keys are then not known
+            opaque = {e: GroupChoice(None) for e in comp.defaults_entries if e not in choices}
+            if opaque:
+                comp = compose(repo, config_name, {**choices, **opaque})
     except Unreadable as exc:
         if warn is not None:
             warn(str(exc))

@@ -257,7 +257,8 @@ def shell_args(source: str, words, starts: list[int]) -> list[Arg]:
         stripped = raw.lstrip("'\"")
         if stripped.startswith("+") and not stripped.startswith("++"):
             plus = _location(starts, begin + len(raw) - len(stripped))
-        args.append(Arg(value, (_location(starts, begin), _location(starts, end)), plus))
+        args.append(Arg(value, (_location(starts, begin), _location(starts, end)), plus,
+                        forwarded=value is None and raw.strip('"') in ("$@", "${@}", "$*", "${*}")))
     return args
 
 
