@@ -29,7 +29,9 @@ def main(cfg):
 
 FILES = {
     "train.py": APP.format(path="conf"),
-    "conf/cfg.yaml": "defaults:\n  - arch: small\n  - _self_\nlr: 0.1\nckpt: null\ntrainer:\n  max_steps: 10\n",
+    # the primary config also sets a key inside the group's package
+    "conf/cfg.yaml": "defaults:\n  - arch: small\n  - _self_\nlr: 0.1\nckpt: null\ntrainer:\n  max_steps: 10\n"
+                     "arch:\n  extra: 1\n",
     "conf/arch/small.yaml": "hidden: 4\nonly_small: 1\n",
     "conf/arch/big.yaml": "hidden: 8\ndeep: 1\n",
     "pkg/__init__.py": "",
@@ -125,6 +127,8 @@ PY_CLEAN = [
     "import subprocess\nOV = ['+lr=1']\nif x:\n    OV = ['lr=1']\nsubprocess.run(['python', 'train.py', *OV])\n",
     # a module constant changed in place
     "import subprocess\nBASE = ['python', 'train.py']\nBASE.append('--my-flag')\nsubprocess.run(BASE + ['+lr=1'])\n",
+    # an option chosen by a placeholder
+    "import subprocess\ndef go(g):\n    subprocess.run(['python', 'train.py', f'arch={g}', 'arch.deep=1'])\n",
     # a loop over something that is not a literal
     "import subprocess\ndef go(jobs):\n    for ov in jobs:\n        subprocess.run(['python', 'train.py', *ov, 'arch.deep=1'])\n",
     # a dict of jobs whose values are not lists
@@ -168,6 +172,8 @@ SH_FLAGGED = [
     # a long continued srun command in a SLURM script
     ("#!/bin/bash\n#SBATCH -N 1\nset -x\nsrun --nodes=1 python3 -m pkg.train \\\n    trainer.max_steps=1 \\\n"
      "    +lr=1 \\\n    $@\n", ["ML501"]),
+    # the script's own arguments forwarded (`"$@"`, `"${@:2}"`) are taken not to swap groups
+    ('python train.py "${@:2}" arch.deep=1\n', ["ML502"]),
     # `+=` appends words of unknown number: the known ones are still checked
     ('ARGS=(+lr=1)\nARGS+=(arch=big)\npython train.py "${ARGS[@]}"\n', ["ML501"]),
 ]
@@ -181,6 +187,9 @@ SH_CLEAN = [
     'FILES=(train.py +lr=1)\nfor f in "${FILES[@]}"; do echo $f; done\n',
     # an array used before it is assigned
     'python train.py "${ARGS[@]}"\nARGS=(+lr=1)\n',
+    # any other unknown word may select another option: that group's keys are not known
+    "python train.py $EXTRA arch.deep=1\n",
+    'ARGS=(lr=1)\nARGS+=($X)\npython train.py "${ARGS[@]}" arch.deep=1\n',
     # the group swap comes from the array
     'ARGS=(arch=big)\npython train.py "${ARGS[@]}" arch.deep=1\n',
 ]

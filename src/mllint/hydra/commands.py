@@ -242,6 +242,9 @@ def _location(starts: list[int], offset: int) -> Location:
     return Location(lo + 1, offset - starts[lo] + 1)
 
 
+_FORWARDED = re.compile(r"^\$(?:[@*]|\{[@*](?::[^}]*)?\})$")  # `$@`, `${@:2}`: the script's arguments
+
+
 def shell_args(source: str, words, starts: list[int]) -> list[Arg]:
     args = []
     for text, begin, end, expansions in words:
@@ -258,7 +261,7 @@ def shell_args(source: str, words, starts: list[int]) -> list[Arg]:
         if stripped.startswith("+") and not stripped.startswith("++"):
             plus = _location(starts, begin + len(raw) - len(stripped))
         args.append(Arg(value, (_location(starts, begin), _location(starts, end)), plus,
-                        forwarded=value is None and raw.strip('"') in ("$@", "${@}", "$*", "${*}")))
+                        forwarded=value is None and bool(_FORWARDED.match(raw.strip('"')))))
     return args
 
 

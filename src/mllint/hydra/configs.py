@@ -282,8 +282,12 @@ def _merge(tree: dict, package: str, data: Any) -> None:
             tree.clear()
             tree["__unknown__"] = UNKNOWN
         return
+    if node.get("__unknown__") is UNKNOWN:
+        return
     for key, value in data.items():
         key = str(key)
+        if node.get(key) is UNKNOWN:
+            continue  # an option not known statically put keys here: what else is there is not known
         if isinstance(value, dict) and isinstance(node.get(key), dict):
             _merge(node, key, value)
         elif isinstance(value, dict):
