@@ -129,6 +129,10 @@ PY_CLEAN = [
     "import subprocess\nBASE = ['python', 'train.py']\nBASE.append('--my-flag')\nsubprocess.run(BASE + ['+lr=1'])\n",
     # an option chosen by a placeholder
     "import subprocess\ndef go(g):\n    subprocess.run(['python', 'train.py', f'arch={g}', 'arch.deep=1'])\n",
+    # a dict of jobs changed after it is written
+    "import subprocess\nJOBS = {'a': ['+lr=1']}\nJOBS['a'] = ['lr=1']\nfor ov in JOBS.values():\n"
+    "    subprocess.run(['python', 'train.py', *ov])\n",
+    "import subprocess\nJOBS = [['+lr=1']]\nJOBS[0][0] = 'lr=1'\nfor ov in JOBS:\n    subprocess.run(['python', 'train.py', *ov])\n",
     # a loop over something that is not a literal
     "import subprocess\ndef go(jobs):\n    for ov in jobs:\n        subprocess.run(['python', 'train.py', *ov, 'arch.deep=1'])\n",
     # a dict of jobs whose values are not lists

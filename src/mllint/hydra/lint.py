@@ -217,9 +217,9 @@ def _single_value(ctx: FileContext, name: str) -> cst.BaseExpression | None:
             memo = ctx.__dict__.setdefault("_mllint_hydra_mutated", {})
             key = (id(scope), name)
             if key not in memo:
-                builder = _ListBuilder(scope, name)
-                walk(scope, builder)
-                memo[key] = len(builder.steps) > 1
+                changes = _Mutations(scope, name)
+                walk(scope, changes)
+                memo[key] = changes.found
             return None if memo[key] else bindings[0].value
         if scope is ctx.module:
             break
@@ -352,6 +352,45 @@ class _ListBuilder(cst.CSTVisitor):
             if method in ("append", "extend", "insert"):
                 self.steps.append((method, node.args[-1].value))
         return True
+
+    def on_visit_attribute(self, node, attribute) -> None:
+        return None
+
+    def on_leave_attribute(self, original_node, attribute) -> None:
+        return None
+
+
+class _Mutations(cst.CSTVisitor):
+    """Does the scope change `name` in place (`name.append(...)`, `name["a"] = ...`, `del name[0]`,
+    `name += ...`)? Nested functions and classes are not entered."""
+
+    METHODS = {"append", "extend", "insert", "update", "pop", "popitem", "clear", "remove", "setdefault", "sort",
+               "reverse", "__setitem__", "__delitem__"}
+
+    def __init__(self, root: cst.CSTNode, name: str):
+        self.root = root
+        self.name = name
+        self.found = False
+
+    def _is_name(self, node) -> bool:
+        while isinstance(node, (cst.Subscript, cst.Attribute)):
+            node = node.value
+        return isinstance(node, cst.Name) and node.value == self.name
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if self.found or node is not self.root and isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+            return False
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) \
+                and node.func.attr.value in self.METHODS and self._is_name(node.func.value):
+            self.found = True
+        elif isinstance(node, cst.Assign) and any(isinstance(t.target, cst.Subscript) and self._is_name(t.target)
+                                                  for t in node.targets):
+            self.found = True
+        elif isinstance(node, cst.AugAssign) and self._is_name(node.target):
+            self.found = True
+        elif isinstance(node, cst.Del) and self._is_name(node.target):
+            self.found = True
+        return not self.found
 
     def on_visit_attribute(self, node, attribute) -> None:
         return None
