@@ -6,6 +6,7 @@ guessed)."""
 
 from __future__ import annotations
 
+import sys
 import textwrap
 from pathlib import Path
 
@@ -251,3 +252,48 @@ def test_the_module_behind_python_m_is_a_cached_read(tmp_path, monkeypatch):
     (tmp_path / "conf" / "other.yaml").write_text("trainer: {}\n")
     (tmp_path / "app2" / "main.py").write_text(APP.format(path="../conf").replace('"cfg"', '"other"'))
     assert "ML501" not in CliRunner().invoke(main, args).output
+
+
+SEARCHPATH = {
+    "base/__init__.py": "",
+    "base/config/__init__.py": "",
+    "base/config/base_cfg.yaml": "defaults:\n  - opt: adam\n  - _self_\ntrainer:\n  epochs: 3\n",
+    "base/config/opt/adam.yaml": "beta: 0.9\n",
+    "ext/main.py": APP.format(path="config").replace('"cfg"', '"ext_cfg"'),
+    "ext/config/ext_cfg.yaml": "hydra:\n  searchpath:\n    - {entry}\ndefaults:\n  - base_cfg\n  - _self_\nrollout:\n  n: 1\n",
+}
+
+
+@pytest.mark.parametrize("entry", ["pkg://base.config", "file://base/config"])
+@pytest.mark.parametrize("overrides,code", [
+    (["trainer.epochz=1"], "ML502"),
+    (["+trainer.epochs=2"], "ML501"),
+    (["opt.betta=1"], "ML502"),
+    (["trainer.epochs=1", "rollout.n=2", "opt.beta=0.5", "+new=1"], None),
+])
+def test_a_config_that_extends_its_search_path_and_hydra_agrees(tmp_path, monkeypatch, entry, overrides, code):
+    for name, text in SEARCHPATH.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text.format(entry=entry) if name.endswith("ext_cfg.yaml") else text)
+    script = "python -m ext.main " + " ".join(overrides) + "\n"
+    assert _codes(tmp_path, script, "run.sh") == ([code] if code else [])
+    monkeypatch.chdir(tmp_path)  # a relative file:// entry is relative to the working directory
+    monkeypatch.syspath_prepend(str(tmp_path))  # pkg:// entries are imported packages
+    for name in ("base", "base.config"):  # not the copy an earlier case imported
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    with initialize_config_dir(config_dir=str(tmp_path / "ext" / "config"), version_base=None):
+        try:
+            compose("ext_cfg", overrides=overrides)
+            failed = False
+        except ConfigCompositionException:
+            failed = True
+    assert failed == (code is not None)
+
+
+def test_a_search_path_entry_that_cannot_be_found_checks_nothing(tmp_path):
+    for name, text in SEARCHPATH.items():
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text.format(entry="pkg://elsewhere.config") if name.endswith("ext_cfg.yaml") else text)
+    assert _codes(tmp_path, "python -m ext.main trainer.epochz=1 rollout.m=1\n", "run.sh") == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mllint.diagnostics import Location
@@ -162,6 +163,19 @@ def check_command(app: App, args: list[Arg], warn=None) -> list[Finding]:
                                     name_arg))
         return findings
 
+    try:
+        extra = _search_path(repo, config_name, app)
+    except Unreadable as exc:
+        if warn is not None:
+            warn(str(exc))
+        return findings
+    except Unresolvable:
+        extra = None
+    if extra is None:
+        return findings
+    if extra:
+        repo = Repo((config_dir, *extra), searchpath_read=True)
+
     choices: dict[str, GroupChoice] = {}
     group_args: list[tuple[Arg, Any]] = []
     value_args: list[tuple[Arg, Any]] = []
@@ -263,6 +277,42 @@ def check_command(app: App, args: list[Arg], warn=None) -> list[Finding]:
             added.setdefault(key, _shown(a.text))
         _apply(tree, o, state)
     return findings
+
+
+MAX_ANCESTORS = 12  # directories above the app a relative search path entry is looked up from
+
+
+def _search_path(repo: Repo, config_name: str, app: App) -> tuple | None:
+    """The directories the primary config's `hydra.searchpath` adds (`pkg://verl.trainer.config`,
+    `file://verl/trainer/config`), () if it has none, None if one cannot be located. A relative
+    entry is relative to the working directory at launch: taken as the nearest directory above
+    the app where it exists (the project root the scripts are run from)."""
+    _, data = repo.load(config_name)
+    hydra_node = data.get("hydra")
+    entries = hydra_node.get("searchpath") if isinstance(hydra_node, dict) else None
+    if not entries:
+        return ()
+    if not isinstance(entries, list) or app.file is None or len(entries) > 16:
+        return None
+    out = []
+    for entry in entries:
+        if not isinstance(entry, str) or "${" in entry:
+            return None
+        if entry.startswith("pkg://"):
+            rel = Path(entry[len("pkg://"):].replace(".", "/"))
+        elif entry.startswith("file://"):
+            rel = Path(entry[len("file://"):])
+        else:
+            return None
+        if rel.is_absolute():
+            found = rel if note_dir(rel) else None
+        else:
+            found = next((a / rel for a in list(app.file.parents)[:MAX_ANCESTORS] if note_dir(a / rel)), None)
+        if found is None:
+            return None
+        note_link(found, found.resolve())
+        out.append(found.resolve())
+    return tuple(out)
 
 
 def _no_entry(a: Arg, o: Any, name: str, config_name: str, entries: set[str]) -> Finding:

@@ -185,6 +185,7 @@ class Repo:
     """The config search path: directories, in order (the app's config dir, then --config-dir)."""
 
     dirs: tuple[Path, ...]
+    searchpath_read: bool = False  # the primary config's hydra.searchpath is already in `dirs`
 
     def file(self, path: str) -> Path | None:
         path = path.strip("/")
@@ -379,7 +380,7 @@ class _Composer:
         if not isinstance(defaults, list):
             raise Unresolvable("defaults is not a list")
         if pkg.startswith("hydra") or (primary and "hydra" in data and isinstance(data["hydra"], dict)
-                                       and "searchpath" in data["hydra"]):
+                                       and "searchpath" in data["hydra"] and not self.repo.searchpath_read):
             raise Unresolvable("config touches the hydra search path")
         entries = [_parse_entry(e) for e in defaults]
         for e in entries:
