@@ -102,6 +102,10 @@ PY_FLAGGED = [
     ("import subprocess\nsubprocess.run(['python', 'train.py', '-cn', 'nope'])\n", ["ML503"]),
     # a shell string held in a name
     ("import os\ndef f(x):\n    cmd = f'python train.py lrr={x}'\n    os.system(cmd)\n", ["ML502"]),
+    # a command string split with shlex
+    ("import shlex, subprocess\nCMD = 'python train.py +lr=1'\nsubprocess.run(shlex.split(CMD))\n", ["ML501"]),
+    ("from shlex import split\nimport subprocess\ndef f(n):\n    subprocess.run(split(f'python train.py lrr={n}'))\n",
+     ["ML502"]),
     # python -m: a module's app, a package whose __main__ starts an imported app (absolute, relative)
     ("import subprocess\nsubprocess.run(['python', '-m', 'pkg.train', '+lr=1'])\n", ["ML501"]),
     ("import subprocess\nsubprocess.run(['python', '-m', 'app2', '+lr=1'])\n", ["ML501"]),

@@ -434,6 +434,8 @@ def _string_commands(ctx: FileContext, expr: cst.BaseExpression) -> list[Command
         if value is None or isinstance(value, (cst.Name, cst.Subscript)):
             return []
         expr = value
+    if isinstance(expr, cst.Call) and ctx.qualified_name(expr.func) == "shlex.split" and expr.args:
+        return _string_commands(ctx, expr.args[0].value)  # splits like the shell (no expansions)
     if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "join" \
             and isinstance(expr.func.value, cst.SimpleString) and expr.args:
         words = _words(ctx, expr.args[0].value, 0)
