@@ -98,6 +98,12 @@ PY_FLAGGED = [
     # appended under a condition: the key is known, the value is not
     ("import subprocess\ndef go(p):\n    cmd = ['python', 'train.py']\n    if p:\n        cmd.append(f'trainer.max_step={p}')\n"
      "    subprocess.run(cmd)\n", ["ML502"]),
+    # the value is unknown but renders as a scalar: Hydra refuses to append it over a value
+    ("import subprocess\ndef go(path: str):\n    cmd = ['python', 'train.py']\n    if path:\n"
+     "        cmd.append(f'+lr={path}')\n    subprocess.run(cmd)\n", ["ML501"]),
+    ("import subprocess, os\ndef go(d):\n    ckpt = os.path.join(d, 'last.pt')\n"
+     "    subprocess.run(['python', 'train.py', f'+lr={ckpt}'])\n", ["ML501"]),
+    ("import subprocess\ndef go(v):\n    subprocess.run(['python', 'train.py', f'+lr={v:.0e}'])\n", ["ML501"]),
     # -cn NAME as two items
     ("import subprocess\nsubprocess.run(['python', 'train.py', '-cn', 'nope'])\n", ["ML503"]),
     # a shell string held in a name
@@ -126,6 +132,10 @@ PY_FLAGGED = [
 PY_CLEAN = [
     # a list that is not a command
     "import subprocess\nFILES = ['train.py', '+lr=1']\nsubprocess.run(['ls', *FILES])\n",
+    # a value of unknown type may be a list, which Hydra merges
+    "import subprocess\ndef go(v):\n    subprocess.run(['python', 'train.py', f'+lr={v}'])\n",
+    "import subprocess\ndef go(v: list):\n    subprocess.run(['python', 'train.py', f'+lr={v}'])\n",
+    "import subprocess\ndef go(v):\n    subprocess.run(['python', 'train.py', f'+lr={str(v)}'])\n",
     # a key that is a placeholder
     "import subprocess\ndef go(k):\n    subprocess.run(['python', 'train.py', f'+{k}=1', f'trainer.{k}=1'])\n",
     # reassigned under a condition: which list reaches the call is not known

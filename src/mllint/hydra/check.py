@@ -48,6 +48,7 @@ class Arg:
     # An unknown word that forwards the script's own arguments (`"$@"`): taken to add overrides, not
     # to swap the config groups the command line is checked against. Any other unknown word may.
     forwarded: bool = False
+    scalar: bool = False  # every unknown part renders as a scalar (`f"+ckpt={path}"`, path: str)
 
     @property
     def known(self) -> bool:
@@ -264,7 +265,7 @@ def check_command(app: App, args: list[Arg], warn=None) -> list[Finding]:
             found = _suggest(key, keys)
             findings.append(Finding("ML502", f"`~{key}` deletes a key that config `{config_name}` does not have, so "
                                     f"Hydra refuses it (\"'{key}' does not exist\"){_did_you_mean(found)}", a))
-        elif o.type == OverrideType.ADD and state == "present" and _refuses_append(current, o, tree):
+        elif o.type == OverrideType.ADD and state == "present" and _refuses_append(current, o, tree, a.scalar):
             parts = key.split(".")
             origin = next((added[p] for p in (".".join(parts[:i]) for i in range(len(parts), 0, -1)) if p in added),
                           None)
@@ -337,7 +338,7 @@ def _no_entry(a: Arg, o: Any, name: str, config_name: str, entries: set[str]) ->
                    f"override it (\"No match in the defaults list\"); add it with `+{_shown(a.text)}`", a)
 
 
-def _refuses_append(current: Any, o: Any, tree: dict) -> bool:
+def _refuses_append(current: Any, o: Any, tree: dict, scalar: bool = False) -> bool:
     """Hydra appends over a null (or `???`) value and merges dict/list values; else it refuses."""
     from hydra.errors import HydraException
 
@@ -351,7 +352,8 @@ def _refuses_append(current: Any, o: Any, tree: dict) -> bool:
     if current is None or current == "???" or (isinstance(current, str) and "${" in current):
         return False  # (a resolver interpolation may give None: not decidable here)
     text = o.get_value_element_as_str() if not o.is_sweep_override() else ""
-    if isinstance(text, str) and text.startswith(PLACEHOLDER) and (text == PLACEHOLDER or text.endswith(("]", "}"))):
+    if not scalar and isinstance(text, str) and text.startswith(PLACEHOLDER) \
+            and (text == PLACEHOLDER or text.endswith(("]", "}"))):
         return False  # `+key=$VAR`: the variable may hold a list
     try:
         value = o.value()

@@ -140,6 +140,7 @@ def _string_arg(ctx: FileContext, node: cst.BaseExpression) -> Arg:
         return Arg(text, node, _plus(ctx, node, len(node.prefix) + len(node.quote)))
     if isinstance(node, cst.FormattedString):
         pieces = []
+        scalar = True
         for part in node.parts:
             if isinstance(part, cst.FormattedStringText):
                 if "\\" in part.value or "{{" in part.value:
@@ -147,8 +148,9 @@ def _string_arg(ctx: FileContext, node: cst.BaseExpression) -> Arg:
                 pieces.append(part.value)
             else:
                 pieces.append(PLACEHOLDER)
+                scalar = scalar and (part.format_spec is not None or _renders_scalar(ctx, part.expression, 0))
         quote = node.start
-        return Arg("".join(pieces), node, _plus(ctx, node, len(quote)))
+        return Arg("".join(pieces), node, _plus(ctx, node, len(quote)), scalar=scalar)
     if isinstance(node, cst.Attribute) and ctx.qualified_name(node) == "sys.executable":
         return Arg("python", node)
     if isinstance(node, (cst.Name, cst.Subscript)):
@@ -156,6 +158,34 @@ def _string_arg(ctx: FileContext, node: cst.BaseExpression) -> Arg:
         if isinstance(value, (cst.SimpleString, cst.FormattedString)):
             return _string_arg(ctx, value)
     return Arg(None, node)
+
+
+_SCALAR_CALLS = {"int", "float", "round", "len", "os.path.join", "os.path.basename", "os.path.dirname",
+                 "os.path.abspath", "os.path.expanduser", "os.path.realpath", "pathlib.Path", "os.getcwd"}
+_SCALAR_TYPES = {"str", "int", "float", "bool", "Path", "pathlib.Path", "os.PathLike"}
+
+
+def _renders_scalar(ctx: FileContext, expr: cst.BaseExpression, depth: int) -> bool:
+    """Does `{expr}` in an f-string render as one scalar (not a list or dict Hydra would merge)?
+    Literals, numbers and paths, a parameter annotated `str`/`int`/`Path`, a name assigned one."""
+    if depth > 4:
+        return False
+    if isinstance(expr, (cst.Integer, cst.Float, cst.SimpleString, cst.FormattedString, cst.ConcatenatedString)):
+        return True
+    if isinstance(expr, cst.Call):
+        return ctx.qualified_name(expr.func) in _SCALAR_CALLS
+    if isinstance(expr, cst.Name):
+        env = ctx.__dict__.get(_ENV) or {}
+        if expr.value in env:
+            return _renders_scalar(ctx, env[expr.value], depth + 1)
+        bindings = ctx.bindings(ctx.scope()).get(expr.value) or ()
+        if len(bindings) == 1 and bindings[0].kind == "param":
+            param = bindings[0].node
+            ann = param.annotation.annotation if getattr(param, "annotation", None) is not None else None
+            return ann is not None and ctx.qualified_name(ann) in _SCALAR_TYPES
+        value = _single_value(ctx, expr.value)
+        return value is not None and _renders_scalar(ctx, value, depth + 1)
+    return False
 
 
 def _plus(ctx: FileContext, node: cst.CSTNode, prefix: int) -> Location | None:
