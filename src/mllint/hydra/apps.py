@@ -19,6 +19,10 @@ from mllint.reads import note_dir, note_file, note_link
 
 MAX_APP_BYTES = 2 * 2**20  # a Hydra app is a script, not generated code; its full AST costs ~400x its size
 
+# Configs registered in code, or a plugin that adds a config source (habitat's run.py registers
+# `HabitatBaselinesConfigPlugin`): the config directory is then not all there is.
+CONFIG_SOURCES = ("ConfigStore", "register_hydra_plugin", "SearchPathPlugin", "Plugins.instance()")
+
 SKIP_DIRS = ("__pycache__", "node_modules", "site-packages", "venv", "build", "dist", "env")
 
 
@@ -28,6 +32,7 @@ class App:
     config_dir: Path | None  # None: not known statically (then nothing is checked)
     config_name: str | None
     uses_config_store: bool = False  # configs may also come from code: be silent about missing ones
+    function: str | None = None  # the decorated function's name
 
     def repo(self, extra: tuple[Path, ...] = ()) -> Repo | None:
         if self.config_dir is None or not note_dir(self.config_dir):
@@ -81,7 +86,7 @@ def read_app(file: Path, note: bool = True) -> App | None:
         tree = None
     if tree is not None:
         modules, mains = _hydra_names(tree)
-        store = "ConfigStore" in source
+        store = any(word in source for word in CONFIG_SOURCES)
         for node in ast.walk(tree):
             if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue
@@ -103,7 +108,8 @@ def read_app(file: Path, note: bool = True) -> App | None:
                     cpath = cpath[len("file://"):] if cpath.startswith("file://") else cpath
                     config_dir = (file.parent / cpath).resolve()
                     note_link(file.parent / cpath, config_dir)
-                app = App(file, config_dir, cname if ok_name else None, store or not ok_path or not ok_name)
+                app = App(file, config_dir, cname if ok_name else None, store or not ok_path or not ok_name,
+                          node.name)
                 break
             if app is not None:
                 break
@@ -169,6 +175,62 @@ def app_from_settings(hydra: dict, root: Path, script: str | None, module: str |
     return None
 
 
+def _called_entry(file: Path, root: Path) -> App | None:
+    """The app a script or `__main__.py` only starts: `from pkg.main import main` (or `from .main
+    import main`) and then `main()` at top level or under `if __name__ == "__main__":`, where that
+    function is a module's @hydra.main. One hop; the module read is noted like the script."""
+    try:
+        key = (str(file), file.stat().st_mtime_ns)
+    except OSError:
+        return None
+    if key not in _ENTRIES:
+        _ENTRIES[key] = _entry_call(file)
+    found = _ENTRIES[key]
+    if found is None:
+        return None
+    level, module, attr = found
+    if level:
+        base = file.parent
+        for _ in range(level - 1):
+            base = base.parent
+        rel = module.replace(".", "/")
+        target = next((c for c in (base / f"{rel}.py", base / rel / "__init__.py") if note_file(c)), None)
+    else:
+        target = resolve_module(module, file, root)
+    if target is None:
+        return None
+    app = read_app(target)
+    return app if app is not None and app.function == attr else None
+
+
+_ENTRIES: dict[tuple[str, int], tuple[int, str, str] | None] = {}
+
+
+def _entry_call(file: Path) -> tuple[int, str, str] | None:
+    """(import level, module, name) of the one imported function the file calls bare at top level."""
+    try:
+        raw = read_regular(file, MAX_APP_BYTES)
+        tree = ast.parse(raw.decode("utf-8")) if len(raw) <= MAX_APP_BYTES and b"import" in raw else None
+    except (OSError, SyntaxError, ValueError, UnicodeDecodeError, RecursionError, MemoryError):
+        return None
+    if tree is None:
+        return None
+    body = list(tree.body)
+    for node in tree.body:  # `if __name__ == "__main__":` blocks
+        if isinstance(node, ast.If) and isinstance(node.test, ast.Compare) \
+                and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__":
+            body.extend(node.body)
+    imported: dict[str, tuple[int, str, str]] = {}
+    for node in body:
+        if isinstance(node, ast.ImportFrom) and node.module:
+            for a in node.names:
+                imported[a.asname or a.name] = (node.level, node.module, a.name)
+    called = [n.value.func.id for n in body if isinstance(n, ast.Expr) and isinstance(n.value, ast.Call)
+              and isinstance(n.value.func, ast.Name) and not n.value.args and not n.value.keywords
+              and n.value.func.id in imported]
+    return imported[called[0]] if len(called) == 1 else None
+
+
 def find_app(hydra: dict, root: Path, launcher: Path, script: str | None, module: str | None) -> App | None:
     file = None
     if script is not None:
@@ -182,6 +244,8 @@ def find_app(hydra: dict, root: Path, launcher: Path, script: str | None, module
     if file is None:
         return None
     app = read_app(file)
+    if app is None:
+        app = _called_entry(file, root)
     if app is not None and app.config_dir is not None:
         return app
     if app is not None:  # a Hydra app whose config_path is not a literal

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from mllint.diagnostics import Location
@@ -44,6 +45,10 @@ class Arg:
     text: str | None
     anchor: Any  # a libcst node, or a (start, end) pair of Locations
     plus_at: Location | None = None  # position of a leading `+` in the source (for ML501's fix)
+    # An unknown word that forwards the script's own arguments (`"$@"`): taken to add overrides, not
+    # to swap the config groups the command line is checked against. Any other unknown word may.
+    forwarded: bool = False
+    scalar: bool = False  # every unknown part renders as a scalar (`f"+ckpt={path}"`, path: str)
 
     @property
     def known(self) -> bool:
@@ -159,6 +164,19 @@ def check_command(app: App, args: list[Arg], warn=None) -> list[Finding]:
                                     name_arg))
         return findings
 
+    try:
+        extra = _search_path(repo, config_name, app)
+    except Unreadable as exc:
+        if warn is not None:
+            warn(str(exc))
+        return findings
+    except Unresolvable:
+        extra = None
+    if extra is None:
+        return findings
+    if extra:
+        repo = Repo((config_dir, *extra), searchpath_read=True)
+
     choices: dict[str, GroupChoice] = {}
     group_args: list[tuple[Arg, Any]] = []
     value_args: list[tuple[Arg, Any]] = []
@@ -204,6 +222,12 @@ def check_command(app: App, args: list[Arg], warn=None) -> list[Finding]:
 
     try:
         comp = compose(repo, config_name, choices)
+        if any(a.text is None and not a.forwarded for a in args):
+            # an unknown word (`*extra`, `$EXTRA`) may select another option of any group the
+            # command line does not: those groups' keys are then not known
+            opaque = {e: GroupChoice(None) for e in comp.defaults_entries if e not in choices}
+            if opaque:
+                comp = compose(repo, config_name, {**choices, **opaque})
     except Unreadable as exc:
         if warn is not None:
             warn(str(exc))
@@ -241,7 +265,7 @@ def check_command(app: App, args: list[Arg], warn=None) -> list[Finding]:
             found = _suggest(key, keys)
             findings.append(Finding("ML502", f"`~{key}` deletes a key that config `{config_name}` does not have, so "
                                     f"Hydra refuses it (\"'{key}' does not exist\"){_did_you_mean(found)}", a))
-        elif o.type == OverrideType.ADD and state == "present" and _refuses_append(current, o, tree):
+        elif o.type == OverrideType.ADD and state == "present" and _refuses_append(current, o, tree, a.scalar):
             parts = key.split(".")
             origin = next((added[p] for p in (".".join(parts[:i]) for i in range(len(parts), 0, -1)) if p in added),
                           None)
@@ -254,6 +278,42 @@ def check_command(app: App, args: list[Arg], warn=None) -> list[Finding]:
             added.setdefault(key, _shown(a.text))
         _apply(tree, o, state)
     return findings
+
+
+MAX_ANCESTORS = 12  # directories above the app a relative search path entry is looked up from
+
+
+def _search_path(repo: Repo, config_name: str, app: App) -> tuple | None:
+    """The directories the primary config's `hydra.searchpath` adds (`pkg://verl.trainer.config`,
+    `file://verl/trainer/config`), () if it has none, None if one cannot be located. A relative
+    entry is relative to the working directory at launch: taken as the nearest directory above
+    the app where it exists (the project root the scripts are run from)."""
+    _, data = repo.load(config_name)
+    hydra_node = data.get("hydra")
+    entries = hydra_node.get("searchpath") if isinstance(hydra_node, dict) else None
+    if not entries:
+        return ()
+    if not isinstance(entries, list) or app.file is None or len(entries) > 16:
+        return None
+    out = []
+    for entry in entries:
+        if not isinstance(entry, str) or "${" in entry:
+            return None
+        if entry.startswith("pkg://"):
+            rel = Path(entry[len("pkg://"):].replace(".", "/"))
+        elif entry.startswith("file://"):
+            rel = Path(entry[len("file://"):])
+        else:
+            return None
+        if rel.is_absolute():
+            found = rel if note_dir(rel) else None
+        else:
+            found = next((a / rel for a in list(app.file.parents)[:MAX_ANCESTORS] if note_dir(a / rel)), None)
+        if found is None:
+            return None
+        note_link(found, found.resolve())
+        out.append(found.resolve())
+    return tuple(out)
 
 
 def _no_entry(a: Arg, o: Any, name: str, config_name: str, entries: set[str]) -> Finding:
@@ -278,7 +338,7 @@ def _no_entry(a: Arg, o: Any, name: str, config_name: str, entries: set[str]) ->
                    f"override it (\"No match in the defaults list\"); add it with `+{_shown(a.text)}`", a)
 
 
-def _refuses_append(current: Any, o: Any, tree: dict) -> bool:
+def _refuses_append(current: Any, o: Any, tree: dict, scalar: bool = False) -> bool:
     """Hydra appends over a null (or `???`) value and merges dict/list values; else it refuses."""
     from hydra.errors import HydraException
 
@@ -292,7 +352,8 @@ def _refuses_append(current: Any, o: Any, tree: dict) -> bool:
     if current is None or current == "???" or (isinstance(current, str) and "${" in current):
         return False  # (a resolver interpolation may give None: not decidable here)
     text = o.get_value_element_as_str() if not o.is_sweep_override() else ""
-    if isinstance(text, str) and text.startswith(PLACEHOLDER) and (text == PLACEHOLDER or text.endswith(("]", "}"))):
+    if not scalar and isinstance(text, str) and text.startswith(PLACEHOLDER) \
+            and (text == PLACEHOLDER or text.endswith(("]", "}"))):
         return False  # `+key=$VAR`: the variable may hold a list
     try:
         value = o.value()

@@ -94,6 +94,8 @@ def split_command(words: list[Arg]) -> Command | None:
         # `$PYTHON train.py ...`: an interpreter held in a variable, running a script
         if i + 1 < len(words) and words[i + 1].known and words[i + 1].text.endswith(".py"):
             return Command(words[i + 1].text, None, words[i + 2:], words[i])
+        if i + 2 < len(words) and words[i + 1].text == "-m" and words[i + 2].text not in DIST_MODULES:
+            return _target(words, i + 2, words[i], True)  # `$PYTHON -m pkg.main ...`
         return None
     head = words[i]
     prog = Path(head.text).name
@@ -240,6 +242,9 @@ def _location(starts: list[int], offset: int) -> Location:
     return Location(lo + 1, offset - starts[lo] + 1)
 
 
+_FORWARDED = re.compile(r"^\$(?:[@*]|\{[@*](?::[^}]*)?\})$")  # `$@`, `${@:2}`: the script's arguments
+
+
 def shell_args(source: str, words, starts: list[int]) -> list[Arg]:
     args = []
     for text, begin, end, expansions in words:
@@ -255,15 +260,172 @@ def shell_args(source: str, words, starts: list[int]) -> list[Arg]:
         stripped = raw.lstrip("'\"")
         if stripped.startswith("+") and not stripped.startswith("++"):
             plus = _location(starts, begin + len(raw) - len(stripped))
-        args.append(Arg(value, (_location(starts, begin), _location(starts, end)), plus))
+        args.append(Arg(value, (_location(starts, begin), _location(starts, end)), plus,
+                        forwarded=value is None and bool(_FORWARDED.match(raw.strip('"')))))
     return args
 
 
 def shell_commands(source: str) -> list[Command]:
     starts = line_starts(source)
+    variables = shell_variables(source)
     out = []
-    for words in shell_words(source):
-        cmd = split_command(shell_args(source, words, starts))
+    for words in shell_words(_blank_arrays(source, variables)):
+        cmd = split_command(_expand(source, shell_args(source, words, starts), words, variables, starts, 0))
         if cmd is not None:
             out.append(cmd)
     return out
+
+
+# ---- variables that hold words: `ARGS=(...)`, `CMD="python -m pkg.main"` ----------------------
+
+# An assignment at the start of a line (optionally after export/local/declare ...).
+_ASSIGNMENT = re.compile(r"^[ \t]*(?:(?:export|local|declare|typeset|readonly)(?:[ \t]+-[a-zA-Z]+)*[ \t]+)?"
+                         r"([A-Za-z_]\w*)(\+?)=", re.M)
+_ARRAY_USE = re.compile(r'^"?\$\{([A-Za-z_]\w*)\[[@*]\]\}"?$')
+_SCALAR_USE = re.compile(r"^\$(?:([A-Za-z_]\w*)|\{([A-Za-z_]\w*)\})$")  # unquoted: split into words
+MAX_VALUE_CHARS = 64 * 1024  # an array literal longer than this is not a list of arguments
+MAX_EXPANDED_WORDS = 4096  # words one command may grow to by expansion
+MAX_EXPANSION_DEPTH = 3  # arrays that hold arrays that hold arrays
+
+
+@dataclass
+class _Variable:
+    begin: int  # where the assignment starts (a use before it sees another value)
+    end: int  # where the value ends
+    array: bool
+    span: tuple[int, int]  # the value's text (inside the parentheses / quotes)
+    appended: bool = False  # `NAME+=(...)` later: more words of unknown number
+    ambiguous: bool = False  # assigned more than once: which value reaches a use is not known
+
+
+def _value_end(source: str, i: int, closer: str) -> int | None:
+    """The offset of the `closer` that ends the value starting at i (quotes, escapes, comments and
+    nested parentheses skipped), or None if it is not found within MAX_VALUE_CHARS."""
+    depth = 0
+    limit = min(len(source), i + MAX_VALUE_CHARS)
+    while i < limit:
+        c = source[i]
+        if c == "\\":
+            i += 2
+            continue
+        if closer == ")" and c == "'":
+            j = source.find("'", i + 1, limit)
+            if j < 0:
+                return None
+            i = j + 1
+            continue
+        if closer == ")" and c == '"':
+            j = _value_end(source, i + 1, '"')
+            if j is None:
+                return None
+            i = j + 1
+            continue
+        if closer == ")" and c == "#" and (i == 0 or source[i - 1] in " \t\n("):
+            j = source.find("\n", i, limit)
+            i = j if j >= 0 else limit
+            continue
+        if c == "(" and closer == ")":
+            depth += 1
+        elif c == closer and closer == '"':
+            return i
+        elif c == ")" and closer == ")":
+            if depth == 0:
+                return i
+            depth -= 1
+        i += 1
+    return None
+
+
+def shell_variables(source: str) -> dict[str, _Variable]:
+    """Variables assigned a list of words. Only a name assigned exactly once is expanded (later
+    `+=` appends make its length unknown); a name assigned twice is `ambiguous`, never guessed."""
+    out: dict[str, _Variable] = {}
+    if "=" not in source:
+        return out
+    for m in _ASSIGNMENT.finditer(source):
+        name, append, i = m.group(1), m.group(2), m.end()
+        prior = out.get(name)
+        if append:
+            if prior is not None:
+                prior.appended = True
+            continue
+        var = None
+        if source.startswith("(", i):
+            close = _value_end(source, i + 1, ")")
+            if close is not None:
+                var = _Variable(m.start(1), close + 1, True, (i + 1, close))
+        elif source.startswith('"', i):
+            close = _value_end(source, i + 1, '"')
+            if close is not None:
+                var = _Variable(m.start(1), close + 1, False, (i + 1, close))
+        elif source.startswith("'", i):
+            close = source.find("'", i + 1, i + MAX_VALUE_CHARS)
+            if close >= 0:
+                var = _Variable(m.start(1), close + 1, False, (i + 1, close))
+        else:
+            e = re.compile(r"[^\s;&|()<>`]*").match(source, i).end()
+            var = _Variable(m.start(1), e, False, (i, e))
+        if prior is not None or var is None:
+            ambiguous = _Variable(0, 0, False, (0, 0), ambiguous=True)
+            out[name] = ambiguous
+            continue
+        out[name] = var
+    return out
+
+
+def _blank_arrays(source: str, variables: dict[str, _Variable]) -> str:
+    """The source with array literals blanked (bashlex cannot parse them): `A=(x y)` -> `A=     `,
+    same length and lines, so every offset still holds."""
+    pieces = []
+    last = 0
+    for var in sorted((v for v in variables.values() if v.array and not v.ambiguous), key=lambda v: v.begin):
+        b, e = var.span[0] - 1, var.end
+        if b < last:
+            continue
+        pieces.append(source[last:b])
+        pieces.append(re.sub(r"[^\n]", " ", source[b:e]))
+        last = e
+    pieces.append(source[last:])
+    return "".join(pieces)
+
+
+def _value_words(source: str, var: _Variable) -> list:
+    """The words of a variable's value, with offsets in `source`."""
+    b, e = var.span
+    chunk = source[b:e]
+    if var.array:
+        # One command of the array's words: comments and line breaks become spaces (same length).
+        chunk = re.sub(r"(^|(?<=[\s(]))#[^\n]*", lambda m: " " * len(m.group(0)), chunk)
+        chunk = chunk.replace("\\\n", "  ").replace("\n", " ")
+    if not chunk.strip():
+        return []
+    words = shell_words(": " + chunk)
+    if len(words) != 1 or words[0][0][0] != ":":
+        return None
+    return [(t, s + b - 2, en + b - 2, [(x + b - 2, y + b - 2) for x, y in exp]) for t, s, en, exp in words[0][1:]]
+
+
+def _expand(source: str, args: list[Arg], words: list, variables: dict[str, _Variable], starts: list[int],
+            depth: int) -> list[Arg]:
+    """Replace `"${ARR[@]}"` and unquoted `$CMD` by the words they hold (bounded; an unknown,
+    ambiguous or too deep variable stays one unknown word)."""
+    if not variables:
+        return args
+    out: list[Arg] = []
+    for arg, (text, begin, end, _) in zip(args, words):
+        raw = source[begin:end]
+        m_arr, m_str = _ARRAY_USE.match(raw), _SCALAR_USE.match(raw)
+        name = m_arr.group(1) if m_arr else (m_str.group(1) or m_str.group(2)) if m_str else None
+        var = variables.get(name) if name else None
+        if var is None or var.ambiguous or var.begin > begin or var.array != bool(m_arr) \
+                or depth >= MAX_EXPANSION_DEPTH or len(out) > MAX_EXPANDED_WORDS:
+            out.append(arg)
+            continue
+        inner = _value_words(source, var)
+        if inner is None:
+            out.append(arg)
+            continue
+        out.extend(_expand(source, shell_args(source, inner, starts), inner, variables, starts, depth + 1))
+        if var.appended:
+            out.append(Arg(None, arg.anchor))
+    return out[:MAX_EXPANDED_WORDS]

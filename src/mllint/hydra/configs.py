@@ -185,6 +185,7 @@ class Repo:
     """The config search path: directories, in order (the app's config dir, then --config-dir)."""
 
     dirs: tuple[Path, ...]
+    searchpath_read: bool = False  # the primary config's hydra.searchpath is already in `dirs`
 
     def file(self, path: str) -> Path | None:
         path = path.strip("/")
@@ -282,8 +283,12 @@ def _merge(tree: dict, package: str, data: Any) -> None:
             tree.clear()
             tree["__unknown__"] = UNKNOWN
         return
+    if node.get("__unknown__") is UNKNOWN:
+        return
     for key, value in data.items():
         key = str(key)
+        if node.get(key) is UNKNOWN:
+            continue  # an option not known statically put keys here: what else is there is not known
         if isinstance(value, dict) and isinstance(node.get(key), dict):
             _merge(node, key, value)
         elif isinstance(value, dict):
@@ -375,7 +380,7 @@ class _Composer:
         if not isinstance(defaults, list):
             raise Unresolvable("defaults is not a list")
         if pkg.startswith("hydra") or (primary and "hydra" in data and isinstance(data["hydra"], dict)
-                                       and "searchpath" in data["hydra"]):
+                                       and "searchpath" in data["hydra"] and not self.repo.searchpath_read):
             raise Unresolvable("config touches the hydra search path")
         entries = [_parse_entry(e) for e in defaults]
         for e in entries:
