@@ -141,6 +141,17 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML402': RuleInfo(
+        code='ML402',
+        name='submodules-in-plain-container',
+        summary='An nn.Module keeps layers in a plain list/dict: their parameters are not registered and never train.',
+        stability='stable',
+        fix_applicability=Applicability.UNSAFE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
     'ML501': RuleInfo(
         code='ML501',
         name='hydra-append-existing-key',
