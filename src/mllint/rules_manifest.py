@@ -152,6 +152,17 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML404': RuleInfo(
+        code='ML404',
+        name='functional-dropout-always-on',
+        summary='Functional dropout in an nn.Module without training=self.training stays on in eval mode.',
+        stability='stable',
+        fix_applicability=Applicability.SAFE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
     'ML501': RuleInfo(
         code='ML501',
         name='hydra-append-existing-key',
