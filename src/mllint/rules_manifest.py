@@ -207,4 +207,15 @@ RULES = {
         evidence=('step', 'sim', 'evolve', 'advance', 'propagate', 'integrate', 'transition', 'iterate', 'euler', 'rk4', 'dynamics', 'law_of_motion', 'next_state', ),
         options={},
     ),
+    'ML804': RuleInfo(
+        code='ML804',
+        name='softmax-into-cross-entropy',
+        summary='Softmax output passed to cross_entropy (softmax twice) or to nll_loss (expects log-probabilities).',
+        stability='stable',
+        fix_applicability=Applicability.UNSAFE,
+        file_kinds=('python', ),
+        cross_file=True,
+        evidence=('cross_entropy', 'CrossEntropyLoss', 'nll_loss', 'NLLLoss', ),
+        options={},
+    ),
 }
