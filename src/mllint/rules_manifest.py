@@ -218,4 +218,15 @@ RULES = {
         evidence=('cross_entropy', 'CrossEntropyLoss', 'nll_loss', 'NLLLoss', ),
         options={},
     ),
+    'ML805': RuleInfo(
+        code='ML805',
+        name='bce-activation-mismatch',
+        summary='Sigmoid output fed to BCEWithLogitsLoss (double sigmoid), or raw logits fed to BCELoss.',
+        stability='stable',
+        fix_applicability=Applicability.UNSAFE,
+        file_kinds=('python', ),
+        cross_file=True,
+        evidence=('binary_cross_entropy', 'BCELoss', 'BCEWithLogitsLoss', ),
+        options={},
+    ),
 }
