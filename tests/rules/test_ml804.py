@@ -142,3 +142,10 @@ def test_cached_result_depends_on_the_model_file(tmp_path, monkeypatch):
     assert second.exit_code == 1 and "ML804" in second.output
     third = CliRunner().invoke(main, args)  # replayed from the cache, still found
     assert third.exit_code == 1 and "ML804" in third.output
+
+
+def test_a_name_read_in_its_own_assignment_is_the_previous_binding():
+    src = HEAD + _train("out = F.softmax(x, 1)", "out = F.cross_entropy(out, y)")
+    assert _rows(src) == [8]
+    src = HEAD + _train("out = x", "out = F.cross_entropy(out, y)", "out = out.softmax(1)")
+    assert _rows(src) == []

@@ -10,6 +10,7 @@ never executes anything and gives up (None) when the binding is not a plain assi
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,20 @@ def _offset(ctx: FileContext, node: cst.CSTNode) -> tuple[int, int]:
     return start.line, start.column
 
 
+def _binding_offsets(ctx: FileContext, key: tuple[cst.CSTNode, str]) -> list[tuple[int, int]]:
+    """Where each binding of the name takes effect: after its value for an assignment
+    (`out = f(out)` reads the previous `out`), at its start for a loop or `with` target."""
+    scope, name = key
+    out = []
+    for b in ctx.bindings(scope).get(name, ()):
+        if b.kind in ("assign", "annassign", "augassign", "walrus"):
+            end = ctx.position(b.node).end
+            out.append((end.line, end.column))
+        else:
+            out.append(_offset(ctx, b.node))
+    return out
+
+
 def value_of(frame: Frame, expr: cst.BaseExpression, depth: int = 0) -> tuple[Frame, cst.BaseExpression]:
     """The expression `expr` stands for: through names (the last plain assignment before the use,
     in the function, else the module) and `self.<attr>` (its one assignment in the class)."""
@@ -52,10 +67,12 @@ def value_of(frame: Frame, expr: cst.BaseExpression, depth: int = 0) -> tuple[Fr
                 if not bindings:
                     continue
                 use = _offset(ctx, expr)
-                before = [b for b in bindings if _offset(ctx, b.node) < use] if scope is frame.func else bindings
-                if not before:
+                # bindings come in source order: the last one before the use (a binary search)
+                count = bisect_left(ctx.memo.get(_binding_offsets, ctx, (scope, expr.value)), use) \
+                    if scope is frame.func else len(bindings)
+                if not count:
                     break
-                last = before[-1]
+                last = bindings[count - 1]
                 if last.kind not in ("assign", "annassign") or last.value is None:
                     return frame, expr  # a parameter, a loop variable, an unpacking: unknown
                 found = last.value
