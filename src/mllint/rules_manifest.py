@@ -152,6 +152,17 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML403': RuleInfo(
+        code='ML403',
+        name='optimizer-misses-new-parameters',
+        summary='A layer is put on the model after the optimizer was built from its parameters: it never trains.',
+        stability='stable',
+        fix_applicability=Applicability.NONE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
     'ML404': RuleInfo(
         code='ML404',
         name='functional-dropout-always-on',
