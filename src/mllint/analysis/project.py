@@ -15,6 +15,7 @@ from mllint.context import FileContext, dotted_name
 from mllint.reads import file_state, note_file
 
 MAX_BYTES = 1_000_000  # larger "model files" are not read
+MAX_PARSED = 64  # parsed project files kept at once
 _PARSED: dict[str, tuple[list[int] | None, FileContext | None]] = {}  # path -> (state, context)
 
 
@@ -75,6 +76,8 @@ def _context(path: Path) -> FileContext | None:
             ctx = FileContext(key, source, module=cst.parse_module(source))
         except (OSError, UnicodeDecodeError, cst.ParserSyntaxError, RecursionError):
             ctx = None
+    if len(_PARSED) >= MAX_PARSED:
+        _PARSED.clear()  # a long-lived process (the language server) keeps only recent model files
     _PARSED[key] = (state, ctx)
     return ctx
 
