@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from mllint.context import Visitor
+from mllint.context import Visitor, dotted_name
 from mllint.traversal import walk
 
 if TYPE_CHECKING:
@@ -87,3 +87,94 @@ def self_assignments(ctx: FileContext, cls: cst.ClassDef) -> dict[str, list[Self
     """attr -> the `self.<attr>` assignments in the class's methods, in source order (nested
     classes excluded); computed once per class."""
     return ctx.memo.get(_self_assignments, ctx, cls)
+
+
+# Base classes whose subclasses are torch modules (qualified names, through any import alias).
+MODULE_BASES = frozenset({
+    "torch.nn.Module", "torch.nn.modules.module.Module", "torch.nn.Sequential", "torch.nn.ModuleList",
+    "pytorch_lightning.LightningModule", "pytorch_lightning.core.LightningModule",
+    "pytorch_lightning.core.module.LightningModule", "lightning.LightningModule",
+    "lightning.pytorch.LightningModule", "lightning.pytorch.core.LightningModule",
+})
+DATASET_BASES = frozenset({
+    "torch.utils.data.Dataset", "torch.utils.data.IterableDataset", "torch.utils.data.dataset.Dataset",
+    "torch.utils.data.dataset.IterableDataset",
+})
+
+
+@dataclass(frozen=True)
+class ClassKinds:
+    """Which classes of a file are `nn.Module` (Lightning included) or `Dataset` subclasses:
+    through import aliases, module-level aliases (`Base = nn.Module`) and bases defined in the
+    same file (in any order). Classes whose bases come from elsewhere are neither (unknown)."""
+
+    modules: frozenset[cst.ClassDef]
+    datasets: frozenset[cst.ClassDef]
+
+    def is_module(self, cls: cst.ClassDef | None) -> bool:
+        return cls is not None and cls in self.modules
+
+    def is_dataset(self, cls: cst.ClassDef | None) -> bool:
+        return cls is not None and cls in self.datasets
+
+
+class _Classes(Visitor):
+    def __init__(self) -> None:
+        self.classes: list[cst.ClassDef] = []
+        self.aliases: dict[str, cst.BaseExpression] = {}  # module-level `Name = <dotted name>`
+        self.depth = 0
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.ClassDef):
+            self.classes.append(node)
+        elif isinstance(node, cst.Assign) and self.depth == 0 and len(node.targets) == 1 and \
+                isinstance(node.targets[0].target, cst.Name) and dotted_name(node.value) is not None:
+            self.aliases[node.targets[0].target.value] = node.value
+        elif isinstance(node, (cst.FunctionDef, cst.Lambda)):
+            self.depth += 1
+        # only statements and class/function bodies hold classes: skip expressions
+        return not isinstance(node, (cst.BaseExpression, cst.Decorator, cst.Param))
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if isinstance(original_node, (cst.FunctionDef, cst.Lambda)):
+            self.depth -= 1
+
+
+def _class_kinds(ctx: FileContext, _key: None) -> ClassKinds:
+    collector = _Classes()
+    if ctx.module is not None:
+        walk(ctx.module, collector)
+    by_name: dict[str, list[cst.ClassDef]] = {}
+    for cls in collector.classes:
+        by_name.setdefault(cls.name.value, []).append(cls)
+
+    def resolve(expr: cst.BaseExpression, seen: frozenset[str] = frozenset()) -> str | None:
+        dotted = dotted_name(expr)
+        if dotted in collector.aliases and dotted not in seen:
+            return resolve(collector.aliases[dotted], seen | {dotted})
+        head = (dotted or "").split(".")[0]
+        full = f"{ctx.imports[head]}{dotted[len(head):]}" if head in ctx.imports else dotted
+        return full
+
+    def kinds_of(roots: frozenset[str]) -> frozenset[cst.ClassDef]:
+        found: set[cst.ClassDef] = set()
+        changed = True
+        while changed:  # bases defined later in the file, chains of same-file bases
+            changed = False
+            for cls in collector.classes:
+                if cls in found:
+                    continue
+                for base in cls.bases:
+                    name = resolve(base.value)
+                    if name in roots or any(c in found for c in by_name.get(name or "", ())):
+                        found.add(cls)
+                        changed = True
+                        break
+        return frozenset(found)
+
+    return ClassKinds(kinds_of(MODULE_BASES), kinds_of(DATASET_BASES))
+
+
+def class_kinds(ctx: FileContext) -> ClassKinds:
+    """The file's `nn.Module` and `Dataset` subclasses; computed once per file."""
+    return ctx.memo.get(_class_kinds, ctx, None)

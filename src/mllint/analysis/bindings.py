@@ -1,0 +1,95 @@
+"""Bindings: what a name or `self.<attr>` is bound to where it is used, and which class an
+instance is of (a class of this file, a `torch.nn` class, or a class imported from the user's own
+project, read through `analysis.project`).
+
+A `Frame` is where an expression is read: the file's context, the function around it and the
+class around that. `value_of` follows a name to the value it was last given before the use in
+that function (else at module level), and `self.<attr>` to its one assignment in the class; it
+never executes anything and gives up (None) when the binding is not a plain assignment.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import libcst as cst
+
+from mllint.analysis.classes import first_param, self_assignments
+
+if TYPE_CHECKING:
+    from mllint.context import FileContext
+
+MAX_DEPTH = 8  # name -> name -> ... chains followed at most this far
+
+
+@dataclass(frozen=True)
+class Frame:
+    ctx: FileContext
+    func: cst.FunctionDef | None
+    cls: cst.ClassDef | None
+
+    def is_self(self, expr: cst.BaseExpression) -> bool:
+        """`self` (the method's first parameter) of a method of `cls`."""
+        return self.cls is not None and isinstance(expr, cst.Name) and expr.value == first_param(self.func)
+
+
+def _offset(ctx: FileContext, node: cst.CSTNode) -> tuple[int, int]:
+    start = ctx.position(node).start
+    return start.line, start.column
+
+
+def _binding_offsets(ctx: FileContext, key: tuple[cst.CSTNode, str]) -> list[tuple[int, int]]:
+    """Where each binding of the name takes effect: after its value for an assignment
+    (`out = f(out)` reads the previous `out`), at its start for a loop or `with` target."""
+    scope, name = key
+    out = []
+    for b in ctx.bindings(scope).get(name, ()):
+        if b.kind in ("assign", "annassign", "augassign", "walrus"):
+            end = ctx.position(b.node).end
+            out.append((end.line, end.column))
+        else:
+            out.append(_offset(ctx, b.node))
+    return out
+
+
+def value_of(frame: Frame, expr: cst.BaseExpression, depth: int = 0) -> tuple[Frame, cst.BaseExpression]:
+    """The expression `expr` stands for: through names (the last plain assignment before the use,
+    in the function, else the module) and `self.<attr>` (its one assignment in the class)."""
+    ctx = frame.ctx
+    while depth < MAX_DEPTH:
+        depth += 1
+        if isinstance(expr, cst.Name):
+            found = None
+            for scope in ((frame.func,) if frame.func is not None else ()) + (ctx.module,):
+                bindings = ctx.bindings(scope).get(expr.value)
+                if not bindings:
+                    continue
+                use = _offset(ctx, expr)
+                # bindings come in source order: the last one before the use (a binary search)
+                count = bisect_left(ctx.memo.get(_binding_offsets, ctx, (scope, expr.value)), use) \
+                    if scope is frame.func else len(bindings)
+                if not count:
+                    break
+                last = bindings[count - 1]
+                if last.kind not in ("assign", "annassign") or last.value is None:
+                    return frame, expr  # a parameter, a loop variable, an unpacking: unknown
+                found = last.value
+                if scope is not frame.func:
+                    frame = Frame(ctx, None, None)
+                break
+            if found is None:
+                return frame, expr
+            expr = found
+        elif isinstance(expr, cst.Attribute) and frame.cls is not None and frame.is_self(expr.value):
+            assignments = self_assignments(ctx, frame.cls).get(expr.attr.value, [])
+            values = [a.value for a in assignments if a.value is not None]
+            if len(values) != 1:
+                return frame, expr
+            method = assignments[0].method
+            frame = Frame(ctx, method, frame.cls)
+            expr = values[0]
+        else:
+            return frame, expr
+    return frame, expr
