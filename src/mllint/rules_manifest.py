@@ -182,7 +182,7 @@ RULES = {
         fix_applicability=Applicability.SAFE,
         file_kinds=('python', 'shell', ),
         cross_file=True,
-        evidence={'python': ('subprocess', 'compose', 'os.system', 'os.popen', re.compile('from\\s+os\\s+import', re.NOFLAG), ), 'shell': ('python', 'torchrun', 'accelerate launch', 'deepspeed ', re.compile('\\.py\\b', re.NOFLAG), )},
+        evidence={'python': ('subprocess', 'compose', 'os.system', 'os.popen', re.compile('from\\s+os\\s+import', re.NOFLAG), ), 'shell': (re.compile('python', re.IGNORECASE), 'torchrun', 'accelerate launch', 'deepspeed ', re.compile('\\.py\\b', re.NOFLAG), )},
         options={},
     ),
     'ML502': RuleInfo(
@@ -193,7 +193,7 @@ RULES = {
         fix_applicability=Applicability.NONE,
         file_kinds=('python', 'shell', ),
         cross_file=True,
-        evidence={'python': ('subprocess', 'compose', 'os.system', 'os.popen', re.compile('from\\s+os\\s+import', re.NOFLAG), ), 'shell': ('python', 'torchrun', 'accelerate launch', 'deepspeed ', re.compile('\\.py\\b', re.NOFLAG), )},
+        evidence={'python': ('subprocess', 'compose', 'os.system', 'os.popen', re.compile('from\\s+os\\s+import', re.NOFLAG), ), 'shell': (re.compile('python', re.IGNORECASE), 'torchrun', 'accelerate launch', 'deepspeed ', re.compile('\\.py\\b', re.NOFLAG), )},
         options={},
     ),
     'ML503': RuleInfo(
@@ -204,7 +204,7 @@ RULES = {
         fix_applicability=Applicability.NONE,
         file_kinds=('python', 'shell', 'yaml', ),
         cross_file=True,
-        evidence={'python': ('subprocess', 'compose', 'os.system', 'os.popen', re.compile('from\\s+os\\s+import', re.NOFLAG), ), 'shell': ('python', 'torchrun', 'accelerate launch', 'deepspeed ', re.compile('\\.py\\b', re.NOFLAG), ), 'yaml': ('defaults', )},
+        evidence={'python': ('subprocess', 'compose', 'os.system', 'os.popen', re.compile('from\\s+os\\s+import', re.NOFLAG), ), 'shell': (re.compile('python', re.IGNORECASE), 'torchrun', 'accelerate launch', 'deepspeed ', re.compile('\\.py\\b', re.NOFLAG), ), 'yaml': ('defaults', )},
         options={},
     ),
     'ML601': RuleInfo(
