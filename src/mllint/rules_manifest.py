@@ -185,4 +185,15 @@ RULES = {
         evidence=('step', 'sim', 'evolve', 'advance', 'propagate', 'integrate', 'transition', 'iterate', 'euler', 'rk4', 'dynamics', 'law_of_motion', 'next_state', ),
         options={},
     ),
+    'ML701': RuleInfo(
+        code='ML701',
+        name='optimizer-step-order',
+        summary='zero_grad() between backward() and optimizer.step() (or a step before backward): the step uses wiped gradients.',
+        stability='stable',
+        fix_applicability=Applicability.NONE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
 }
