@@ -301,6 +301,9 @@ class _Walk(Visitor):
                     self._emit("step", node, target=dotted, closure=bool(node.args))
                 elif method == "step" and kind == "scheduler":
                     self._emit("sched_step", node, target=dotted, closure=bool(node.args))
+                elif method == "step" and kind is None and dotted.partition(".")[0] in self.raw[self.scopes[-1][0]].params:
+                    # `def update(opt): opt.step()`: what `opt` is shows where the helper is called
+                    self._emit("step?", node, target=dotted, closure=bool(node.args))
                 return
         name = _qualified(ctx, func)
         if name is not None:
@@ -445,7 +448,18 @@ def timeline(ctx: FileContext, function: cst.CSTNode) -> list[Event]:
         return []
     found = ft.spliced.get(function)
     if found is None:
-        found = ft.spliced[function] = _splice(ft, function, 0, {function})
+        found = []
+        for event in _splice(ft, function, 0, {function}):
+            if event.kind == "step?":
+                kind = ft.kind_of(event.target)
+                if kind == "optimizer":
+                    event = replace(event, kind="step")
+                elif kind == "scheduler":
+                    event = replace(event, kind="sched_step")
+                else:
+                    continue
+            found.append(event)
+        ft.spliced[function] = found
     return found
 
 

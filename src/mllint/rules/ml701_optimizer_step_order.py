@@ -85,7 +85,7 @@ class OptimizerStepOrder(Rule):
             if e.kind == "zero_grad" and not e.within(gate[0]) and gate_of(e) is None \
                     and clears(e, step, kind_of) and events.index(e) < events.index(backward_before):
                 return e, (f"`{self._text(e)}` runs on every micro-batch while `{opt}.step()` runs only "
-                           f"every {self.ctx.code(gate[1])} iterations, so it wipes the accumulated gradients "
+                           f"every `{self.ctx.code(gate[1])}` iterations, so it wipes the accumulated gradients "
                            f"and each step sees one micro-batch; clear the gradients after the step, inside "
                            f"its condition")
         return None
