@@ -196,4 +196,15 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML704': RuleInfo(
+        code='ML704',
+        name='missing-zero-grad',
+        summary='A training loop calls backward() and optimizer.step() but never clears the gradients.',
+        stability='stable',
+        fix_applicability=Applicability.NONE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
 }

@@ -288,8 +288,10 @@ class _Walk(Visitor):
                     value = node.args[0].value.value
                     self._emit("eval" if value == "False" else "train", node, target=dotted)
                 return
-            if dotted is not None and method in ("step", "update", "unscale_"):
-                kind = self.kinds.get(dotted) or _name_kind(dotted)
+            kind = self.kinds.get(dotted) or _name_kind(dotted) if dotted is not None else None
+            if dotted is not None and method in ("step", "update", "unscale_") and (
+                    kind is not None or (method == "step" and dotted != "self" and
+                                         dotted.partition(".")[0] in self.raw[self.scopes[-1][0]].params)):
                 if kind == "scaler":
                     if method == "step" and node.args:
                         self._emit("step", node, target=dotted_name(node.args[0].value), scaler=dotted)
@@ -301,7 +303,7 @@ class _Walk(Visitor):
                     self._emit("step", node, target=dotted, closure=bool(node.args))
                 elif method == "step" and kind == "scheduler":
                     self._emit("sched_step", node, target=dotted, closure=bool(node.args))
-                elif method == "step" and kind is None and dotted.partition(".")[0] in self.raw[self.scopes[-1][0]].params:
+                elif method == "step" and kind is None:
                     # `def update(opt): opt.step()`: what `opt` is shows where the helper is called
                     self._emit("step?", node, target=dotted, closure=bool(node.args))
                 return
@@ -321,6 +323,10 @@ class _Walk(Visitor):
                     target = dotted_name(parent.targets[0].target)
                 self._emit("opt_create", node, target=target)
                 return
+        leaf = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else ""
+        if "zero_grad" in leaf:  # `zero_grad(model)`, `opt.zero_grad_all()`: a clearing helper not in this file
+            self._emit("zero_grad", node, target=None)
+            return
         # a call of a function or method of this file: spliced in later
         if isinstance(func, cst.Name):
             self.raw[self.scopes[-1][0]].events.append(("call", node, self._path(), ("module", func.value)))
