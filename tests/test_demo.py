@@ -24,6 +24,7 @@ EXPECTED = [
     ("conf/cfg_pretrain.yaml", 13, "ML302"),
     ("finetune.py", 22, "ML701"),
     ("finetune.py", 41, "ML704"),
+    ("finetune.py", 50, "ML705"),
     ("launch_pretrain.py", 7, "ML503"),
     ("models/menu.py", 10, "ML401"),
     ("rl/ppo_agent.py", 21, "ML202"),

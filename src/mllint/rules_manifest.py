@@ -207,4 +207,15 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML705': RuleInfo(
+        code='ML705',
+        name='accumulation-without-loss-scaling',
+        summary='Gradient accumulation over N micro-batches with a loss that is not divided by N.',
+        stability='stable',
+        fix_applicability=Applicability.UNSAFE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
 }
