@@ -25,6 +25,7 @@ EXPECTED = [
     ("finetune.py", 22, "ML701"),
     ("finetune.py", 41, "ML704"),
     ("finetune.py", 50, "ML705"),
+    ("finetune.py", 64, "ML702"),
     ("launch_pretrain.py", 7, "ML503"),
     ("models/menu.py", 10, "ML401"),
     ("rl/ppo_agent.py", 21, "ML202"),

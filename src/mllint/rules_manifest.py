@@ -196,6 +196,17 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML702': RuleInfo(
+        code='ML702',
+        name='clip-after-step',
+        summary='Gradient clipping after optimizer.step(): the step already used the unclipped gradients.',
+        stability='stable',
+        fix_applicability=Applicability.NONE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
     'ML704': RuleInfo(
         code='ML704',
         name='missing-zero-grad',

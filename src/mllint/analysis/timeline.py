@@ -13,9 +13,11 @@ Events (`Event.kind`):
   `scaler` set).
 - `scaler_update`, `unscale`: `scaler.update()`, `scaler.unscale_(opt)` (`target` = `opt`).
 - `zero_grad`: `x.zero_grad(...)` on an optimizer or a module (`target` = `x`), `p.grad = None`,
-  `p.grad.zero_()` / `p.grad.data.zero_()` (`target` None: parameters directly).
+  `p.grad.zero_()` / `p.grad.data.zero_()`, and any other call whose name contains `zero_grad`
+  (`zero_grad(model)` imported from a utility module) (`target` None: parameters directly).
 - `clip`: `torch.nn.utils.clip_grad_norm_`/`clip_grad_value_` (any import form) and
-  `x.clip_grad_norm_(...)` methods (Accelerate, FSDP, DeepSpeed); `node` is the call.
+  `x.clip_grad_norm_(...)` methods (Accelerate, FSDP, DeepSpeed); `node` is the call,
+  `value_used` says whether its result (the norm) is used.
 - `sched_step`: `scheduler.step(...)` (`closure` set when it gets arguments: a metric or epoch).
 - `eval`, `train`: `model.eval()`, `model.train()` / `model.train(False)` (`target` = the model).
 - `opt_create`: an optimizer constructed (`torch.optim.X(...)`, any import form, or a known
@@ -84,6 +86,7 @@ class Event:
     closure: bool = False
     function: cst.CSTNode | None = None  # where `node` is written
     via: tuple[cst.Call, ...] = ()  # the helper calls from the root down to `node`
+    value_used: bool = False  # the call's result is used (assigned, logged), not a bare statement
 
     def loops(self) -> list[cst.CSTNode]:
         return [node for node, part in self.path if part == "loop"]
@@ -266,7 +269,7 @@ class _Walk(Visitor):
                 self._backward(node, receiver)
                 return
             if method == "clip_grad_norm_" or method == "clip_grad_value_":
-                self._emit("clip", node)
+                self._emit("clip", node, value_used=type(self.stack[-2]) is not cst.Expr)
                 return
             dotted = dotted_name(receiver)
             if method == "zero_grad":
@@ -310,7 +313,7 @@ class _Walk(Visitor):
         name = _qualified(ctx, func)
         if name is not None:
             if name in CLIP_FUNCTIONS:
-                self._emit("clip", node)
+                self._emit("clip", node, value_used=type(self.stack[-2]) is not cst.Expr)
                 return
             if name == "torch.autograd.backward" and node.args:
                 self._emit("backward", node, loss=node.args[0].value)
