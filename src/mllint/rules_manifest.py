@@ -207,6 +207,17 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML703': RuleInfo(
+        code='ML703',
+        name='scheduler-before-optimizer-step',
+        summary="scheduler.step() runs before the iteration's optimizer.step(): the schedule is shifted by one step.",
+        stability='stable',
+        fix_applicability=Applicability.NONE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
     'ML704': RuleInfo(
         code='ML704',
         name='missing-zero-grad',
