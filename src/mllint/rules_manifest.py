@@ -75,6 +75,17 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML105': RuleInfo(
+        code='ML105',
+        name='scaler-step-bypassed',
+        summary='optimizer.step() called directly after scaler.scale(loss).backward(): the step uses scaled gradients.',
+        stability='stable',
+        fix_applicability=Applicability.SAFE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
     'ML201': RuleInfo(
         code='ML201',
         name='per-batch-return-normalization',
