@@ -28,6 +28,7 @@ EXPECTED = [
     ("finetune.py", 64, "ML703"),
     ("finetune.py", 66, "ML702"),
     ("finetune.py", 78, "ML105"),
+    ("finetune.py", 84, "ML706"),
     ("launch_pretrain.py", 7, "ML503"),
     ("models/menu.py", 10, "ML401"),
     ("rl/ppo_agent.py", 21, "ML202"),

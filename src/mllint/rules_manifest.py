@@ -251,4 +251,15 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML706': RuleInfo(
+        code='ML706',
+        name='optimizer-created-in-loop',
+        summary='An optimizer is rebuilt inside the training loop: its state (momentum, Adam moments) resets every iteration.',
+        stability='stable',
+        fix_applicability=Applicability.NONE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
 }
