@@ -14,6 +14,7 @@ import libcst as cst
 from mllint.analysis.timeline import Event, exclusive, file_facts, gate_of, timeline
 from mllint.candidates import Calls, Words
 from mllint.rule import Rule, register
+from mllint.traversal import WORK
 
 
 def _same_iteration(step: Event, other: Event) -> bool:
@@ -55,35 +56,49 @@ class OptimizerStepOrder(Rule):
     def _check(self, events: list[Event], i: int, kind_of) -> tuple[Event, str] | None:
         step = events[i]
         opt = step.target
-        before = [e for e in events[:i] if _same_iteration(step, e) and not exclusive(e, step)]
-        # walk back from the step to the last backward: a clearing on the way wipes the gradients
+        # walk back from the step to the last backward: a clearing on the way wipes the gradients;
+        # then on to the previous step (where this accumulation cycle began): no further
         zero = None
-        backward_before = None
-        for e in reversed(before):
-            if e.kind == "backward":
-                backward_before = e
+        backward_at = None
+        earlier: list[Event] = []  # clearings between the previous step and the last backward
+        for j in range(i - 1, -1, -1):
+            e = events[j]
+            WORK.units += 1
+            if not _same_iteration(step, e):
+                break  # the iteration's events are contiguous: this is before the loop
+            if exclusive(e, step):
+                continue
+            if e.kind == "step":
                 break
-            if e.kind == "zero_grad" and zero is None and clears(e, step, kind_of):
-                zero = e
+            if backward_at is None:
+                if e.kind == "backward":
+                    backward_at = j
+                elif e.kind == "zero_grad" and zero is None and clears(e, step, kind_of):
+                    zero = e
+            elif e.kind == "zero_grad" and clears(e, step, kind_of):
+                earlier.append(e)
         if zero is not None:
-            if backward_before is not None:
+            if backward_at is not None:
                 return zero, (f"`{self._text(zero)}` clears the gradients after `backward()` and before "
                               f"`{opt}.step()`, so the step uses zero gradients and the model never trains; "
                               f"clear the gradients before `backward()` or after the step")
-            after = [e for e in events[i + 1:] if e.kind == "backward" and _same_iteration(step, e)
-                     and not exclusive(e, step)]
-            if after:
-                return zero, (f"`{opt}.step()` runs after `{self._text(zero)}` and before this iteration's "
-                              f"`backward()`, so it steps with zero gradients and the model never trains; "
-                              f"call `backward()` before `{opt}.step()`")
+            for e in events[i + 1:]:
+                WORK.units += 1
+                if not _same_iteration(step, e):
+                    break
+                if e.kind in ("backward", "step") and _same_iteration(step, e) and not exclusive(e, step):
+                    if e.kind == "step":
+                        break
+                    return zero, (f"`{opt}.step()` runs after `{self._text(zero)}` and before this iteration's "
+                                  f"`backward()`, so it steps with zero gradients and the model never trains; "
+                                  f"call `backward()` before `{opt}.step()`")
             return None
         # accumulation: the step is gated, a clearing runs on every micro-batch before the backward
         gate = gate_of(step)
-        if gate is None or backward_before is None or backward_before.within(gate[0]):
+        if gate is None or backward_at is None or events[backward_at].within(gate[0]):
             return None
-        for e in before:
-            if e.kind == "zero_grad" and not e.within(gate[0]) and gate_of(e) is None \
-                    and clears(e, step, kind_of) and events.index(e) < events.index(backward_before):
+        for e in reversed(earlier):
+            if not e.within(gate[0]) and gate_of(e) is None:
                 return e, (f"`{self._text(e)}` runs on every micro-batch while `{opt}.step()` runs only "
                            f"every `{self.ctx.code(gate[1])}` iterations, so it wipes the accumulated gradients "
                            f"and each step sees one micro-batch; clear the gradients after the step, inside "

@@ -13,6 +13,7 @@ from mllint.analysis.timeline import Event, exclusive, file_facts, timeline
 from mllint.astutil import find_arg
 from mllint.candidates import Calls
 from mllint.rule import Rule, register
+from mllint.traversal import WORK
 
 _LIMIT_ARGS = {"clip_grad_norm_": ("max_norm", 1), "clip_grad_norm": ("max_norm", 1),
                "clip_grad_value_": ("clip_value", 1)}
@@ -69,19 +70,24 @@ class ClipAfterStep(Rule):
         def same(e: Event) -> bool:
             return (loop is None or e.within(loop)) and not exclusive(e, clip)
 
-        step = None
+        step, at = None, 0
         earlier_clip = False
-        for e in reversed(events[:i]):
+        for j in range(i - 1, -1, -1):
+            e = events[j]
+            WORK.units += 1
+            if loop is not None and not e.within(loop):
+                return None  # before the loop
             if not same(e):
                 continue
             if e.kind == "backward":
                 return None
             if e.kind == "step" and not e.closure:
-                step = e
+                step, at = e, j
                 break
         if step is None:
             return None
-        for e in reversed(events[:events.index(step)]):
+        for e in reversed(events[:at]):
+            WORK.units += 1
             if not same(e):
                 continue
             if e.kind == "backward":
@@ -90,6 +96,7 @@ class ClipAfterStep(Rule):
         if clip.value_used and earlier_clip:
             return None  # the norm is logged; the real clip ran before the step
         for e in events[i + 1:]:
+            WORK.units += 1
             if not same(e):
                 continue
             if e.kind == "backward":

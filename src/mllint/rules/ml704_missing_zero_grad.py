@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from mllint.analysis.timeline import exclusive, file_facts, gate_of, timeline
+from mllint.analysis.timeline import file_facts, gate_of, timeline
 from mllint.candidates import Calls
 from mllint.rule import Rule, register
+from mllint.traversal import WORK
 
 
 @register
@@ -28,15 +29,19 @@ class MissingZeroGrad(Rule):
             events = timeline(self.ctx, function)
             if any(e.kind == "zero_grad" for e in events):
                 continue
+            # the loops whose iterations backpropagate (one pass over the events)
+            backward_loops: set[int] = set()
+            for e in events:
+                WORK.units += 1
+                if e.kind == "backward":
+                    backward_loops.update(id(loop) for loop in e.loops())
             for step in events:
                 if step.kind != "step" or step.closure or id(step.node) in reported:
                     continue
                 loop = step.innermost_loop()
                 if loop is None or gate_of(step) is not None:
                     continue  # not per iteration here, or an accumulation step (ML705's business)
-                backward = next((e for e in events if e.kind == "backward" and e.within(loop)
-                                 and not exclusive(e, step)), None)
-                if backward is None:
+                if id(loop) not in backward_loops:
                     continue
                 reported.add(id(step.node))
                 self.report(step.node, f"this loop calls `backward()` and `{step.target}.step()` every iteration "

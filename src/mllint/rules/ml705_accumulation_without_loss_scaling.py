@@ -16,6 +16,7 @@ from mllint.analysis.timeline import Event, exclusive, file_facts, gate_of, time
 from mllint.candidates import Calls
 from mllint.diagnostics import Applicability, Fix
 from mllint.rule import Rule, register
+from mllint.traversal import WORK
 
 _SCALING = (cst.Divide, cst.Multiply, cst.FloorDivide)
 _SCALING_METHODS = frozenset({"div", "div_", "mul", "mul_", "divide", "multiply", "true_divide"})
@@ -74,9 +75,16 @@ class AccumulationWithoutLossScaling(Rule):
     def _backward(events: list[Event], i: int) -> Event | None:
         step = events[i]
         loop = step.innermost_loop()
-        for e in reversed(events[:i]):
-            if e.kind == "backward" and (loop is None or e.within(loop)) and not exclusive(e, step):
-                return e
+        for j in range(i - 1, -1, -1):
+            e = events[j]
+            WORK.units += 1
+            if loop is not None and not e.within(loop):
+                break  # before the loop
+            if not exclusive(e, step):
+                if e.kind == "backward":
+                    return e
+                if e.kind == "step":
+                    return None  # the previous step: this one's backward is not before it
         return None
 
     def _scaled(self, backward: Event) -> bool:
