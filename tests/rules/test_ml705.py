@@ -57,6 +57,15 @@ FLAGGED = {
                     if i % self.accum == self.accum - 1 or i == len(loader) - 1:
                         self.apply()
         """, 8),
+    "a framework's name in the file does not switch the rule off": ("""
+        import lightning  # only used elsewhere in the file
+        def train(model, loader, opt, accum):
+            for i, x in enumerate(loader):
+                model(x).sum().backward()
+                if (i + 1) % accum == 0:
+                    opt.step()
+                    opt.zero_grad()
+        """, 5),
 }
 
 CLEAN = {
