@@ -25,6 +25,12 @@ SHAPES = {
     "ML201": ("import torch\n", "",
               "returns_{i} = (returns_{i} - returns_{i}.mean()) / (returns_{i}.std() + 1e-8)\n"
               "loss_{i} = ((values - returns_{i}) ** 2).mean()\n"),
+    "ML701": ("", "", "for x in batch:\n    model(x).sum().backward()\n    opt.zero_grad()\n    opt.step()\n"),
+    "ML704": ("", "", "for x in batch:\n    model(x).sum().backward()\n    opt.step()\n"),
+    "ML705": ("", "", "for i, x in enumerate(batch):\n    model(x).sum().backward()\n"
+                      "    if (i + 1) % T == 0:\n        opt.step()\n        opt.zero_grad()\n"),
+    "ML105": ("", "", "for x in batch:\n    opt.zero_grad()\n    scaler.scale(model(x).sum()).backward()\n"
+                      "    opt.step()\n"),
     "ML202": ("", "dones = batch.dones\nrewards = batch.rewards\n",
               "for t in reversed(range(T)):\n"
               "    R{i} = rewards[t] + gamma * R{i}\n"),

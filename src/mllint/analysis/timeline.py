@@ -1,0 +1,547 @@
+"""The training-step timeline: for each function (and the module), the ordered events of the
+optimisation step, with the control path (loops, branches, `with` regions) around each event and
+the calls to functions and methods of the same file followed to a bounded depth.
+
+Events (`Event.kind`):
+
+- `backward`: `loss.backward()`, `scaler.scale(loss).backward()` (`scaler` set),
+  `torch.autograd.backward(loss)`, and the framework forms `accelerator.backward(loss)`,
+  `engine.backward(loss)`, `fabric.backward(loss)`, `self.manual_backward(loss)` (`framework` set:
+  the receiver). `loss` is the expression that is backpropagated.
+- `step`: `optimizer.step()` (`target`: the optimizer as written, e.g. `self.optimizer`;
+  `closure` when it gets arguments, as LBFGS does), `scaler.step(opt)` (`target` = `opt`,
+  `scaler` set).
+- `scaler_update`, `unscale`: `scaler.update()`, `scaler.unscale_(opt)` (`target` = `opt`).
+- `zero_grad`: `x.zero_grad(...)` on an optimizer or a module (`target` = `x`), `p.grad = None`,
+  `p.grad.zero_()` / `p.grad.data.zero_()`, and any other call whose name contains `zero_grad`
+  (`zero_grad(model)` imported from a utility module) (`target` None: parameters directly).
+- `clip`: `torch.nn.utils.clip_grad_norm_`/`clip_grad_value_` (any import form) and
+  `x.clip_grad_norm_(...)` methods (Accelerate, FSDP, DeepSpeed); `node` is the call,
+  `value_used` says whether its result (the norm) is used.
+- `sched_step`: `scheduler.step(...)` (`closure` set when it gets arguments: a metric or epoch).
+- `eval`, `train`: `model.eval()`, `model.train()` / `model.train(False)` (`target` = the model).
+- `opt_create`: an optimizer constructed (`torch.optim.X(...)`, any import form, or a known
+  optimizer class name); `target` = the name it is assigned to, if any.
+
+Not recorded (yet): forward calls of modules and loss creation; rules read the backpropagated
+expression through `Event.loss` and the function's bindings instead.
+
+What is an optimizer, a scheduler or a scaler is decided by binding first (`x = torch.optim.Adam`,
+`self.sched = lr_scheduler.StepLR(...)`, `scaler = GradScaler()` anywhere in the file, keyed by
+the dotted target), then by the receiver's own name (`opt`, `optimizer_d`, `scheduler`,
+`lr_scheduler`, `scaler`). Receivers that are neither (`env.step(action)`, a DeepSpeed
+`engine.step()`) are not events.
+
+Each event carries `path`: the frames from the timeline's root function down to the event, each
+`(node, part)` with part `"loop"` (a `for`/`while` body), `"body"`/`"orelse"` (a branch of an
+`if`), `"no_grad"` (a `with torch.no_grad()`/`inference_mode()` region), `"accumulate"` (Accelerate's
+`with accelerator.accumulate(...)`). Events of a helper called from the root are spliced in at the
+call, with the caller's path in front and the helper's parameters renamed to the caller's
+arguments (`def step(opt): opt.step()` called as `step(self.g_opt)` gives target `self.g_opt`).
+
+`timeline(ctx, function_or_module)` is computed from one walk of the module (cached in
+`ctx.memo`); splicing is bounded in depth and in size, so the cost stays linear in the file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+import libcst as cst
+
+from mllint.context import FileContext, Visitor, dotted_name
+from mllint.traversal import WORK, walk
+
+MAX_DEPTH = 3  # helper calls followed from a root
+MAX_EVENTS = 2000  # events of one spliced timeline
+
+_UTILS = ("torch.nn.utils.", "torch.nn.utils.clip_grad.")
+CLIP_FUNCTIONS = frozenset(prefix + name for prefix in _UTILS
+                           for name in ("clip_grad_norm_", "clip_grad_norm", "clip_grad_value_"))
+OPTIMIZER_CLASSES = frozenset({
+    "SGD", "Adam", "AdamW", "Adamax", "Adagrad", "Adadelta", "RMSprop", "Rprop", "NAdam", "RAdam", "LBFGS",
+    "SparseAdam", "ASGD", "Adafactor", "Lion", "LAMB", "Lamb", "FusedAdam", "FusedLAMB", "AdamW8bit", "Adam8bit",
+    "DeepSpeedCPUAdam", "Adan", "Muon", "Shampoo", "SOAP"})
+_SCHEDULER_PREFIXES = ("torch.optim.lr_scheduler.", "transformers.get_", "transformers.optimization.get_")
+_NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
+                      "torch.autograd.grad_mode.no_grad"})
+_FRAMEWORK_BACKWARD = re.compile(r"(^|_)(accelerator|engine|fabric|model_engine|deepspeed|ds_engine|trainer)$",
+                                 re.IGNORECASE)
+_OPT_NAME = re.compile(r"(^|_)(opt|optim|optimi[sz]er|optimi[sz]ers)(_|$)|^opt[A-Z_]|optimi[sz]er",
+                       re.IGNORECASE)
+_SCHED_NAME = re.compile(r"sched|(^|_)lr_?s(_|$)|(^|_)warmup(_|$)", re.IGNORECASE)
+_SCALER_NAME = re.compile(r"scaler", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str
+    node: cst.CSTNode  # the call (or statement) in its own function
+    path: tuple[tuple[cst.CSTNode, str], ...]
+    target: str | None = None
+    scaler: str | None = None
+    framework: str | None = None
+    loss: cst.BaseExpression | None = None
+    closure: bool = False
+    function: cst.CSTNode | None = None  # where `node` is written
+    via: tuple[cst.Call, ...] = ()  # the helper calls from the root down to `node`
+    value_used: bool = False  # the call's result is used (assigned, logged), not a bare statement
+
+    def loops(self) -> list[cst.CSTNode]:
+        return [node for node, part in self.path if part == "loop"]
+
+    def innermost_loop(self) -> cst.CSTNode | None:
+        for node, part in reversed(self.path):
+            if part == "loop":
+                return node
+        return None
+
+    def within(self, frame_node: cst.CSTNode) -> bool:
+        return any(node is frame_node for node, _ in self.path)
+
+
+def exclusive(a: Event, b: Event) -> bool:
+    """The two events lie in different branches of one `if` (never both in one run)."""
+    for (na, pa), (nb, pb) in zip(a.path, b.path):
+        if na is not nb:
+            return False
+        if pa != pb:
+            return isinstance(na, cst.If)
+    return False
+
+
+# ---- what a receiver is ------------------------------------------------------------------------
+def _qualified(ctx: FileContext, expr: cst.CSTNode | None) -> str | None:
+    dotted = dotted_name(expr)
+    if dotted is None:
+        return None
+    head, _, rest = dotted.partition(".")
+    full = ctx.imports.get(head)
+    if full is None:
+        return dotted
+    return f"{full}.{rest}" if rest else full
+
+
+def constructed_kind(ctx: FileContext, call: cst.Call) -> str | None:
+    """"optimizer", "scheduler", "scaler" for a call that builds one, else None."""
+    name = _qualified(ctx, call.func)
+    if name is None:
+        return None
+    if name.startswith(_SCHEDULER_PREFIXES) or ".lr_scheduler." in name:
+        return "scheduler"
+    leaf = name.rsplit(".", 1)[-1]
+    if leaf == "GradScaler" or leaf == "ShardedGradScaler":
+        return "scaler"
+    if name.startswith("torch.optim.") and leaf[:1].isupper() and leaf != "Optimizer":
+        return "optimizer"
+    if leaf in OPTIMIZER_CLASSES:
+        return "optimizer"
+    return None
+
+
+def _name_kind(dotted: str) -> str | None:
+    leaf = dotted.rsplit(".", 1)[-1]
+    if _SCALER_NAME.search(leaf):
+        return "scaler"
+    if _SCHED_NAME.search(leaf):
+        return "scheduler"
+    if _OPT_NAME.search(leaf):
+        return "optimizer"
+    return None
+
+
+# ---- the walk ------------------------------------------------------------------------------------
+@dataclass
+class _Raw:
+    """One function's own events and calls of local functions, in source order."""
+
+    events: list  # Event, or ("call", call node, path, callee key)
+    params: tuple[str, ...]
+
+
+class _Walk(Visitor):
+    def __init__(self, ctx: FileContext):
+        self.ctx = ctx
+        self.stack: list[cst.CSTNode] = []
+        self.scopes: list[tuple[cst.CSTNode, int]] = []  # (function or module, its stack depth)
+        self.raw: dict[cst.CSTNode, _Raw] = {}
+        self.class_of: dict[cst.CSTNode, cst.ClassDef | None] = {}
+        self.kinds: dict[str, str] = {}  # dotted assignment target -> optimizer/scheduler/scaler
+        self.disabled_scalers: set[str] = set()
+        self.module_functions: dict[str, cst.FunctionDef] = {}
+        self.methods: dict[cst.ClassDef, dict[str, cst.FunctionDef]] = {}
+
+    # frames
+    def _path(self) -> tuple[tuple[cst.CSTNode, str], ...]:
+        root, depth = self.scopes[-1]
+        frames = []
+        nodes = self.stack
+        for i in range(depth + 1, len(nodes) - 1):
+            node, child = nodes[i], nodes[i + 1]
+            kind = type(node)
+            if kind is cst.For or kind is cst.While:
+                if child is node.body:
+                    frames.append((node, "loop"))
+            elif kind is cst.If:
+                if child is node.body:
+                    frames.append((node, "body"))
+                elif child is node.orelse:
+                    frames.append((node, "orelse"))
+            elif kind is cst.With and child is node.body:
+                part = self._with_kind(node)
+                if part:
+                    frames.append((node, part))
+        return tuple(frames)
+
+    def _with_kind(self, node: cst.With) -> str | None:
+        for item in node.items:
+            call = item.item
+            if isinstance(call, cst.Call):
+                name = _qualified(self.ctx, call.func)
+                if name in _NO_GRAD or (name or "").endswith((".no_grad", ".inference_mode")):
+                    return "no_grad"
+                if isinstance(call.func, cst.Attribute) and call.func.attr.value == "accumulate":
+                    return "accumulate"
+        return None
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        kind = type(node)
+        self.stack.append(node)
+        if kind is cst.Lambda:
+            return False
+        WORK.units += 1
+        if kind is cst.Module or kind is cst.FunctionDef:
+            if kind is cst.FunctionDef:
+                owner = self.stack[-2] if len(self.stack) > 1 else None
+                # a def directly in a class body (through its IndentedBlock)
+                cls = self.stack[-3] if len(self.stack) > 2 and type(self.stack[-3]) is cst.ClassDef else None
+                self.class_of[node] = cls
+                params = node.params
+                names = tuple(p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params))
+                if cls is not None:
+                    self.methods.setdefault(cls, {})[node.name.value] = node
+                elif type(owner) is cst.Module:
+                    self.module_functions[node.name.value] = node
+            else:
+                names = ()
+            self.raw[node] = _Raw([], names)
+            self.scopes.append((node, len(self.stack) - 1))
+        elif kind is cst.Call:
+            self._call(node)
+        elif kind is cst.Assign:
+            self._assign(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.stack.pop()
+        if self.scopes and self.scopes[-1][0] is original_node:
+            self.scopes.pop()
+
+    def _emit(self, kind: str, node: cst.CSTNode, **fields) -> None:
+        root = self.scopes[-1][0]
+        self.raw[root].events.append(Event(kind, node, self._path(), function=root, **fields))
+
+    def _assign(self, node: cst.Assign) -> None:
+        value = node.value
+        if isinstance(value, cst.Call):
+            kind = constructed_kind(self.ctx, value)
+            if kind is not None:
+                for target in node.targets:
+                    dotted = dotted_name(target.target)
+                    if dotted:
+                        self.kinds[dotted] = kind
+                        if kind == "scaler" and _literally_disabled(value):
+                            self.disabled_scalers.add(dotted)
+        for target in node.targets:
+            t = target.target
+            if isinstance(t, cst.Attribute) and t.attr.value == "grad" and isinstance(value, cst.Name) \
+                    and value.value == "None":
+                self._emit("zero_grad", node, target=None)
+
+    def _call(self, node: cst.Call) -> None:
+        ctx = self.ctx
+        func = node.func
+        if isinstance(func, cst.Attribute):
+            method = func.attr.value
+            receiver = func.value
+            if method == "backward":
+                self._backward(node, receiver)
+                return
+            if method == "clip_grad_norm_" or method == "clip_grad_value_":
+                self._emit("clip", node, value_used=type(self.stack[-2]) is not cst.Expr)
+                return
+            dotted = dotted_name(receiver)
+            if method == "zero_grad":
+                self._emit("zero_grad", node, target=dotted)
+                return
+            if method == "zero_":
+                chain = receiver
+                while isinstance(chain, cst.Attribute) and chain.attr.value == "data":
+                    chain = chain.value
+                if isinstance(chain, cst.Attribute) and chain.attr.value == "grad":
+                    self._emit("zero_grad", node, target=None)
+                return
+            if method in ("eval", "train") and dotted is not None:
+                if method == "eval" and not node.args:
+                    self._emit("eval", node, target=dotted)
+                elif method == "train" and not node.args:
+                    self._emit("train", node, target=dotted)
+                elif method == "train" and len(node.args) == 1 and isinstance(node.args[0].value, cst.Name):
+                    value = node.args[0].value.value
+                    self._emit("eval" if value == "False" else "train", node, target=dotted)
+                return
+            kind = self.kinds.get(dotted) or _name_kind(dotted) if dotted is not None else None
+            if dotted is not None and method in ("step", "update", "unscale_") and (
+                    kind is not None or (method == "step" and dotted != "self" and
+                                         dotted.partition(".")[0] in self.raw[self.scopes[-1][0]].params)):
+                if kind == "scaler":
+                    if method == "step" and node.args:
+                        self._emit("step", node, target=dotted_name(node.args[0].value), scaler=dotted)
+                    elif method == "update":
+                        self._emit("scaler_update", node, scaler=dotted)
+                    elif method == "unscale_" and node.args:
+                        self._emit("unscale", node, target=dotted_name(node.args[0].value), scaler=dotted)
+                elif method == "step" and kind == "optimizer":
+                    self._emit("step", node, target=dotted, closure=bool(node.args))
+                elif method == "step" and kind == "scheduler":
+                    self._emit("sched_step", node, target=dotted, closure=bool(node.args))
+                elif method == "step" and kind is None:
+                    # `def update(opt): opt.step()`: what `opt` is shows where the helper is called
+                    self._emit("step?", node, target=dotted, closure=bool(node.args))
+                return
+        name = _qualified(ctx, func)
+        if name is not None:
+            if name in CLIP_FUNCTIONS:
+                self._emit("clip", node, value_used=type(self.stack[-2]) is not cst.Expr)
+                return
+            if name == "torch.autograd.backward" and node.args:
+                self._emit("backward", node, loss=node.args[0].value)
+                return
+            kind = constructed_kind(ctx, node)
+            if kind == "optimizer":
+                parent = self.stack[-2] if len(self.stack) > 1 else None
+                target = None
+                if isinstance(parent, cst.Assign) and parent.value is node and len(parent.targets) == 1:
+                    target = dotted_name(parent.targets[0].target)
+                self._emit("opt_create", node, target=target)
+                return
+        leaf = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else ""
+        if "zero_grad" in leaf:  # `zero_grad(model)`, `opt.zero_grad_all()`: a clearing helper not in this file
+            self._emit("zero_grad", node, target=None)
+            return
+        # a call of a function or method of this file: spliced in later
+        if isinstance(func, cst.Name):
+            self.raw[self.scopes[-1][0]].events.append(("call", node, self._path(), ("module", func.value)))
+        elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
+            self.raw[self.scopes[-1][0]].events.append(("call", node, self._path(), ("self", func.attr.value)))
+
+    def _backward(self, node: cst.Call, receiver: cst.BaseExpression) -> None:
+        # scaler.scale(loss).backward()
+        if isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Attribute) and \
+                receiver.func.attr.value == "scale" and receiver.args:
+            scaler = dotted_name(receiver.func.value)
+            self._emit("backward", node, scaler=scaler, loss=receiver.args[0].value)
+            return
+        dotted = dotted_name(receiver)
+        if node.args and not node.args[0].keyword and dotted is not None and (
+                _FRAMEWORK_BACKWARD.search(dotted.rsplit(".", 1)[-1]) or dotted in ("self", "self.accelerator")):
+            self._emit("backward", node, framework=dotted, loss=node.args[0].value)
+            return
+        self._emit("backward", node, loss=receiver)
+
+
+def _literally_disabled(call: cst.Call) -> bool:
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == "enabled" and isinstance(arg.value, cst.Name):
+            return arg.value.value == "False"
+    return False
+
+
+@dataclass
+class FileTimeline:
+    """The walk's results for one file."""
+
+    raw: dict[cst.CSTNode, _Raw]
+    class_of: dict[cst.CSTNode, cst.ClassDef | None]
+    kinds: dict[str, str]
+    disabled_scalers: set[str]
+    module_functions: dict[str, cst.FunctionDef]
+    methods: dict[cst.ClassDef, dict[str, cst.FunctionDef]]
+    spliced: dict[cst.CSTNode, list[Event]]
+
+    def kind_of(self, dotted: str | None) -> str | None:
+        """"optimizer", "scheduler", "scaler" or None for a receiver as written."""
+        if dotted is None:
+            return None
+        return self.kinds.get(dotted) or _name_kind(dotted)
+
+    def callee(self, function: cst.CSTNode, key: tuple[str, str]) -> cst.FunctionDef | None:
+        where, name = key
+        if where == "self":
+            cls = self.class_of.get(function)
+            return self.methods.get(cls, {}).get(name) if cls is not None else None
+        return self.module_functions.get(name)
+
+    def functions(self) -> list[cst.CSTNode]:
+        return list(self.raw)
+
+
+def file_timeline(ctx: FileContext, module: cst.Module) -> FileTimeline:
+    walker = _Walk(ctx)
+    walk(module, walker)
+    return FileTimeline(walker.raw, walker.class_of, walker.kinds, walker.disabled_scalers,
+                        walker.module_functions, walker.methods, {})
+
+
+def _rename(target: str | None, mapping: dict[str, str]) -> str | None:
+    if target is None or not mapping:
+        return target
+    head, dot, rest = target.partition(".")
+    if head in mapping:
+        return mapping[head] + dot + rest
+    return target
+
+
+def _arguments(callee: cst.FunctionDef, call: cst.Call, method: bool) -> dict[str, str]:
+    """The callee's parameter names -> the caller's argument expressions (dotted names only)."""
+    params = callee.params
+    positional = [p.name.value for p in (*params.posonly_params, *params.params)]
+    if method and positional and positional[0] == "self":
+        positional = positional[1:]
+    mapping: dict[str, str] = {}
+    index = 0
+    for arg in call.args:
+        if arg.star:
+            break
+        dotted = dotted_name(arg.value)
+        if arg.keyword is not None:
+            if dotted:
+                mapping[arg.keyword.value] = dotted
+            continue
+        if index < len(positional) and dotted:
+            mapping[positional[index]] = dotted
+        index += 1
+    return {k: v for k, v in mapping.items() if k != v}
+
+
+def _splice(ft: FileTimeline, function: cst.CSTNode, depth: int, active: set) -> list[Event]:
+    out: list[Event] = []
+    for item in ft.raw[function].events:
+        WORK.units += 1
+        if isinstance(item, Event):
+            out.append(item)
+            continue
+        _, call, path, key = item
+        callee = ft.callee(function, key)
+        if callee is None or callee in active or depth >= MAX_DEPTH or callee not in ft.raw:
+            continue
+        active.add(callee)
+        inner = _splice(ft, callee, depth + 1, active)
+        active.discard(callee)
+        mapping = _arguments(callee, call, key[0] == "self")
+        for event in inner:
+            if len(out) >= MAX_EVENTS:
+                break
+            out.append(replace(event, path=path + event.path, via=(call,) + event.via,
+                               target=_rename(event.target, mapping), scaler=_rename(event.scaler, mapping)))
+    return out
+
+
+def timeline(ctx: FileContext, function: cst.CSTNode) -> list[Event]:
+    """The events of `function` (a FunctionDef or the Module) in source order, helpers spliced in."""
+    if ctx.module is None:
+        return []
+    ft = ctx.memo.get(file_timeline, ctx, ctx.module)
+    if function not in ft.raw:
+        return []
+    found = ft.spliced.get(function)
+    if found is None:
+        found = []
+        for event in _splice(ft, function, 0, {function}):
+            if event.kind == "step?":
+                kind = ft.kind_of(event.target)
+                if kind == "optimizer":
+                    event = replace(event, kind="step")
+                elif kind == "scheduler":
+                    event = replace(event, kind="sched_step")
+                else:
+                    continue
+            found.append(event)
+        ft.spliced[function] = found
+    return found
+
+
+def file_facts(ctx: FileContext) -> FileTimeline | None:
+    return ctx.memo.get(file_timeline, ctx, ctx.module) if ctx.module is not None else None
+
+
+# ---- accumulation gates ----------------------------------------------------------------------
+def _is_zero(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Integer) and expr.value == "0"
+
+
+def _modulo(expr: cst.BaseExpression) -> cst.BaseExpression | None:
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Modulo):
+        return expr.right
+    return None
+
+
+def _is_literal_one(expr: cst.BaseExpression) -> bool:
+    return isinstance(expr, cst.Integer) and expr.value == "1"
+
+
+def accumulation_gate(node: cst.CSTNode) -> cst.BaseExpression | None:
+    """N for an `if` whose test is an accumulation condition: `(i + 1) % N == 0`,
+    `i % N == N - 1`, `not (i + 1) % N`, `counter == N` / `counter >= N` (a counter the branch
+    resets), possibly joined with `or`/`and` (`... or last_batch`). None otherwise."""
+    if not isinstance(node, cst.If):
+        return None
+    return _gate_test(node.test, node)
+
+
+def _gate_test(test: cst.BaseExpression, node: cst.If) -> cst.BaseExpression | None:
+    if isinstance(test, cst.BooleanOperation):
+        return _gate_test(test.left, node) or _gate_test(test.right, node)
+    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
+        n = _modulo(test.expression)
+        return n if n is not None and not _is_literal_one(n) else None
+    if isinstance(test, cst.Comparison) and len(test.comparisons) == 1:
+        comp = test.comparisons[0]
+        n = _modulo(test.left)
+        if n is not None and isinstance(comp.operator, cst.Equal) and not _is_literal_one(n):
+            return n
+        left = dotted_name(test.left)
+        if left is not None and isinstance(comp.operator, (cst.Equal, cst.GreaterThanEqual)) \
+                and _resets(node, left) and not _is_literal_one(comp.comparator):
+            return comp.comparator
+    return None
+
+
+class _Reset(Visitor):
+    def __init__(self, name: str):
+        self.name = name
+        self.found = False
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if _is_zero(node.value) and any(dotted_name(t.target) == self.name for t in node.targets):
+            self.found = True
+
+
+def _resets(node: cst.If, name: str) -> bool:
+    finder = _Reset(name)
+    walk(node.body, finder)
+    return finder.found
+
+
+def gate_of(event: Event) -> tuple[cst.If, cst.BaseExpression] | None:
+    """The innermost accumulation gate around the event (its `if` node and N), inside the
+    event's innermost loop."""
+    for node, part in reversed(event.path):
+        if part == "loop":
+            return None
+        if part == "body":
+            n = accumulation_gate(node)
+            if n is not None:
+                return node, n
+    return None
