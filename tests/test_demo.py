@@ -22,6 +22,7 @@ EXPECTED = [
     ("amp_trainer.py", 34, "ML104"),
     ("conf/cfg_pretrain.yaml", 12, "ML302"),
     ("conf/cfg_pretrain.yaml", 13, "ML302"),
+    ("ddp_train.py", 14, "ML604"),
     ("launch_pretrain.py", 7, "ML503"),
     ("models/menu.py", 10, "ML401"),
     ("rl/ppo_agent.py", 21, "ML202"),

@@ -185,4 +185,15 @@ RULES = {
         evidence=('step', 'sim', 'evolve', 'advance', 'propagate', 'integrate', 'transition', 'iterate', 'euler', 'rk4', 'dynamics', 'law_of_motion', 'next_state', ),
         options={},
     ),
+    'ML604': RuleInfo(
+        code='ML604',
+        name='distributed-sampler-without-set-epoch',
+        summary='A DistributedSampler is iterated epoch after epoch without `set_epoch`: every epoch has the same order.',
+        stability='stable',
+        fix_applicability=Applicability.NONE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
 }
