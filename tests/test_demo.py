@@ -20,6 +20,7 @@ EXPECTED = [
     ("amp_trainer.py", 23, "ML101"),
     ("amp_trainer.py", 30, "ML102"),
     ("amp_trainer.py", 34, "ML104"),
+    ("augment.py", 11, "ML602"),
     ("conf/cfg_pretrain.yaml", 12, "ML302"),
     ("conf/cfg_pretrain.yaml", 13, "ML302"),
     ("ddp_train.py", 14, "ML604"),

@@ -185,6 +185,17 @@ RULES = {
         evidence=('step', 'sim', 'evolve', 'advance', 'propagate', 'integrate', 'transition', 'iterate', 'euler', 'rk4', 'dynamics', 'law_of_motion', 'next_state', ),
         options={},
     ),
+    'ML602': RuleInfo(
+        code='ML602',
+        name='dataset-rng-shared-across-workers',
+        summary='A Dataset draws from its own generator object, which every DataLoader worker copies with the same state.',
+        stability='stable',
+        fix_applicability=Applicability.NONE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
     'ML604': RuleInfo(
         code='ML604',
         name='distributed-sampler-without-set-epoch',

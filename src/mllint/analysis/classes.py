@@ -87,3 +87,105 @@ def self_assignments(ctx: FileContext, cls: cst.ClassDef) -> dict[str, list[Self
     """attr -> the `self.<attr>` assignments in the class's methods, in source order (nested
     classes excluded); computed once per class."""
     return ctx.memo.get(_self_assignments, ctx, cls)
+
+
+# ---- Dataset classes --------------------------------------------------------------------------
+
+DATASET_BASES = {"torch.utils.data.Dataset", "torch.utils.data.IterableDataset",
+                 "torch.utils.data.dataset.Dataset", "torch.utils.data.dataset.IterableDataset"}
+# Methods a DataLoader worker calls for every sample (or batch): where per-worker state matters.
+SAMPLE_METHODS = ("__getitem__", "__getitems__", "__iter__", "__next__")
+
+
+def _dataset_classes(ctx: FileContext, module: cst.Module) -> dict[cst.ClassDef, str]:
+    """class -> the torch base it derives from, for every class of the file that subclasses
+    `Dataset`/`IterableDataset` directly or through other classes of the file (any nesting),
+    and for `torchvision.datasets` classes."""
+    from mllint.analysis.names import imported_name
+
+    classes: list[cst.ClassDef] = []
+
+    class _Classes(Visitor):
+        def visit_ClassDef(self, node: cst.ClassDef) -> None:
+            classes.append(node)
+
+    walk(module, _Classes())
+    by_name = {cls.name.value: cls for cls in classes}
+    found: dict[cst.ClassDef, str] = {}
+    changed = True
+    while changed:  # a class of the file deriving from one found already (few classes, few rounds)
+        changed = False
+        for cls in classes:
+            if cls in found:
+                continue
+            for base in cls.bases:
+                name = imported_name(ctx.imports, base.value)
+                if name in DATASET_BASES or (name or "").startswith("torchvision.datasets."):
+                    found[cls] = name
+                elif name in by_name and by_name[name] in found:
+                    found[cls] = found[by_name[name]]
+                else:
+                    continue
+                changed = True
+                break
+    return found
+
+
+def dataset_classes(ctx: FileContext) -> dict[cst.ClassDef, str]:
+    """The file's `Dataset`/`IterableDataset` subclasses (class -> torch base); computed once."""
+    if ctx.module is None:
+        return {}
+    return ctx.memo.get(_dataset_classes, ctx, ctx.module)
+
+
+def methods(cls: cst.ClassDef) -> dict[str, cst.FunctionDef]:
+    """The functions defined directly in the class body, by name (the last definition wins)."""
+    return {stmt.name.value: stmt for stmt in cls.body.body if isinstance(stmt, cst.FunctionDef)}
+
+
+class _SelfUse(Visitor):
+    """`self.<attr>` reads and `self.<method>(...)` calls in one method (nested classes skipped)."""
+
+    def __init__(self, root: cst.FunctionDef, receiver: str):
+        self.root = root
+        self.receiver = receiver
+        self.reads: dict[str, cst.Attribute] = {}
+        self.calls: set[str] = set()
+        self.writes: set[int] = set()
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.ClassDef):
+            return False
+        if isinstance(node, cst.AssignTarget):
+            self.writes.add(id(node.target))
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and \
+                isinstance(node.func.value, cst.Name) and node.func.value.value == self.receiver:
+            self.calls.add(node.func.attr.value)
+        elif isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and \
+                node.value.value == self.receiver and id(node) not in self.writes:
+            self.reads.setdefault(node.attr.value, node)
+        return True
+
+
+def _per_sample_reads(ctx: FileContext, cls: cst.ClassDef) -> dict[str, cst.Attribute]:
+    by_name = methods(cls)
+    reads: dict[str, cst.Attribute] = {}
+    todo = [name for name in SAMPLE_METHODS if name in by_name]
+    seen = set(todo)
+    while todo:
+        method = by_name[todo.pop()]
+        use = _SelfUse(method, first_param(method) or "self")
+        walk(method, use)
+        for attr, node in use.reads.items():
+            reads.setdefault(attr, node)
+        for called in use.calls:
+            if called in by_name and called not in seen and called != "__init__":
+                seen.add(called)
+                todo.append(called)
+    return reads
+
+
+def per_sample_reads(ctx: FileContext, cls: cst.ClassDef) -> dict[str, cst.Attribute]:
+    """attr -> first `self.<attr>` read in the class's per-sample methods (`__getitem__`,
+    `__iter__`, ...) and in the methods of the class they call through `self.<method>(...)`."""
+    return ctx.memo.get(_per_sample_reads, ctx, cls)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from mllint.analysis.names import imported_name
 from mllint.context import Visitor, dotted_name
 from mllint.traversal import walk
 
@@ -95,14 +96,7 @@ class _Collector(Visitor):
         self.open_loaders: list[LoaderSite] = []  # DataLoader calls around the node
 
     def _qualified(self, expr: cst.BaseExpression) -> str | None:
-        dotted = dotted_name(expr)
-        if dotted is None:
-            return None
-        head, _, rest = dotted.partition(".")
-        full = self.ctx.imports.get(head)
-        if full is None:
-            return dotted
-        return f"{full}.{rest}" if rest else full
+        return imported_name(self.ctx.imports, expr)
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         if isinstance(node, (cst.FunctionDef, cst.Lambda)):
