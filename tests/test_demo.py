@@ -26,6 +26,7 @@ EXPECTED = [
     ("ddp_train.py", 14, "ML604"),
     ("launch_pretrain.py", 7, "ML503"),
     ("models/menu.py", 10, "ML401"),
+    ("rl/dqn_agent.py", 20, "ML204"),
     ("rl/ppo_agent.py", 21, "ML202"),
     ("rl/ppo_agent.py", 28, "ML001"),
     ("rl/ppo_agent.py", 29, "ML201"),

@@ -97,6 +97,17 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML204': RuleInfo(
+        code='ML204',
+        name='target-update-tracks-grad',
+        summary='A Polyak/EMA target update reads the trained parameters with autograd on.',
+        stability='stable',
+        fix_applicability=Applicability.SAFE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
     'ML301': RuleInfo(
         code='ML301',
         name='schedule-uses-local-counter',
