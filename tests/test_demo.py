@@ -23,6 +23,7 @@ EXPECTED = [
     ("augment.py", 11, "ML602"),
     ("conf/cfg_pretrain.yaml", 12, "ML302"),
     ("conf/cfg_pretrain.yaml", 13, "ML302"),
+    ("ddp_finetune.py", 12, "ML605"),
     ("ddp_train.py", 14, "ML604"),
     ("launch_pretrain.py", 7, "ML503"),
     ("models/menu.py", 10, "ML401"),

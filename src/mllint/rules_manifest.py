@@ -218,4 +218,15 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML605': RuleInfo(
+        code='ML605',
+        name='ddp-without-distributed-sampler',
+        summary='A DDP script trains from a DataLoader without a DistributedSampler: every rank reads the whole dataset.',
+        stability='stable',
+        fix_applicability=Applicability.NONE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
 }

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 DISTRIBUTED_SAMPLERS = {"torch.utils.data.DistributedSampler", "torch.utils.data.distributed.DistributedSampler"}
 DATA_LOADERS = {"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader",
                 "torchdata.stateful_dataloader.StatefulDataLoader"}
+DDP_WRAPPERS = {"torch.nn.parallel.DistributedDataParallel", "torch.nn.DistributedDataParallel",
+                "torch.nn.parallel.distributed.DistributedDataParallel"}
 BATCH_SAMPLERS = {"torch.utils.data.BatchSampler", "torch.utils.data.sampler.BatchSampler"}
 # Calls that only wrap an iterable for a `for` header (the loop still iterates the loader).
 ITERATION_WRAPPERS = {"enumerate", "iter", "tqdm", "zip", "islice", "trange", "track", "progress_bar",
@@ -67,6 +69,7 @@ class DataLoadingFacts:
     returned: set[str] = field(default_factory=set)
     set_epoch_receivers: list[str] = field(default_factory=list)  # dotted receivers of `.set_epoch(...)`
     called_in_loop: set[str] = field(default_factory=set)  # last names of functions called inside a loop
+    ddp_wraps: list[cst.Call] = field(default_factory=list)  # `DistributedDataParallel(model, ...)` calls
     defined_functions: set[str] = field(default_factory=set)  # names of the functions and methods defined here
     batch_samplers: dict[str, str] = field(default_factory=dict)  # `b = BatchSampler(s, ...)`: b -> s
 
@@ -174,11 +177,13 @@ class _Collector(Visitor):
                         site.sampler_names.add(name)
             facts.loaders.append(site)
             self.open_loaders.append(site)
-        elif qualified in BATCH_SAMPLERS:
+        elif qualified in DDP_WRAPPERS:
+            facts.ddp_wraps.append(node)
+        if qualified in BATCH_SAMPLERS:
             inner = dotted_name(node.args[0].value) if node.args else None
             if bound is not None and inner is not None:
                 facts.batch_samplers[bound] = inner
-        else:
+        elif qualified not in DISTRIBUTED_SAMPLERS and qualified not in DATA_LOADERS:
             for arg in node.args:
                 name = dotted_name(arg.value)
                 if name is not None:
