@@ -109,7 +109,7 @@ class ClassKinds:
     same file (in any order). Classes whose bases come from elsewhere are neither (unknown)."""
 
     modules: frozenset[cst.ClassDef]
-    datasets: frozenset[cst.ClassDef]
+    datasets: dict[cst.ClassDef, str]  # class -> the torch (or torchvision) dataset base it derives from
 
     def is_module(self, cls: cst.ClassDef | None) -> bool:
         return cls is not None and cls in self.modules
@@ -156,8 +156,8 @@ def _class_kinds(ctx: FileContext, _key: None) -> ClassKinds:
         full = f"{ctx.imports[head]}{dotted[len(head):]}" if head in ctx.imports else dotted
         return full
 
-    def kinds_of(roots: frozenset[str]) -> frozenset[cst.ClassDef]:
-        found: set[cst.ClassDef] = set()
+    def kinds_of(is_root) -> dict[cst.ClassDef, str]:
+        found: dict[cst.ClassDef, str] = {}  # class -> the root base it derives from
         changed = True
         while changed:  # bases defined later in the file, chains of same-file bases
             changed = False
@@ -165,16 +165,82 @@ def _class_kinds(ctx: FileContext, _key: None) -> ClassKinds:
                 if cls in found:
                     continue
                 for base in cls.bases:
-                    name = resolve(base.value)
-                    if name in roots or any(c in found for c in by_name.get(name or "", ())):
-                        found.add(cls)
+                    name = resolve(base.value) or ""
+                    root = name if is_root(name) else next(
+                        (found[c] for c in by_name.get(name, ()) if c in found), None)
+                    if root is not None:
+                        found[cls] = root
                         changed = True
                         break
-        return frozenset(found)
+        return found
 
-    return ClassKinds(kinds_of(MODULE_BASES), kinds_of(DATASET_BASES))
+    return ClassKinds(frozenset(kinds_of(MODULE_BASES.__contains__)),
+                      kinds_of(lambda name: name in DATASET_BASES or name.startswith("torchvision.datasets.")))
 
 
 def class_kinds(ctx: FileContext) -> ClassKinds:
     """The file's `nn.Module` and `Dataset` subclasses; computed once per file."""
     return ctx.memo.get(_class_kinds, ctx, None)
+
+
+# Methods a DataLoader worker calls for every sample (or batch): where per-worker state matters.
+SAMPLE_METHODS = ("__getitem__", "__getitems__", "__iter__", "__next__")
+
+
+def dataset_classes(ctx: FileContext) -> dict[cst.ClassDef, str]:
+    """The file's `Dataset`/`IterableDataset` (and `torchvision.datasets`) subclasses, class ->
+    the base it derives from; computed once per file (class_kinds)."""
+    return class_kinds(ctx).datasets
+
+
+def methods(cls: cst.ClassDef) -> dict[str, cst.FunctionDef]:
+    """The functions defined directly in the class body, by name (the last definition wins)."""
+    return {stmt.name.value: stmt for stmt in cls.body.body if isinstance(stmt, cst.FunctionDef)}
+
+
+class _SelfUse(Visitor):
+    """`self.<attr>` reads and `self.<method>(...)` calls in one method (nested classes skipped)."""
+
+    def __init__(self, root: cst.FunctionDef, receiver: str):
+        self.root = root
+        self.receiver = receiver
+        self.reads: dict[str, cst.Attribute] = {}
+        self.calls: set[str] = set()
+        self.writes: set[int] = set()
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.ClassDef):
+            return False
+        if isinstance(node, cst.AssignTarget):
+            self.writes.add(id(node.target))
+        elif isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute) and \
+                isinstance(node.func.value, cst.Name) and node.func.value.value == self.receiver:
+            self.calls.add(node.func.attr.value)
+        elif isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and \
+                node.value.value == self.receiver and id(node) not in self.writes:
+            self.reads.setdefault(node.attr.value, node)
+        return True
+
+
+def _per_sample_reads(ctx: FileContext, cls: cst.ClassDef) -> dict[str, cst.Attribute]:
+    by_name = methods(cls)
+    reads: dict[str, cst.Attribute] = {}
+    todo = [name for name in SAMPLE_METHODS if name in by_name]
+    seen = set(todo)
+    while todo:
+        method = by_name[todo.pop()]
+        use = _SelfUse(method, first_param(method) or "self")
+        walk(method, use)
+        for attr, node in use.reads.items():
+            reads.setdefault(attr, node)
+        for called in use.calls:
+            if called in by_name and called not in seen and called != "__init__":
+                seen.add(called)
+                todo.append(called)
+    return reads
+
+
+def per_sample_reads(ctx: FileContext, cls: cst.ClassDef) -> dict[str, cst.Attribute]:
+    """attr -> first `self.<attr>` read in the class's per-sample methods (`__getitem__`,
+    `__iter__`, ...) and in the methods of the class they call through `self.<method>(...)`."""
+    return ctx.memo.get(_per_sample_reads, ctx, cls)

@@ -54,3 +54,17 @@ def flat_code(node: cst.CSTNode, *, outer_parens: bool = True) -> str:
     if not outer_parens and getattr(node, "lpar", None):
         node = node.with_changes(lpar=[], rpar=[])
     return _BLANKS.sub("", _EMPTY_MODULE.code_for_node(node))
+
+
+def imported_name(imports: dict[str, str], expr: cst.CSTNode | None) -> str | None:
+    """`dotted_name` resolved through the file's imports (`D.DataLoader` with `import
+    torch.utils.data as D` -> `torch.utils.data.DataLoader`), ignoring local shadowing: for facts
+    computed outside the main traversal (where `FileContext.qualified_name` has no scope stack)."""
+    dotted = dotted_name(expr)
+    if dotted is None:
+        return None
+    head, _, rest = dotted.partition(".")
+    full = imports.get(head)
+    if full is None:
+        return dotted
+    return f"{full}.{rest}" if rest else full
