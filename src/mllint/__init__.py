@@ -1,3 +1,3 @@
 """mllint: a static analyzer for machine-learning training code."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
