@@ -18,7 +18,7 @@ from mllint.traversal import WORK, walk
 # `self.MseLoss(...)`, `self.huber(...)`).
 REGRESSION_LOSSES = frozenset({"mse_loss", "mseloss", "mse", "smooth_l1_loss", "smoothl1loss", "l1_loss", "l1loss",
                                "huber_loss", "huberloss", "huber", "mean_squared_error"})
-_MAX_NAMES = 24  # derived names followed per query (a function rarely has more on one chain)
+_MAX_NAMES = 24  # names followed at once along one chain (a function rarely has more)
 
 
 class _Names(Visitor):
@@ -111,20 +111,37 @@ def _derived(ctx: FileContext, stmt: cst.CSTNode) -> list[tuple[frozenset[str], 
 def reaches_regression_loss(ctx: FileContext, scope: cst.CSTNode, name: str, row: int) -> bool:
     """Does `name`'s value after line `row`, directly or through the names derived from it in
     `scope`, reach a regression loss or a square (`F.mse_loss(values, R)`, `adv.pow(2)`)?"""
-    seen = {name}
-    pending = [(name, row)]
-    while pending:
-        current, after = pending.pop()
-        for stmt in name_uses(ctx, scope, current).after(ctx, after):
-            if current in regression_operands(ctx, stmt):
-                return True
-            for read, bound in ctx.memo.get(_derived, ctx, stmt):
-                WORK.units += 1
-                if current not in read:
-                    continue
-                for derived in bound - seen:
-                    if len(seen) >= _MAX_NAMES:
-                        return False
-                    seen.add(derived)
-                    pending.append((derived, ctx.start_end(stmt)[0].row - 1))
-    return False
+    WORK.units += 1
+    return _last_reach(ctx, scope, name, set()) > row
+
+
+def _last_reach(ctx: FileContext, scope: cst.CSTNode, name: str, open_names: set[str]) -> int:
+    """The start row of the last statement from which `name` reaches a regression loss (0 if none),
+    computed once per (scope, name): so a query is a comparison, whatever the number of queries."""
+    cache = ctx.memo.get(_reach_rows, ctx, scope)
+    if name in cache:
+        return cache[name]
+    if name in open_names or len(open_names) >= _MAX_NAMES:
+        return 0  # a cycle (`R = r + gamma * R`) or a chain too long to follow
+    open_names.add(name)
+    last = 0
+    for stmt in name_uses(ctx, scope, name).after(ctx, 0):
+        start = ctx.start_end(stmt)[0].row
+        if start <= last:
+            continue
+        if name in regression_operands(ctx, stmt):
+            last = start
+            continue
+        for read, bound in ctx.memo.get(_derived, ctx, stmt):
+            WORK.units += 1
+            if name in read and any(derived != name and _last_reach(ctx, scope, derived, open_names) >= start
+                                    for derived in bound):
+                last = start
+                break
+    open_names.discard(name)
+    cache[name] = last
+    return last
+
+
+def _reach_rows(ctx: FileContext, scope: cst.CSTNode) -> dict[str, int]:
+    return {}
