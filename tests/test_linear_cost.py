@@ -25,6 +25,11 @@ SHAPES = {
     "ML201": ("import torch\n", "",
               "returns_{i} = (returns_{i} - returns_{i}.mean()) / (returns_{i}.std() + 1e-8)\n"
               "loss_{i} = ((values - returns_{i}) ** 2).mean()\n"),
+    # one name normalised again and again, never reaching a value loss: the data-flow query
+    # (analysis.flow) must not rescan the name's later uses for every candidate
+    "ML201 one name": ("import torch\n", "",
+                       "returns = (returns - returns.mean()) / (returns.std() + 1e-8)\n"
+                       "w_{i} = returns * 2\n"),
     "ML701": ("", "", "for x in batch:\n    model(x).sum().backward()\n    opt.zero_grad()\n    opt.step()\n"),
     "ML704": ("", "", "for x in batch:\n    model(x).sum().backward()\n    opt.step()\n"),
     "ML705": ("", "", "for i, x in enumerate(batch):\n    model(x).sum().backward()\n"
@@ -51,7 +56,7 @@ def source(code: str, lines: int, where: str) -> tuple[str, int]:
 def work(code: str, lines: int, where: str) -> int:
     text, blocks = source(code, lines, where)
     before = WORK.units
-    result = run(text, code, prescreen=True)
+    result = run(text, code.split()[0], prescreen=True)
     spent = WORK.units - before
     assert not result.errors
     assert len(result.diagnostics) == blocks  # every candidate was checked

@@ -55,6 +55,11 @@ def _annotation(ann: cst.Annotation | None) -> cst.BaseExpression | None:
     return expr
 
 
+def derives_from_gradscaler(cls: cst.ClassDef | None, ctx: FileContext) -> bool:
+    """A class with a GradScaler among its bases (a library's subclass, not GradScaler's own code)."""
+    return cls is not None and any(is_gradscaler_class(base.value, ctx) for base in cls.bases)
+
+
 def is_gradscaler_subclass(cls: cst.ClassDef | None, ctx: FileContext) -> bool:
     """The GradScaler class itself or a class inheriting from one: its own code may use internals."""
     if cls is None:

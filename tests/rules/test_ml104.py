@@ -110,13 +110,35 @@ NOT_FLAGGED = {
             scaler.update()
             return scaler.get_scale() < before
         """,
-    "GradScaler subclass own code": """
+    "GradScaler subclass: its own attributes and methods": """
         import torch
         class MyScaler(torch.cuda.amp.GradScaler):
-            def update(self, new_scale=None):
-                old = self._scale
-                super().update(new_scale)
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                self._found_inf = None
+            def _unscale_grads_(self, optimizer, inv_scale, found_inf, allow_fp16):
+                return super()._unscale_grads_(optimizer, inv_scale, found_inf, True)
+            def unscale_(self, optimizer):
+                self._unscale_grads_(optimizer, None, None, True)
+                return self._found_inf, self._step_hint
+        """,
+    "a private name read through self in a class that is not a GradScaler": """
+        import torch
+        class Wrapper:
+            def __init__(self):
+                self.scaler = torch.cuda.amp.GradScaler()
+            def f(self):
                 return self._growth_tracker
+        """,
+    "a wrapper's underscored preprocessing scaler": """
+        def f(self_like, x):
+            self_like._scaler.fit(x)
+        class Features:
+            def __init__(self, scaler):
+                self._scaler = scaler
+            def transform(self, x):
+                self._scaler.fit(x)
+                return self._scaler.transform(x)
         """,
     "GradScaler class itself": """
         class GradScaler:
@@ -173,6 +195,39 @@ NOT_FLAGGED = {
             return optimizer._step_count
         """,
 }
+
+
+SUBCLASS_AND_WRAPPER = """
+import torch
+from torch.cuda.amp import GradScaler as _Base
+
+
+class DynamicScaler(_Base):
+    def overflowed(self, optimizer):
+        state = self._per_optimizer_states[id(optimizer)]
+        return sum(v.item() for v in state["found_inf_per_device"].values()) > 0
+
+    def stats(self):
+        return self._scale.item(), self._growth_tracker.item()
+
+
+class AmpWrapper:
+    def __init__(self, scaler):
+        self._scaler = scaler
+
+    def loss_scale(self):
+        return self._scaler._scale.item()
+
+    def skipped(self, optimizer):
+        return self._scaler._per_optimizer_states[id(optimizer)]
+"""
+
+
+def test_subclass_and_wrapper_reading_inherited_or_wrapped_internals():
+    """A library's GradScaler subclass reads the base class's internals through `self`; a wrapper
+    reads them through its `self._scaler`: both break when PyTorch renames them."""
+    assert _lint(SUBCLASS_AND_WRAPPER) == [("ML104", 8, 17), ("ML104", 12, 16), ("ML104", 12, 36),
+                                           ("ML104", 20, 16), ("ML104", 23, 16)]
 
 
 @pytest.mark.parametrize("src", NOT_FLAGGED.values(), ids=NOT_FLAGGED.keys())

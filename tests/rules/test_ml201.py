@@ -125,6 +125,73 @@ FLAGGED = {
         def f(batches):
             return [(rets - rets.mean()) / rets.std() for rets in batches]
     """,
+    "actor_critic_zip_loop": """
+        import torch
+        import torch.nn.functional as F
+        def finish_episode(model, optimizer, gamma):
+            R, returns = 0, []
+            for r in model.rewards[::-1]:
+                R = r + gamma * R
+                returns.insert(0, R)
+            returns = torch.tensor(returns)
+            returns = (returns - returns.mean()) / (returns.std() + 1e-8)
+            policy_losses, value_losses = [], []
+            for (log_prob, value), R in zip(model.saved_actions, returns):
+                advantage = R - value.item()
+                policy_losses.append(-log_prob * advantage)
+                value_losses.append(F.smooth_l1_loss(value, torch.tensor([R])))
+            loss = torch.stack(policy_losses).sum() + torch.stack(value_losses).sum()
+            loss.backward()
+    """,
+    "actor_critic_advantage_squared": """
+        import torch
+        def a2c_loss(values, log_probs, rewards, gamma):
+            G, returns = 0, []
+            for r in reversed(rewards):
+                G = r + gamma * G
+                returns.insert(0, G)
+            returns = torch.tensor(returns)
+            returns = (returns - returns.mean()) / (returns.std() + 1e-8)
+            advantage = returns - values
+            actor_loss = -(log_probs * advantage.detach()).mean()
+            critic_loss = advantage.pow(2).mean()
+            return actor_loss + critic_loss
+    """,
+    "monte_carlo_rewards_as_critic_target": """
+        import torch
+        from torch import nn
+        class PPO:
+            def __init__(self, policy, gamma):
+                self.policy, self.gamma, self.MseLoss = policy, gamma, nn.MSELoss()
+            def update(self, memory):
+                rewards, discounted_reward = [], 0
+                for reward, is_terminal in zip(reversed(memory.rewards), reversed(memory.is_terminals)):
+                    if is_terminal:
+                        discounted_reward = 0
+                    discounted_reward = reward + (self.gamma * discounted_reward)
+                    rewards.insert(0, discounted_reward)
+                rewards = torch.tensor(rewards, dtype=torch.float32)
+                rewards = (rewards - rewards.mean()) / (rewards.std() + 1e-5)
+                logprobs, state_values, dist_entropy = self.policy.evaluate(memory.states, memory.actions)
+                advantages = rewards - state_values.detach()
+                ratios = torch.exp(logprobs - memory.logprobs)
+                loss = -ratios * advantages + 0.5 * self.MseLoss(state_values, rewards) - 0.01 * dist_entropy
+                loss.mean().backward()
+    """,
+    "reinforce_with_learned_baseline": """
+        import torch
+        import torch.nn.functional as F
+        def update(log_probs, baselines, rewards, gamma):
+            g, disc_rewards = 0.0, []
+            for r in reversed(rewards):
+                g = r + gamma * g
+                disc_rewards.append(g)
+            disc_rewards = torch.tensor(disc_rewards[::-1])
+            disc_rewards = (disc_rewards - disc_rewards.mean()) / (disc_rewards.std() + 1e-9)
+            baseline_loss = F.mse_loss(baselines, disc_rewards)
+            policy_loss = -(log_probs * (disc_rewards - baselines.detach())).sum()
+            return policy_loss + baseline_loss
+    """,
 }
 
 
@@ -205,6 +272,55 @@ NOT_FLAGGED = {
             returns = (returns - returns.mean()) / (returns.std() + 1e-8)
             policy_loss = [-log_prob * R for log_prob, R in zip(policy.saved_log_probs, returns)]
             return torch.cat(policy_loss).sum()
+    """,
+    "reinforce_rewards_only_weight_log_probs": """
+        import torch
+        def finish_episode(policy, gamma):
+            R, rewards = 0, []
+            for r in policy.rewards[::-1]:
+                R = r + gamma * R
+                rewards.insert(0, R)
+            rewards = torch.tensor(rewards)
+            rewards = (rewards - rewards.mean()) / (rewards.std() + 1e-8)
+            loss = [-lp * R for lp, R in zip(policy.saved_log_probs, rewards)]
+            return torch.cat(loss).sum()
+    """,
+    "reinforce_zip_loop_policy_only": """
+        import torch
+        def finish_episode(policy, optimizer, gamma):
+            R, returns = 0, []
+            for r in policy.rewards[::-1]:
+                R = r + gamma * R
+                returns.insert(0, R)
+            returns = torch.tensor(returns)
+            returns = (returns - returns.mean()) / (returns.std() + 1e-8)
+            policy_loss = []
+            for log_prob, R in zip(policy.saved_log_probs, returns):
+                policy_loss.append(-log_prob * R)
+            torch.cat(policy_loss).sum().backward()
+    """,
+    "group_normalised_rewards_grpo": """
+        def grpo_loss(rewards, log_probs):
+            rewards = (rewards - rewards.mean()) / (rewards.std() + 1e-6)
+            return -(log_probs * rewards).mean()
+    """,
+    "reward_regression_without_discounting": """
+        def reward_model_loss(model, x, rewards):
+            rewards = (rewards - rewards.mean()) / (rewards.std() + 1e-6)
+            return ((model(x) - rewards) ** 2).mean()
+    """,
+    "zip_pairs_only_the_matching_element": """
+        import torch
+        import torch.nn.functional as F
+        def f(policy, values, targets, gamma):
+            R, rewards = 0, []
+            for r in policy.rewards[::-1]:
+                R = r + gamma * R
+                rewards.insert(0, R)
+            rewards = torch.tensor(rewards)
+            rewards = (rewards - rewards.mean()) / (rewards.std() + 1e-8)
+            for lp, w, (v, t) in zip(policy.saved_log_probs, rewards, zip(values, targets)):
+                policy.loss += -lp * w + F.mse_loss(v, t)
     """,
     "two_statements_not_adjacent_subject": """
         def f(returns, x):

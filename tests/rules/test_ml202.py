@@ -107,6 +107,27 @@ FLAGGED = {
                     out.insert(0, G)
                 return out
     """, "G *= self.gamma * (1 - d)"),
+    "while_counting_down": ("""
+        import torch
+        def compute_returns(rewards, dones, last_value, gamma=0.99):
+            returns = torch.zeros_like(rewards)
+            running, t = last_value, rewards.shape[0] - 1
+            while t >= 0:
+                running = rewards[t] + gamma * running
+                returns[t] = running
+                t -= 1
+            return returns
+    """, "running = rewards[t] + gamma * running * (1 - dones[t])"),
+    "while_counting_down_by_assignment": ("""
+        def compute_returns(self, rewards, masks, next_value):
+            R, step = next_value, len(rewards) - 1
+            out = [None] * len(rewards)
+            while step >= 0:
+                R = rewards[step] + self.gamma * R
+                out[step] = R
+                step = step - 1
+            return out
+    """, "R = rewards[step] + self.gamma * R * masks[step]"),
 }
 
 
@@ -295,6 +316,36 @@ NOT_FLAGGED = {
                 running *= gamma
                 running += rewards[t]
                 out.append(running)
+            return out
+    """,
+    "while_counting_down_masked": """
+        def compute_returns(rewards, dones, last_value, gamma=0.99):
+            returns = [0.0] * len(rewards)
+            running, t = last_value, len(rewards) - 1
+            while t >= 0:
+                running = rewards[t] + gamma * running * (1 - dones[t])
+                returns[t] = running
+                t -= 1
+            return returns
+    """,
+    "while_counting_up_is_not_backward": """
+        def discounted_sum(rewards, dones, gamma=0.99):
+            total, discount, t = 0.0, 1.0, 0
+            while t < len(rewards):
+                total = total + discount * rewards[t]
+                discount = discount * gamma
+                t += 1
+            return total
+    """,
+    "while_with_reset_on_done": """
+        def compute_returns(rewards, dones, gamma=0.99):
+            out, R, t = [0.0] * len(rewards), 0.0, len(rewards) - 1
+            while t >= 0:
+                if dones[t]:
+                    R = 0.0
+                R = rewards[t] + gamma * R
+                out[t] = R
+                t -= 1
             return out
     """,
     "discount_power_is_not_a_recursion": """

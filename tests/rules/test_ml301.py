@@ -357,3 +357,66 @@ def test_getattr_alias_as_in_the_seed_model():
     (d,) = lint(code, "ML301")
     assert d.start.row == 13
     assert "compute_q_temperature(current_step=global_step," in fix(code, "ML301", unsafe=True)
+
+
+LIGHTNING_BATCH_INDEX = {
+    "positional": ("""
+        import pytorch_lightning as pl
+        class VAE(pl.LightningModule):
+            def training_step(self, batch, batch_idx):
+                recon, kl = self(batch)
+                beta = linear_anneal(batch_idx, self.hparams.warmup_steps)
+                return recon + beta * kl
+    """, "beta = linear_anneal(self.global_step, self.hparams.warmup_steps)"),
+    "keyword and another hook": ("""
+        import lightning as L
+        class Model(L.LightningModule):
+            def on_train_batch_start(self, batch, batch_nb):
+                self.tau = temperature_schedule(step=batch_nb, total=10_000)
+    """, "self.tau = temperature_schedule(step=self.global_step, total=10_000)"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LIGHTNING_BATCH_INDEX))
+def test_lightning_batch_index_drives_a_schedule(name):
+    code, fixed_line = LIGHTNING_BATCH_INDEX[name]
+    code = src(code)
+    assert [d.code for d in lint(code, "ML301")] == ["ML301"]
+    out = fix(code, "ML301", unsafe=True)
+    assert fixed_line in out and lint(out, "ML301") == []
+
+
+LIGHTNING_NOT_FLAGGED = {
+    "global_step": """
+        class M(LightningModule):
+            def training_step(self, batch, batch_idx):
+                return kl_anneal(self.global_step, 1000)
+    """,
+    "epoch-based annealing": """
+        class M(LightningModule):
+            def training_step(self, batch, batch_idx):
+                return temperature_schedule(self.current_epoch)
+    """,
+    "batch index rebound to a global step": """
+        class M(LightningModule):
+            def training_step(self, batch, batch_idx):
+                batch_idx = self.global_step
+                return kl_anneal(batch_idx, 1000)
+    """,
+    "batch index passed to a non-schedule call": """
+        class M(LightningModule):
+            def training_step(self, batch, batch_idx):
+                self.log_images(batch_idx, batch)
+                return self.loss(batch)
+    """,
+    "a batch index outside a step hook": """
+        def evaluate(model, loader):
+            for batch_idx, batch in enumerate(loader):
+                model.warmup(batch_idx)
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(LIGHTNING_NOT_FLAGGED))
+def test_lightning_not_flagged(name):
+    assert lint(src(LIGHTNING_NOT_FLAGGED[name]), "ML301") == []

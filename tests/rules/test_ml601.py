@@ -93,6 +93,35 @@ FLAGGED = {
                     loss.backward()
             return train
         """, 6),
+    "explicit Euler step of the state": ("""
+        def train(network, opt, x0, par, num_epochs, num_steps, dt=0.01):
+            x = x0
+            for epoch in range(num_epochs):
+                for _ in range(num_steps):
+                    x = x + dt * drift(x, par)
+                loss = euler_residual(network, x, par).pow(2).mean()
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        """, 6),
+    "Euler step with the step size on the right and self.dt": ("""
+        class Solver:
+            def fit(self, network, opt, state, epochs):
+                for epoch in range(epochs):
+                    state = state + self.law_of_motion(state, self.par) * self.dt
+                    loss = self.residual_loss(network, state)
+                    loss.backward()
+                    opt.step()
+        """, 5),
+    "tuple state passed as one argument": ("""
+        def train(network, opt, k, z, num_epochs):
+            for epoch in range(num_epochs):
+                k, z = transition((k, z), draw_shocks())
+                loss = euler_loss(network, k, z)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        """, 4),
 }
 
 
@@ -108,6 +137,44 @@ def test_preview_rule_is_off_unless_preview_or_selected():
 
 
 NOT_FLAGGED = {
+    "gradient descent on an input is not an Euler step": """
+        def attack(model, opt, x, lr, epochs):
+            for epoch in range(epochs):
+                x = x - lr * input_grad(model, x)
+                loss = model.loss(x)
+                loss.backward()
+                opt.step()
+        """,
+    "Euler rollout from a fresh initial state every epoch": """
+        def train(func, opt, sample_x0, epochs, steps, dt):
+            x = sample_x0()
+            for epoch in range(epochs):
+                x = sample_x0()
+                for _ in range(steps):
+                    x = x + dt * func(x)
+                loss = (x - target).pow(2).mean()
+                loss.backward()
+                opt.step()
+        """,
+    "re-initialised every epoch although also created before the loop": """
+        def train(network, opt, par, batch, epochs, steps):
+            state = initialize_state(par, batch)
+            for epoch in range(epochs):
+                state = initialize_state(par, batch)
+                for _ in range(steps):
+                    state = step(state, draw_shocks(batch), par)
+                loss = euler_residual_loss(network, state, par)
+                loss.backward()
+                opt.step()
+        """,
+    "Euler step of a gradient-named drift": """
+        def train(opt, theta, epochs, dt):
+            for epoch in range(epochs):
+                theta = theta + dt * grad_field(theta)
+                loss = energy_loss(theta)
+                loss.backward()
+                opt.step()
+        """,
     "fresh samples each epoch (the fix)": """
         def train(network, opt, batch, num_epochs, num_steps):
             for epoch in range(num_epochs):

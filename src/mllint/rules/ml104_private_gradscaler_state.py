@@ -7,8 +7,9 @@ import ast
 import libcst as cst
 
 from mllint.candidates import Calls, Nodes, Words
+from mllint.analysis.classes import self_assignments
 from mllint.context import dotted_name
-from mllint.gradscaler import is_gradscaler, is_gradscaler_subclass, usage
+from mllint.gradscaler import derives_from_gradscaler, is_gradscaler, is_gradscaler_subclass, usage
 from mllint.rule import Rule, register
 
 # Names that only GradScaler has: on an object *named* like a scaler they are enough evidence.
@@ -26,6 +27,8 @@ AMP_SCALER_NAMES = {"scaler", "grad_scaler", "gradscaler", "amp_scaler", "loss_s
 PREPROCESSING_METHODS = {"fit", "transform", "fit_transform", "partial_fit", "inverse_transform"}
 # Keys of GradScaler's per-optimizer state dicts: no other code uses these strings.
 STATE_KEYS = {"found_inf_per_device"}
+# What a GradScaler subclass reads of its base class through `self`.
+INHERITED = SCALER_ONLY | {"_scale"}
 BROAD_HANDLERS = {"Exception", "BaseException", "AttributeError", "KeyError", "LookupError",
                   "builtins.Exception", "builtins.BaseException", "builtins.AttributeError", "builtins.KeyError"}
 
@@ -93,11 +96,14 @@ class PrivateGradScalerState(Rule):
     def _check(self, node: cst.CSTNode, receiver_expr: cst.BaseExpression, attr: str, fallback: bool = False) -> None:
         ctx = self.ctx
         receiver = dotted_name(receiver_expr)
+        if receiver == "self" and attr in INHERITED and self._inherited(attr):
+            self._report(node, receiver, attr, fallback)  # a subclass reading the base class's internals
+            return
         if receiver is None or receiver.split(".")[0] in ("self", "cls") and "." not in receiver:
             return  # an object's own private state (GradScaler's code, or any other class)
         if is_gradscaler_subclass(ctx.enclosing_class(), ctx):
-            return  # a GradScaler subclass may use the internals it inherits
-        last = receiver.split(".")[-1].lower()
+            return  # GradScaler's own code (and a subclass's other objects)
+        last = receiver.split(".")[-1].lower().lstrip("_")  # `self._scaler` is named as a scaler too
         known = is_gradscaler(receiver, ctx)
         if not known and "scaler" in last:
             methods = usage(ctx.scope(), ctx).methods.get(receiver, set())
@@ -106,6 +112,21 @@ class PrivateGradScalerState(Rule):
                 and not self._bound_to_a_call(receiver))
         if not known:
             return
+        self._report(node, receiver, attr, fallback)
+
+    def _inherited(self, attr: str) -> bool:
+        """In a class deriving from torch's GradScaler, `attr` is the base class's (not a method or
+        attribute the subclass defines itself)."""
+        cls = self.ctx.enclosing_class()
+        if not derives_from_gradscaler(cls, self.ctx):
+            return False
+        if any(isinstance(stmt, cst.FunctionDef) and stmt.name.value == attr for stmt in cls.body.body):
+            return False
+        own = self_assignments(self.ctx, cls).get(attr, [])
+        return not any(a.method is not None and a.method.name.value == "__init__" for a in own)
+
+    def _report(self, node: cst.CSTNode, receiver: str, attr: str, fallback: bool) -> None:
+        ctx = self.ctx
         shown = ctx.module.code_for_node(node) if isinstance(node, cst.Attribute) else f"{receiver}.{attr}"
         message = (f"`{shown}` reads GradScaler's private state, which changes between PyTorch releases; to detect "
                    f"a skipped step, compare `{receiver}.get_scale()` before and after `{receiver}.update()` "

@@ -8,8 +8,9 @@ import re
 import libcst as cst
 
 from mllint.analysis.classes import enclosing_method, first_param, self_assignments
+from mllint.analysis.flow import reaches_regression_loss
 from mllint.analysis.names import flat_code, last_name
-from mllint.analysis.scopes import name_uses, next_statement
+from mllint.analysis.scopes import KeyIndex, name_uses, next_statement, subtree_keys
 from mllint.astutil import find_arg, number
 from mllint.candidates import Calls, Ops, leaves
 from mllint.context import Visitor, dotted_name
@@ -48,6 +49,10 @@ DEFAULT_NAMES = ["returns", "rets", "value_targets", "value_target", "td_target"
 # Names that count only where the function also has a value/critic loss ("targets" is generic).
 VALUE_CONTEXT_NAMES = {"targets", "target", "y_target", "y_targets"}
 RETURN_TOKENS = {"returns", "return", "rets"}  # not "ret": a generic "return value" name
+# Names that count only when the normalised value reaches a regression loss (a value head's target)
+# in a function that accumulates a discounted sum (`R = r + gamma * R`): single-file actor-critics
+# keep their Monte-Carlo returns in `rewards`, `discounted_r`, `G`.
+REWARD_TOKENS = {"rewards", "reward", "rew", "rews", "r", "g", "gt", "disc", "discounted"}
 # PPO & co. normalise advantages per minibatch on purpose: never flagged.
 ADVANTAGE_TOKENS = {"adv", "advs", "advantage", "advantages", "gae", "gaes"}
 
@@ -201,7 +206,21 @@ class PerBatchReturnNormalization(Rule):
         return None
 
     def _is_subject(self, expr: cst.BaseExpression) -> bool:
-        return isinstance(expr, (cst.Name, cst.Attribute, cst.Subscript)) and self._return_name(_last_name(expr))
+        if not isinstance(expr, (cst.Name, cst.Attribute, cst.Subscript)):
+            return False
+        name = _last_name(expr)
+        return self._return_name(name) or self._discounted_reward_name(name)
+
+    def _discounted_reward_name(self, name: str | None) -> bool:
+        """A reward-named value in a function with a discounted accumulation: a return only if it
+        reaches a value loss (checked at the report, `_only_policy_weights`)."""
+        if not name:
+            return False
+        tokens = set(name.lower().strip("_").split("_"))
+        if not tokens & REWARD_TOKENS or tokens & ADVANTAGE_TOKENS:
+            return False
+        scope = self.ctx.enclosing_function()
+        return scope is not None and "discounted" in subtree_keys(self.ctx, _DISCOUNTING, scope)
 
     # ---- detection -----------------------------------------------------------------------------
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
@@ -212,7 +231,7 @@ class PerBatchReturnNormalization(Rule):
         if subject is None or not self._scale(node.right, subject):
             return
         target = self._assigned_name() or subject
-        if self._only_policy_weights(target):
+        if self._only_policy_weights(target, subject):
             return
         self._report(node, subject, lambda call: [self.ctx.replace(node, call)])
 
@@ -300,7 +319,7 @@ class PerBatchReturnNormalization(Rule):
             return stmt.target
         return None
 
-    def _only_policy_weights(self, target: cst.BaseExpression) -> bool:
+    def _only_policy_weights(self, target: cst.BaseExpression, subject: cst.BaseExpression | None = None) -> bool:
         """REINFORCE normalises returns that only weight log-probabilities (a baseline, on purpose).
 
         True when every later use of `target` in the function sits next to a log-prob and none
@@ -311,8 +330,12 @@ class PerBatchReturnNormalization(Rule):
         scope = self.ctx.enclosing_function() or self.ctx.module
         if name is None or scope is None:
             return False
-        uses = name_uses(self.ctx, scope, name)
         here = self.ctx.start_end(self.ctx.node)[1].row
+        if reaches_regression_loss(self.ctx, scope, name, here):
+            return False  # a critic's target (also when it weights log-probs, as in actor-critic)
+        if not (self._return_name(name) or self._return_name(_last_name(subject if subject is not None else target))):
+            return True  # a reward-named value counts only as a value loss's target
+        uses = name_uses(self.ctx, scope, name)
         return uses.any_after(self.ctx, here, _policy_use) and not uses.any_after(self.ctx, here, _value_use)
 
     # ---- the fix -------------------------------------------------------------------------------
@@ -348,6 +371,24 @@ class _StatCalls(Visitor):
             self.per_dimension |= len(node.args) > 1
         elif isinstance(func, cst.Attribute) and func.attr.value in ("mean", "std", "var") and node.args:
             self.per_dimension = True  # x.std(0)
+
+
+def _discounting(node: cst.CSTNode, ctx) -> tuple[str, ...]:
+    """`R = r + gamma * R`: a name assigned from a product that involves the name itself."""
+    if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
+        return ()
+    name = node.targets[0].target.value
+    value = node.value
+    if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.Add, cst.Subtract)):
+        for side in (value.left, value.right):
+            while isinstance(side, cst.BinaryOperation) and isinstance(side.operator, cst.Multiply):
+                if any(isinstance(part, cst.Name) and part.value == name for part in (side.left, side.right)):
+                    return ("discounted",)
+                side = side.left if isinstance(side.left, cst.BinaryOperation) else side.right
+    return ()
+
+
+_DISCOUNTING = KeyIndex(frozenset({cst.Assign}), _discounting)
 
 
 def _use_text(ctx, stmt: cst.CSTNode) -> str:

@@ -130,6 +130,30 @@ def _maybe_backward(it: ast.expr) -> bool:
     return isinstance(it, ast.Subscript) and isinstance(it.slice, ast.Slice) and it.slice.step is not None
 
 
+def _while_counter(loop: cst.While) -> str | None:
+    """`while t >= 0: ...; t -= 1`: the name a `while` loop counts down with (a backward loop)."""
+    for stmt in loop.body.body:
+        if not isinstance(stmt, cst.SimpleStatementLine):
+            continue
+        for small in stmt.body:
+            if isinstance(small, cst.AugAssign) and isinstance(small.operator, cst.SubtractAssign) \
+                    and isinstance(small.target, cst.Name) and number(small.value) == 1:
+                return small.target.value
+            if isinstance(small, cst.Assign) and len(small.targets) == 1 and isinstance(small.targets[0].target, cst.Name) \
+                    and isinstance(small.value, cst.BinaryOperation) and isinstance(small.value.operator, cst.Subtract) \
+                    and isinstance(small.value.left, cst.Name) and small.value.left.value == small.targets[0].target.value \
+                    and number(small.value.right) == 1:
+                return small.value.left.value
+    return None
+
+
+def _maybe_counting_down(loop: ast.While) -> bool:
+    """What `_while_counter` accepts, on CPython's AST."""
+    return any(isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Sub) and isinstance(stmt.target, ast.Name)
+               or isinstance(stmt, ast.Assign) and isinstance(stmt.value, ast.BinOp) and isinstance(stmt.value.op, ast.Sub)
+               for stmt in loop.body)
+
+
 def _iterated(it: cst.BaseExpression) -> cst.BaseExpression:
     """The sequence behind reversed(x) / x[::-1]."""
     if isinstance(it, cst.Call) and isinstance(it.func, cst.Name) and it.func.value == "reversed" and it.args:
@@ -153,6 +177,8 @@ class _Assignments(Visitor):
         if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
             return False
         if isinstance(node, cst.For) and node is not self.root and _backward(node.iter, self.ctx):
+            return False
+        if isinstance(node, cst.While) and node is not self.root and _while_counter(node) is not None:
             return False
         if isinstance(node, cst.Assign):
             self.found.append(node)
@@ -298,13 +324,21 @@ class ReturnWithoutDoneMask(Rule):
     summary = "A backward discounted-return / GAE recursion ignores episode ends although done flags are in scope."
     fix_applicability = Applicability.UNSAFE
     # a backward loop, a product with a discount factor, and a done flag or mask by name
-    candidates = Nodes(ast.For, ast.AsyncFor, where=lambda loop: _maybe_backward(loop.iter)) & Ops(ast.Mult) & \
+    candidates = (Nodes(ast.For, ast.AsyncFor, where=lambda loop: _maybe_backward(loop.iter))
+                  | Nodes(ast.While, where=_maybe_counting_down)) & Ops(ast.Mult) & \
         Words(DISCOUNT) & Words(lambda word: _kind(word) is not None)
 
     def visit_For(self, node: cst.For) -> None:
+        if _backward(node.iter, self.ctx):
+            self._check_loop(node)
+
+    def visit_While(self, node: cst.While) -> None:
+        # t = T - 1; while t >= 0: ...; t -= 1
+        if _while_counter(node) is not None:
+            self._check_loop(node)
+
+    def _check_loop(self, node: cst.For | cst.While) -> None:
         ctx = self.ctx
-        if not _backward(node.iter, ctx):
-            return
         sequences = self._termination_sequences()
         self._class_sequences = False
         if not sequences:
@@ -473,7 +507,7 @@ class ReturnWithoutDoneMask(Rule):
         """`(1 - dones[t])` / `masks[t]` indexed like the rewards, or the zipped element `(1 - done)`."""
         ctx = self.ctx
         # for reward, done in zip(reversed(rewards), reversed(dones))
-        target, it = loop.target, loop.iter
+        target, it = (loop.target, loop.iter) if isinstance(loop, cst.For) else (None, None)
         if isinstance(it, cst.Call) and ctx.call_name(it) in ("enumerate", "builtins.enumerate") and it.args \
                 and isinstance(target, cst.Tuple) and len(target.elements) == 2:
             target, it = target.elements[1].value, it.args[0].value
@@ -522,6 +556,8 @@ class ReturnWithoutDoneMask(Rule):
             index = self.ctx.memo.get(_reward_index_of_name, self.ctx, (scope, name))
         if index is not None:
             return index
+        if isinstance(loop, cst.While):
+            return _while_counter(loop)
         # for t in reversed(range(T)): the loop index
         it = loop.iter
         if isinstance(it, cst.Call) and self.ctx.call_name(it) in ("reversed", "builtins.reversed") and it.args:

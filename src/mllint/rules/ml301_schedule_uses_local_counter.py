@@ -55,6 +55,10 @@ def _maybe_counter(expr: ast.expr) -> bool:
 
 
 LIGHTNING = ("LightningModule",)
+# Lightning's per-epoch batch index (`training_step(self, batch, batch_idx)`): it restarts at 0 every
+# epoch, so a schedule driven by it restarts too; the module's `self.global_step` does not.
+BATCH_INDEX_PARAMS = ("batch_idx", "batch_nb", "batch_index", "batch_num")
+STEP_HOOKS = ("training_step", "validation_step", "on_train_batch_start", "on_train_batch_end")
 TORCH_MODULES = {"torch.nn.Module", "torch.nn.modules.module.Module"}
 
 
@@ -89,7 +93,10 @@ class ScheduleUsesLocalCounter(Rule):
                             _maybe_counter(kw.value) for kw in call.keywords
                             if kw.arg and (kw.arg in STEP_KEYWORDS or "step" in kw.arg)))
                   | Nodes(ast.keyword, where=lambda kw: kw.arg in STEP_KEYWORDS and _maybe_counter(kw.value))) & \
-        Nodes(ast.AugAssign, ast.Assign, where=lambda node: _increments_attribute(node))
+        Nodes(ast.AugAssign, ast.Assign, where=lambda node: _increments_attribute(node)) \
+        | Calls(lambda name: name != "step" and SCHEDULE_CALL.search(name) is not None,
+                where=lambda call: any(isinstance(a, ast.Name) and a.id in BATCH_INDEX_PARAMS
+                                      for a in [*call.args, *(kw.value for kw in call.keywords)]))
 
     def __init__(self, ctx, options):
         super().__init__(ctx, options)
@@ -118,6 +125,8 @@ class ScheduleUsesLocalCounter(Rule):
         self_name = first_param(method)
         if self_name is None:
             return
+        if by_name and method.name.value in STEP_HOOKS:
+            self._batch_index(node, args, method, self_name)
         for arg in args:
             found = self._counter_attr(arg.value, self_name)
             if found is None:
@@ -127,6 +136,21 @@ class ScheduleUsesLocalCounter(Rule):
                 continue  # `self.global_step` is the trainer's step; no `+= 1`: not a counter
             step = self._global_step_in_scope(klass, attr, self_name)
             self.candidates.append(Candidate(node, target, attr, klass, method, step))
+
+    def _batch_index(self, call: cst.Call, args: list[cst.Arg], method: cst.FunctionDef, self_name: str) -> None:
+        """`kl_anneal(batch_idx, ...)` in a Lightning hook: the hook's batch-index parameter, which
+        restarts every epoch, drives the schedule."""
+        params = {p.name.value for p in method.params.params}
+        for arg in args:
+            value = arg.value
+            if isinstance(value, cst.Name) and value.value in BATCH_INDEX_PARAMS and value.value in params \
+                    and len(self.ctx.bindings().get(value.value, [])) <= 1:  # only the parameter binds it
+                step = f"{self_name}.global_step"
+                self.report(value, f"`{self.ctx.code(call.func)}` is driven by `{value.value}`, the batch index "
+                                   "within the epoch, which restarts at 0 every epoch, so the schedule restarts "
+                                   f"too; pass `{step}` (the training step across epochs) instead",
+                            Fix(Applicability.UNSAFE, f"Drive the schedule by `{step}`",
+                                (self.ctx.replace(value, step),)))
 
     def _incremented_somewhere(self, attr: str) -> bool:
         """Cheap text test before astroid: `.attr += <n>` or `.attr = <x>.attr + <n>` in the file."""

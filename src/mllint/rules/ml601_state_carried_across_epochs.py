@@ -34,6 +34,8 @@ NOT_SIMULATION = re.compile(
 CARRIED_ON_PURPOSE = re.compile(
     r"hidden|^h$|^hx$|^cx$|^c$|^hc$|^[hc]_?\d+$|^[hc]_?t$|carry|memory|^mem|lstm|rnn|gru|cell|obs|observation|"
     r"env|key|rng|seed|iter|loader|batch|param|opt|train_state|model|weight|ema|chain|buffer|step_count", re.I)
+# The step size of an explicit Euler step (`x + dt * f(x)`).
+TIME_STEP = re.compile(r"^(dt|delta_?t|d_?t|time_?step|timestep|h|tau|step_?size_?t|dt_\w+)$", re.I)
 ACTION_ARG = re.compile(r"^(a|act|acts)$|action", re.I)
 RL_TARGET = re.compile(r"reward|done|terminat|truncat|obs|info", re.I)
 LOSS_NAME = re.compile(r"loss|residual|objective|cost", re.I)
@@ -118,11 +120,19 @@ class StateCarriedAcrossEpochs(Rule):
 
     def visit_Assign(self, node: cst.Assign) -> None:
         call = node.value
-        if not isinstance(call, cst.Call) or not self._simulation_function(call.func):
+        if isinstance(call, cst.BinaryOperation):
+            call = self._euler_drift(node)  # x = x + dt * f(x, ...)
+            if call is None:
+                return
+        elif not isinstance(call, cst.Call) or not self._simulation_function(call.func):
             return
         targets = [n for t in node.targets for n in _target_names(t.target)]
-        args = [a for a in call.args if isinstance(a.value, cst.Name)]
-        arg_names = {a.value.value for a in args}
+        arg_names = set()
+        for a in call.args:  # step(k, z, ...) and the tuple form transition((k, z), ...)
+            if isinstance(a.value, cst.Name):
+                arg_names.add(a.value.value)
+            elif isinstance(a.value, (cst.Tuple, cst.List)) and a.keyword is None:
+                arg_names.update(_target_names(a.value))
         if any(ACTION_ARG.search(n) for n in arg_names) or \
                 any(a.keyword is not None and ACTION_ARG.search(a.keyword.value) for a in call.args):
             return  # env-style step(state, action): an RL rollout
@@ -146,6 +156,31 @@ class StateCarriedAcrossEpochs(Rule):
                 if self._carried_by(loop, name, statement):
                     self.report(node, self._message(name, call))
                     return
+
+    def _euler_drift(self, node: cst.Assign) -> cst.Call | None:
+        """`x = x + dt * f(x, ...)` (an explicit Euler step of `x`): the drift call `f(x, ...)`.
+
+        The step size has to be named as a time step, so that gradient descent (`x - lr * g(x)`)
+        and other updates are not read as a simulation; the drift must not be named as a gradient,
+        loss or RL function either."""
+        if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
+            return None
+        name = node.targets[0].target.value
+        value = node.value
+        if not (isinstance(value.operator, (cst.Add, cst.Subtract)) and isinstance(value.left, cst.Name)
+                and value.left.value == name and isinstance(value.right, cst.BinaryOperation)
+                and isinstance(value.right.operator, cst.Multiply)):
+            return None
+        product = value.right
+        for step, drift in ((product.left, product.right), (product.right, product.left)):
+            step_name = (dotted_name(step) or "").rsplit(".", 1)[-1]
+            if not TIME_STEP.match(step_name) or not isinstance(drift, cst.Call):
+                continue
+            callee = (dotted_name(drift.func) or "").rsplit(".", 1)[-1]
+            if callee and not NOT_SIMULATION.search(callee) \
+                    and any(isinstance(a.value, cst.Name) and a.value.value == name for a in drift.args):
+                return drift
+        return None
 
     def _simulation_function(self, func: cst.BaseExpression) -> bool:
         if isinstance(func, cst.Name):
@@ -194,7 +229,10 @@ class StateCarriedAcrossEpochs(Rule):
             assigned = [n for small in stmt.body if isinstance(small, (cst.Assign, cst.AnnAssign))
                         for t in (small.targets if isinstance(small, cst.Assign) else [small])
                         for n in _target_names(t.target)]
-            if name in assigned and name not in reads.names:
+            fresh_values = [small.value for small in stmt.body if isinstance(small, (cst.Assign, cst.AnnAssign))
+                            and small.value is not None]
+            # the targets are not reads: `x = sample_x0()` is a fresh value of `x`
+            if name in assigned and not any(name in _reads(value).names for value in fresh_values):
                 # a fresh value: if it runs on every pass before the step, nothing is carried over
                 conditional = any(isinstance(n, _CONDITIONAL) for n in path[1:])
                 if not conditional and ctx.start_end(stmt)[0] < rebinding_row:
