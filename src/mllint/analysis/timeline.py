@@ -70,7 +70,7 @@ _FRAMEWORK_BACKWARD = re.compile(r"(^|_)(accelerator|engine|fabric|model_engine|
                                  re.IGNORECASE)
 _OPT_NAME = re.compile(r"(^|_)(opt|optim|optimi[sz]er|optimi[sz]ers)(_|$)|^opt[A-Z_]|optimi[sz]er",
                        re.IGNORECASE)
-_SCHED_NAME = re.compile(r"sched|(^|_)lr_?s(_|$)|(^|_)warmup(_|$)", re.IGNORECASE)
+SCHEDULER_NAME = re.compile(r"sched|(^|_)lr_?s(_|$)|(^|_)warmup(_|$)", re.IGNORECASE)
 _SCALER_NAME = re.compile(r"scaler", re.IGNORECASE)
 
 
@@ -144,7 +144,7 @@ def _name_kind(dotted: str) -> str | None:
     leaf = dotted.rsplit(".", 1)[-1]
     if _SCALER_NAME.search(leaf):
         return "scaler"
-    if _SCHED_NAME.search(leaf):
+    if SCHEDULER_NAME.search(leaf):
         return "scheduler"
     if _OPT_NAME.search(leaf):
         return "optimizer"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
+
 import libcst as cst
 
 from mllint.analysis.grad_mode import under_no_grad
-from mllint.candidates import Calls
+from mllint.candidates import Calls, Nodes, callee
 from mllint.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix, Location
 from mllint.rule import Rule, register
@@ -60,6 +62,18 @@ def _parameter_list(expr: cst.BaseExpression) -> bool:
         expr.func.attr.value in PARAMETER_LISTS
 
 
+def _zip_over_parameters(it: ast.AST) -> bool:
+    """The candidates' side of visit_For (CPython's AST): `zip(...)` with a parameter list."""
+    if type(it) is not ast.Call or callee(it) not in ("zip", "zip_strict"):
+        return False
+    for arg in it.args:
+        while type(arg) is ast.Call and callee(arg) in ("list", "tuple") and arg.args:
+            arg = arg.args[0]
+        if type(arg) is ast.Call and type(arg.func) is ast.Attribute and arg.func.attr in PARAMETER_LISTS:
+            return True
+    return False
+
+
 class _TrackedReads(Visitor):
     """Bare reads of one name (not through `.data`/`.detach()`)."""
 
@@ -106,7 +120,7 @@ class TargetUpdateTracksGrad(Rule):
     name = "target-update-tracks-grad"
     summary = "A Polyak/EMA target update reads the trained parameters with autograd on."
     fix_applicability = Applicability.SAFE
-    candidates = Calls(*IN_PLACE) & Calls("zip", "zip_strict")
+    candidates = Calls(*IN_PLACE) & Nodes(ast.For, where=lambda loop: _zip_over_parameters(loop.iter))
 
     def visit_For(self, node: cst.For) -> None:
         it = node.iter

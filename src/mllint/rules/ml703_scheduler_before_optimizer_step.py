@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from mllint.analysis.timeline import Event, exclusive, file_facts, timeline
-from mllint.candidates import Calls
+from mllint.analysis.timeline import SCHEDULER_NAME, Event, exclusive, file_facts, timeline
+from mllint.candidates import Calls, Words
 from mllint.rule import Rule, register
 
 
@@ -19,7 +19,9 @@ class SchedulerBeforeOptimizerStep(Rule):
     code = "ML703"
     name = "scheduler-before-optimizer-step"
     summary = "scheduler.step() runs before the iteration's optimizer.step(): the schedule is shifted by one step."
-    candidates = Calls("step")
+    # a scheduler is one by its construction (`lr_scheduler.*`, `get_*_schedule*`) or its name:
+    # either way a word of the file says so
+    candidates = Calls("step") & Words(SCHEDULER_NAME)
 
     def visit_Module(self, node: cst.Module) -> None:
         facts = file_facts(self.ctx)
