@@ -49,16 +49,39 @@ def _ast_self_attr(target: ast.AST) -> bool:
     return type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self"
 
 
+# `self.x = nn.ModuleList()`: filling such an attribute registers its modules
+_REGISTERING_CONTAINERS = frozenset({"ModuleList", "ModuleDict", "Sequential", "ParameterList", "ParameterDict"})
+
+
+def _registered_attrs(facts: Facts) -> set[str]:
+    """`self.<attr>` names that every assignment in the file binds to a registering container."""
+    registering: set[str] = set()
+    other: set[str] = set()
+    for assign in facts.of_type(ast.Assign, ast.AnnAssign):
+        for target in assign.targets if type(assign) is ast.Assign else [assign.target]:
+            if _ast_self_attr(target):
+                value = assign.value
+                func = value.func if type(value) is ast.Call else None
+                name = func.attr if type(func) is ast.Attribute else func.id if type(func) is ast.Name else None
+                (registering if name in _REGISTERING_CONTAINERS else other).add(target.attr)
+    return registering - other
+
+
 class _PlainContainerCandidates(Pattern):
     def __call__(self, facts: Facts) -> bool:
         filled: set[str] = set()  # local names filled with module constructions
+        registered: set[str] | None = None
         for method in FILL_METHODS:
             for call in facts.calls.get(method, ()):
                 func = call.func
                 if type(func) is ast.Attribute and call.args and (
                         _cap_call(call.args[-1]) or _ast_holds_module(call.args[-1])):
                     if _ast_self_attr(func.value):
-                        return True
+                        if registered is None:
+                            registered = _registered_attrs(facts)
+                        if func.value.attr not in registered:
+                            return True
+                        continue
                     if type(func.value) is ast.Name:
                         filled.add(func.value.id)
         names_to_self: set[str] = set()
