@@ -71,7 +71,7 @@ RULES = {
         stability='stable',
         fix_applicability=Applicability.NONE,
         file_kinds=('python', ),
-        cross_file=False,
+        cross_file=True,
         evidence=(),
         options={},
     ),

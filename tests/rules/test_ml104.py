@@ -279,3 +279,51 @@ def f(opt):
 """
     (diag,) = lint(src, "ML104")
     assert "silent fallback" not in diag.message
+
+
+SHARDED = """
+import torch
+from torch.amp.grad_scaler import GradScaler
+
+
+class ShardedGradScaler(GradScaler):
+    def scale(self, outputs):
+        if self._scale is None:
+            self._lazy_init_scale_growth_tracker(outputs.device)
+        return outputs * self._scale
+"""
+
+
+def _package(root, dotted, source):
+    """Write `source` as module `dotted` under `root`, every directory a package."""
+    *dirs, name = dotted.split(".")
+    directory = root
+    for part in dirs:
+        directory = directory / part
+        directory.mkdir(exist_ok=True)
+        (directory / "__init__.py").write_text("")
+    path = directory / f"{name}.py"
+    path.write_text(source)
+    return path
+
+
+@pytest.mark.parametrize("module, flagged", [
+    # PyTorch's own subclass ships with GradScaler: nothing there breaks on an upgrade
+    ("torch.distributed.fsdp.sharded_grad_scaler", False),
+    ("torch.cuda.amp.grad_scaler", False),
+    # a library's copy of it (fairscale's ShardedGradScaler) breaks when PyTorch renames the state
+    ("fairscale.optim.grad_scaler", True),
+    ("myproject.amp", True),
+])
+def test_torch_own_modules_own_the_state(tmp_path, module, flagged):
+    path = _package(tmp_path, module, SHARDED)
+    rows = [d.start.row for d in lint(SHARDED, "ML104", path=str(path))]
+    assert rows == ([8, 9, 10] if flagged else [])
+
+
+def test_a_directory_named_torch_is_not_the_package(tmp_path):
+    """A user's scripts in a folder called `torch` (no `__init__.py`): not PyTorch's code."""
+    (tmp_path / "torch").mkdir()
+    path = tmp_path / "torch" / "train.py"
+    path.write_text(SHARDED)
+    assert [d.start.row for d in lint(SHARDED, "ML104", path=str(path))] == [8, 9, 10]

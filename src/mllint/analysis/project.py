@@ -104,3 +104,27 @@ def imported_class(ctx: FileContext, func: cst.BaseExpression) -> tuple[FileCont
                 return other, stmt
         return None
     return None
+
+
+def top_package(ctx: FileContext) -> str | None:
+    """The top-level package this file is a module of, as the import system names it: the highest
+    of the directories above it that each hold an `__init__.py` (`torch` for
+    torch/distributed/fsdp/sharded_grad_scaler.py inside an installed or unpacked torch); None for a
+    script outside any package. Each `__init__.py` looked at is noted (`mllint.reads`), so a cached
+    result is replayed only while the package structure is unchanged."""
+    if ctx.path in ("", "<stdin>"):
+        return None
+    return ctx.memo.get(_top_package, ctx, None)
+
+
+def _top_package(ctx: FileContext, _key: None) -> str | None:
+    directory = Path(ctx.path).resolve().parent
+    top = None
+    for _ in range(64):  # deeper package nesting than this does not occur
+        if not note_file(directory / "__init__.py"):
+            break
+        top = directory.name
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    return top

@@ -8,6 +8,7 @@ import libcst as cst
 
 from mllint.candidates import Calls, Nodes, Words
 from mllint.analysis.classes import self_assignments
+from mllint.analysis.project import top_package
 from mllint.context import dotted_name
 from mllint.gradscaler import derives_from_gradscaler, is_gradscaler, is_gradscaler_subclass, usage
 from mllint.rule import Rule, register
@@ -47,6 +48,10 @@ class PrivateGradScalerState(Rule):
     name = "private-gradscaler-state"
     summary = "Reads GradScaler internals, which change between PyTorch releases."
     # a private attribute is read (or getattr'd) and something is a scaler, by name or by use
+    # PyTorch's own modules (torch.distributed.fsdp's ShardedGradScaler, torch.cuda.amp) own this
+    # state: they ship with it, so nothing there breaks on an upgrade. Which package a file is a
+    # module of is read from the `__init__.py` files above it.
+    cross_file = True
     candidates = (Nodes(ast.Attribute, where=lambda node: _private(node.attr)) | Calls("getattr")) & \
         (Words(lambda word: "scaler" in word.lower()) | Calls("scale", "get_scale", "unscale_")) | \
         Words(STATE_KEYS)
@@ -67,6 +72,8 @@ class PrivateGradScalerState(Rule):
         if is_gradscaler_subclass(self.ctx.enclosing_class(), self.ctx) or \
                 "_per_optimizer_states" in self.ctx.code(self.ctx.scope()):
             return  # GradScaler's own code, or the state dict's read is reported already (one problem)
+        if self._in_torch():
+            return
         self.report(node, f"`{self.ctx.code(node)}` reads the `{key}` entry of GradScaler's private per-optimizer "
                           "state, which changes between PyTorch releases; to detect a skipped step, compare "
                           "`scaler.get_scale()` before and after `scaler.update()` (a lower scale means the step "
@@ -125,8 +132,14 @@ class PrivateGradScalerState(Rule):
         own = self_assignments(self.ctx, cls).get(attr, [])
         return not any(a.method is not None and a.method.name.value == "__init__" for a in own)
 
+    def _in_torch(self) -> bool:
+        """This file is a module of the `torch` package itself, which defines GradScaler."""
+        return top_package(self.ctx) == "torch"
+
     def _report(self, node: cst.CSTNode, receiver: str, attr: str, fallback: bool) -> None:
         ctx = self.ctx
+        if self._in_torch():
+            return
         shown = ctx.module.code_for_node(node) if isinstance(node, cst.Attribute) else f"{receiver}.{attr}"
         message = (f"`{shown}` reads GradScaler's private state, which changes between PyTorch releases; to detect "
                    f"a skipped step, compare `{receiver}.get_scale()` before and after `{receiver}.update()` "
