@@ -43,6 +43,42 @@ FLAGGED = {
                     self.optimizer = torch.optim.AdamW(self.model.parameters())
                     self.update(x)
         """, 10),
+    "while loop over steps (issue 18)": ("""
+        import torch
+        def train(model, batches, cfg):
+            step = 0
+            while step < cfg.max_steps:
+                opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+                opt.zero_grad()
+                model(next(batches)).sum().backward()
+                opt.step()
+                step += 1
+        """, 6),
+    "while True with a break": ("""
+        from torch.optim import SGD
+        def train(model, batches):
+            while True:
+                optimizer = SGD(model.parameters(), lr=0.1, momentum=0.9)
+                loss = model(next(batches)).sum()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                if loss.item() < 0.1:
+                    break
+        """, 5),
+    "while loop in a trainer class, step in a helper": ("""
+        import torch
+        class Trainer:
+            def update(self, x):
+                self.optimizer.zero_grad()
+                self.model(x).sum().backward()
+                self.optimizer.step()
+            def fit(self, loader):
+                while self.global_step < self.args.max_steps and not self.done:
+                    self.optimizer = torch.optim.AdamW(self.model.parameters())
+                    self.update(next(loader))
+                    self.global_step += 1
+        """, 10),
 }
 
 CLEAN = {
@@ -96,6 +132,57 @@ CLEAN = {
                     opt.zero_grad()
                     model(x).sum().backward()
                     opt.step()
+        """,
+    "built once before a while loop": """
+        import torch
+        def train(model, batches, max_steps):
+            opt = torch.optim.Adam(model.parameters())
+            step = 0
+            while step < max_steps:
+                opt.zero_grad()
+                model(next(batches)).sum().backward()
+                opt.step()
+                step += 1
+        """,
+    "while loop over stages": """
+        import torch
+        def train(model, batches, stages):
+            stage = 0
+            while stage < len(stages):
+                opt = torch.optim.Adam(model.parameters(), lr=stages[stage])
+                for _ in range(100):
+                    opt.zero_grad()
+                    model(next(batches)).sum().backward()
+                    opt.step()
+                stage += 1
+        """,
+    "restart loop: a fresh optimizer per attempt": """
+        import torch
+        def train(model, batches, max_attempts):
+            attempt = 0
+            while attempt < max_attempts:
+                opt = torch.optim.Adam(model.parameters())
+                for _ in range(100):
+                    opt.zero_grad()
+                    loss = model(next(batches)).sum()
+                    loss.backward()
+                    opt.step()
+                if loss.isfinite():
+                    break
+                attempt += 1
+        """,
+    "model rebuilt in the while loop": """
+        import torch
+        def search(make, batches):
+            while True:
+                net = make()
+                opt = torch.optim.Adam(net.parameters())
+                for _ in range(100):
+                    opt.zero_grad()
+                    net(next(batches)).sum().backward()
+                    opt.step()
+                if net.good():
+                    return net
         """,
     "optimizer built in the loop but never stepped there": """
         import torch

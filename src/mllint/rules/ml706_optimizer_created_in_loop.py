@@ -15,9 +15,9 @@ from mllint.candidates import Calls
 from mllint.context import dotted_name
 from mllint.rule import Rule, register
 
-# loops over stages, tasks, folds, trials or configurations rebuild the optimizer on purpose
+# loops over stages, tasks, folds, trials, restarts or configurations rebuild the optimizer on purpose
 _PER_RUN = re.compile(r"stage|phase|task|fold|trial|seed|config|cfg|(^|_)lrs?($|_)|run|experiment|hparam|(^|_)hps?($|_)"
-                      r"|sweep|setting|round|client|model", re.IGNORECASE)
+                      r"|sweep|setting|round|client|model|restart|retry|retries|attempt", re.IGNORECASE)
 
 
 def _model_of(call: cst.Call) -> str | None:
@@ -35,6 +35,25 @@ def _model_of(call: cst.Call) -> str | None:
         else:
             return None
     return None
+
+
+def _leaf_names(expr: cst.BaseExpression) -> list[str]:
+    """The names a loop condition reads, each dotted name by its last part (`max_steps` of
+    `cfg.max_steps`), calls by their arguments (`len(stages)` gives `stages`)."""
+    out: list[str] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (cst.Name, cst.Attribute)):
+            dotted = dotted_name(node)
+            if dotted is not None:
+                out.append(dotted.split(".")[-1])
+                continue
+        if isinstance(node, cst.Call):
+            stack.extend(arg.value for arg in node.args)
+            continue
+        stack.extend(node.children)  # operands, also inside comparisons and boolean operations
+    return out
 
 
 @register
@@ -72,6 +91,14 @@ class OptimizerCreatedInLoop(Rule):
                 continue
             if not any(e.kind == "step" and e.target == create.target and e.within(loop) for e in events):
                 continue
+            if isinstance(loop, cst.While):
+                # `while step < cfg.max_steps:` / `while True:` trains; `while stage < n_stages:`
+                # restarts: judged by the names the condition compares, not the objects holding them
+                if any(_PER_RUN.search(name) for name in _leaf_names(loop.test)):
+                    return None
+                if self._bound_inside(model, loop, create.function):
+                    return None
+                return loop
             if not isinstance(loop, cst.For):
                 return None
             if isinstance(loop.iter, (cst.List, cst.Tuple, cst.Dict, cst.Set)):
@@ -85,7 +112,7 @@ class OptimizerCreatedInLoop(Rule):
             return loop
         return None
 
-    def _bound_inside(self, model: str, loop: cst.For, function: cst.CSTNode) -> bool:
+    def _bound_inside(self, model: str, loop: cst.For | cst.While, function: cst.CSTNode) -> bool:
         head = model.split(".")[0]
         if head == "self":
             return False
