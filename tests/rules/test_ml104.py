@@ -327,3 +327,22 @@ def test_a_directory_named_torch_is_not_the_package(tmp_path):
     path = tmp_path / "torch" / "train.py"
     path.write_text(SHARDED)
     assert [d.start.row for d in lint(SHARDED, "ML104", path=str(path))] == [8, 9, 10]
+
+
+def test_cached_result_depends_on_the_package_files(tmp_path, monkeypatch):
+    """The cache knows the result was read from the `__init__.py` files: a copy that stops being
+    part of a `torch` package is linted again, and then flagged."""
+    from click.testing import CliRunner
+
+    from mllint.cli import main
+
+    (tmp_path / "pyproject.toml").write_text("[tool.mllint]\n")
+    path = _package(tmp_path, "torch.distributed.sharded", SHARDED)
+    monkeypatch.chdir(tmp_path)
+    args = ["--jobs", "1", "--preview", "--select", "ML104", str(path.relative_to(tmp_path))]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    (tmp_path / "torch" / "__init__.py").unlink()
+    second = CliRunner().invoke(main, args)
+    assert second.exit_code == 1 and "ML104" in second.output
+    third = CliRunner().invoke(main, args)  # replayed from the cache, still found
+    assert third.exit_code == 1 and "ML104" in third.output
