@@ -346,3 +346,18 @@ def test_cached_result_depends_on_the_package_files(tmp_path, monkeypatch):
     assert second.exit_code == 1 and "ML104" in second.output
     third = CliRunner().invoke(main, args)  # replayed from the cache, still found
     assert third.exit_code == 1 and "ML104" in third.output
+
+
+@pytest.mark.parametrize("attr, getter", [("_growth_factor", "get_growth_factor()"), ("_enabled", "is_enabled()"),
+                                          ("_growth_interval", "get_growth_interval()")])
+def test_message_names_the_public_getter(attr, getter):
+    """Accelerate's tests read `scaler._growth_factor` to check a configuration: the getter is the fix."""
+    src = f"""
+import torch
+def test_kwargs():
+    scaler = torch.amp.GradScaler(growth_factor=2)
+    assert scaler.{attr} == 2.0
+"""
+    (diag,) = lint(src, "ML104")
+    assert f"use the public `scaler.{getter}`" in diag.message
+    assert "skipped step" not in diag.message

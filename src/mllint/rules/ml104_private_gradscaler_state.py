@@ -30,6 +30,10 @@ PREPROCESSING_METHODS = {"fit", "transform", "fit_transform", "partial_fit", "in
 STATE_KEYS = {"found_inf_per_device"}
 # What a GradScaler subclass reads of its base class through `self`.
 INHERITED = SCALER_ONLY | {"_scale"}
+# Private attributes with a public getter: the message names it (a test reading `_growth_factor`
+# to check a configuration has `get_growth_factor()`, not a skipped-step question).
+PUBLIC_GETTERS = {"_growth_factor": "get_growth_factor()", "_backoff_factor": "get_backoff_factor()",
+                  "_growth_interval": "get_growth_interval()", "_enabled": "is_enabled()"}
 BROAD_HANDLERS = {"Exception", "BaseException", "AttributeError", "KeyError", "LookupError",
                   "builtins.Exception", "builtins.BaseException", "builtins.AttributeError", "builtins.KeyError"}
 
@@ -141,9 +145,12 @@ class PrivateGradScalerState(Rule):
         if self._in_torch():
             return
         shown = ctx.module.code_for_node(node) if isinstance(node, cst.Attribute) else f"{receiver}.{attr}"
-        message = (f"`{shown}` reads GradScaler's private state, which changes between PyTorch releases; to detect "
-                   f"a skipped step, compare `{receiver}.get_scale()` before and after `{receiver}.update()` "
-                   "(a lower scale means the step was skipped)")
+        message = f"`{shown}` reads GradScaler's private state, which changes between PyTorch releases; "
+        if attr in PUBLIC_GETTERS:
+            message += f"use the public `{receiver}.{PUBLIC_GETTERS[attr]}`"
+        else:
+            message += (f"to detect a skipped step, compare `{receiver}.get_scale()` before and after "
+                        f"`{receiver}.update()` (a lower scale means the step was skipped)")
         self.report(node, message + self._fallback_note(fallback))
 
     def _bound_to_a_call(self, receiver: str) -> bool:
