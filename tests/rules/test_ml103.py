@@ -55,6 +55,12 @@ FLAGGED = [
     ("def f(r):\n    mean, std = r.mean(), r.std()\n    return (r - mean) / std\n", 5),
     ("def f(x):\n    return (x - x.mean()) / (2.0 * x.std())\n", 4),
     ("def f(x, k):\n    return x / (x.std(0) * k)\n", 4),
+    # a tensor built from shapes but filled with data, or data from attributes / a tensor() copy
+    ("def f(returns, n):\n    buf = torch.zeros(n)\n    buf[:] = returns\n    return buf / buf.std()\n", 6),
+    ("class A:\n    def f(self):\n        x = self.returns - self.baseline\n        return x / x.std()\n", 6),
+    ("def f(rs):\n    r = torch.tensor(rs)\n    return (r - r.mean()) / r.std()\n", 5),
+    ("def f(x, n):\n    t = torch.arange(n) * x\n    return t / t.std()\n", 5),
+    ("def f(x, n):\n    t = torch.zeros(n)\n    t = t + x\n    return t / t.std()\n", 6),
 ]
 
 
@@ -112,6 +118,23 @@ NOT_FLAGGED = [
     "def f(x):\n    return x / (2.0 * x.std() + 1e-6)\n",
     "def f(x):\n    return x / (2.0 * x.std().clamp(min=1e-6))\n",
     "def f(x):\n    return x / (x.std() * x.std().clamp(min=1e-6))\n",
+    # transformers' PatchTST: a sinusoidal table built from shapes, the same on every run
+    """import math
+def f(config, num_patches):
+    if config.positional_encoding_type == "random":
+        position_enc = torch.nn.Parameter(torch.randn(num_patches, config.d_model))
+        return position_enc
+    position_enc = torch.zeros(num_patches, config.d_model)
+    position = torch.arange(0, num_patches).unsqueeze(1)
+    div_term = torch.exp(torch.arange(0, config.d_model, 2) * -(math.log(10000.0) / config.d_model))
+    position_enc[:, 0::2] = torch.sin(position * div_term)
+    position_enc[:, 1::2] = torch.cos(position * div_term)
+    position_enc = position_enc - position_enc.mean()
+    position_enc = position_enc / (position_enc.std() * 10)
+    position_enc = torch.nn.Parameter(position_enc, requires_grad=False)
+    return position_enc
+""",
+    "def f(n):\n    grid = np.linspace(0, 1, n) ** 2\n    return grid / np.std(grid)\n",
 ]
 
 

@@ -93,3 +93,13 @@ def value_of(frame: Frame, expr: cst.BaseExpression, depth: int = 0) -> tuple[Fr
         else:
             return frame, expr
     return frame, expr
+
+
+def last_binding(ctx: FileContext, scope: cst.CSTNode, name: cst.Name):
+    """The binding of `name` in `scope` that a read of it at its place sees in straight-line code:
+    the last one that takes effect before it (None if there is none)."""
+    bindings = ctx.bindings(scope).get(name.value)
+    if not bindings:
+        return None
+    count = bisect_left(ctx.memo.get(_binding_offsets, ctx, (scope, name.value)), _offset(ctx, name))
+    return bindings[count - 1] if count else None

@@ -6,6 +6,7 @@ import ast
 
 import libcst as cst
 
+from mllint.analysis.bindings import last_binding
 from mllint.analysis.names import flat_code
 from mllint.analysis.scopes import KeyIndex, subtree_keys
 from mllint.astutil import find_arg
@@ -33,6 +34,16 @@ GUARD_PEEL_METHODS = SAME_VALUE_METHODS | {"min", "max", "abs", "all", "any", "a
 GUARD_FUNCTIONS = ("isclose", "allclose", "isfinite", "isnan", "isinf", "nonzero", "count_nonzero", "all", "any",
                    "where")
 EPS = "1e-8"
+# A tensor the code builds from shapes (a sinusoidal position table: `torch.zeros(n, d)` filled with
+# `torch.sin(torch.arange(n) * freq)`) holds the same values on every run: its std is a constant of
+# the code, not of a batch, and a zero would show on the first run.
+_PREFIXES = ("torch.", "numpy.", "jax.numpy.")
+CONSTRUCTORS = {p + name for p in _PREFIXES for name in (
+    "zeros", "ones", "empty", "full", "arange", "linspace", "logspace", "eye")}  # not tensor(data)
+ELEMENTWISE = {p + name for p in _PREFIXES for name in (
+    "sin", "cos", "tan", "exp", "log", "log2", "log10", "sqrt", "pow", "power", "tanh", "sigmoid", "outer",
+    "meshgrid", "stack", "cat", "concatenate")}
+SCALAR_MODULES = ("math.", "numpy.", "torch.")
 
 
 def _peel(expr: cst.BaseExpression, methods=SAME_VALUE_METHODS) -> cst.BaseExpression:
@@ -134,6 +145,30 @@ def _key_of(expr: cst.BaseExpression) -> str | None:
     return None
 
 
+def _subscript_writes(ctx: FileContext, scope: cst.CSTNode) -> dict[str, list[cst.BaseExpression]]:
+    """`name[...] = value` in `scope` (nested functions excluded): name -> the values written."""
+    out: dict[str, list[cst.BaseExpression]] = {}
+
+    class Writes(cst.CSTVisitor):
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return node is scope
+
+        def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+            return False
+
+        def visit_Assign(self, node: cst.Assign) -> None:
+            for t in node.targets:
+                if isinstance(t.target, cst.Subscript) and isinstance(t.target.value, cst.Name):
+                    out.setdefault(t.target.value.value, []).append(node.value)
+
+        def visit_AugAssign(self, node: cst.AugAssign) -> None:
+            if isinstance(node.target, cst.Subscript) and isinstance(node.target.value, cst.Name):
+                out.setdefault(node.target.value.value, []).append(node.value)
+
+    scope.visit(Writes())
+    return out
+
+
 @register
 class StdDivisionWithoutEpsilon(Rule):
     code = "ML103"
@@ -187,6 +222,8 @@ class StdDivisionWithoutEpsilon(Rule):
                 ctx.qualified_name(expr.func) in SAME_VALUE_FUNCTIONS:
             expr = _peel(expr.args[0].value)
         if self._is_std_call(expr):
+            if self._of_built_tensor(expr):
+                return None
             return _key_of(expr), ctx.scope()
         if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply):
             # `2.0 * x.std()`, `std * self.scale`: a constant factor leaves a zero std zero
@@ -206,7 +243,7 @@ class StdDivisionWithoutEpsilon(Rule):
             for b in bindings:
                 if b.kind in ("assign", "annassign", "walrus") and b.index is None:
                     value = _peel(b.value)
-                    if not self._is_std_call(value):
+                    if not self._is_std_call(value) or self._of_built_tensor(value):
                         return None
                 elif b.kind == "unpack" and b.index == 0 and isinstance(b.value, cst.Call) and \
                         ctx.call_name(b.value) in STD_MEAN_FUNCTIONS:
@@ -218,6 +255,61 @@ class StdDivisionWithoutEpsilon(Rule):
                     return None
             return expr.value, scope
         return None
+
+    # ---- tensors built from shapes --------------------------------------------------------------
+    def _of_built_tensor(self, std: cst.Call) -> bool:
+        """`t.std()` / `torch.std(t)` where `t` is built in this function from constructors only."""
+        if self.ctx.call_name(std) in STD_FUNCTIONS:
+            if not std.args:
+                return False
+            tensor = std.args[0].value
+        elif isinstance(std.func, cst.Attribute):
+            tensor = std.func.value
+        else:
+            return False
+        return self._built(_peel(tensor), set(), needs_tensor=True)
+
+    def _built(self, expr: cst.BaseExpression, seen: set[int], needs_tensor: bool) -> bool:
+        """`expr` holds values fixed by the code: constructors, elementwise math on them, numbers and
+        (next to a built tensor) plain scalars such as `config.d_model`. With `needs_tensor`, a
+        constructor must be part of it (`self.returns - self.baseline` is data)."""
+        ctx = self.ctx
+        if isinstance(expr, (cst.Integer, cst.Float)):
+            return not needs_tensor
+        if isinstance(expr, cst.UnaryOperation):
+            return self._built(expr.expression, seen, needs_tensor)
+        if isinstance(expr, cst.BinaryOperation):
+            left, right = _peel(expr.left), _peel(expr.right)
+            return (self._built(left, seen, needs_tensor) and self._built(right, seen, False)) or \
+                (self._built(right, seen, needs_tensor) and self._built(left, seen, False))
+        if isinstance(expr, cst.Attribute):
+            return not needs_tensor  # a scalar setting next to a built tensor
+        if isinstance(expr, cst.Call):
+            name = ctx.call_name(expr)
+            if name in CONSTRUCTORS:
+                return True
+            if name in ELEMENTWISE:
+                return all(self._built(_peel(a.value), seen, False) for a in expr.args) and \
+                    any(self._built(_peel(a.value), seen, needs_tensor) for a in expr.args)
+            if isinstance(expr.func, cst.Attribute) and expr.func.attr.value in ("mean", "sum", "std", "max", "min") \
+                    and not expr.args:
+                return self._built(_peel(expr.func.value), seen, needs_tensor)
+            return not needs_tensor and name is not None and name.startswith(SCALAR_MODULES) and \
+                all(self._built(_peel(a.value), seen, False) for a in expr.args)
+        if isinstance(expr, cst.Name):
+            scope = self._binding_scope(expr.value)
+            if scope is None or scope is ctx.module:
+                return False
+            binding = last_binding(ctx, scope, expr)  # `t = t - t.mean()` reads the previous `t`
+            if binding is None or binding.kind not in ("assign", "annassign") or binding.index is not None or \
+                    binding.value is None or id(binding.node) in seen:
+                return False
+            seen = seen | {id(binding.node)}
+            if not self._built(_peel(binding.value), seen, needs_tensor):
+                return False
+            writes = ctx.memo.get(_subscript_writes, ctx, scope).get(expr.value, [])
+            return all(self._built(_peel(v), seen, False) for v in writes)  # `t[:] = returns` holds data
+        return False
 
     def _binding_scope(self, name: str) -> cst.CSTNode | None:
         """The innermost function (or the module) around the current node that binds `name`."""
