@@ -361,3 +361,17 @@ def test_kwargs():
     (diag,) = lint(src, "ML104")
     assert f"use the public `scaler.{getter}`" in diag.message
     assert "skipped step" not in diag.message
+
+
+def test_message_for_a_private_method_call():
+    """Accelerate calls `scaler._lazy_init_scale_growth_tracker(device)`: a call, not a skipped-step check."""
+    src = """
+import torch
+scaler = torch.amp.GradScaler()
+def load(state):
+    scaler.load_state_dict(state)
+    scaler._lazy_init_scale_growth_tracker("cuda")
+"""
+    (diag,) = lint(src, "ML104")
+    assert "calls a private method of GradScaler" in diag.message
+    assert "skipped step" not in diag.message

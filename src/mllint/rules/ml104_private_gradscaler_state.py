@@ -145,6 +145,13 @@ class PrivateGradScalerState(Rule):
         if self._in_torch():
             return
         shown = ctx.module.code_for_node(node) if isinstance(node, cst.Attribute) else f"{receiver}.{attr}"
+        parent = ctx.parent
+        if isinstance(node, cst.Attribute) and isinstance(parent, cst.Call) and parent.func is node:
+            # accelerate calls `scaler._lazy_init_scale_growth_tracker(device)` after loading a state
+            self.report(node, f"`{shown}(...)` calls a private method of GradScaler, which can change or "
+                              "disappear between PyTorch releases; use its public API (`scale`, `unscale_`, "
+                              "`step`, `update`, `get_scale`, `load_state_dict`)" + self._fallback_note(fallback))
+            return
         message = f"`{shown}` reads GradScaler's private state, which changes between PyTorch releases; "
         if attr in PUBLIC_GETTERS:
             message += f"use the public `{receiver}.{PUBLIC_GETTERS[attr]}`"
