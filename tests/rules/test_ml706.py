@@ -79,6 +79,24 @@ FLAGGED = {
                     self.update(next(loader))
                     self.global_step += 1
         """, 10),
+    "SGD with positional momentum": ("""
+        import torch
+        def train(model, loader):
+            for x in loader:
+                opt = torch.optim.SGD(model.parameters(), 0.01, 0.9)
+                opt.zero_grad()
+                model(x).sum().backward()
+                opt.step()
+        """, 5),
+    "SGD with options from a dict": ("""
+        import torch
+        def train(model, loader, cfg):
+            for x in loader:
+                opt = torch.optim.SGD(model.parameters(), **cfg)
+                opt.zero_grad()
+                model(x).sum().backward()
+                opt.step()
+        """, 5),
 }
 
 CLEAN = {
@@ -132,6 +150,24 @@ CLEAN = {
                     opt.zero_grad()
                     model(x).sum().backward()
                     opt.step()
+        """,
+    "plain SGD keeps no state (no momentum)": """
+        import torch
+        def train(model, loader):
+            for x in loader:
+                opt = torch.optim.SGD(model.parameters(), lr=0.01)
+                opt.zero_grad()
+                model(x).sum().backward()
+                opt.step()
+        """,
+    "plain SGD, momentum 0 spelled out": """
+        from torch import optim
+        def train(model, loader):
+            for x in loader:
+                opt = optim.SGD(model.parameters(), 0.01, momentum=0.0)
+                opt.zero_grad()
+                model(x).sum().backward()
+                opt.step()
         """,
     "built once before a while loop": """
         import torch

@@ -56,6 +56,20 @@ def _leaf_names(expr: cst.BaseExpression) -> list[str]:
     return out
 
 
+def _stateless_sgd(call: cst.Call, ctx) -> bool:
+    """`SGD(params, lr=...)` without momentum keeps no state: rebuilding it changes nothing."""
+    name = ctx.call_name(call) or dotted_name(call.func) or ""
+    if name.split(".")[-1] != "SGD":
+        return False
+    positional = [a for a in call.args if a.keyword is None and not a.star]
+    momentum = next((a.value for a in call.args if a.keyword is not None and a.keyword.value == "momentum"), None)
+    if momentum is None and len(positional) > 2:
+        momentum = positional[2].value  # SGD(params, lr, momentum, ...)
+    if any(a.star for a in call.args):
+        return False  # SGD(params, **cfg): the momentum may be in there
+    return momentum is None or (isinstance(momentum, (cst.Integer, cst.Float)) and float(momentum.value) == 0)
+
+
 @register
 class OptimizerCreatedInLoop(Rule):
     code = "ML706"
@@ -84,7 +98,7 @@ class OptimizerCreatedInLoop(Rule):
         """The innermost loop around the construction that also steps the optimizer, if the model is
         bound outside it and the loop is not over stages or tasks."""
         model = _model_of(create.node)
-        if model is None or create.via:
+        if model is None or create.via or _stateless_sgd(create.node, self.ctx):
             return None
         for loop, part in reversed(create.path):
             if part != "loop":
