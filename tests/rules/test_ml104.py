@@ -375,3 +375,16 @@ def load(state):
     (diag,) = lint(src, "ML104")
     assert "calls a private method of GradScaler" in diag.message
     assert "skipped step" not in diag.message
+
+
+def test_message_for_other_private_attributes():
+    """`scaler._device` / `scaler._init_scale` are not about skipped steps: the general advice."""
+    src = """
+import torch
+def f():
+    scaler = torch.amp.GradScaler()
+    return scaler._init_scale
+"""
+    (diag,) = lint(src, "ML104")
+    assert "use its public API (`scaler.get_scale()`" in diag.message
+    assert "skipped step" not in diag.message

@@ -34,6 +34,10 @@ INHERITED = SCALER_ONLY | {"_scale"}
 # to check a configuration has `get_growth_factor()`, not a skipped-step question).
 PUBLIC_GETTERS = {"_growth_factor": "get_growth_factor()", "_backoff_factor": "get_backoff_factor()",
                   "_growth_interval": "get_growth_interval()", "_enabled": "is_enabled()"}
+# The state a skipped (overflowed) step shows in: what code reading it wants to know is whether
+# the step was skipped. Other private attributes (`_device`, `_init_scale`) get the general advice.
+OVERFLOW_STATE = {"_scale", "_growth_tracker", "_per_optimizer_states", "_found_inf_per_device",
+                  "_check_inf_per_device", "_found_inf", "_get_scale_async", "_get_growth_tracker"}
 BROAD_HANDLERS = {"Exception", "BaseException", "AttributeError", "KeyError", "LookupError",
                   "builtins.Exception", "builtins.BaseException", "builtins.AttributeError", "builtins.KeyError"}
 
@@ -155,6 +159,9 @@ class PrivateGradScalerState(Rule):
         message = f"`{shown}` reads GradScaler's private state, which changes between PyTorch releases; "
         if attr in PUBLIC_GETTERS:
             message += f"use the public `{receiver}.{PUBLIC_GETTERS[attr]}`"
+        elif attr not in OVERFLOW_STATE:
+            message += (f"use its public API (`{receiver}.get_scale()`, `{receiver}.state_dict()`, the "
+                        "constructor's arguments)")
         else:
             message += (f"to detect a skipped step, compare `{receiver}.get_scale()` before and after "
                         f"`{receiver}.update()` (a lower scale means the step was skipped)")
