@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from mllint import __version__, fingerprint, runner
+from mllint.run import versions
 from mllint.cli import main
 
 BAD = "import torch\n\n\ndef step(p):\n    p.grad = torch.nan_to_num(p.grad)\n"
@@ -137,8 +138,8 @@ def test_a_warm_run_reads_only_the_cache(tmp_path):
     assert {"libcst", "mllint.rules"} <= _imported(cold.stderr)
     assert not {"libcst", "mllint.rules", "yaml", "astroid", "concurrent.futures.process"} & _imported(warm.stderr)
     # nor what only linting, fixing or hashlib's OpenSSL backend need (each a few % of a warm run)
-    assert not {"mllint.suppression", "tempfile", "_hashlib"} & _imported(warm.stderr)
-    heavy = ("libcst", "astroid", "yaml", "mllint.rules", "mllint.hydra", "mllint.context", "mllint.notebook")
+    assert not {"mllint.engine.suppression", "tempfile", "_hashlib"} & _imported(warm.stderr)
+    heavy = ("libcst", "astroid", "yaml", "mllint.rules", "mllint.hydra", "mllint.engine.context", "mllint.notebook")
     assert not [name for name in _imported(warm.stderr) if name.startswith(tuple(h + "." for h in heavy))]
     json_command = [*command, "--format", "json"]
     assert (subprocess.run(json_command, capture_output=True, text=True, cwd=tmp_path).stdout
@@ -215,5 +216,5 @@ def test_the_code_fingerprint_follows_every_source_file(tmp_path):
     (tmp_path / "cli.py").unlink()
     fingerprints.append(fingerprint.tree_fingerprint(str(tmp_path)))
     assert len(set(fingerprints)) == len(fingerprints)
-    assert fingerprint.code_fingerprint() == f"{__version__}:" + fingerprint.tree_fingerprint(
-        str(Path(fingerprint.__file__).parent)) + ":" + fingerprint.dependency_versions()
+    assert versions.code_fingerprint() == f"{__version__}:" + fingerprint.tree_fingerprint(
+        str(Path(fingerprint.__file__).parent)) + ":" + versions.dependency_versions()

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from mllint.cli import main
-from mllint.rule import all_rules
+from mllint.run.rules import all_rules
 from mllint.testing import lint
 
 RULE_DOCS = Path(__file__).resolve().parents[1] / "rules"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mllint.rule import all_rules
+from mllint.run.rules import all_rules
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()

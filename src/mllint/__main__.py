@@ -12,7 +12,7 @@ def main() -> None:
     if status is not None:
         sys.exit(status)
     from mllint.cli import main as cli
-    from mllint.packs import PackError
+    from mllint.engine.packs import PackError
 
     replay.current = replay.Recorder(argv)
     try:

@@ -8,7 +8,7 @@ import math
 import libcst as cst
 
 from mllint.analysis.names import attribute_names
-from mllint.context import FileContext, dotted_name
+from mllint.engine.context import FileContext, dotted_name
 
 NO_SPACE = cst.SimpleWhitespace("")
 ONE_SPACE = cst.SimpleWhitespace(" ")

@@ -16,9 +16,11 @@ import json
 import os
 from pathlib import Path
 
-from mllint import __version__, cachefs, reads
+from mllint import __version__, cachefs
+from mllint.engine import reads
 from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
-from mllint.fingerprint import CACHE_DIR, code_fingerprint, new_hash
+from mllint.fingerprint import CACHE_DIR, new_hash
+from mllint.run.versions import code_fingerprint
 
 
 def key(content: str, path_display: str, kind: str, settings_fingerprint: str, location: str = "") -> str:

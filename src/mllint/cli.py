@@ -22,10 +22,10 @@ import click
 from mllint import __version__, cache, replay
 from mllint.config import ConfigError, ConfigResolver, SelectionLayer, check_selector
 from mllint.diagnostics import printable
-from mllint.engine import decode, kind_of, lint_text
+from mllint.engine.lint import decode, kind_of, lint_text
 from mllint.output import (format_github, format_json, format_junit, format_lines, format_sarif, format_statistics,
                             format_summary, format_text, statistics_json)
-from mllint.rule import rule_infos
+from mllint.engine.registry import rule_infos
 from mllint.runner import Task, _git_ignored_file, _rules_for, discover, run_iter
 
 FORMATS = ["text", "json", "github", "sarif", "junit"]

@@ -24,7 +24,7 @@ def docs_dir() -> Path | None:
 
 def doc_path(code: str) -> Path | None:
     """The page of one of mllint's rules, or of a rule pack's (in the pack's own rule_docs/)."""
-    from mllint.packs import pack_of
+    from mllint.engine.packs import pack_of
 
     pack = pack_of(code)
     directory = docs_dir() if pack is None else pack.docs_dir()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from mllint.context import FileContext
+from mllint.engine.context import FileContext
 
 AUTOGRAD_GRAD = {"torch.autograd.grad", "torch.autograd.grad.grad"}
 _GRAD_PARAM_NAMES = {"grad", "grads", "gradient", "gradients", "g_list"}

@@ -13,8 +13,8 @@ from __future__ import annotations
 import libcst as cst
 
 from mllint.analysis.classes import self_assignments
-from mllint.context import FileContext, Visitor, dotted_name
-from mllint.traversal import walk
+from mllint.engine.context import FileContext, Visitor, dotted_name
+from mllint.engine.traversal import walk
 
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 

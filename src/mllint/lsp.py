@@ -33,7 +33,7 @@ from mllint import __version__
 from mllint.config import ConfigError, ConfigResolver
 from mllint.diagnostics import Applicability, Diagnostic, Fix, split_lines
 from mllint.docs import doc_url
-from mllint.engine import FileResult, check_fix, kind_of, lint_text
+from mllint.engine.lint import FileResult, check_fix, kind_of, lint_text
 from mllint.output import ERROR, severity
 from mllint.runner import Task, _rules_for
 
@@ -242,7 +242,7 @@ def _forget_stale_project_indexes() -> None:
     """The Hydra rules find a project's apps in an index of its .py files (mllint.reads.tree), read
     once per run: here, where the process outlives many edits, it is dropped when a directory
     changed, so an app written after a config was opened is found at the config's next lint."""
-    from mllint import reads
+    from mllint.engine import reads
 
     reads.forget_stale()
 
@@ -325,7 +325,7 @@ def _disable_action(ls: MllintServer, uri: str, d: Diagnostic, kind: str | None,
                     source: str) -> T.CodeAction | None:
     """"Disable MLxxx for this line": a `# noqa: MLxxx` comment, or the code added to the line's
     `# noqa: ...` (Python, YAML and shell files all use `#` comments)."""
-    from mllint.noqa import line_edit
+    from mllint.engine.noqa import line_edit
 
     if d.code == "ML000" or kind is None:  # a file that does not parse cannot be suppressed
         return None
@@ -354,7 +354,7 @@ def _contains(r: T.Range, p: T.Position) -> bool:
 
 
 def _hover_text(d: Diagnostic) -> str:
-    from mllint.rule import rule_infos
+    from mllint.engine.registry import rule_infos
 
     info = rule_infos().get(d.code)
     lines = [f"**{d.code}** `{d.name}` ({severity(d.code)})"]

@@ -488,7 +488,7 @@ def rewrite(text: str, cells: list[CellSpan], new_sources: dict[int, str]) -> st
 # ---- linting -----------------------------------------------------------------------------------
 
 def _notebook_diagnostic(path: str, exc: NotebookError) -> Diagnostic:
-    from mllint.engine import _syntax_diagnostic
+    from mllint.engine.lint import _syntax_diagnostic
 
     return _syntax_diagnostic(path, str(exc), exc.row, exc.column)
 
@@ -498,7 +498,7 @@ def lint_cells(cells: list[CellSpan], path: str, rules, project=None, fix: bool 
     """Lint the code cells as one module. Returns (broken, joined, result): one ML000 per cell that
     does not compile on its own (with `cell` set), the joined text of the other code cells, and the
     engine's FileResult for that text (positions in the joined text)."""
-    from mllint.engine import _compile_check, lint_text
+    from mllint.engine.lint import _compile_check, lint_text
 
     # Jupyter compiles each cell on its own: a cell that does not compile (pasted output, a
     # truncated function) is one ML000 at its own position, and the other cells are still linted.
@@ -541,7 +541,7 @@ def lint_notebook(text: str, path: str, rules, project=None, fix: bool = False, 
                   prescreen: bool | None = None):
     """Lint (and optionally fix) a notebook's text. Returns a FileResult whose `source` and
     `new_source` are notebook file texts and whose diagnostics carry `cell`."""
-    from mllint.engine import FileResult
+    from mllint.engine.lint import FileResult
 
     try:
         cells = read(text)

@@ -23,7 +23,7 @@ WARNING_CODES = frozenset({"ML001"})
 def severity(code: str) -> str:
     if code in WARNING_CODES:
         return WARNING
-    from mllint.rule import rule_infos  # the generated manifest: no rule is imported
+    from mllint.engine.registry import rule_infos  # the generated manifest: no rule is imported
 
     info = rule_infos().get(code)
     return WARNING if info is not None and info.stability == "preview" else ERROR
@@ -283,7 +283,7 @@ def format_sarif(diags: list[Diagnostic], *, unsafe: bool = False) -> str:
     from pathlib import Path
 
     from mllint import __version__
-    from mllint.rule import all_rules
+    from mllint.run.rules import all_rules
 
     rules = all_rules()
     index = {code: i for i, code in enumerate(rules)}

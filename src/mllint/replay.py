@@ -28,7 +28,8 @@ import os
 import sys
 
 from mllint import __version__
-from mllint.fingerprint import CACHE_DIR, code_fingerprint, content_digest, new_hash, read_regular
+from mllint.fingerprint import CACHE_DIR, content_digest, new_hash, read_regular
+from mllint.run.versions import code_fingerprint
 
 # Records kept per cache: pre-commit runs name different files each time, and each is its own record.
 KEEP = 16
@@ -96,7 +97,7 @@ class RunInputs:
     def reads(self, read: dict) -> bool:
         """What a file's cross-file rules read (mllint.reads), in the state they saw it; False if
         a tree they walked is no longer what this process sees."""
-        from mllint import reads
+        from mllint.engine import reads
 
         for path, state in read["files"].items():
             if state is None:

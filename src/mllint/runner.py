@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Iterator
 
 from mllint.config import ConfigResolver, Settings
-from mllint.rule import all_rules
-from mllint import cache, reads
-from mllint.engine import FileResult, FileState, choose_fixes, decode, has_evidence, kind_of, lint_text, write_atomic
+from mllint.run.rules import all_rules
+from mllint import cache
+from mllint.engine import reads
+from mllint.engine.lint import FileResult, FileState, choose_fixes, decode, has_evidence, kind_of, lint_text, write_atomic
 from mllint.fingerprint import MAX_FILE_BYTES, NotRegularFile, check_regular, content_digest, open_nonblocking
 
 
@@ -269,7 +270,7 @@ def process(task: Task) -> FileResult:
         src = decode(data, kind)
     except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
         reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
-        from mllint.engine import _syntax_diagnostic
+        from mllint.engine.lint import _syntax_diagnostic
 
         return FileResult(task.display, diagnostics=[_syntax_diagnostic(task.display, f"cannot decode file: {reason}", 1, 1)],
                           state=state)
@@ -320,7 +321,7 @@ def _refuse_link_out_of_project(task: Task) -> None:
 
 def _add_noqa(result: FileResult, text: str, kind: str) -> None:
     """Give `result.new_source` a `# noqa` for each of its diagnostics (written as fixes are)."""
-    from mllint.noqa import add_noqa, add_noqa_notebook
+    from mllint.engine.noqa import add_noqa, add_noqa_notebook
 
     try:
         if kind == "notebook":

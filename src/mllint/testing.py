@@ -17,8 +17,8 @@ from typing import Any, Iterable
 
 from mllint.config import SelectionLayer, Settings
 from mllint.diagnostics import Applicability, Diagnostic
-from mllint.engine import FileResult, kind_of, lint_text
-from mllint.rule import Rule
+from mllint.engine.lint import FileResult, kind_of, lint_text
+from mllint.engine.rule import Rule
 
 
 def _classes(select) -> list[type[Rule]] | None:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from mllint.cli import main
 from mllint.diagnostics import Diagnostic, Location
 from mllint.output import format_github
-from mllint.rule import all_rules
+from mllint.run.rules import all_rules
 
 from .notebooks import notebook_text
 

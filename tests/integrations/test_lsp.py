@@ -458,7 +458,7 @@ def test_severity_model_and_documentation_links(client, project):
 
 def test_hover_on_a_diagnostic_shows_the_rule(client, project):
     from mllint.docs import DOCS_URL
-    from mllint.rule import all_rules
+    from mllint.run.rules import all_rules
 
     uri = open_doc(client, project / "train.py", BAD)
     [d] = client.diagnostics(uri)

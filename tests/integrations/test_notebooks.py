@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from mllint.cli import main
-from mllint.engine import kind_of
+from mllint.engine.lint import kind_of
 from mllint.notebook import join, locate_cells, mask, rewrite, split, unmask
 from mllint.runner import Task, _rules_for
 from mllint.testing import _settings

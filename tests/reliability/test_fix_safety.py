@@ -9,7 +9,8 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from mllint import engine, runner
+from mllint.engine import lint as engine
+from mllint import runner
 from mllint.config import Settings
 
 BAD = "import torch\n\n# a comment that must survive  \t\nx = 1;  y = 2\np.grad = torch.nan_to_num(p.grad)\nz = 3\n"
@@ -83,7 +84,7 @@ def test_fixing_is_idempotent(tmp_path, newline):
 def test_fix_loop_is_bounded(monkeypatch):
     """A rule whose fix always re-triggers stops after MAX_FIX_PASSES and says so."""
     from mllint.diagnostics import Applicability, Fix
-    from mllint.rule import Rule
+    from mllint.engine.rule import Rule
 
     class Grows(Rule):
         code = "ML997"

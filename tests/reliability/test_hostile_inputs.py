@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mllint import engine, runner
+from mllint.engine import lint as engine
+from mllint import runner
 from mllint.cli import main
 from mllint.hydra import configs
 

@@ -104,7 +104,7 @@ def test_an_unwritable_output_file_is_a_usage_error_not_a_traceback(project):
 # ---- the summary tells the truth ------------------------------------------------------------------
 
 def test_summary_comes_after_internal_errors_and_does_not_say_passed(project, monkeypatch):
-    from mllint.rule import all_rules
+    from mllint.run.rules import all_rules
 
     def boom(self, node):
         raise RuntimeError("boom")

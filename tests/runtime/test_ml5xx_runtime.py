@@ -19,7 +19,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 
 from mllint.config import Settings
-from mllint.context import FileContext
+from mllint.engine.context import FileContext
 from mllint.hydra.check import PLACEHOLDER
 from mllint.hydra.lint import call_commands, shell_apps
 from mllint.testing import fix, lint

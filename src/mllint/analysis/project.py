@@ -11,8 +11,8 @@ from pathlib import Path
 
 import libcst as cst
 
-from mllint.context import FileContext, dotted_name
-from mllint.reads import file_state, note_file
+from mllint.engine.context import FileContext, dotted_name
+from mllint.engine.reads import file_state, note_file
 
 MAX_BYTES = 1_000_000  # larger "model files" are not read
 MAX_PARSED = 64  # parsed project files kept at once

@@ -15,7 +15,7 @@ from typing import Any
 
 from mllint.fingerprint import read_regular
 from mllint.hydra.configs import Repo, walk_dirs
-from mllint.reads import note_dir, note_file, note_link
+from mllint.engine.reads import note_dir, note_file, note_link
 
 MAX_APP_BYTES = 2 * 2**20  # a Hydra app is a script, not generated code; its full AST costs ~400x its size
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from mllint.diagnostics import Location
 from mllint.hydra.apps import App
-from mllint.reads import note_dir, note_link
+from mllint.engine.reads import note_dir, note_link
 from mllint.hydra.configs import GroupChoice, Repo, Unreadable, Unresolvable, all_keys, compose, entry_key, lookup
 
 # Stands for a value mllint cannot know ($VAR in a script, {expr} in an f-string). It is a

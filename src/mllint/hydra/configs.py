@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from mllint.reads import note_dir, note_file, tree
+from mllint.engine.reads import note_dir, note_file, tree
 
 HEADER = re.compile(r"^\s*#\s*@package\s+(\S*)\s*$")
 

@@ -10,14 +10,14 @@ from typing import Any
 import libcst as cst
 
 from mllint.astutil import find_arg
-from mllint.candidates import Calls, Words, leaves
-from mllint.context import FileContext
+from mllint.engine.candidates import Calls, Words, leaves
+from mllint.engine.context import FileContext
 from mllint.diagnostics import Location
 from mllint.hydra.apps import CONFIG_SOURCES, App, find_app
 from mllint.hydra.check import PLACEHOLDER, Arg, Finding, check_command
 from mllint.hydra.commands import Command, shell_commands, shell_words, split_command
-from mllint.reads import note_link
-from mllint.traversal import walk
+from mllint.engine.reads import note_link
+from mllint.engine.traversal import walk
 
 SUBPROCESS = {"subprocess.run", "subprocess.Popen", "subprocess.call", "subprocess.check_call",
               "subprocess.check_output"}

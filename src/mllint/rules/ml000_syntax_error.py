@@ -1,6 +1,6 @@
 """ML000 syntax-error: reported by the engine itself when a file does not parse."""
 
-from mllint.rule import Rule, register
+from mllint.engine.rule import Rule, register
 
 
 @register

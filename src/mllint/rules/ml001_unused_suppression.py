@@ -3,7 +3,7 @@ since only it sees every diagnostic before suppressions are applied. Docs in
 rules/ML001-unused-suppression.md."""
 
 from mllint.diagnostics import Applicability
-from mllint.rule import Rule, register
+from mllint.engine.rule import Rule, register
 
 
 @register

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 import libcst as cst
 
 from mllint.astutil import find_arg
-from mllint.candidates import Calls, leaves
-from mllint.context import FileContext, Visitor, dotted_name
+from mllint.engine.candidates import Calls, leaves
+from mllint.engine.context import FileContext, Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix
 from mllint.gradients import is_gradient
 from mllint.gradscaler import is_gradscaler, usage
-from mllint.rule import Rule, register
-from mllint.traversal import WORK, walk
+from mllint.engine.rule import Rule, register
+from mllint.engine.traversal import WORK, walk
 
 _UTILS = ("torch.nn.utils.", "torch.nn.utils.clip_grad.")
 CLIP_FUNCTIONS = {prefix + name for prefix in _UTILS

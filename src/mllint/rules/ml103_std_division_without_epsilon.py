@@ -9,10 +9,10 @@ import libcst as cst
 from mllint.analysis.names import flat_code
 from mllint.analysis.scopes import KeyIndex, subtree_keys
 from mllint.astutil import find_arg
-from mllint.candidates import Calls, Ops, leaves
-from mllint.context import FileContext
+from mllint.engine.candidates import Calls, Ops, leaves
+from mllint.engine.context import FileContext
 from mllint.diagnostics import Applicability, Fix
-from mllint.rule import Rule, register
+from mllint.engine.rule import Rule, register
 
 # Functions that compute a standard deviation (method forms: `.std(...)`, `.nanstd(...)`).
 STD_FUNCTIONS = {"torch.std", "torch.Tensor.std", "numpy.std", "numpy.nanstd", "jax.numpy.std", "jax.numpy.nanstd"}

@@ -6,11 +6,11 @@ import ast
 
 import libcst as cst
 
-from mllint.candidates import Calls, Nodes, Words
+from mllint.engine.candidates import Calls, Nodes, Words
 from mllint.analysis.classes import self_assignments
-from mllint.context import dotted_name
+from mllint.engine.context import dotted_name
 from mllint.gradscaler import derives_from_gradscaler, is_gradscaler, is_gradscaler_subclass, usage
-from mllint.rule import Rule, register
+from mllint.engine.rule import Rule, register
 
 # Names that only GradScaler has: on an object *named* like a scaler they are enough evidence.
 # Any other private name (`_scale`, `_enabled`, ...) is common in unrelated classes, so it needs an

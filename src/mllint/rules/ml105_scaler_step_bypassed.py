@@ -10,10 +10,10 @@ from __future__ import annotations
 import libcst as cst
 
 from mllint.analysis.timeline import Event, exclusive, file_facts, timeline
-from mllint.candidates import Calls
+from mllint.engine.candidates import Calls
 from mllint.diagnostics import Applicability, Edit, Fix
-from mllint.rule import Rule, register
-from mllint.traversal import WORK
+from mllint.engine.rule import Rule, register
+from mllint.engine.traversal import WORK
 
 
 @register

@@ -12,11 +12,11 @@ from mllint.analysis.flow import reaches_regression_loss
 from mllint.analysis.names import flat_code, last_name
 from mllint.analysis.scopes import KeyIndex, name_uses, next_statement, subtree_keys
 from mllint.astutil import find_arg, number
-from mllint.candidates import Calls, Ops, leaves
-from mllint.context import Visitor, dotted_name
+from mllint.engine.candidates import Calls, Ops, leaves
+from mllint.engine.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix, Location, split_lines
-from mllint.rule import Option, Rule, register
-from mllint.traversal import walk
+from mllint.engine.rule import Option, Rule, register
+from mllint.engine.traversal import walk
 
 HELPER = "_MllintRunningNorm"
 HELPER_SOURCE = '''class _MllintRunningNorm:

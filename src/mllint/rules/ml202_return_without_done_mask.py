@@ -10,11 +10,11 @@ import libcst as cst
 from mllint.analysis.classes import enclosing_method, first_param, self_assignments
 from mllint.analysis.names import flat_code, last_name
 from mllint.astutil import number
-from mllint.candidates import Nodes, Ops, Words, callee
-from mllint.context import Visitor, dotted_name
+from mllint.engine.candidates import Nodes, Ops, Words, callee
+from mllint.engine.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix
-from mllint.rule import Rule, register
-from mllint.traversal import walk
+from mllint.engine.rule import Rule, register
+from mllint.engine.traversal import walk
 
 DISCOUNT = re.compile(r"gamma|discount|lambda|lmbda|lam\b|^lam|gae_lam|^γ$|^λ$", re.I)
 DONE_TOKENS = {"done", "dones", "terminal", "terminals", "terminated", "terminateds", "termination",

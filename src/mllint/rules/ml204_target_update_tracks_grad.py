@@ -7,11 +7,11 @@ import ast
 import libcst as cst
 
 from mllint.analysis.grad_mode import under_no_grad
-from mllint.candidates import Calls, Nodes, callee
-from mllint.context import Visitor, dotted_name
+from mllint.engine.candidates import Calls, Nodes, callee
+from mllint.engine.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix, Location
-from mllint.rule import Rule, register
-from mllint.traversal import walk
+from mllint.engine.rule import Rule, register
+from mllint.engine.traversal import walk
 
 # In-place tensor methods a Polyak/hard update writes the target with.
 IN_PLACE = {"copy_", "mul_", "add_", "lerp_", "addcmul_", "sub_", "div_", "set_"}

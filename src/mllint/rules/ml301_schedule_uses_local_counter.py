@@ -18,11 +18,11 @@ from dataclasses import dataclass
 import libcst as cst
 
 from mllint.analysis.classes import enclosing_method, first_param
-from mllint.candidates import Calls, Nodes
-from mllint.context import Visitor, dotted_name
+from mllint.engine.candidates import Calls, Nodes
+from mllint.engine.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
-from mllint.rule import Rule, register
-from mllint.traversal import walk
+from mllint.engine.rule import Rule, register
+from mllint.engine.traversal import walk
 
 SCHEDULE_CALL = re.compile(r"anneal|schedul|temperature|epsilon|warm_?up|decay|penalty|ramp", re.I)
 STEP_KEYWORDS = {"current_step", "step", "global_step", "progress", "t", "cur_step", "curr_step", "iteration", "it"}

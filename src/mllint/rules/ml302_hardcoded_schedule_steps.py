@@ -13,9 +13,9 @@ import libcst as cst
 import yaml
 
 from mllint.astutil import find_arg
-from mllint.candidates import Words
-from mllint.context import dotted_name
-from mllint.rule import Rule, register
+from mllint.engine.candidates import Words
+from mllint.engine.context import dotted_name
+from mllint.engine.rule import Rule, register
 
 # A schedule phase measured in steps: `warmup_steps`, `q_temperature_anneal_steps`,
 # `epsilon_decay_steps`, `lr_decay_iters`, `num_warmup_steps`, `rampup_updates`. Epoch-valued

@@ -14,11 +14,11 @@ import libcst as cst
 
 from mllint.analysis.names import leaf_name
 from mllint.astutil import find_arg
-from mllint.candidates import Calls, Ops, Words, leaves
-from mllint.context import Visitor, dotted_name
+from mllint.engine.candidates import Calls, Ops, Words, leaves
+from mllint.engine.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
-from mllint.rule import Rule, register
-from mllint.traversal import walk
+from mllint.engine.rule import Rule, register
+from mllint.engine.traversal import walk
 
 ROUNDINGS = {"int", "round", "math.floor", "math.ceil", "math.trunc", "numpy.floor", "numpy.ceil",
              "numpy.round", "numpy.rint", "torch.floor", "torch.ceil"}

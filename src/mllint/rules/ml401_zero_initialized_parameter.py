@@ -9,11 +9,11 @@ import libcst as cst
 
 from mllint.analysis.classes import self_assignments
 from mllint.astutil import find_arg, number
-from mllint.candidates import Calls, leaves
-from mllint.context import FileContext, Visitor, dotted_name
+from mllint.engine.candidates import Calls, leaves
+from mllint.engine.context import FileContext, Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
-from mllint.rule import Rule, register
-from mllint.traversal import walk
+from mllint.engine.rule import Rule, register
+from mllint.engine.traversal import walk
 
 PARAMETER = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
 ZEROS = {"torch.zeros", "torch.zeros_like", "torch.full"}

@@ -7,11 +7,11 @@ import ast
 import libcst as cst
 
 from mllint.analysis.classes import class_kinds, self_assignments
-from mllint.candidates import Facts, Pattern
-from mllint.context import Visitor, dotted_name
+from mllint.engine.candidates import Facts, Pattern
+from mllint.engine.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
-from mllint.rule import Rule, register
-from mllint.traversal import walk
+from mllint.engine.rule import Rule, register
+from mllint.engine.traversal import walk
 
 # torch.nn classes that are not modules (parameters in a list are another matter).
 NOT_MODULES = frozenset({"Parameter", "ParameterList", "ParameterDict", "Buffer", "UninitializedParameter",

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 import libcst as cst
 
-from mllint.candidates import Calls, Nodes
-from mllint.context import dotted_name
-from mllint.rule import Rule, register
+from mllint.engine.candidates import Calls, Nodes
+from mllint.engine.context import dotted_name
+from mllint.engine.rule import Rule, register
 
 PARAMETER_SOURCES = ("parameters", "named_parameters")
 PARAMETER_CLASSES = frozenset({"torch.nn.Parameter", "torch.nn.parameter.Parameter"})

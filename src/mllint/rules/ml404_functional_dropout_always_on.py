@@ -8,9 +8,9 @@ import libcst as cst
 
 from mllint.analysis.classes import class_kinds, enclosing_method, first_param
 from mllint.astutil import find_arg, number, with_arguments
-from mllint.candidates import Calls
+from mllint.engine.candidates import Calls
 from mllint.diagnostics import Applicability, Fix
-from mllint.rule import Rule, register
+from mllint.engine.rule import Rule, register
 
 FUNCTIONAL_DROPOUTS = frozenset({f"torch.nn.functional.{name}" for name in (
     "dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout")})

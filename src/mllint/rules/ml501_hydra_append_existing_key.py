@@ -6,7 +6,7 @@ import libcst as cst
 
 from mllint.diagnostics import Applicability, Edit, Fix, Location
 from mllint.hydra.lint import PYTHON_CANDIDATES, PYTHON_EVIDENCE, SHELL_EVIDENCE, call_findings, shell_findings
-from mllint.rule import Rule, register
+from mllint.engine.rule import Rule, register
 
 
 class HydraRule(Rule):

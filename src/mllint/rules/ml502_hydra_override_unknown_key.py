@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mllint.rule import register
+from mllint.engine.rule import register
 from mllint.rules.ml501_hydra_append_existing_key import HydraRule
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mllint.hydra.lint import PYTHON_EVIDENCE, SHELL_EVIDENCE, yaml_findings
-from mllint.rule import register
+from mllint.engine.rule import register
 from mllint.rules.ml501_hydra_append_existing_key import HydraRule
 
 

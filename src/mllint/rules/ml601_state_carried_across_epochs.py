@@ -13,9 +13,9 @@ import re
 
 import libcst as cst
 
-from mllint.context import Visitor, dotted_name
-from mllint.rule import Rule, register
-from mllint.traversal import walk
+from mllint.engine.context import Visitor, dotted_name
+from mllint.engine.rule import Rule, register
+from mllint.engine.traversal import walk
 
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 _LOOPS = (cst.For, cst.While)

@@ -8,8 +8,8 @@ import libcst as cst
 
 from mllint.analysis.classes import dataset_classes, per_sample_reads, self_assignments
 from mllint.analysis.rng import attribute_reseeds, generator_constructor
-from mllint.candidates import Calls, Nodes
-from mllint.rule import Rule, register
+from mllint.engine.candidates import Calls, Nodes
+from mllint.engine.rule import Rule, register
 
 _SHOWN = {"numpy.random.default_rng": "np.random.default_rng", "numpy.random.RandomState": "np.random.RandomState",
           "numpy.random.Generator": "np.random.Generator", "random.Random": "random.Random",

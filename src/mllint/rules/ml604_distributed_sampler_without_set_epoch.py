@@ -7,8 +7,8 @@ import re
 import libcst as cst
 
 from mllint.analysis.data_loading import HARMLESS_CALLS, LoaderSite, data_loading
-from mllint.candidates import Calls
-from mllint.rule import Rule, register
+from mllint.engine.candidates import Calls
+from mllint.engine.rule import Rule, register
 
 # Loaders used only to evaluate: their order does not change what is learned.
 EVALUATION = re.compile(r"val|eval|test|infer|predict", re.I)

@@ -6,9 +6,9 @@ import libcst as cst
 
 from mllint.analysis.classes import dataset_classes
 from mllint.analysis.data_loading import HARMLESS_CALLS, data_loading
-from mllint.candidates import Calls
-from mllint.context import dotted_name
-from mllint.rule import Rule, register
+from mllint.engine.candidates import Calls
+from mllint.engine.context import dotted_name
+from mllint.engine.rule import Rule, register
 from mllint.rules.ml604_distributed_sampler_without_set_epoch import EVALUATION
 
 SAMPLING_KEYWORDS = {"sampler", "batch_sampler"}

@@ -12,9 +12,9 @@ from __future__ import annotations
 import libcst as cst
 
 from mllint.analysis.timeline import Event, exclusive, file_facts, gate_of, timeline
-from mllint.candidates import Calls, Words
-from mllint.rule import Rule, register
-from mllint.traversal import WORK
+from mllint.engine.candidates import Calls, Words
+from mllint.engine.rule import Rule, register
+from mllint.engine.traversal import WORK
 
 
 def _same_iteration(step: Event, other: Event) -> bool:

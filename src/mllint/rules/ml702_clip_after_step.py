@@ -11,9 +11,9 @@ import libcst as cst
 
 from mllint.analysis.timeline import Event, exclusive, file_facts, timeline
 from mllint.astutil import find_arg
-from mllint.candidates import Calls
-from mllint.rule import Rule, register
-from mllint.traversal import WORK
+from mllint.engine.candidates import Calls
+from mllint.engine.rule import Rule, register
+from mllint.engine.traversal import WORK
 
 _LIMIT_ARGS = {"clip_grad_norm_": ("max_norm", 1), "clip_grad_norm": ("max_norm", 1),
                "clip_grad_value_": ("clip_value", 1)}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import libcst as cst
 
 from mllint.analysis.timeline import SCHEDULER_NAME, Event, exclusive, file_facts, timeline
-from mllint.candidates import Calls, Words
-from mllint.rule import Rule, register
+from mllint.engine.candidates import Calls, Words
+from mllint.engine.rule import Rule, register
 
 
 @register

@@ -10,9 +10,9 @@ from __future__ import annotations
 import libcst as cst
 
 from mllint.analysis.timeline import file_facts, gate_of, timeline
-from mllint.candidates import Calls
-from mllint.rule import Rule, register
-from mllint.traversal import WORK
+from mllint.engine.candidates import Calls
+from mllint.engine.rule import Rule, register
+from mllint.engine.traversal import WORK
 
 
 @register

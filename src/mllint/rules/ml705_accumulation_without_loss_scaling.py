@@ -13,10 +13,10 @@ from __future__ import annotations
 import libcst as cst
 
 from mllint.analysis.timeline import Event, exclusive, file_facts, gate_of, timeline
-from mllint.candidates import Calls
+from mllint.engine.candidates import Calls
 from mllint.diagnostics import Applicability, Fix
-from mllint.rule import Rule, register
-from mllint.traversal import WORK
+from mllint.engine.rule import Rule, register
+from mllint.engine.traversal import WORK
 
 _SCALING = (cst.Divide, cst.Multiply, cst.FloorDivide)
 _SCALING_METHODS = frozenset({"div", "div_", "mul", "mul_", "divide", "multiply", "true_divide"})

@@ -11,9 +11,9 @@ import re
 import libcst as cst
 
 from mllint.analysis.timeline import Event, file_facts, timeline
-from mllint.candidates import Calls
-from mllint.context import dotted_name
-from mllint.rule import Rule, register
+from mllint.engine.candidates import Calls
+from mllint.engine.context import dotted_name
+from mllint.engine.rule import Rule, register
 
 # loops over stages, tasks, folds, trials or configurations rebuild the optimizer on purpose
 _PER_RUN = re.compile(r"stage|phase|task|fold|trial|seed|config|cfg|(^|_)lrs?($|_)|run|experiment|hparam|(^|_)hps?($|_)"

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location, line_starts
-from mllint.rule import Rule
+from mllint.engine.rule import Rule
 
 MAX_FIX_PASSES = 10
 MAX_ANALYSED_CHARS = 8 * 10**6
@@ -206,7 +206,7 @@ def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], d
 
 
 def _check_file(source, path, kind, rules, project, errors, on_error, enabled, warnings):
-    from mllint.context import FileContext
+    from mllint.engine.context import FileContext
 
     ctx = FileContext(path, source, kind=kind, project=project)
     previous = sys.getrecursionlimit()
@@ -362,7 +362,7 @@ def _candidate_rules(tree: ast.Module, rules: list[tuple[type[Rule], dict]], on_
     pattern that fails is a bug, reported like a rule's; its rule then runs (it may match)."""
     if all(cls.candidates is None for cls, _ in rules):
         return rules
-    from mllint.candidates import Facts
+    from mllint.engine.candidates import Facts
 
     facts = Facts(tree)
     out = []
@@ -381,8 +381,8 @@ def _candidate_rules(tree: ast.Module, rules: list[tuple[type[Rule], dict]], on_
 def _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabled, warnings):
     import libcst as cst  # imported only when a file needs it: a run answered by the cache never does
 
-    from mllint.context import FileContext
-    from mllint.traversal import Dispatcher
+    from mllint.engine.context import FileContext
+    from mllint.engine.traversal import Dispatcher
 
     try:
         module = cst.parse_module(source)
@@ -441,7 +441,7 @@ def _apply_suppressions(diags: list[Diagnostic], source: str, kind: str, path: s
     check_unused = UNUSED_SUPPRESSION[0] in enabled
     if not diags and not check_unused:
         return diags
-    from mllint import suppression
+    from mllint.engine import suppression
 
     sup = suppression.collect(source, kind)
     kept = [d for d in diags if not sup.suppresses(d.code, (d.start.row, d.end.row))]
@@ -461,8 +461,8 @@ def _unused_suppressions(sup, diags, enabled, source, path) -> list[Diagnostic]:
     Codes of other tools (`E501`: any prefix that is neither `ML` nor a rule pack's) are left
     alone, and so are ML000 and ML001 (a directive naming ML001 suppresses its own report).
     """
-    from mllint.rule import rule_infos
-    from mllint.suppression import rewrite
+    from mllint.engine.registry import rule_infos
+    from mllint.engine.suppression import rewrite
 
     special = ("ML000", UNUSED_SUPPRESSION[0])
     known = set(rule_infos()) | set(enabled)

@@ -31,7 +31,7 @@ def add_noqa(source: str, kind: str, diagnostics: list[Diagnostic]) -> tuple[str
     wanted = [d for d in diagnostics if d.code not in NOT_SUPPRESSIBLE]
     if not wanted:
         return source, 0, []
-    from mllint import suppression
+    from mllint.engine import suppression
 
     sup = suppression.collect(source, kind, rows=True)
     starts = line_starts(source)

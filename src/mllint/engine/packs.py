@@ -156,7 +156,7 @@ _LOADED: dict | None = None  # code -> (rule class, Pack)
 
 
 def _rule_classes(pack: Pack, obj) -> list:
-    from mllint.rule import Rule
+    from mllint.engine.rule import Rule
 
     if isinstance(obj, type(sys)):  # a module: its RULES, else the Rule subclasses it defines
         listed = getattr(obj, "RULES", None)
@@ -168,7 +168,7 @@ def _rule_classes(pack: Pack, obj) -> list:
         obj = [obj]
     if not isinstance(obj, (list, tuple)) or not all(isinstance(c, type) and issubclass(c, Rule) for c in obj):
         raise PackError(f"{pack.label}: names {type(obj).__name__} {obj!r:.60}, not a module or a list of "
-                        "mllint.rule.Rule subclasses")
+                        "mllint.api.Rule subclasses")
     return list(obj)
 
 
@@ -202,7 +202,7 @@ def load() -> dict:
         return _LOADED
     import importlib
 
-    from mllint.rules_manifest import RULES as builtin  # the built-in codes, without importing the rules
+    from mllint.engine.manifest import RULES as builtin  # the built-in codes, without importing the rules
 
     loaded: dict = {}
     prefixes: dict[str, Pack] = {}

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Callable, Iterator
 import libcst as cst
 
 if TYPE_CHECKING:
-    from mllint.context import FileContext
-    from mllint.rule import Rule
+    from mllint.engine.context import FileContext
+    from mllint.engine.rule import Rule
 
 _VISIT_HELPERS = frozenset({"visit_required", "visit_optional", "visit_sentinel", "visit_iterable", "visit_sequence",
                             "visit_body_iterable", "visit_body_sequence"})

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any, Iterator
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
-from mllint.analysis.memo import Memo
+from mllint.engine.memo import Memo
 from mllint.diagnostics import Diagnostic, Edit, Fix, Location, line_starts, location_at
-from mllint.positions import Positions
-from mllint.traversal import walk
+from mllint.engine.positions import Positions
+from mllint.engine.traversal import walk
 
 if TYPE_CHECKING:
-    from mllint.rule import Rule
+    from mllint.engine.rule import Rule
 
 _FUNC_NODES = (cst.FunctionDef, cst.Lambda)
 _SCOPE_NODES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
