@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mllint.engine import lint as engine
-from mllint.cli import main
+from mllint.frontends.cli import main
 from mllint.diagnostics import Diagnostic, Location
 from mllint.engine.noqa import _yaml_rows, add_noqa
 from mllint.testing import lint

@@ -249,7 +249,7 @@ def test_a_pack_upgrade_invalidates_cached_results_and_run_records(site, project
     assert first.returncode == replayed.returncode == 1 and replayed.stdout == first.stdout
     # replayed: the pack was not imported either. (-X importtime does not list what
     # importlib.import_module imports, but it does list what the pack's module imports: candidates.)
-    assert not {"mllint.cli", "mllint.api", "mllint.engine.rule", "mllint.engine.candidates"} & _imported(replayed.stderr)
+    assert not {"mllint.frontends.cli", "mllint.api", "mllint.engine.rule", "mllint.engine.candidates"} & _imported(replayed.stderr)
     cached = mllint(project, *paths, args=["--select", "ACME", "-o", "out.txt"], importtime=True)
     assert (project / "out.txt").read_text() == first.stdout
     assert "mllint.api" in _imported(cached.stderr)  # the pack's module, imported for its metadata,
@@ -257,7 +257,7 @@ def test_a_pack_upgrade_invalidates_cached_results_and_run_records(site, project
     (site / "mllint_pack_example-0.1.0.dist-info").rename(site / "mllint_pack_example-0.2.0.dist-info")
     upgraded = mllint(project, *paths, args=["--select", "ACME"], importtime=True)
     assert upgraded.stdout == first.stdout
-    assert {"mllint.cli", "libcst"} <= _imported(upgraded.stderr)  # neither replayed nor answered by the cache
+    assert {"mllint.frontends.cli", "libcst"} <= _imported(upgraded.stderr)  # neither replayed nor answered by the cache
 
 
 def test_editing_a_development_pack_invalidates_cached_results(site, project, tmp_path):

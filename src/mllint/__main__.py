@@ -5,13 +5,13 @@ import sys
 
 
 def main() -> None:
-    from mllint import replay
+    from mllint.run import replay
 
     argv = sys.argv[1:]
     status = replay.replay(argv)
     if status is not None:
         sys.exit(status)
-    from mllint.cli import main as cli
+    from mllint.frontends.cli import main as cli
     from mllint.engine.packs import PackError
 
     replay.current = replay.Recorder(argv)

@@ -15,9 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from mllint.config import SelectionLayer, Settings
+from mllint.run.config import SelectionLayer, Settings
 from mllint.diagnostics import Applicability, Diagnostic
-from mllint.engine.lint import FileResult, kind_of, lint_text
+from mllint.engine.api import lint_source
+from mllint.engine.lint import FileResult, kind_of
 from mllint.engine.rule import Rule
 
 
@@ -55,7 +56,7 @@ def run(source: str, select=None, *, path: str = "example.py", options=None, pre
     kind = kind_of(Path(path)) or "python"
 
     def once(screen: bool) -> FileResult:
-        return lint_text(source, path, kind, rules, project=settings, fix=fix, unsafe=unsafe, prescreen=screen)
+        return lint_source(source, path, kind, rules, project=settings, fix=fix, unsafe=unsafe, prescreen=screen)
 
     if prescreen is not None:
         return once(prescreen)

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mllint import __version__, cachefs, fingerprint, replay
+from mllint import __version__, fingerprint
+from mllint.run import cachefs, replay
 from mllint.run import versions
 
 BAD = "import torch\n\n\ndef step(model):\n    for p in model.parameters():\n        p.grad = torch.nan_to_num(p.grad)\n"

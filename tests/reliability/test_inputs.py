@@ -98,8 +98,8 @@ def test_unreadable_file(tmp_path, monkeypatch):
 
     from click.testing import CliRunner
 
-    from mllint import runner
-    from mllint.cli import main
+    from mllint.run import runner
+    from mllint.frontends.cli import main
 
     (tmp_path / "secret.py").write_bytes(BAD)
     (tmp_path / "other.py").write_bytes(BAD)
@@ -124,7 +124,7 @@ def test_very_large_file(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     from mllint.engine import lint as engine
-    from mllint.cli import main
+    from mllint.frontends.cli import main
 
     monkeypatch.setattr(engine, "MAX_ANALYSED_CHARS", 20_000)
     monkeypatch.setattr(engine, "SYNTAX_CHUNK_CHARS", 2048)
@@ -148,7 +148,7 @@ def test_very_large_file(tmp_path, monkeypatch):
 def test_a_crashing_rule_is_reported_with_how_to_report_it(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from mllint.cli import main
+    from mllint.frontends.cli import main
     from mllint.rules import ml101_nan_to_num_masks_overflow as ml101
 
     def boom(self, node):

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mllint.engine import lint as engine
-from mllint.config import Settings
+from mllint.run.config import Settings
 
 RULE_DOCS = Path(__file__).resolve().parents[2] / "rules"
 FENCE = re.compile(r"```python\n(.*?)```", re.S)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mllint.cli import main
+from mllint.frontends.cli import main
 from mllint.diagnostics import Diagnostic, Location
-from mllint.output import format_github, format_junit, format_lines
+from mllint.frontends.output import format_github, format_junit, format_lines
 
 # a control character inside a string literal is valid Python, and ML103 quotes the expression
 CONTROL = 'import torch\n\n\ndef f(x):\n    return x / x["\x01\x1b[2J"].std()\n'

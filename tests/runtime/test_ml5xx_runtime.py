@@ -18,7 +18,7 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 
-from mllint.config import Settings
+from mllint.run.config import Settings
 from mllint.engine.context import FileContext
 from mllint.hydra.check import PLACEHOLDER
 from mllint.hydra.lint import call_commands, shell_apps

@@ -28,7 +28,7 @@ MAX_ANALYSED_CHARS = 8 * 10**6
 
 KIND_BY_SUFFIX = {".py": "python", ".pyi": "python", ".yaml": "yaml", ".yml": "yaml", ".sh": "shell",
                   ".bash": "shell", ".sbatch": "shell", ".slurm": "shell",  # SLURM job scripts
-                  ".ipynb": "notebook"}  # code cells linted as Python by mllint.notebook
+                  ".ipynb": "notebook"}  # code cells linted as Python (mllint.engine.api)
 
 SYNTAX_ERROR = ("ML000", "syntax-error")
 UNUSED_SUPPRESSION = ("ML001", "unused-suppression")  # checked by the engine after the rules ran
@@ -623,7 +623,8 @@ def check_fix(current: str, edits: list[Edit], kind: str) -> tuple[str, str | No
 
 def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool = False,
               unsafe: bool = False, prescreen: bool | None = None) -> FileResult:
-    """Lint (and optionally fix) source text. Does not touch the file system."""
+    """Lint (and optionally fix) Python, YAML or shell source text. Does not touch the file system.
+    (Notebooks go through mllint.engine.api, which lints their code cells with this.)"""
     try:
         return _lint_text(source, path, kind, rules, project, fix, unsafe, prescreen)
     except MemoryError:  # never a false "syntax error": the file was not checked, and is said to be
@@ -633,10 +634,6 @@ def lint_text(source: str, path: str, kind: str, rules, project=None, fix: bool 
 
 def _lint_text(source: str, path: str, kind: str, rules, project, fix: bool, unsafe: bool,
                prescreen: bool | None) -> FileResult:
-    if kind == "notebook":  # code cells are linted as Python, positions mapped back to cells
-        from mllint.notebook import lint_notebook
-
-        return lint_notebook(source, path, rules, project=project, fix=fix, unsafe=unsafe, prescreen=prescreen)
     result = FileResult(path=path, source=source)
     if kind == "python" and len(source) > MAX_ANALYSED_CHARS:
         # LibCST needs minutes and gigabytes for a file this size (generated code, in practice)

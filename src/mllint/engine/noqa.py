@@ -127,7 +127,7 @@ def add_noqa_notebook(text: str, diagnostics: list[Diagnostic]) -> tuple[str, in
     """add_noqa for a notebook file's text: each code cell's source is given its comments (rows
     and columns of the diagnostics count in their `cell`), and only the changed cells' sources are
     rewritten, as `--fix` does (mllint.notebook.rewrite)."""
-    from mllint import notebook
+    from mllint.formats import notebook
 
     wanted = [d for d in diagnostics if d.code not in NOT_SUPPRESSIBLE and d.cell is not None]
     if not wanted:

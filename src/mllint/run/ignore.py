@@ -20,7 +20,7 @@ import re
 import stat
 from typing import Callable
 
-from mllint.replay import file_state
+from mllint.run.replay import file_state
 
 
 def skipped_directory(dirnames: list[str], filenames: list[str], dirpath: str) -> str | None:

@@ -10,7 +10,7 @@ import re
 from collections import Counter
 
 from mllint.diagnostics import Applicability, Diagnostic
-from mllint.docs import doc_url
+from mllint.frontends.docs import doc_url
 
 # ---- severity: one model for every output (text summary, JSON, SARIF, GitHub, JUnit, LSP) ------
 # A finding is an error (it makes training fail silently, or the file could not be checked);
@@ -175,7 +175,7 @@ def file_region(d: Diagnostic) -> tuple[int, int, int, int]:
     right line of the file's diff."""
     if d.cell is None:
         return d.start.row, d.start.column, d.end.row, d.end.column
-    from mllint.notebook import file_location
+    from mllint.formats.notebook import file_location
 
     start = file_location(d.path, d.cell, d.start.row, d.start.column)
     end = file_location(d.path, d.cell, d.end.row, d.end.column)
@@ -230,7 +230,7 @@ def _doc_section(text: str, title: str) -> str | None:
 
 
 def _rule_descriptor(cls) -> dict:
-    from mllint.docs import doc_text
+    from mllint.frontends.docs import doc_text
 
     page = doc_text(cls.code)
     level = severity(cls.code)
@@ -309,7 +309,7 @@ def format_sarif(diags: list[Diagnostic], *, unsafe: bool = False) -> str:
                 replacements = [{"deletedRegion": _region(e.start.row, e.start.column, e.end.row, e.end.column),
                                  "insertedContent": {"text": e.content}} for e in d.fix.edits]
             elif d.fix.edits:  # a notebook: the edits as one replacement in the .ipynb's JSON text
-                from mllint.notebook import file_replacement
+                from mllint.formats.notebook import file_replacement
 
                 found = file_replacement(d.path, d.fix.edits)
                 if found is not None:

@@ -16,7 +16,8 @@ import json
 import os
 from pathlib import Path
 
-from mllint import __version__, cachefs
+from mllint import __version__
+from mllint.run import cachefs
 from mllint.engine import reads
 from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
 from mllint.fingerprint import CACHE_DIR, new_hash

@@ -171,7 +171,7 @@ def replay(argv: list[str]) -> int | None:
     global previous
     previous = None
     try:
-        from mllint import cachefs
+        from mllint.run import cachefs
 
         cwd = os.getcwd()
         import json
@@ -252,8 +252,8 @@ class Recorder:
         self.output.append((err, text))
 
     def write(self, status: int) -> bool:
-        from mllint import cachefs
-        from mllint.cache import write_json
+        from mllint.run import cachefs
+        from mllint.run.cache import write_json
 
         if self.cwd is None:
             return False

@@ -16,7 +16,7 @@ DOCS_URL = f"{REPOSITORY_URL}/blob/main/rules/"
 @functools.cache
 def docs_dir() -> Path | None:
     here = Path(__file__)
-    for candidate in (here.parent / "rule_docs", here.resolve().parents[2] / "rules"):
+    for candidate in (here.parent.parent / "rule_docs", here.resolve().parents[3] / "rules"):  # in the wheel; in the repository
         if candidate.is_dir():
             return candidate
     return None

@@ -19,14 +19,16 @@ from pathlib import Path
 
 import click
 
-from mllint import __version__, cache, replay
-from mllint.config import ConfigError, ConfigResolver, SelectionLayer, check_selector
+from mllint import __version__
+from mllint.run import cache, replay
+from mllint.run.config import ConfigError, ConfigResolver, SelectionLayer, check_selector
 from mllint.diagnostics import printable
-from mllint.engine.lint import decode, kind_of, lint_text
-from mllint.output import (format_github, format_json, format_junit, format_lines, format_sarif, format_statistics,
+from mllint.engine.api import lint_source
+from mllint.engine.lint import decode, kind_of
+from mllint.frontends.output import (format_github, format_json, format_junit, format_lines, format_sarif, format_statistics,
                             format_summary, format_text, statistics_json)
 from mllint.engine.registry import rule_infos
-from mllint.runner import Task, _git_ignored_file, _rules_for, discover, run_iter
+from mllint.run.runner import Task, _git_ignored_file, _rules_for, discover, run_iter
 
 FORMATS = ["text", "json", "github", "sarif", "junit"]
 
@@ -298,7 +300,7 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
             sys.stdout.flush()
         return 0
     task = Task(path, name, settings)
-    result = lint_text(src.text, name, kind, _rules_for(task), project=settings, fix=fix or diff, unsafe=unsafe)
+    result = lint_source(src.text, name, kind, _rules_for(task), project=settings, fix=fix or diff, unsafe=unsafe)
     for err in result.errors:
         click.echo(printable(f"mllint: error: {err}"), err=True)
     if diff:
@@ -332,7 +334,7 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
 def server() -> None:
     """Run the language server over stdio (for editors; needs pygls: the `lsp` extra)."""
     try:
-        from mllint.lsp import main as serve
+        from mllint.frontends.lsp import main as serve
     except ImportError as exc:
         # mllint-training is not on PyPI, and `pip install mllint` is another project
         _fail(f"the language server needs pygls ({exc}): install mllint with its `lsp` extra, "
@@ -344,7 +346,7 @@ def server() -> None:
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, file_okay=False))
 def clean(paths) -> None:
     """Remove the .mllint_cache/ directories in PATHS (default: the current directory) and below."""
-    from mllint.config import DEFAULT_EXCLUDE
+    from mllint.run.config import DEFAULT_EXCLUDE
 
     skip = set(DEFAULT_EXCLUDE) - {cache.CACHE_DIR}
     for top in paths or (".",):
@@ -380,7 +382,7 @@ def rules_cmd(fmt: str) -> None:
 @click.argument("code")
 def explain(code: str) -> None:
     """Print the documentation page of a rule (e.g. `mllint explain ML101`; `mllint rule ML101` too)."""
-    from mllint.docs import doc_text
+    from mllint.frontends.docs import doc_text
 
     rules = rule_infos()
     code_u = code.upper()

@@ -30,16 +30,17 @@ from pygls.lsp.server import LanguageServer
 from pygls.workspace.text_document import TextDocument
 
 from mllint import __version__
-from mllint.config import ConfigError, ConfigResolver
+from mllint.run.config import ConfigError, ConfigResolver
 from mllint.diagnostics import Applicability, Diagnostic, Fix, split_lines
-from mllint.docs import doc_url
-from mllint.engine.lint import FileResult, check_fix, kind_of, lint_text
-from mllint.output import ERROR, severity
-from mllint.runner import Task, _rules_for
+from mllint.frontends.docs import doc_url
+from mllint.engine.api import lint_source
+from mllint.engine.lint import FileResult, check_fix, kind_of
+from mllint.frontends.output import ERROR, severity
+from mllint.run.runner import Task, _rules_for
 
 if TYPE_CHECKING:
-    from mllint.config import Settings
-    from mllint.notebook import Joined
+    from mllint.run.config import Settings
+    from mllint.formats.notebook import Joined
 
 FIX_ALL = f"{T.CodeActionKind.SourceFixAll.value}.mllint"
 NOTEBOOK_FIX_ALL = f"notebook.{FIX_ALL}"  # what VS Code asks for on a notebook's save
@@ -105,7 +106,7 @@ class MllintServer(LanguageServer):
         settings = self.settings(path)
         if settings is None:
             return None
-        result = lint_text(doc.source, str(path), kind, _rules_for(Task(path, str(path), settings)),
+        result = lint_source(doc.source, str(path), kind, _rules_for(Task(path, str(path), settings)),
                            project=settings, fix=fix, unsafe=unsafe)
         self.log(result)
         return result
@@ -114,7 +115,8 @@ class MllintServer(LanguageServer):
         return self.workspace.get_notebook_document(cell_uri=cell_uri)
 
     def lint_notebook(self, notebook: T.NotebookDocument, fix: bool = False) -> NotebookLint | None:
-        from mllint.notebook import CellSpan, lint_cells, locator, map_diagnostic
+        from mllint.engine.api import lint_cells
+        from mllint.formats.notebook import CellSpan
 
         _forget_stale_project_indexes()
         path = _document_path(notebook.uri)
@@ -127,12 +129,9 @@ class MllintServer(LanguageServer):
             python = cell.kind == T.NotebookCellKind.Code and (doc.language_id or "python") == "python"
             cells.append(CellSpan(index, "code" if python else "markdown", doc.source))
             uris.append(cell.document)
-        broken, joined, result = lint_cells(cells, str(path), _rules_for(Task(path, str(path), settings)),
-                                            project=settings, fix=fix)
-        self.log(result)
-        where = locator(joined.text, joined.token)
-        mapped = [map_diagnostic(d, where) for d in result.diagnostics] if not fix else []
-        return NotebookLint(uris, joined, result, broken + mapped)
+        linted = lint_cells(cells, str(path), _rules_for(Task(path, str(path), settings)), project=settings, fix=fix)
+        self.log(linted.result)
+        return NotebookLint(uris, linted.joined, linted.result, linted.diagnostics if not fix else [])
 
     def publish_notebook(self, notebook_uri: str) -> None:
         notebook = self.workspace.get_notebook_document(notebook_uri=notebook_uri)
@@ -153,7 +152,7 @@ class MllintServer(LanguageServer):
     def cell_edits(self, linted: NotebookLint, new_text: str) -> dict[str, list[T.TextEdit]]:
         """Edits per cell URI that turn each code cell into its source in `new_text` (a fixed
         joined text); empty when the fix cannot be mapped back to the cells."""
-        from mllint.notebook import changed_cells
+        from mllint.formats.notebook import changed_cells
 
         changed = changed_cells(linted.joined, new_text) or {}
         return {linted.cell_uris[index]: [self.minimal_edit(linted.cell_uris[index], new)]
@@ -279,7 +278,7 @@ def _notebook_code_actions(ls: MllintServer, notebook: T.NotebookDocument, uri: 
                            only: list[str] | None) -> list[T.CodeAction] | None:
     """Code actions asked from one cell. A fix is applied to the whole notebook's joined text and
     mapped back, so its edits land in every cell it changes."""
-    from mllint.notebook import locator, map_diagnostic
+    from mllint.formats.notebook import locator, map_diagnostic
 
     linted = ls.lint_notebook(notebook)
     if linted is None:

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from mllint.config import ConfigResolver, Settings
+from mllint.run.config import ConfigResolver, Settings
 from mllint.run.rules import all_rules
-from mllint import cache
+from mllint.run import cache
 from mllint.engine import reads
-from mllint.engine.lint import FileResult, FileState, choose_fixes, decode, has_evidence, kind_of, lint_text, write_atomic
+from mllint.engine.api import lint_source
+from mllint.engine.lint import FileResult, FileState, choose_fixes, decode, has_evidence, kind_of, write_atomic
 from mllint.fingerprint import MAX_FILE_BYTES, NotRegularFile, check_regular, content_digest, open_nonblocking
 
 
@@ -57,7 +58,7 @@ def discover(paths: list[str], resolver: ConfigResolver, force_exclude: bool = F
     `exclude`, git's ignore files (`respect-gitignore`), virtual environments and Hydra run
     directories leave out below them (mllint.ignore). `inputs` (a `replay.RunInputs`) is told the
     entries of each directory walked and the ignore files read."""
-    from mllint.ignore import Ignores, ignores_above, repository_ignores, skipped_directory
+    from mllint.run.ignore import Ignores, ignores_above, repository_ignores, skipped_directory
 
     found: list[tuple[Path, str, Settings]] = []
     errors: list[str] = []
@@ -133,7 +134,7 @@ def _git_ignored_file(path: Path, settings: Settings, inputs=None) -> bool:
     """A file named on the command line that git ignores (for --force-exclude)."""
     if not settings.respect_gitignore:
         return False
-    from mllint.ignore import ignores_above
+    from mllint.run.ignore import ignores_above
 
     full = os.path.abspath(path)
     directory = os.path.dirname(full)
@@ -280,11 +281,11 @@ def process(task: Task) -> FileResult:
     recorder = reads.Reads() if state is not None and _reads_other_files(src.text, _infos_for(task), kind) else None
     if recorder is not None:
         with recorder:
-            result = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
+            result = lint_source(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
                                unsafe=task.unsafe)
         read = recorder.to_json()
     else:
-        result = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
+        result = lint_source(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
                            unsafe=task.unsafe)
     result.state, result.reads = state, read
     if len(data) >= _LARGE_FILE_BYTES:
@@ -302,7 +303,7 @@ def process(task: Task) -> FileResult:
             result.new_source = None
             result.fixed = result.noqa_added = 0
             # what is reported must be the findings of the file as it stays, not of the fixed text
-            result.diagnostics = lint_text(src.text, task.display, kind, _rules_for(task), project=task.settings,
+            result.diagnostics = lint_source(src.text, task.display, kind, _rules_for(task), project=task.settings,
                                            fix=False).diagnostics
     return result
 

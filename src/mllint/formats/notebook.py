@@ -485,35 +485,7 @@ def rewrite(text: str, cells: list[CellSpan], new_sources: dict[int, str]) -> st
     return out
 
 
-# ---- linting -----------------------------------------------------------------------------------
-
-def _notebook_diagnostic(path: str, exc: NotebookError) -> Diagnostic:
-    from mllint.engine.lint import _syntax_diagnostic
-
-    return _syntax_diagnostic(path, str(exc), exc.row, exc.column)
-
-
-def lint_cells(cells: list[CellSpan], path: str, rules, project=None, fix: bool = False, unsafe: bool = False,
-               prescreen: bool | None = None):
-    """Lint the code cells as one module. Returns (broken, joined, result): one ML000 per cell that
-    does not compile on its own (with `cell` set), the joined text of the other code cells, and the
-    engine's FileResult for that text (positions in the joined text)."""
-    from mllint.engine.lint import _compile_check, lint_text
-
-    # Jupyter compiles each cell on its own: a cell that does not compile (pasted output, a
-    # truncated function) is one ML000 at its own position, and the other cells are still linted.
-    broken: list[Diagnostic] = []
-    for cell in cells:
-        if cell.cell_type == "code":
-            _, problem = _compile_check(mask(cell.source, "mllint", []), path)
-            if problem is not None:
-                problem.cell = cell.index + 1
-                broken.append(problem)
-    joined = join(cells, frozenset(d.cell - 1 for d in broken))
-    result = lint_text(joined.text, path, "python", rules, project=project, fix=fix, unsafe=unsafe,
-                       prescreen=prescreen)
-    return broken, joined, result
-
+# ---- mapping the linted module back to the cells ---------------------------------------------
 
 def locator(joined_text: str, token: str):
     """Maps a Location in a joined text to (cell number, Location in that cell's source)."""
@@ -535,38 +507,6 @@ def changed_cells(joined: Joined, new_text: str) -> dict[int, str] | None:
         if new != cell.source:
             changed[cell.index] = new
     return changed
-
-
-def lint_notebook(text: str, path: str, rules, project=None, fix: bool = False, unsafe: bool = False,
-                  prescreen: bool | None = None):
-    """Lint (and optionally fix) a notebook's text. Returns a FileResult whose `source` and
-    `new_source` are notebook file texts and whose diagnostics carry `cell`."""
-    from mllint.engine.lint import FileResult
-
-    try:
-        cells = read(text)
-    except NotebookError as exc:
-        return FileResult(path, diagnostics=[_notebook_diagnostic(path, exc)], source=text)
-    broken, joined, result = lint_cells(cells, path, rules, project=project, fix=fix, unsafe=unsafe,
-                                        prescreen=prescreen)
-    final = result.new_source if result.new_source is not None else joined.text
-    where = locator(final, joined.token)
-    diagnostics = sorted(broken + [map_diagnostic(d, where) for d in result.diagnostics], key=Diagnostic.sort_key)
-    out = FileResult(path, diagnostics=diagnostics, errors=[e.replace(joined.token, "mllint") for e in result.errors],
-                     fixed=result.fixed, source=text)
-    if hasattr(out, "warnings"):  # the engine's non-fatal notes (e.g. a size limit) are passed on
-        out.warnings.extend(getattr(result, "warnings", ()))
-    if result.new_source is not None:
-        changed = changed_cells(joined, result.new_source)
-        if changed is None:
-            out.errors.append(f"{path}: fixes could not be mapped back to the notebook's cells; "
-                              "the notebook was not changed")
-            out.fixed = 0
-        elif changed:
-            out.new_source = rewrite(text, cells, changed)
-        else:
-            out.fixed = 0
-    return out
 
 
 # ---- positions in the file, for formats that point into the .ipynb itself (GitHub, SARIF) -------
