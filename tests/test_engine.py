@@ -140,7 +140,7 @@ class _Crashing(Rule):
 
 
 def test_a_crashing_rule_is_reported_and_the_others_still_run():
-    from mllint.rules.ml101_nan_to_num_masks_overflow import NanToNumMasksOverflow
+    from mllint.rules.precision.ml101_nan_to_num_masks_overflow import NanToNumMasksOverflow
 
     result = engine.lint_text(BAD, "x.py", "python", [(_Crashing, {}), (NanToNumMasksOverflow, {})])
     assert [d.code for d in result.diagnostics] == ["ML101"]

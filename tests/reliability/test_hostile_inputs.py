@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from mllint.engine import lint as engine
 from mllint.run import runner
 from mllint.frontends.cli import main
-from mllint.hydra import configs
+from mllint.analysis.hydra import configs
 
 TIMEOUT = 120  # a hang is a failure, not a stuck suite
 BAD = b"import torch\np.grad = torch.nan_to_num(p.grad)\n"

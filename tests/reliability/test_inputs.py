@@ -149,7 +149,7 @@ def test_a_crashing_rule_is_reported_with_how_to_report_it(tmp_path, monkeypatch
     from click.testing import CliRunner
 
     from mllint.frontends.cli import main
-    from mllint.rules import ml101_nan_to_num_masks_overflow as ml101
+    from mllint.rules.precision import ml101_nan_to_num_masks_overflow as ml101
 
     def boom(self, node):
         raise KeyError("unexpected")

@@ -20,8 +20,8 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 
 from mllint.run.config import Settings
 from mllint.engine.context import FileContext
-from mllint.hydra.check import PLACEHOLDER
-from mllint.hydra.lint import call_commands, shell_apps
+from mllint.analysis.hydra.check import PLACEHOLDER
+from mllint.analysis.hydra.lint import call_commands, shell_apps
 from mllint.testing import fix, lint
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"

@@ -7,7 +7,7 @@ import ast
 import libcst as cst
 
 from mllint.analysis.classes import class_kinds, enclosing_method, first_param
-from mllint.astutil import find_arg, number, with_arguments
+from mllint.analysis.astutil import find_arg, number, with_arguments
 from mllint.engine.candidates import Calls
 from mllint.diagnostics import Applicability, Fix
 from mllint.engine.rule import Rule, register

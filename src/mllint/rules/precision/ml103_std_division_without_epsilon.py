@@ -8,7 +8,7 @@ import libcst as cst
 
 from mllint.analysis.names import flat_code
 from mllint.analysis.scopes import KeyIndex, subtree_keys
-from mllint.astutil import find_arg
+from mllint.analysis.astutil import find_arg
 from mllint.engine.candidates import Calls, Ops, leaves
 from mllint.engine.context import FileContext
 from mllint.diagnostics import Applicability, Fix

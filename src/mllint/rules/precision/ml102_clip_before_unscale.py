@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from mllint.astutil import find_arg
+from mllint.analysis.astutil import find_arg
 from mllint.engine.candidates import Calls, leaves
 from mllint.engine.context import FileContext, Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix
-from mllint.gradients import is_gradient
-from mllint.gradscaler import is_gradscaler, usage
+from mllint.analysis.gradients import is_gradient
+from mllint.analysis.gradscaler import is_gradscaler, usage
 from mllint.engine.rule import Rule, register
 from mllint.engine.traversal import WORK, walk
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from mllint.diagnostics import Applicability, Edit, Fix, Location
-from mllint.hydra.lint import PYTHON_CANDIDATES, PYTHON_EVIDENCE, SHELL_EVIDENCE, call_findings, shell_findings
+from mllint.analysis.hydra.lint import PYTHON_CANDIDATES, PYTHON_EVIDENCE, SHELL_EVIDENCE, call_findings, shell_findings
 from mllint.engine.rule import Rule, register
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import libcst as cst
 
 from mllint.analysis.timeline import Event, exclusive, file_facts, timeline
-from mllint.astutil import find_arg
+from mllint.analysis.astutil import find_arg
 from mllint.engine.candidates import Calls
 from mllint.engine.rule import Rule, register
 from mllint.engine.traversal import WORK

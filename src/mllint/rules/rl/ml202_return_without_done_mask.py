@@ -9,7 +9,7 @@ import libcst as cst
 
 from mllint.analysis.classes import enclosing_method, first_param, self_assignments
 from mllint.analysis.names import flat_code, last_name
-from mllint.astutil import number
+from mllint.analysis.astutil import number
 from mllint.engine.candidates import Nodes, Ops, Words, callee
 from mllint.engine.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix

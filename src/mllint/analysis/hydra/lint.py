@@ -9,13 +9,13 @@ from typing import Any
 
 import libcst as cst
 
-from mllint.astutil import find_arg
+from mllint.analysis.astutil import find_arg
 from mllint.engine.candidates import Calls, Words, leaves
 from mllint.engine.context import FileContext
 from mllint.diagnostics import Location
-from mllint.hydra.apps import CONFIG_SOURCES, App, find_app
-from mllint.hydra.check import PLACEHOLDER, Arg, Finding, check_command
-from mllint.hydra.commands import Command, shell_commands, shell_words, split_command
+from mllint.analysis.hydra.apps import CONFIG_SOURCES, App, find_app
+from mllint.analysis.hydra.check import PLACEHOLDER, Arg, Finding, check_command
+from mllint.analysis.hydra.commands import Command, shell_commands, shell_words, split_command
 from mllint.engine.reads import note_link
 from mllint.engine.traversal import walk
 
@@ -624,9 +624,9 @@ def yaml_findings(ctx: FileContext) -> list[tuple[str, Location, Location]]:
     an app that registers configs in code)."""
     import yaml
 
-    from mllint.hydra.apps import apps_under
-    from mllint.hydra.check import _did_you_mean, _suggest
-    from mllint.hydra.configs import BoundedLoader, Repo, TooDeep, Unresolvable, _parse_entry
+    from mllint.analysis.hydra.apps import apps_under
+    from mllint.analysis.hydra.check import _did_you_mean, _suggest
+    from mllint.analysis.hydra.configs import BoundedLoader, Repo, TooDeep, Unresolvable, _parse_entry
 
     root, _, path = _settings(ctx)
     app = next((a for a in apps_under(root) if a.config_dir is not None and a.config_dir in path.parents), None)

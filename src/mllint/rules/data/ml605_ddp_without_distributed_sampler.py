@@ -9,7 +9,7 @@ from mllint.analysis.data_loading import HARMLESS_CALLS, data_loading
 from mllint.engine.candidates import Calls
 from mllint.engine.context import dotted_name
 from mllint.engine.rule import Rule, register
-from mllint.rules.ml604_distributed_sampler_without_set_epoch import EVALUATION
+from mllint.rules.data.ml604_distributed_sampler_without_set_epoch import EVALUATION
 
 SAMPLING_KEYWORDS = {"sampler", "batch_sampler"}
 

@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from mllint.diagnostics import Location
-from mllint.hydra.apps import App
+from mllint.analysis.hydra.apps import App
 from mllint.engine.reads import note_dir, note_link
-from mllint.hydra.configs import GroupChoice, Repo, Unreadable, Unresolvable, all_keys, compose, entry_key, lookup
+from mllint.analysis.hydra.configs import GroupChoice, Repo, Unreadable, Unresolvable, all_keys, compose, entry_key, lookup
 
 # Stands for a value mllint cannot know ($VAR in a script, {expr} in an f-string). It is a
 # valid Hydra identifier, so the rest of the override still parses.

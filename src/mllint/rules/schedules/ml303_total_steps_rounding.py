@@ -13,7 +13,7 @@ import re
 import libcst as cst
 
 from mllint.analysis.names import leaf_name
-from mllint.astutil import find_arg
+from mllint.analysis.astutil import find_arg
 from mllint.engine.candidates import Calls, Ops, Words, leaves
 from mllint.engine.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix

@@ -11,7 +11,7 @@ from mllint.analysis.classes import enclosing_method, first_param, self_assignme
 from mllint.analysis.flow import reaches_regression_loss
 from mllint.analysis.names import flat_code, last_name
 from mllint.analysis.scopes import KeyIndex, name_uses, next_statement, subtree_keys
-from mllint.astutil import find_arg, number
+from mllint.analysis.astutil import find_arg, number
 from mllint.engine.candidates import Calls, Ops, leaves
 from mllint.engine.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix, Location, split_lines

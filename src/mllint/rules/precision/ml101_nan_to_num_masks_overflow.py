@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from mllint.astutil import find_arg, has_star_args, infinity_sign, is_finite_constant, is_none, with_arguments
+from mllint.analysis.astutil import find_arg, has_star_args, infinity_sign, is_finite_constant, is_none, with_arguments
 from mllint.engine.candidates import Calls
 from mllint.diagnostics import Applicability, Fix
-from mllint.gradients import is_gradient
+from mllint.analysis.gradients import is_gradient
 from mllint.engine.rule import Rule, register
 
 FUNCTIONS = {"torch.nan_to_num", "torch.nan_to_num_", "torch.Tensor.nan_to_num", "torch.Tensor.nan_to_num_"}

@@ -12,7 +12,7 @@ import re
 import libcst as cst
 import yaml
 
-from mllint.astutil import find_arg
+from mllint.analysis.astutil import find_arg
 from mllint.engine.candidates import Words
 from mllint.engine.context import dotted_name
 from mllint.engine.rule import Rule, register
@@ -150,7 +150,7 @@ def yaml_pairs(root: yaml.Node):
 
 def yaml_documents(source: str):
     """Composed (never constructed) documents: no tag can build an object."""
-    from mllint.hydra.configs import BoundedLoader  # refuses nesting that would take seconds to scan
+    from mllint.analysis.hydra.configs import BoundedLoader  # refuses nesting that would take seconds to scan
 
     return list(yaml.compose_all(source, Loader=BoundedLoader))
 

@@ -8,7 +8,7 @@ import re
 import libcst as cst
 
 from mllint.analysis.classes import self_assignments
-from mllint.astutil import find_arg, number
+from mllint.analysis.astutil import find_arg, number
 from mllint.engine.candidates import Calls, leaves
 from mllint.engine.context import FileContext, Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix

@@ -9,7 +9,7 @@ from mllint.analysis.losses import BCE, BCE_WITH_LOGITS, LossCall, loss_call
 from mllint.engine.candidates import Calls
 from mllint.diagnostics import Applicability, Fix
 from mllint.engine.rule import Rule, register
-from mllint.rules.ml804_softmax_into_cross_entropy import call_frame, direct_call, may_call_loss, where
+from mllint.rules.evaluation.ml804_softmax_into_cross_entropy import call_frame, direct_call, may_call_loss, where
 
 SIGMOID_FUNCTIONS = ("torch.sigmoid", "torch.nn.functional.sigmoid", "torch.special.expit")
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from mllint.hydra.lint import PYTHON_EVIDENCE, SHELL_EVIDENCE, yaml_findings
+from mllint.analysis.hydra.lint import PYTHON_EVIDENCE, SHELL_EVIDENCE, yaml_findings
 from mllint.engine.rule import register
-from mllint.rules.ml501_hydra_append_existing_key import HydraRule
+from mllint.rules.hydra.ml501_hydra_append_existing_key import HydraRule
 
 
 @register

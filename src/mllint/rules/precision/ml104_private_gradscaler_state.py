@@ -9,7 +9,7 @@ import libcst as cst
 from mllint.engine.candidates import Calls, Nodes, Words
 from mllint.analysis.classes import self_assignments
 from mllint.engine.context import dotted_name
-from mllint.gradscaler import derives_from_gradscaler, is_gradscaler, is_gradscaler_subclass, usage
+from mllint.analysis.gradscaler import derives_from_gradscaler, is_gradscaler, is_gradscaler_subclass, usage
 from mllint.engine.rule import Rule, register
 
 # Names that only GradScaler has: on an object *named* like a scaler they are enough evidence.

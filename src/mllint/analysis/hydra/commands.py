@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mllint.diagnostics import line_starts, split_lines
 from mllint.diagnostics import Location
-from mllint.hydra.check import PLACEHOLDER, Arg
+from mllint.analysis.hydra.check import PLACEHOLDER, Arg
 
 PYTHON = re.compile(r"^python(\d+(\.\d+)*)?$")
 WRAPPERS = {"nohup", "exec", "time", "command"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mllint.engine.rule import register
-from mllint.rules.ml501_hydra_append_existing_key import HydraRule
+from mllint.rules.hydra.ml501_hydra_append_existing_key import HydraRule
 
 
 @register

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mllint.fingerprint import read_regular
-from mllint.hydra.configs import Repo, walk_dirs
+from mllint.analysis.hydra.configs import Repo, walk_dirs
 from mllint.engine.reads import note_dir, note_file, note_link
 
 MAX_APP_BYTES = 2 * 2**20  # a Hydra app is a script, not generated code; its full AST costs ~400x its size
