@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Iterator
 import libcst as cst
 from libcst._nodes.internal import CodegenState
 
-from mllint.engine.memo import Memo
 from mllint.diagnostics import Diagnostic, Edit, Fix, Location, line_starts, location_at
+from mllint.engine.memo import Memo
 from mllint.engine.positions import Positions
 from mllint.engine.traversal import walk
 

@@ -40,7 +40,7 @@ def kind_of(path: str | Path) -> str | None:
 
 
 class FileState(NamedTuple):
-    """The file as it was read for linting: what a run's record (mllint.replay) keeps of it."""
+    """The file as it was read for linting: what a run's record (mllint.run.replay) keeps of it."""
 
     content: str  # fingerprint.content_digest of the bytes
     key: str  # the per-file cache key
@@ -59,7 +59,7 @@ class FileResult:
     new_source: str | None = None  # set when fixing changed the source
     source: str | None = None
     state: FileState | None = None  # what reading the file found (with the cache on)
-    # What cross-file rules read besides the file (mllint.reads.Reads.to_json), if they took part.
+    # What cross-file rules read besides the file (mllint.engine.reads.Reads.to_json), if they took part.
     reads: dict | None = None
     # False when a rule warned (a config it could not read): the cache keeps diagnostics only, and
     # a cached answer would drop the warning
@@ -200,7 +200,7 @@ def run_rules(source: str, path: str, kind: str, rules: list[tuple[type[Rule], d
     # CPython's own parser is the cheap syntax check (about a tenth of a LibCST parse); it rejects
     # what Python cannot parse anyway, including nesting deep enough to make LibCST's parser
     # quadratic or overflow the stack. Its tree also tells which rules have candidates in the
-    # file (mllint.candidates). Nothing is executed.
+    # file (mllint.engine.candidates). Nothing is executed.
     return _in_deep_stack(_check_parse_visit, source, path, kind, rules, project, errors, on_error, enabled,
                           prescreen, warnings)
 
@@ -588,7 +588,7 @@ def _without_unfixable(linted: tuple[list[Diagnostic], list[str]], project) -> t
 
 INVALID_FIX = "would produce invalid code"
 MISPLACED_FIX = "would change the file elsewhere than it intends"
-# what LibCST may leave out of its text of a module (mllint.positions), compared loosely
+# what LibCST may leave out of its text of a module (mllint.engine.positions), compared loosely
 _DROPPABLE = str.maketrans("", "", " \t\f\v\r\n\\\ufeff")
 
 

@@ -1,7 +1,7 @@
 """`mllint --add-noqa`: a `# noqa: CODE` on every line with a finding, as Ruff's `--add-noqa`, to
 adopt mllint on an existing codebase and let only new findings fail.
 
-Each comment goes where mllint.suppression reads it for that diagnostic: on its first row (a
+Each comment goes where mllint.engine.suppression reads it for that diagnostic: on its first row (a
 diagnostic is suppressed by a directive on its first or last row), where a row that cannot end in
 a comment stands for the next one that can (`Suppressions.row_of`: the end of a multi-line string
 or a backslash continuation in Python, the last row of a continued command in shell scripts). In
@@ -126,7 +126,7 @@ def _same_content(old: str, new: str, kind: str) -> bool:
 def add_noqa_notebook(text: str, diagnostics: list[Diagnostic]) -> tuple[str, int, list[Diagnostic]]:
     """add_noqa for a notebook file's text: each code cell's source is given its comments (rows
     and columns of the diagnostics count in their `cell`), and only the changed cells' sources are
-    rewritten, as `--fix` does (mllint.notebook.rewrite)."""
+    rewritten, as `--fix` does (mllint.formats.notebook.rewrite)."""
     from mllint.formats import notebook
 
     wanted = [d for d in diagnostics if d.code not in NOT_SUPPRESSIBLE and d.cell is not None]

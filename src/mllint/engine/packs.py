@@ -10,7 +10,7 @@ A pack whose prefix, codes or classes are wrong, or that clashes with another pa
 with one line naming the pack (exit 2). Docs pages: `rule_docs/<CODE>-<name>.md` in the package
 of the module the entry point names. See docs/rule-packs.md.
 
-Finding the packs must stay cheap: a replayed run (mllint.replay) only needs to know which packs
+Finding the packs must stay cheap: a replayed run (mllint.run.replay) only needs to know which packs
 are installed, at which versions, for its key. So this module reads the `entry_points.txt` of the
 `*.dist-info` directories on sys.path itself (what importlib.metadata reads, without importing it
 and without parsing every file's sections), and imports a pack only when its rules are needed.

@@ -45,7 +45,7 @@ class Rule:
     # A dict {kind: items} gives different evidence per file kind (e.g. launchers vs YAML configs).
     evidence: ClassVar[tuple[str | re.Pattern, ...] | dict[str, tuple[str | re.Pattern, ...]]] = ()
     # For Python files: what the file's CPython AST must contain for the rule to report anything
-    # (a necessary condition, see mllint.candidates). None means "always run".
+    # (a necessary condition, see mllint.engine.candidates). None means "always run".
     candidates: ClassVar[Pattern | None] = None
     file_kinds: ClassVar[tuple[str, ...]] = ("python",)
     # True for rules whose result also depends on other files (e.g. Hydra configs): never cached.

@@ -20,14 +20,14 @@ from pathlib import Path
 import click
 
 from mllint import __version__
-from mllint.run import cache, replay
-from mllint.run.config import ConfigError, ConfigResolver, SelectionLayer, check_selector
 from mllint.diagnostics import printable
 from mllint.engine.api import lint_source
 from mllint.engine.lint import decode, kind_of
-from mllint.frontends.output import (format_github, format_json, format_junit, format_lines, format_sarif, format_statistics,
-                            format_summary, format_text, statistics_json)
 from mllint.engine.registry import rule_infos
+from mllint.frontends.output import (format_github, format_json, format_junit, format_lines, format_sarif,
+                                     format_statistics, format_summary, format_text, statistics_json)
+from mllint.run import cache, replay
+from mllint.run.config import ConfigError, ConfigResolver, SelectionLayer, check_selector
 from mllint.run.runner import Task, _git_ignored_file, _rules_for, discover, run_iter
 
 FORMATS = ["text", "json", "github", "sarif", "junit"]
@@ -57,7 +57,7 @@ def _fail(message: str) -> None:
 
 
 def _echo(text: str, err: bool = False, nl: bool = True) -> None:
-    """click.echo, and the run's record (mllint.replay) keeps what was printed; a file name that is
+    """click.echo, and the run's record (mllint.run.replay) keeps what was printed; a file name that is
     not UTF-8 is shown escaped (printable)."""
     text = printable(text)
     click.echo(text, err=err, nl=nl)

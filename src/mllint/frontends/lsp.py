@@ -1,7 +1,7 @@
 """`mllint server`: a language server over stdio (pygls).
 
 It lints a document when it is opened, changed and saved, and publishes the diagnostics (errors and
-warnings as in every output, see mllint.output.severity); it offers a quick fix for each fixable
+warnings as in every output, see mllint.frontends.output.severity); it offers a quick fix for each fixable
 diagnostic, a "Disable MLxxx for this line" action (a `# noqa` comment), a "fix all" source action
 (`source.fixAll.mllint`), and a hover on a diagnostic with its rule's summary and documentation link.
 Settings come from the same `[tool.mllint]` table as on the command line: the nearest
@@ -30,17 +30,17 @@ from pygls.lsp.server import LanguageServer
 from pygls.workspace.text_document import TextDocument
 
 from mllint import __version__
-from mllint.run.config import ConfigError, ConfigResolver
 from mllint.diagnostics import Applicability, Diagnostic, Fix, split_lines
-from mllint.frontends.docs import doc_url
 from mllint.engine.api import lint_source
 from mllint.engine.lint import FileResult, check_fix, kind_of
+from mllint.frontends.docs import doc_url
 from mllint.frontends.output import ERROR, severity
+from mllint.run.config import ConfigError, ConfigResolver
 from mllint.run.runner import Task, _rules_for
 
 if TYPE_CHECKING:
-    from mllint.run.config import Settings
     from mllint.formats.notebook import Joined
+    from mllint.run.config import Settings
 
 FIX_ALL = f"{T.CodeActionKind.SourceFixAll.value}.mllint"
 NOTEBOOK_FIX_ALL = f"notebook.{FIX_ALL}"  # what VS Code asks for on a notebook's save
@@ -238,7 +238,7 @@ class MllintServer(LanguageServer):
 
 
 def _forget_stale_project_indexes() -> None:
-    """The Hydra rules find a project's apps in an index of its .py files (mllint.reads.tree), read
+    """The Hydra rules find a project's apps in an index of its .py files (mllint.engine.reads.tree), read
     once per run: here, where the process outlives many edits, it is dropped when a directory
     changed, so an app written after a config was opened is found at the config's next lint."""
     from mllint.engine import reads

@@ -5,8 +5,8 @@ code, the versions of the libraries that shape results, and the effective settin
 options, per-file ignores); it holds the diagnostics. Entries are written atomically (temporary file
 + rename), so two runs sharing the cache at once are safe: the worst case is that both compute the
 same entry. Results that involve cross-file rules (which also read other files, e.g. Hydra configs)
-hold what those rules read (mllint.reads) and count only while all of it is unchanged. Nothing is
-read, written or deleted through a symlink in the cache path (mllint.cachefs).
+hold what those rules read (mllint.engine.reads) and count only while all of it is unchanged. Nothing is
+read, written or deleted through a symlink in the cache path (mllint.run.cachefs).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import os
 from pathlib import Path
 
 from mllint import __version__
-from mllint.run import cachefs
-from mllint.engine import reads
 from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
+from mllint.engine import reads
 from mllint.fingerprint import CACHE_DIR, new_hash
+from mllint.run import cachefs
 from mllint.run.versions import code_fingerprint
 
 
@@ -50,7 +50,7 @@ def _entry_dir(digest: str) -> tuple[str, str, str]:
     return (CACHE_DIR, __version__, digest[:2])
 
 
-# Entries read in bulk, by key: a previous run's record (mllint.replay) holds one per file it linted.
+# Entries read in bulk, by key: a previous run's record (mllint.run.replay) holds one per file it linted.
 _preloaded: dict[str, dict] = {}
 
 
@@ -60,7 +60,7 @@ def preload(entries: dict[str, dict]) -> None:
 
 
 def load(root: Path, digest: str) -> tuple[list[Diagnostic], dict | None] | None:
-    """The entry's diagnostics and what cross-file rules read for them (`mllint.reads`, else
+    """The entry's diagnostics and what cross-file rules read for them (`mllint.engine.reads`, else
     None); None if there is no entry, or if any file or directory they read has changed since."""
     try:
         raw = _preloaded.get(digest)
@@ -76,7 +76,7 @@ def load(root: Path, digest: str) -> tuple[list[Diagnostic], dict | None] | None
 
 def store(root: Path, digest: str, diagnostics: list[Diagnostic], read: dict | None = None) -> None:
     """Best effort: a cache that cannot be written (read-only checkout, a symlink in the cache
-    path) is simply not used. `read`: what cross-file rules read besides the file (mllint.reads)."""
+    path) is simply not used. `read`: what cross-file rules read besides the file (mllint.engine.reads)."""
     write_json(root, (*_entry_dir(digest), f"{digest}.json"), entry(diagnostics, read))
 
 
@@ -86,7 +86,7 @@ def entry(diagnostics: list[Diagnostic], read: dict | None) -> dict:
 
 
 def write_json(root: Path, path: tuple[str, ...], value) -> bool:
-    """Write a cache file, root/path..., atomically, never through a symlink (mllint.cachefs),
+    """Write a cache file, root/path..., atomically, never through a symlink (mllint.run.cachefs),
     creating the tagged cache directory under `root` first; best effort: False if it cannot be
     written. ensure_ascii: a file name that is not UTF-8 is written as an escape."""
     try:

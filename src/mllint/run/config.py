@@ -19,11 +19,11 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from mllint.fingerprint import content_digest, read_regular
 from mllint.engine.reads import new_run
-from mllint.engine.rule import Rule, RuleInfo
-from mllint.run.rules import all_rules
 from mllint.engine.registry import rule_infos
+from mllint.engine.rule import Rule, RuleInfo
+from mllint.fingerprint import content_digest, read_regular
+from mllint.run.rules import all_rules
 
 # Names skipped when walking a directory (as Ruff's default `exclude`, plus mllint's own): matched
 # against the name of each file and directory below a path named on the command line, never against

@@ -8,13 +8,13 @@ output and exit status, and everything the output depends on:
 - the configuration files looked for and not found there;
 - the entries of every directory walked (a file added, removed or renamed there changes them);
 - where each symlinked directory it went through led (settings are looked up where it leads);
-- where cross-file rules took part, what they read (mllint.reads: entries of each directory, size
+- where cross-file rules took part, what they read (mllint.engine.reads: entries of each directory, size
   and modification time of each file, as they were when read).
 Replaying checks all of it (so it reads every linted file, as a warm run does) and otherwise runs
 the normal way. The key is the arguments, the working directory, the Python version, mllint's
 version and code, the versions of the libraries that shape results, and the prescreen switch. The
 output is printed as click.echo printed it, and the record is read and written through
-mllint.cachefs (never through a symlink).
+mllint.run.cachefs (never through a symlink).
 
 Only the `mllint` command records, and only a plain check (no --fix, --diff, --stdin-filename,
 --output-file or --no-cache) that ended without errors. Records live in
@@ -95,7 +95,7 @@ class RunInputs:
         self.stats[os.path.abspath(path)] = [size, mtime_ns]
 
     def reads(self, read: dict) -> bool:
-        """What a file's cross-file rules read (mllint.reads), in the state they saw it; False if
+        """What a file's cross-file rules read (mllint.engine.reads), in the state they saw it; False if
         a tree they walked is no longer what this process sees."""
         from mllint.engine import reads
 
@@ -244,7 +244,7 @@ class Recorder:
             self.cwd = None
         self.inputs = RunInputs()
         self.output: list[tuple[bool, str]] = []  # (to stderr, text)
-        # Each file's result, as a per-file cache entry under its key (mllint.cache): when the
+        # Each file's result, as a per-file cache entry under its key (mllint.run.cache): when the
         # command is run again after a change, the unchanged files are answered from here.
         self.entries: dict[str, dict] = {}
 

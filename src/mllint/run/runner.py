@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from mllint.run.config import ConfigResolver, Settings
-from mllint.run.rules import all_rules
-from mllint.run import cache
 from mllint.engine import reads
 from mllint.engine.api import lint_source
 from mllint.engine.lint import FileResult, FileState, choose_fixes, decode, has_evidence, kind_of, write_atomic
 from mllint.fingerprint import MAX_FILE_BYTES, NotRegularFile, check_regular, content_digest, open_nonblocking
+from mllint.run import cache
+from mllint.run.config import ConfigResolver, Settings
+from mllint.run.rules import all_rules
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def discover(paths: list[str], resolver: ConfigResolver, force_exclude: bool = F
     """Files to lint, with their settings. Named files are always linted (unless `force_exclude`,
     as pre-commit wants: it names every staged file); directories are walked, skipping what
     `exclude`, git's ignore files (`respect-gitignore`), virtual environments and Hydra run
-    directories leave out below them (mllint.ignore). `inputs` (a `replay.RunInputs`) is told the
+    directories leave out below them (mllint.run.ignore). `inputs` (a `replay.RunInputs`) is told the
     entries of each directory walked and the ignore files read."""
     from mllint.run.ignore import Ignores, ignores_above, repository_ignores, skipped_directory
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import sys
 
-import mllint
 from mllint import __version__
+import mllint
 from mllint.engine.packs import fingerprint_text
 from mllint.fingerprint import tree_fingerprint
 
