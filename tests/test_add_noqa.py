@@ -15,10 +15,10 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mllint import engine
-from mllint.cli import main
+from mllint.engine import lint as engine
+from mllint.frontends.cli import main
 from mllint.diagnostics import Diagnostic, Location
-from mllint.noqa import _yaml_rows, add_noqa
+from mllint.engine.noqa import _yaml_rows, add_noqa
 from mllint.testing import lint
 
 from integrations.notebooks import CELLS, MARL_CELLS, notebook_text
@@ -206,14 +206,14 @@ def test_a_directive_counted_on_another_row_is_not_merged_into():
     ("a: |\n  b\n", "a: |\n  b  # noqa: ML302\n", "yaml", False),
 ])
 def test_only_comments_may_change(old, new, kind, same):
-    from mllint.noqa import _same_content
+    from mllint.engine.noqa import _same_content
 
     assert _same_content(old, new, kind) is same
 
 
 def test_a_comment_that_would_change_the_file_is_not_written(monkeypatch):
-    import mllint.noqa
+    import mllint.engine.noqa
 
-    monkeypatch.setattr(mllint.noqa, "_yaml_rows", lambda source: set())  # as if the scalar were missed
+    monkeypatch.setattr(mllint.engine.noqa, "_yaml_rows", lambda source: set())  # as if the scalar were missed
     with pytest.raises(ValueError, match="would have changed what the file says"):
         add_noqa("a: |\n  b\n", "yaml", [_diag("ML302", 2)])

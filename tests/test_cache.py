@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mllint import __version__, fingerprint, runner
-from mllint.cli import main
+from mllint import __version__, fingerprint
+from mllint.run import runner
+from mllint.run import versions
+from mllint.frontends.cli import main
 
 BAD = "import torch\n\n\ndef step(p):\n    p.grad = torch.nan_to_num(p.grad)\n"
 REPO = Path(__file__).resolve().parents[1]
@@ -27,13 +29,13 @@ def project(tmp_path, monkeypatch):
 
 def _count_lints(monkeypatch):
     calls = []
-    original = runner.lint_text
+    original = runner.lint_source
 
     def counting(*args, **kwargs):
         calls.append(args[1])
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(runner, "lint_text", counting)
+    monkeypatch.setattr(runner, "lint_source", counting)
     return calls
 
 
@@ -137,8 +139,8 @@ def test_a_warm_run_reads_only_the_cache(tmp_path):
     assert {"libcst", "mllint.rules"} <= _imported(cold.stderr)
     assert not {"libcst", "mllint.rules", "yaml", "astroid", "concurrent.futures.process"} & _imported(warm.stderr)
     # nor what only linting, fixing or hashlib's OpenSSL backend need (each a few % of a warm run)
-    assert not {"mllint.suppression", "tempfile", "_hashlib"} & _imported(warm.stderr)
-    heavy = ("libcst", "astroid", "yaml", "mllint.rules", "mllint.hydra", "mllint.context", "mllint.notebook")
+    assert not {"mllint.engine.suppression", "tempfile", "_hashlib"} & _imported(warm.stderr)
+    heavy = ("libcst", "astroid", "yaml", "mllint.rules", "mllint.analysis", "mllint.engine.context", "mllint.formats")
     assert not [name for name in _imported(warm.stderr) if name.startswith(tuple(h + "." for h in heavy))]
     json_command = [*command, "--format", "json"]
     assert (subprocess.run(json_command, capture_output=True, text=True, cwd=tmp_path).stdout
@@ -215,5 +217,5 @@ def test_the_code_fingerprint_follows_every_source_file(tmp_path):
     (tmp_path / "cli.py").unlink()
     fingerprints.append(fingerprint.tree_fingerprint(str(tmp_path)))
     assert len(set(fingerprints)) == len(fingerprints)
-    assert fingerprint.code_fingerprint() == f"{__version__}:" + fingerprint.tree_fingerprint(
-        str(Path(fingerprint.__file__).parent)) + ":" + fingerprint.dependency_versions()
+    assert versions.code_fingerprint() == f"{__version__}:" + fingerprint.tree_fingerprint(
+        str(Path(fingerprint.__file__).parent)) + ":" + versions.dependency_versions()

@@ -7,9 +7,9 @@ import textwrap
 
 import pytest
 
-from mllint.candidates import Calls, Facts, Nodes, Ops, Words
-from mllint.engine import _candidate_rules
-from mllint.rule import all_rules
+from mllint.engine.candidates import Calls, Facts, Nodes, Ops, Words
+from mllint.engine.lint import _candidate_rules
+from mllint.run.rules import all_rules
 from mllint.testing import lint
 
 RULES = all_rules()

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from mllint import __version__
-from mllint.cli import main
+from mllint.frontends.cli import main
 
 BAD = "import torch\n\n\ndef step(p):\n    p.grad = torch.nan_to_num(p.grad)\n"
 FIXED = ('import torch\n\n\ndef step(p):\n'
@@ -222,7 +222,7 @@ def test_rules_and_explain_need_no_rule_implementation():
 
 
 def test_server_without_pygls_says_how_to_install_it(monkeypatch):
-    monkeypatch.setitem(sys.modules, "mllint.lsp", None)  # `from mllint.lsp import ...` raises ImportError
+    monkeypatch.setitem(sys.modules, "mllint.frontends.lsp", None)  # `from mllint.frontends.lsp import ...` raises ImportError
     out = invoke("server")
     assert out.exit_code == 2
     assert "pip install '.[lsp]'" in out.output

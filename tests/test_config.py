@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mllint.cli import main
-from mllint.config import ConfigError, ConfigResolver, SelectionLayer, Settings, load_pyproject, parse_table
-from mllint.rule import all_rules
+from mllint.frontends.cli import main
+from mllint.run.config import ConfigError, ConfigResolver, SelectionLayer, Settings, load_pyproject, parse_table
+from mllint.run.rules import all_rules
 
 BAD = "import torch\np.grad = torch.nan_to_num(p.grad)\n"
 

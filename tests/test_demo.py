@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from mllint.diagnostics import Applicability
-from mllint.rule import all_rules
+from mllint.run.rules import all_rules
 
 DEMO = Path(__file__).resolve().parents[1] / "fixtures" / "demo"
 

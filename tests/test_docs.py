@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mllint.cli import main
-from mllint.rule import all_rules
+from mllint.frontends.cli import main
+from mllint.run.rules import all_rules
 from mllint.testing import lint
 
 RULE_DOCS = Path(__file__).resolve().parents[1] / "rules"
@@ -76,14 +76,14 @@ def test_rule_is_explain_as_in_ruff():
 
 @pytest.mark.parametrize("code", sorted(RULES))
 def test_documentation_links_point_at_the_page_online(code):
-    from mllint.docs import DOCS_URL, doc_url
+    from mllint.frontends.docs import DOCS_URL, doc_url
 
     assert doc_url(code) == DOCS_URL + page(code).name
 
 
 def test_pyproject_documentation_url_is_the_docs_constant():
-    from mllint.config import tomllib
-    from mllint.docs import DOCS_URL
+    from mllint.run.config import tomllib
+    from mllint.frontends.docs import DOCS_URL
 
     pyproject = tomllib.loads((RULE_DOCS.parent / "pyproject.toml").read_text())
     assert pyproject["project"]["urls"]["Documentation"] == DOCS_URL

@@ -6,12 +6,12 @@ from __future__ import annotations
 import libcst as cst
 import pytest
 
-from mllint import engine
-from mllint.context import FileContext
+from mllint.engine import lint as engine
+from mllint.engine.context import FileContext
 from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
-from mllint.rule import Rule
+from mllint.engine.rule import Rule
 from mllint.testing import codes, fix, lint
-from mllint.traversal import Dispatcher
+from mllint.engine.traversal import Dispatcher
 
 BAD = "import torch\np.grad = torch.nan_to_num(p.grad)\n"
 FIXED = 'import torch\np.grad = torch.nan_to_num(p.grad, posinf=float("inf"), neginf=float("-inf"))\n'
@@ -140,7 +140,7 @@ class _Crashing(Rule):
 
 
 def test_a_crashing_rule_is_reported_and_the_others_still_run():
-    from mllint.rules.ml101_nan_to_num_masks_overflow import NanToNumMasksOverflow
+    from mllint.rules.precision.ml101_nan_to_num_masks_overflow import NanToNumMasksOverflow
 
     result = engine.lint_text(BAD, "x.py", "python", [(_Crashing, {}), (NanToNumMasksOverflow, {})])
     assert [d.code for d in result.diagnostics] == ["ML101"]
@@ -197,7 +197,7 @@ def test_decode_follows_bom_and_coding_cookie(data, encoding):
 
 
 def test_shell_suppression_on_the_last_line_of_a_continued_command():
-    from mllint import suppression
+    from mllint.engine import suppression
 
     script = "python app.py \\\n    +a=1 \\\n    b=2  # mllint: disable=ML501\npython app.py +c=1\n"
     sup = suppression.collect(script, "shell")

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mllint.diagnostics import Applicability
-from mllint.rule import all_rules
+from mllint.run.rules import all_rules
 from mllint.testing import fix, lint
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

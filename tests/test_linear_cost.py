@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from mllint.testing import run
-from mllint.traversal import WORK
+from mllint.engine.traversal import WORK
 
 # Per rule: (imports, setup at the top of the scope, the candidate block repeated with i = 0, 1, ...).
 SHAPES = {

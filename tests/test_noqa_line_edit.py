@@ -8,9 +8,9 @@ import ast
 
 import pytest
 
-from mllint.engine import apply_edits
+from mllint.engine.lint import apply_edits
 from mllint.diagnostics import Diagnostic, Location
-from mllint.noqa import line_edit
+from mllint.engine.noqa import line_edit
 from mllint.testing import lint
 
 HEAD = "import torch\n\n\ndef step(p):\n"

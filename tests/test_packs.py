@@ -76,13 +76,15 @@ def mllint(project: Path, *paths: Path, args=(), python: str = sys.executable, i
 def mllint_here(monkeypatch, capsys, tmp_path):
     """`mllint(project, *paths, args=...)` run in this process (as `python -m mllint` in `project`,
     with `paths` on sys.path): the same answers without starting an interpreter each time."""
-    from mllint import __main__ as entry, fingerprint, packs
+    from mllint import __main__ as entry
+    from mllint.engine import packs
+    from mllint.run import versions
 
     def run(project: Path, *paths: Path, args=()):
         monkeypatch.chdir(project)
         monkeypatch.setattr(sys, "path", [*map(str, paths), str(project), *sys.path])  # -m puts the cwd first
         monkeypatch.setattr(sys, "argv", ["mllint", *args])
-        monkeypatch.setattr(fingerprint, "_CODE", None)
+        monkeypatch.setattr(versions, "_CODE", None)
         packs.reset()
         importlib.invalidate_caches()
         capsys.readouterr()
@@ -116,7 +118,7 @@ def example_installed(site: Path, version: str = "0.1.0") -> list[Path]:
 ])
 def test_entry_points_txt_is_read_as_importlib_metadata_reads_it(text, expected):
     from importlib.metadata import EntryPoints
-    from mllint.packs import _entry_points
+    from mllint.engine.packs import _entry_points
 
     assert _entry_points(text) == expected
     assert [(ep.name, ep.value) for ep in EntryPoints._from_text(text) if ep.group == "mllint.rules"] == expected
@@ -125,7 +127,7 @@ def test_entry_points_txt_is_read_as_importlib_metadata_reads_it(text, expected)
 # ---- a broken pack: one line naming it, exit 2 ------------------------------------------------
 
 RULE = """
-from mllint.rule import Rule
+from mllint.api import Rule
 class R(Rule):
     code = {code!r}
     name = "r"
@@ -162,7 +164,7 @@ def test_two_packs_with_one_prefix_are_refused(mllint_here, site, project, args)
     ({}, "missing_module", "cannot be loaded: ModuleNotFoundError"),
     ({"broken": "raise RuntimeError('boom')\n"}, "broken", "cannot be loaded: RuntimeError: boom"),
     ({"empty": "X = 1\n"}, "empty", "declares no rules"),
-    ({"listed": "RULES = [1, 2]\n"}, "listed", "not a module or a list of mllint.rule.Rule subclasses"),
+    ({"listed": "RULES = [1, 2]\n"}, "listed", "not a module or a list of mllint.api.Rule subclasses"),
     ({"twice": RULE.format(code="ACME001") + "class S(R):\n    code = 'ACME001'\n"}, "twice", "declared twice"),
     ({"named": RULE.format(code="ACME001")}, "named:missing", "cannot be loaded: AttributeError"),
     ({"beta": RULE.format(code="ACME001") + "    stability = 'beta'\n"}, "beta", "stability 'beta'"),
@@ -247,15 +249,15 @@ def test_a_pack_upgrade_invalidates_cached_results_and_run_records(site, project
     assert first.returncode == replayed.returncode == 1 and replayed.stdout == first.stdout
     # replayed: the pack was not imported either. (-X importtime does not list what
     # importlib.import_module imports, but it does list what the pack's module imports: candidates.)
-    assert not {"mllint.cli", "mllint.rule", "mllint.candidates"} & _imported(replayed.stderr)
+    assert not {"mllint.frontends.cli", "mllint.api", "mllint.engine.rule", "mllint.engine.candidates"} & _imported(replayed.stderr)
     cached = mllint(project, *paths, args=["--select", "ACME", "-o", "out.txt"], importtime=True)
     assert (project / "out.txt").read_text() == first.stdout
-    assert "mllint.candidates" in _imported(cached.stderr)  # the pack's module, imported for its metadata,
+    assert "mllint.api" in _imported(cached.stderr)  # the pack's module, imported for its metadata,
     assert "libcst" not in _imported(cached.stderr)  # is light; the per-file cache answers for the files
     (site / "mllint_pack_example-0.1.0.dist-info").rename(site / "mllint_pack_example-0.2.0.dist-info")
     upgraded = mllint(project, *paths, args=["--select", "ACME"], importtime=True)
     assert upgraded.stdout == first.stdout
-    assert {"mllint.cli", "libcst"} <= _imported(upgraded.stderr)  # neither replayed nor answered by the cache
+    assert {"mllint.frontends.cli", "libcst"} <= _imported(upgraded.stderr)  # neither replayed nor answered by the cache
 
 
 def test_editing_a_development_pack_invalidates_cached_results(site, project, tmp_path):
@@ -273,8 +275,8 @@ def test_editing_a_development_pack_invalidates_cached_results(site, project, tm
 
 
 def test_without_packs_the_key_is_unchanged():
-    from mllint import packs
-    from mllint.fingerprint import code_fingerprint
+    from mllint.engine import packs
+    from mllint.run.versions import code_fingerprint
 
     assert packs.found() == [] and "|packs:" not in code_fingerprint()
 

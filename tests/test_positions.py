@@ -9,7 +9,7 @@ import pytest
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from mllint.diagnostics import line_starts
-from mllint.positions import Positions
+from mllint.engine.positions import Positions
 
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = sorted((REPO / "src" / "mllint").rglob("*.py"))[:25] + sorted((REPO / "fixtures").rglob("*.py"))[:25]

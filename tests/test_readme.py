@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mllint.rule import all_rules
+from mllint.run.rules import all_rules
 
 REPO = Path(__file__).resolve().parents[1]
 README = (REPO / "README.md").read_text()
@@ -53,9 +53,9 @@ def test_the_corpus_test_is_opt_in(args, selected):
 
 
 def test_configuration_example_is_valid():
-    from mllint.config import tomllib  # tomli below Python 3.11
+    from mllint.run.config import tomllib  # tomli below Python 3.11
 
-    from mllint.config import parse_table
+    from mllint.run.config import parse_table
 
     snippet = README.split("## Configuration", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     settings = parse_table(tomllib.loads(snippet)["tool"]["mllint"], REPO, None)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from mllint import __main__ as command
-from mllint import replay
+from mllint.run import replay
 
 BAD = "import torch\n\n\ndef step(p):\n    p.grad = torch.nan_to_num(p.grad)\n"
 OTHER_BAD = "import torch\n\n\ndef step(q):\n    q.grad = torch.nan_to_num(q.grad)\n"  # same size as BAD
@@ -102,7 +102,7 @@ def test_after_a_change_the_record_answers_for_the_unchanged_files(tmp_path, mll
     (one read), not from their per-file entries, which are gone here."""
     import shutil
 
-    from mllint import runner
+    from mllint.run import runner
 
     project = tmp_path
     (project / "pkg").mkdir()
@@ -114,8 +114,8 @@ def test_after_a_change_the_record_answers_for_the_unchanged_files(tmp_path, mll
         shutil.rmtree(entry_dir)
     (project / "pkg" / "clean.py").write_text("x = 2\n")
     linted = []
-    original = runner.lint_text
-    monkeypatch.setattr(runner, "lint_text", lambda *a, **k: linted.append(a[1]) or original(*a, **k))
+    original = runner.lint_source
+    monkeypatch.setattr(runner, "lint_source", lambda *a, **k: linted.append(a[1]) or original(*a, **k))
     changed = mllint()
     assert not changed[0] and linted == ["pkg/clean.py"]
     assert changed[1:] == mllint("--no-cache")[1:]
@@ -135,18 +135,18 @@ def test_a_project_file_read_by_a_cross_file_rule_but_not_linted_is_checked_too(
 
 
 def test_a_project_file_edited_during_the_run_is_not_recorded_as_seen(project, mllint, monkeypatch):
-    from mllint import runner
+    from mllint.run import runner
 
-    original = runner.lint_text
+    original = runner.lint_source
 
     def lint_then_edit_the_config(*args, **kwargs):
         result = original(*args, **kwargs)
         (project / "conf" / "config.yaml").write_text("load_checkpoint: auto\n")
         return result
 
-    monkeypatch.setattr(runner, "lint_text", lint_then_edit_the_config)
+    monkeypatch.setattr(runner, "lint_source", lint_then_edit_the_config)
     assert "ML501" in mllint("launch.py")[2]  # what the config said when the rule read it
-    monkeypatch.setattr(runner, "lint_text", original)
+    monkeypatch.setattr(runner, "lint_source", original)
     assert mllint("launch.py")[:2] == (False, 0)
 
 
@@ -211,8 +211,8 @@ def test_the_mllint_command_replays_without_importing_the_cli(project):
     assert warm.returncode == cold.returncode == 1 and warm.stdout == cold.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in warm.stderr.splitlines()
                 if line.startswith("import time:")}
-    assert "mllint.replay" in imported
-    assert not {"click", "mllint.cli", "mllint.config", "mllint.engine", "mllint.cache", "tomllib"} & imported
+    assert "mllint.run.replay" in imported
+    assert not {"click", "mllint.frontends.cli", "mllint.run.config", "mllint.engine.lint", "mllint.run.cache", "tomllib"} & imported
 
 
 IGNORE_CHANGES = {

@@ -1,15 +1,17 @@
-"""The generated rule manifest (mllint/rules_manifest.py) is the registry's metadata exactly, so
+"""The generated rule manifest (mllint/engine/manifest.py) is the registry's metadata exactly, so
 configuration and cached runs, which read only the manifest, can never drift from the rules."""
 
 from pathlib import Path
 
-import mllint.rule
-from mllint.rule import all_rules, info_of, manifest_source, rule_infos
+from mllint.engine import manifest
+from mllint.engine.registry import rule_infos
+from mllint.engine.rule import info_of
+from mllint.run.rules import all_rules, manifest_source
 
 
 def test_the_manifest_file_is_up_to_date():
-    written = Path(mllint.rule.__file__).with_name("rules_manifest.py").read_text()
-    assert written == manifest_source(), "stale: regenerate it with `python -m mllint.rule`"
+    written = Path(manifest.__file__).read_text()
+    assert written == manifest_source(), "stale: regenerate it with `python -m mllint.run.rules`"
 
 
 def test_the_manifest_holds_every_rules_metadata():

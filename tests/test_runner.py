@@ -6,8 +6,8 @@ import platform
 
 import pytest
 
-from mllint import runner
-from mllint.config import ConfigResolver
+from mllint.run import runner
+from mllint.run.config import ConfigResolver
 
 
 def _task(path):

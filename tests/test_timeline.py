@@ -6,7 +6,7 @@ import textwrap
 import libcst as cst
 
 from mllint.analysis.timeline import accumulation_gate, file_facts, gate_of, timeline
-from mllint.context import FileContext
+from mllint.engine.context import FileContext
 
 SRC = textwrap.dedent("""
     import torch

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from click.testing import CliRunner
 
-from mllint import runner
-from mllint.cli import main
+from mllint.run import runner
+from mllint.frontends.cli import main
 
 
 def test_a_config_edited_while_a_file_is_linted_is_not_hidden_by_the_cache(tmp_path, monkeypatch):
@@ -22,16 +22,16 @@ def test_a_config_edited_while_a_file_is_linted_is_not_hidden_by_the_cache(tmp_p
         "def main(cfg):\n    pass\n")
     (tmp_path / "launch.py").write_text("import subprocess\nsubprocess.run(['python', 'app.py', '+lr=0.2'])\n")
     monkeypatch.chdir(tmp_path)
-    original = runner.lint_text
+    original = runner.lint_source
 
     def lint_then_edit_the_config(*args, **kwargs):
         result = original(*args, **kwargs)
         (conf / "config.yaml").write_text("load_checkpoint: auto\n")  # `lr` is gone: `+lr` is right now
         return result
 
-    monkeypatch.setattr(runner, "lint_text", lint_then_edit_the_config)
+    monkeypatch.setattr(runner, "lint_source", lint_then_edit_the_config)
     first = CliRunner().invoke(main, ["--jobs", "1", "launch.py"])
     assert "ML501" in first.output  # what the config said when the rule read it
-    monkeypatch.setattr(runner, "lint_text", original)
+    monkeypatch.setattr(runner, "lint_source", original)
     second = CliRunner().invoke(main, ["--jobs", "1", "launch.py"])
     assert "ML501" not in second.output and second.exit_code == 0, second.output

@@ -1,4 +1,5 @@
-"""Digests of file contents and of mllint's own code, shared by the per-file cache and run replay.
+"""Digests of file contents and trees, shared by the per-file cache and run replay, and bounded
+reads of files that may not be regular files.
 
 Standard library only, and none of its heavier modules: a replayed run imports this and little else.
 """
@@ -13,8 +14,6 @@ try:  # what hashlib.blake2b is, without loading OpenSSL (a tenth of a warm run)
 except ImportError:  # pragma: no cover - an interpreter without CPython's _blake2
     from hashlib import blake2b
 
-from mllint import __version__
-
 CACHE_DIR = ".mllint_cache"
 
 
@@ -24,48 +23,6 @@ def new_hash(data: bytes = b""):
 
 def content_digest(data: bytes) -> str:
     return new_hash(data).hexdigest()
-
-
-_CODE: str | None = None
-
-
-def code_fingerprint() -> str:
-    """mllint's version and sources (names, sizes, modification times): an edited rule in a
-    development install must not be answered from what the old code wrote. With the installed
-    rule packs' versions and sources (mllint.packs): upgrading a pack is a change of code too."""
-    global _CODE
-    if _CODE is None:
-        from mllint.packs import fingerprint_text
-
-        _CODE = (__version__ + ":" + tree_fingerprint(os.path.dirname(os.path.abspath(__file__)))
-                 + ":" + dependency_versions() + fingerprint_text())
-    return _CODE
-
-
-# The libraries whose version changes results (LibCST's parser and positions, YAML, Hydra's override
-# grammar, notebooks, shell words, inference): results are not reused across an upgrade of one.
-DEPENDENCIES = ("libcst", "pyyaml", "astroid", "bashlex", "hydra_core", "omegaconf", "nbformat")
-
-
-def dependency_versions() -> str:
-    """Their installed versions, from the names of the *.dist-info directories in site-packages
-    (one listdir each: importlib.metadata, or importing them, would cost the replayed run more
-    than all the rest of it). The first found on sys.path wins, as for import."""
-    found: dict[str, str] = {}
-    for entry in sys.path:
-        if os.path.basename(entry.rstrip("/\\")) not in ("site-packages", "dist-packages"):
-            continue
-        try:
-            names = os.listdir(entry)
-        except OSError:
-            continue
-        for name in names:
-            if name.endswith(".dist-info"):
-                project, _, version = name[:-len(".dist-info")].partition("-")
-                project = project.lower().replace("-", "_").replace(".", "_")
-                if project in DEPENDENCIES:
-                    found.setdefault(project, version)
-    return ",".join(f"{name}={found.get(name, '')}" for name in DEPENDENCIES)
 
 
 def tree_fingerprint(top: str) -> str:

@@ -15,10 +15,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from mllint.config import SelectionLayer, Settings
 from mllint.diagnostics import Applicability, Diagnostic
-from mllint.engine import FileResult, kind_of, lint_text
-from mllint.rule import Rule
+from mllint.engine.api import lint_source
+from mllint.engine.lint import FileResult, kind_of
+from mllint.engine.rule import Rule
+from mllint.run.config import SelectionLayer, Settings
 
 
 def _classes(select) -> list[type[Rule]] | None:
@@ -48,14 +49,14 @@ def run(source: str, select=None, *, path: str = "example.py", options=None, pre
         prescreen: bool | None = None) -> FileResult:
     """Lint (or fix) `source`. By default it is done twice, with the candidate prescreen and
     without it, and the two results must agree: every rule test also proves that the prescreen
-    (mllint.candidates and the text evidence) never hides a finding or changes a fix."""
+    (mllint.engine.candidates and the text evidence) never hides a finding or changes a fix."""
     settings = _settings(select, options, preview, root, hydra)
     classes = _classes(select)
     rules = [(cls, settings.options_for(cls)) for cls in (classes if classes is not None else settings.enabled_rules())]
     kind = kind_of(Path(path)) or "python"
 
     def once(screen: bool) -> FileResult:
-        return lint_text(source, path, kind, rules, project=settings, fix=fix, unsafe=unsafe, prescreen=screen)
+        return lint_source(source, path, kind, rules, project=settings, fix=fix, unsafe=unsafe, prescreen=screen)
 
     if prescreen is not None:
         return once(prescreen)

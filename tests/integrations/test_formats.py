@@ -12,10 +12,10 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from mllint.cli import main
+from mllint.frontends.cli import main
 from mllint.diagnostics import Diagnostic, Location
-from mllint.output import format_github
-from mllint.rule import all_rules
+from mllint.frontends.output import format_github
+from mllint.run.rules import all_rules
 
 from .notebooks import notebook_text
 
@@ -190,7 +190,7 @@ def test_output_file_for_every_format(project, fmt):
 # ---- one severity model and the documentation links, in every format -----------------------------
 
 def test_every_format_uses_the_same_severity_and_links(project):
-    from mllint.docs import DOCS_URL
+    from mllint.frontends.docs import DOCS_URL
 
     (project / "train.py").write_text(BAD + "x = 1  # noqa: ML103\n")  # ML001: an unused suppression
     expected = {"ML101": "error", "ML001": "warning"}
@@ -254,7 +254,7 @@ def test_sarif_fixes_for_notebooks_write_what_fix_writes(project, cells, code):
 
 @pytest.mark.parametrize("code", sorted(all_rules()))
 def test_severity_model(code):
-    from mllint.output import severity
+    from mllint.frontends.output import severity
 
     preview_or_stale = all_rules()[code].stability == "preview" or code == "ML001"
     assert severity(code) == ("warning" if preview_or_stale else "error")

@@ -445,7 +445,7 @@ def test_notebook_changes_republish_and_close_clears(notebook_client, project):
 # ---- severities, documentation links, hovers, "Disable MLxxx for this line" ----------------------
 
 def test_severity_model_and_documentation_links(client, project):
-    from mllint.docs import DOCS_URL
+    from mllint.frontends.docs import DOCS_URL
 
     text = BAD + "x = 1  # noqa: ML103\n"
     uri = open_doc(client, project / "train.py", text)
@@ -457,8 +457,8 @@ def test_severity_model_and_documentation_links(client, project):
 
 
 def test_hover_on_a_diagnostic_shows_the_rule(client, project):
-    from mllint.docs import DOCS_URL
-    from mllint.rule import all_rules
+    from mllint.frontends.docs import DOCS_URL
+    from mllint.run.rules import all_rules
 
     uri = open_doc(client, project / "train.py", BAD)
     [d] = client.diagnostics(uri)

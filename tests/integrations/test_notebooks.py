@@ -13,10 +13,10 @@ import nbformat
 import pytest
 from click.testing import CliRunner
 
-from mllint.cli import main
-from mllint.engine import kind_of
-from mllint.notebook import join, locate_cells, mask, rewrite, split, unmask
-from mllint.runner import Task, _rules_for
+from mllint.frontends.cli import main
+from mllint.engine.lint import kind_of
+from mllint.formats.notebook import join, locate_cells, mask, rewrite, split, unmask
+from mllint.run.runner import Task, _rules_for
 from mllint.testing import _settings
 
 from .notebooks import CELLS, FIXED_CELL_5, notebook_text
@@ -255,11 +255,11 @@ def test_rewrite_single_string_sources():
 
 
 def test_lint_notebook_api_maps_fix_edits_into_cells():
-    from mllint.notebook import lint_notebook
+    from mllint.engine.api import lint_source
 
     settings = _settings("ML101", None, False, None, None)
     rules = _rules_for(Task(Path("train.ipynb"), "train.ipynb", settings))
-    result = lint_notebook(notebook_text(), "train.ipynb", rules, project=settings)
+    result = lint_source(notebook_text(), "train.ipynb", "notebook", rules, project=settings)
     [d] = result.diagnostics
     assert d.cell == 5
     [edit] = d.fix.edits
@@ -287,7 +287,7 @@ def test_a_cell_that_does_not_compile_is_reported_and_the_others_are_still_linte
 
 @pytest.mark.parametrize("colab", [True, False])
 def test_file_positions_point_at_each_source_line(colab):
-    from mllint.notebook import file_position
+    from mllint.formats.notebook import file_position
 
     text = notebook_text(colab=colab)
     file_lines = text.splitlines()

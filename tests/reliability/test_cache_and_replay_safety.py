@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from mllint import __version__, cachefs, fingerprint, replay
+from mllint import __version__, fingerprint
+from mllint.run import cachefs, replay
+from mllint.run import versions
 
 BAD = "import torch\n\n\ndef step(model):\n    for p in model.parameters():\n        p.grad = torch.nan_to_num(p.grad)\n"
 APP = ("import hydra\n\n\n@hydra.main(config_path={path!r}, config_name='config', version_base=None)\n"
@@ -210,10 +212,10 @@ def test_dependency_versions_are_part_of_the_fingerprint(tmp_path, monkeypatch):
     (site / "libcst-1.9.0.dist-info").mkdir(parents=True)
     (site / "PyYAML-6.0.1.dist-info").mkdir()
     monkeypatch.setattr(sys, "path", [str(site)])
-    old = fingerprint.dependency_versions()
+    old = versions.dependency_versions()
     assert "libcst=1.9.0" in old and "pyyaml=6.0.1" in old
     (site / "libcst-1.9.0.dist-info").rename(site / "libcst-1.10.0.dist-info")
-    assert fingerprint.dependency_versions() != old
+    assert versions.dependency_versions() != old
 
 
 # ---- never a traceback -------------------------------------------------------------------------

@@ -16,8 +16,9 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from mllint import engine, runner, suppression
-from mllint.config import Settings
+from mllint.engine import lint as engine, suppression
+from mllint.run import runner
+from mllint.run.config import Settings
 from mllint.diagnostics import Edit, Location, line_starts, location_at, split_lines
 
 # Characters str.splitlines() breaks at, but Python, LibCST, the LSP and mllint's rows do not.
@@ -120,7 +121,7 @@ def test_a_fix_after_form_feeds_never_lands_in_a_string():
 def test_a_fix_at_a_wrong_position_is_refused_even_when_the_result_parses(tmp_path, monkeypatch):
     """The safety net under the position mapping: with it disabled (positions on LibCST's text, as
     before), ML103's edit lands inside the string literal, still parses, and must not be written."""
-    from mllint import positions
+    from mllint.engine import positions
 
     monkeypatch.setattr(positions, "align", lambda regenerated, source: positions.OffsetMap([0], [0], len(regenerated)))
     path = tmp_path / "x.py"
@@ -223,7 +224,7 @@ def test_an_edit_that_keeps_the_mtime_is_not_overwritten(tmp_path, monkeypatch, 
     if hard_link:
         os.link(path, tmp_path / "other.py")
     before = path.stat()
-    original = runner.lint_text
+    original = runner.lint_source
     edited = "# the user's edit\n" + BAD_FILE
 
     def edit_during_lint(*args, **kwargs):
@@ -232,7 +233,7 @@ def test_an_edit_that_keeps_the_mtime_is_not_overwritten(tmp_path, monkeypatch, 
         os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))  # as coarse timestamps or tools do
         return result
 
-    monkeypatch.setattr(runner, "lint_text", edit_during_lint)
+    monkeypatch.setattr(runner, "lint_source", edit_during_lint)
     result = runner.process(_task(path))
     assert path.read_text() == edited
     assert any("changed on disk" in e for e in result.errors)
@@ -303,7 +304,7 @@ def test_a_unicode_line_separator_in_a_cell_string_is_not_taken_for_a_magic_line
 
 @pytest.mark.parametrize("newline", ["\r", "\r\n", "\n"], ids=["cr", "crlf", "lf"])
 def test_invalid_notebook_json_is_located_on_the_right_row(newline):
-    from mllint import notebook
+    from mllint.formats import notebook
 
     with pytest.raises(notebook.NotebookError) as caught:
         notebook.read(newline.join(["{", ' "cells": [', "  1,,", " ]", "}"]))
@@ -313,7 +314,7 @@ def test_invalid_notebook_json_is_located_on_the_right_row(newline):
 def test_notebook_file_positions_count_rows_as_cells_do():
     """SARIF and GitHub annotations point into the .ipynb: a cell's rows are mapped with the same
     numbering (here a form feed, which str.splitlines() would take for a line break)."""
-    from mllint import notebook
+    from mllint.formats import notebook
 
     text = _notebook([_code_cell(["x = 1\f\n", "y = 2\n", "z = 3\n"])])
     cells = notebook.locate_cells(text)

@@ -9,8 +9,9 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from mllint import engine, runner
-from mllint.config import Settings
+from mllint.engine import lint as engine
+from mllint.run import runner
+from mllint.run.config import Settings
 
 BAD = "import torch\n\n# a comment that must survive  \t\nx = 1;  y = 2\np.grad = torch.nan_to_num(p.grad)\nz = 3\n"
 
@@ -41,7 +42,7 @@ def test_no_temporary_files_are_left_behind(tmp_path):
 def test_a_file_changed_on_disk_meanwhile_is_not_overwritten(tmp_path, monkeypatch):
     path = tmp_path / "t.py"
     path.write_text(BAD)
-    original = runner.lint_text
+    original = runner.lint_source
 
     def edit_during_lint(*args, **kwargs):
         result = original(*args, **kwargs)
@@ -49,7 +50,7 @@ def test_a_file_changed_on_disk_meanwhile_is_not_overwritten(tmp_path, monkeypat
         os.utime(path, ns=(1, 1))  # make sure the modification time differs
         return result
 
-    monkeypatch.setattr(runner, "lint_text", edit_during_lint)
+    monkeypatch.setattr(runner, "lint_source", edit_during_lint)
     result = runner.process(_task(path))
     assert path.read_text() == "# the user saved a new version\n"
     assert any("changed on disk" in e for e in result.errors)
@@ -83,7 +84,7 @@ def test_fixing_is_idempotent(tmp_path, newline):
 def test_fix_loop_is_bounded(monkeypatch):
     """A rule whose fix always re-triggers stops after MAX_FIX_PASSES and says so."""
     from mllint.diagnostics import Applicability, Fix
-    from mllint.rule import Rule
+    from mllint.engine.rule import Rule
 
     class Grows(Rule):
         code = "ML997"

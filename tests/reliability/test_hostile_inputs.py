@@ -17,9 +17,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mllint import engine, runner
-from mllint.cli import main
-from mllint.hydra import configs
+from mllint.engine import lint as engine
+from mllint.run import runner
+from mllint.frontends.cli import main
+from mllint.analysis.hydra import configs
 
 TIMEOUT = 120  # a hang is a failure, not a stuck suite
 BAD = b"import torch\np.grad = torch.nan_to_num(p.grad)\n"
@@ -220,17 +221,17 @@ def test_notebook_on_stdin_that_json_cannot_read_is_ml000(tmp_path):
 
 
 def test_notebook_cells_from_an_editor_that_python_cannot_parse_are_ml000():
-    from mllint.notebook import CellSpan, lint_cells
+    from mllint.engine.api import lint_cells
+    from mllint.formats.notebook import CellSpan
 
     cells = [CellSpan(0, "code", "x = " + "[" * 100_000 + "]" * 100_000 + "\n"), CellSpan(1, "code", BAD.decode())]
-    broken, _, result = lint_cells(cells, "nb.ipynb", runner._rules_for(runner.Task(Path("nb.ipynb"), "nb.ipynb",
-                                                                                    _settings())))
-    assert [(d.code, d.cell) for d in broken] == [("ML000", 1)]
-    assert [d.code for d in result.diagnostics] == ["ML101"]
+    linted = lint_cells(cells, "nb.ipynb", runner._rules_for(runner.Task(Path("nb.ipynb"), "nb.ipynb", _settings())))
+    assert [(d.code, d.cell) for d in linted.broken] == [("ML000", 1)]
+    assert [d.code for d in linted.result.diagnostics] == ["ML101"]
 
 
 def _settings():
-    from mllint.config import ConfigResolver
+    from mllint.run.config import ConfigResolver
 
     return ConfigResolver().for_path(Path.cwd())
 

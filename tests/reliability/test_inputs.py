@@ -98,8 +98,8 @@ def test_unreadable_file(tmp_path, monkeypatch):
 
     from click.testing import CliRunner
 
-    from mllint import runner
-    from mllint.cli import main
+    from mllint.run import runner
+    from mllint.frontends.cli import main
 
     (tmp_path / "secret.py").write_bytes(BAD)
     (tmp_path / "other.py").write_bytes(BAD)
@@ -123,8 +123,8 @@ def test_very_large_file(tmp_path, monkeypatch):
     so that the files stay small: ~10 KB is analysed in full, ~50 KB checked for syntax only."""
     from click.testing import CliRunner
 
-    from mllint import engine
-    from mllint.cli import main
+    from mllint.engine import lint as engine
+    from mllint.frontends.cli import main
 
     monkeypatch.setattr(engine, "MAX_ANALYSED_CHARS", 20_000)
     monkeypatch.setattr(engine, "SYNTAX_CHUNK_CHARS", 2048)
@@ -148,8 +148,8 @@ def test_very_large_file(tmp_path, monkeypatch):
 def test_a_crashing_rule_is_reported_with_how_to_report_it(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from mllint.cli import main
-    from mllint.rules import ml101_nan_to_num_masks_overflow as ml101
+    from mllint.frontends.cli import main
+    from mllint.rules.precision import ml101_nan_to_num_masks_overflow as ml101
 
     def boom(self, node):
         raise KeyError("unexpected")

@@ -11,8 +11,8 @@ import libcst as cst
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mllint import engine
-from mllint.config import Settings
+from mllint.engine import lint as engine
+from mllint.run.config import Settings
 
 RULE_DOCS = Path(__file__).resolve().parents[2] / "rules"
 FENCE = re.compile(r"```python\n(.*?)```", re.S)

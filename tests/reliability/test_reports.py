@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mllint.cli import main
+from mllint.frontends.cli import main
 from mllint.diagnostics import Diagnostic, Location
-from mllint.output import format_github, format_junit, format_lines
+from mllint.frontends.output import format_github, format_junit, format_lines
 
 # a control character inside a string literal is valid Python, and ML103 quotes the expression
 CONTROL = 'import torch\n\n\ndef f(x):\n    return x / x["\x01\x1b[2J"].std()\n'
@@ -104,7 +104,7 @@ def test_an_unwritable_output_file_is_a_usage_error_not_a_traceback(project):
 # ---- the summary tells the truth ------------------------------------------------------------------
 
 def test_summary_comes_after_internal_errors_and_does_not_say_passed(project, monkeypatch):
-    from mllint.rule import all_rules
+    from mllint.run.rules import all_rules
 
     def boom(self, node):
         raise RuntimeError("boom")

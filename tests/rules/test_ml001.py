@@ -82,7 +82,7 @@ def test_fix_removes_unknown_non_enabled_and_duplicated_codes(before, after):
 def test_per_file_ignores_make_a_code_non_enabled_for_that_file(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from mllint.cli import main
+    from mllint.frontends.cli import main
 
     (tmp_path / "pyproject.toml").write_text('[tool.mllint]\nper-file-ignores = { "legacy.py" = ["ML101"] }\n')
     for name in ("legacy.py", "train.py"):

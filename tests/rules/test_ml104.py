@@ -334,7 +334,7 @@ def test_cached_result_depends_on_the_package_files(tmp_path, monkeypatch):
     part of a `torch` package is linted again, and then flagged."""
     from click.testing import CliRunner
 
-    from mllint.cli import main
+    from mllint.frontends.cli import main
 
     (tmp_path / "pyproject.toml").write_text("[tool.mllint]\n")
     path = _package(tmp_path, "torch.distributed.sharded", SHARDED)

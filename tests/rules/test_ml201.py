@@ -527,7 +527,7 @@ def test_generic_ret_is_not_a_return():
 def test_pyproject_option_reaches_the_rule(tmp_path):
     from click.testing import CliRunner
 
-    from mllint.cli import main
+    from mllint.frontends.cli import main
 
     (tmp_path / "pyproject.toml").write_text('[tool.mllint.rules.ML201]\nextra-names = ["critic_y"]\n')
     (tmp_path / "train.py").write_text("def f(critic_y):\n    return (critic_y - critic_y.mean()) / critic_y.std()\n")

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mllint.cli import main
+from mllint.frontends.cli import main
 from mllint.testing import lint
 
 

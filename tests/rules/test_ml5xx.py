@@ -368,7 +368,7 @@ def test_allow_double_plus_fix(project):
 def test_directory_run_includes_shell_scripts(project, monkeypatch):
     from click.testing import CliRunner
 
-    from mllint.cli import main
+    from mllint.frontends.cli import main
 
     (project / "scripts").mkdir()
     (project / "scripts" / "run.sh").write_text("python train.py +lr=1\n")

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
-from mllint.cli import main
+from mllint.frontends.cli import main
 from mllint.testing import lint
 
 CODES = ["ML501", "ML502", "ML503"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mllint.cli import main
+from mllint.frontends.cli import main
 from mllint.testing import fix, lint
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"

@@ -125,7 +125,7 @@ def test_cached_result_depends_on_the_model_file(tmp_path, monkeypatch):
 
     from click.testing import CliRunner
 
-    from mllint.cli import main
+    from mllint.frontends.cli import main
 
     (tmp_path / "pyproject.toml").write_text("[tool.mllint]\n")
     models = tmp_path / "models.py"

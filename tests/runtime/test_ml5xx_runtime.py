@@ -18,10 +18,10 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 
-from mllint.config import Settings
-from mllint.context import FileContext
-from mllint.hydra.check import PLACEHOLDER
-from mllint.hydra.lint import call_commands, shell_apps
+from mllint.run.config import Settings
+from mllint.engine.context import FileContext
+from mllint.analysis.hydra.check import PLACEHOLDER
+from mllint.analysis.hydra.lint import call_commands, shell_apps
 from mllint.testing import fix, lint
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"

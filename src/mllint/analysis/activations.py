@@ -14,8 +14,8 @@ import libcst as cst
 from mllint.analysis.bindings import MAX_DEPTH, Frame, value_of
 from mllint.analysis.classes import class_kinds
 from mllint.analysis import project
-from mllint.context import Visitor
-from mllint.traversal import walk
+from mllint.engine.context import Visitor
+from mllint.engine.traversal import walk
 
 SOFTMAX, LOG_SOFTMAX, SIGMOID, RAW = "softmax", "log_softmax", "sigmoid", "raw"
 

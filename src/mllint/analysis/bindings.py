@@ -19,7 +19,7 @@ import libcst as cst
 from mllint.analysis.classes import first_param, self_assignments
 
 if TYPE_CHECKING:
-    from mllint.context import FileContext
+    from mllint.engine.context import FileContext
 
 MAX_DEPTH = 8  # name -> name -> ... chains followed at most this far
 

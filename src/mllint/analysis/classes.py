@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from mllint.context import Visitor, dotted_name
-from mllint.traversal import walk
+from mllint.engine.context import Visitor, dotted_name
+from mllint.engine.traversal import walk
 
 if TYPE_CHECKING:
-    from mllint.context import FileContext
+    from mllint.engine.context import FileContext
 
 
 def enclosing_method(ctx: FileContext) -> tuple[cst.FunctionDef | None, cst.ClassDef | None]:

@@ -11,8 +11,8 @@ import libcst as cst
 
 from mllint.analysis.names import leaf_name
 from mllint.analysis.scopes import name_uses
-from mllint.context import FileContext, Visitor
-from mllint.traversal import WORK, walk
+from mllint.engine.context import FileContext, Visitor
+from mllint.engine.traversal import WORK, walk
 
 # Regression losses by their last name, lower-cased (`F.mse_loss`, `nn.MSELoss()(...)`, an instance
 # `self.MseLoss(...)`, `self.huber(...)`).

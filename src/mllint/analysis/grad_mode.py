@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from mllint.analysis.names import imported_name
-from mllint.context import Visitor, dotted_name
-from mllint.traversal import walk
+from mllint.engine.context import Visitor, dotted_name
+from mllint.engine.traversal import walk
 
 if TYPE_CHECKING:
-    from mllint.context import FileContext
+    from mllint.engine.context import FileContext
 
 NO_GRAD_CALLS = {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
                  "torch.autograd.grad_mode.no_grad", "torch.autograd.grad_mode.inference_mode"}

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import libcst as cst
 
 from mllint.analysis.bindings import Frame, value_of
-from mllint.astutil import find_arg
+from mllint.analysis.astutil import find_arg
 
 CROSS_ENTROPY, NLL, BCE, BCE_WITH_LOGITS = "cross_entropy", "nll_loss", "binary_cross_entropy", \
     "binary_cross_entropy_with_logits"

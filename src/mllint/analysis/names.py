@@ -10,7 +10,7 @@ import re
 
 import libcst as cst
 
-from mllint.context import dotted_name
+from mllint.engine.context import dotted_name
 
 
 def leaf_name(expr: cst.CSTNode | None) -> str | None:

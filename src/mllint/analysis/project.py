@@ -1,6 +1,6 @@
 """Classes imported from the user's own project (`from models import Net` with models.py next to
 the file or under the project root): the defining file is found by path, read and parsed with
-LibCST (never imported or executed), once per file state, and noted in `mllint.reads` so that a
+LibCST (never imported or executed), once per file state, and noted in `mllint.engine.reads` so that a
 cached result is replayed only while that file is unchanged (rules that use this are
 `cross_file`)."""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import libcst as cst
 
-from mllint.context import FileContext, dotted_name
-from mllint.reads import file_state, note_file
+from mllint.engine.context import FileContext, dotted_name
+from mllint.engine.reads import file_state, note_file
 
 MAX_BYTES = 1_000_000  # larger "model files" are not read
 MAX_PARSED = 64  # parsed project files kept at once
@@ -110,7 +110,7 @@ def top_package(ctx: FileContext) -> str | None:
     """The top-level package this file is a module of, as the import system names it: the highest
     of the directories above it that each hold an `__init__.py` (`torch` for
     torch/distributed/fsdp/sharded_grad_scaler.py inside an installed or unpacked torch); None for a
-    script outside any package. Each `__init__.py` looked at is noted (`mllint.reads`), so a cached
+    script outside any package. Each `__init__.py` looked at is noted (`mllint.engine.reads`), so a cached
     result is replayed only while the package structure is unchanged."""
     if ctx.path in ("", "<stdin>"):
         return None

@@ -8,11 +8,11 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from mllint.analysis.names import imported_name
-from mllint.context import Visitor, dotted_name
-from mllint.traversal import walk
+from mllint.engine.context import Visitor, dotted_name
+from mllint.engine.traversal import walk
 
 if TYPE_CHECKING:
-    from mllint.context import FileContext
+    from mllint.engine.context import FileContext
 
 # Constructors of generator objects (state owned by the object, copied as is into each worker).
 GENERATOR_CONSTRUCTORS = {

@@ -14,8 +14,8 @@ from typing import Callable, Hashable, Iterable
 
 import libcst as cst
 
-from mllint.context import FileContext, Visitor
-from mllint.traversal import WORK, walk
+from mllint.engine.context import FileContext, Visitor
+from mllint.engine.traversal import WORK, walk
 
 
 # Exact node types (CSTNode is an ABC: `type(node) in a set` is much cheaper than isinstance).

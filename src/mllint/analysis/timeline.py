@@ -50,8 +50,8 @@ from dataclasses import dataclass, replace
 
 import libcst as cst
 
-from mllint.context import FileContext, Visitor, dotted_name
-from mllint.traversal import WORK, walk
+from mllint.engine.context import FileContext, Visitor, dotted_name
+from mllint.engine.traversal import WORK, walk
 
 MAX_DEPTH = 3  # helper calls followed from a root
 MAX_EVENTS = 2000  # events of one spliced timeline

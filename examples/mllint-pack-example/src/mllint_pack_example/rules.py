@@ -8,9 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mllint.candidates import Calls
-from mllint.diagnostics import Applicability, Fix
-from mllint.rule import Option, Rule
+from mllint.api import Applicability, Calls, Fix, Option, Rule
 
 if TYPE_CHECKING:
     import libcst as cst

@@ -1,0 +1,159 @@
+"""Read-only walks over LibCST trees, in exactly LibCST's own order, without rebuilding nodes:
+the engine's one traversal with every rule (`Dispatcher`), and the rules' own sub-walks (`walk`).
+
+LibCST's `node.visit(visitor)` rebuilds every node on its way back up, even for a visitor that
+changes nothing; for mllint, which only reads, that is most of the cost of a traversal. `walk`
+calls the same `on_visit` / `on_leave` hooks (so `visit_<Node>` / `leave_<Node>` methods, and
+`visit_<Node>` returning False to skip the children) in the same order. The per-attribute hooks
+(`visit_<Node>_<attr>`) are not called: mllint never defines them.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from typing import TYPE_CHECKING, Callable, Iterator
+
+import libcst as cst
+
+if TYPE_CHECKING:
+    from mllint.engine.context import FileContext
+    from mllint.engine.rule import Rule
+
+_VISIT_HELPERS = frozenset({"visit_required", "visit_optional", "visit_sentinel", "visit_iterable", "visit_sequence",
+                            "visit_body_iterable", "visit_body_sequence"})
+_CHILD_FIELDS: dict[type, tuple[str, ...] | None] = {}
+
+
+def child_fields(node_type: type) -> tuple[str, ...] | None:
+    """The fields holding a node type's children, in the order LibCST's own traversal visits them:
+    the field names its `_visit_and_replace_children` passes to the visit_* helpers, in source
+    (= evaluation) order. None if that cannot be read off; the walk then asks LibCST (`children`)."""
+    if node_type in _CHILD_FIELDS:
+        return _CHILD_FIELDS[node_type]
+    import inspect
+    import textwrap
+
+    fields: list[str] | None = []
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(node_type._visit_and_replace_children)))
+        calls = sorted((n for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                        and n.func.id in _VISIT_HELPERS), key=lambda n: (n.lineno, n.col_offset))
+        for call in calls:
+            name = call.args[1] if len(call.args) > 1 else None
+            if not (isinstance(name, ast.Constant) and isinstance(name.value, str)):
+                fields = None
+                break
+            if name.value not in fields:  # `a if ... else b` visits one field either way
+                fields.append(name.value)
+    except Exception:  # no source (a compiled LibCST, say): LibCST's own order, one level at a time
+        fields = None
+    result = tuple(fields) if fields is not None else None
+    _CHILD_FIELDS[node_type] = result
+    return result
+
+
+def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """A node's children in LibCST's visiting order."""
+    fields = _CHILD_FIELDS[type(node)] if type(node) in _CHILD_FIELDS else child_fields(type(node))
+    if fields is None:
+        yield from node.children
+        return
+    for name in fields:
+        child = getattr(node, name)
+        if isinstance(child, cst.CSTNode):
+            yield child
+        elif isinstance(child, (tuple, list)):
+            yield from child
+
+
+class WorkCounter:
+    """Units of analysis work done in this process: nodes visited by `walk` (the rules' and the
+    analysis layer's sub-walks; not the engine's one dispatch walk), plus the entries that
+    `mllint.analysis` queries scan. Tests read it to check that costs grow linearly with the file;
+    unread, it costs one integer increment per node."""
+
+    __slots__ = ("units",)
+
+    def __init__(self) -> None:
+        self.units = 0
+
+
+WORK = WorkCounter()
+
+
+def walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
+    """`node.visit(visitor)` for a visitor that only reads."""
+    WORK.units += 1
+    if visitor.on_visit(node) is not False:
+        for child in children(node):
+            walk(child, visitor)
+    visitor.on_leave(node)
+
+
+class Dispatcher:
+    """Walks the module once and calls each rule's visit_<Node>/leave_<Node> methods.
+
+    `run` walks the tree itself, in exactly LibCST's order (see child_fields; a test compares
+    the two), without LibCST rebuilding every node on the way up, which is what CSTNode.visit does
+    even for read-only visitors.
+    """
+
+    def __init__(self, ctx: FileContext, rules: list[Rule], on_error: Callable[[Rule, BaseException], None]):
+        self.ctx = ctx
+        self.on_error = on_error
+        self.visits: dict[str, list[tuple[Rule, Callable]]] = defaultdict(list)
+        self.leaves: dict[str, list[tuple[Rule, Callable]]] = defaultdict(list)
+        self.broken: set[int] = set()
+        for rule in rules:
+            for attr in dir(type(rule)):
+                if attr.startswith("visit_"):
+                    self.visits[attr[6:]].append((rule, getattr(rule, attr)))
+                elif attr.startswith("leave_"):
+                    self.leaves[attr[6:]].append((rule, getattr(rule, attr)))
+        # per node type: (visit handlers, leave handlers, child fields, is an import)
+        self._plans: dict[type, tuple[list, list, tuple[str, ...] | None, bool]] = {}
+
+    def _plan(self, node_type: type) -> tuple[list, list, tuple[str, ...] | None, bool]:
+        name = node_type.__name__
+        plan = (self.visits.get(name, []), self.leaves.get(name, []), child_fields(node_type),
+                issubclass(node_type, (cst.Import, cst.ImportFrom)))
+        self._plans[node_type] = plan
+        return plan
+
+    def _run(self, handlers, node) -> None:
+        for rule, fn in handlers:
+            if id(rule) in self.broken:
+                continue
+            try:
+                fn(node)
+            except Exception as exc:  # one rule's bug must not stop the others
+                self.broken.add(id(rule))
+                self.on_error(rule, exc)
+
+    def run(self, module: cst.Module) -> None:
+        self._walk(module)
+
+    def _walk(self, node: cst.CSTNode) -> None:
+        plan = self._plans.get(type(node)) or self._plan(type(node))
+        visits, leaves, fields, is_import = plan
+        self.ctx.stack.append(node)
+        if is_import and len(self.ctx.stack) > 3:
+            self.ctx.record_import(node)  # function-local imports
+        if visits:
+            self._run(visits, node)
+        if fields is None:
+            for child in node.children:
+                self._walk(child)
+        else:
+            walk = self._walk
+            for field_name in fields:
+                child = getattr(node, field_name)
+                if isinstance(child, cst.CSTNode):
+                    walk(child)
+                elif isinstance(child, (tuple, list)):
+                    for item in child:
+                        walk(item)
+        if leaves:
+            self._run(leaves, node)
+        self.ctx.stack.pop()

@@ -1,0 +1,1 @@
+"""ML8xx: evaluation and losses (activations fed to losses)."""

@@ -1,0 +1,1 @@
+"""ML5xx: Hydra configs, overrides and launch commands."""

@@ -1,0 +1,1 @@
+"""ML0xx: the linter's own findings (syntax errors, unused suppressions)."""

@@ -1,0 +1,1 @@
+"""ML4xx: parameters and modules (initialisation, containers, dropout)."""

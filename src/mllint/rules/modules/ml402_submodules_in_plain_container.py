@@ -1,0 +1,315 @@
+"""ML402 submodules-in-plain-container: docs in rules/ML402-submodules-in-plain-container.md."""
+
+from __future__ import annotations
+
+import ast
+
+import libcst as cst
+
+from mllint.analysis.classes import class_kinds, self_assignments
+from mllint.engine.candidates import Facts, Pattern
+from mllint.engine.context import Visitor, dotted_name
+from mllint.diagnostics import Applicability, Fix
+from mllint.engine.rule import Rule, register
+from mllint.engine.traversal import walk
+
+# torch.nn classes that are not modules (parameters in a list are another matter).
+NOT_MODULES = frozenset({"Parameter", "ParameterList", "ParameterDict", "Buffer", "UninitializedParameter",
+                         "UninitializedBuffer"})
+# Calls that register a container's modules when given it: `nn.ModuleList(self.layers)`,
+# `nn.Sequential(*self.layers)`, `self.add_module(...)`.
+FILL_METHODS = ("append", "insert", "extend")
+REGISTERING_METHODS = frozenset({"add_module", "register_module", "setattr"})
+
+
+# ---- candidates (CPython AST): a module construction (a call of a capitalised name) put into a
+# plain list/tuple/dict held by `self.<attr>` (directly, by append/item assignment, or via a local)
+def _cap_call(node: ast.AST) -> bool:
+    if type(node) is not ast.Call:
+        return False
+    func = node.func
+    name = func.attr if type(func) is ast.Attribute else func.id if type(func) is ast.Name else ""
+    return name[:1].isupper()
+
+
+def _ast_holds_module(value: ast.AST | None) -> bool:
+    kind = type(value)
+    if kind in (ast.List, ast.Tuple, ast.Set):
+        return any(_cap_call(e) for e in value.elts)
+    if kind is ast.Dict:
+        return any(_cap_call(v) for v in value.values)
+    if kind in (ast.ListComp, ast.SetComp):
+        return _cap_call(value.elt)
+    if kind is ast.DictComp:
+        return _cap_call(value.value)
+    return False
+
+
+def _ast_self_attr(target: ast.AST) -> bool:
+    return type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self"
+
+
+# `self.x = nn.ModuleList()`: filling such an attribute registers its modules
+_REGISTERING_CONTAINERS = frozenset({"ModuleList", "ModuleDict", "Sequential", "ParameterList", "ParameterDict"})
+
+
+def _registered_attrs(facts: Facts) -> set[str]:
+    """`self.<attr>` names that every assignment in the file binds to a registering container."""
+    registering: set[str] = set()
+    other: set[str] = set()
+    for assign in facts.of_type(ast.Assign, ast.AnnAssign):
+        for target in assign.targets if type(assign) is ast.Assign else [assign.target]:
+            if _ast_self_attr(target):
+                value = assign.value
+                func = value.func if type(value) is ast.Call else None
+                name = func.attr if type(func) is ast.Attribute else func.id if type(func) is ast.Name else None
+                (registering if name in _REGISTERING_CONTAINERS else other).add(target.attr)
+    return registering - other
+
+
+class _PlainContainerCandidates(Pattern):
+    def __call__(self, facts: Facts) -> bool:
+        filled: set[str] = set()  # local names filled with module constructions
+        registered: set[str] | None = None
+        for method in FILL_METHODS:
+            for call in facts.calls.get(method, ()):
+                func = call.func
+                if type(func) is ast.Attribute and call.args and (
+                        _cap_call(call.args[-1]) or _ast_holds_module(call.args[-1])):
+                    if _ast_self_attr(func.value):
+                        if registered is None:
+                            registered = _registered_attrs(facts)
+                        if func.value.attr not in registered:
+                            return True
+                        continue
+                    if type(func.value) is ast.Name:
+                        filled.add(func.value.id)
+        names_to_self: set[str] = set()
+        for assign in facts.of_type(ast.Assign, ast.AnnAssign):
+            targets = assign.targets if type(assign) is ast.Assign else [assign.target]
+            for target in targets:
+                if type(target) is ast.Subscript and _cap_call(assign.value):
+                    if _ast_self_attr(target.value):
+                        return True
+                    if type(target.value) is ast.Name:
+                        filled.add(target.value.id)
+                elif _ast_self_attr(target):
+                    if _ast_holds_module(assign.value):
+                        return True
+                    if type(assign.value) is ast.Name:
+                        names_to_self.add(assign.value.id)
+        return not filled.isdisjoint(names_to_self)
+
+    def __repr__(self) -> str:
+        return "PlainContainerOfModules"
+
+
+# ---- the rule (LibCST) --------------------------------------------------------------------------
+def _callee_leaf(call: cst.Call) -> str:
+    func = call.func
+    return func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+
+
+def _self_attr(expr: cst.BaseExpression) -> str | None:
+    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self":
+        return expr.attr.value
+    return None
+
+
+CONTAINERS = (cst.List, cst.Tuple, cst.Set, cst.Dict, cst.ListComp, cst.SetComp, cst.DictComp)
+
+
+class _ClassUses(Visitor):
+    """One walk over a module class: what fills its containers and what registers them."""
+
+    def __init__(self, root: cst.ClassDef):
+        self.root = root
+        self.registers_otherwise = False  # add_module / register_module / setattr(self, ...)
+        self.wrapped: set[str] = set()  # self.<attr> passed to a call that may register it
+        self.fills: dict[str, list[tuple[cst.BaseExpression, cst.BaseExpression | None]]] = {}  # attr -> (value, key)
+        self.local_fills: dict[tuple[int, str], list[tuple[cst.BaseExpression, cst.BaseExpression | None]]] = {}
+        self.method: cst.FunctionDef | None = None
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.ClassDef) and node is not self.root:
+            return False
+        if isinstance(node, cst.FunctionDef) and self.method is None:
+            self.method = node
+        elif isinstance(node, cst.Call):
+            self._call(node)
+        elif isinstance(node, cst.Assign):
+            for target in node.targets:
+                t = target.target
+                if isinstance(t, cst.Subscript) and len(t.slice) == 1 and isinstance(t.slice[0].slice, cst.Index):
+                    self._fill(t.value, node.value, t.slice[0].slice.value)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        if original_node is self.method:
+            self.method = None
+
+    def _fill(self, receiver: cst.BaseExpression, value: cst.BaseExpression, key: cst.BaseExpression | None) -> None:
+        attr = _self_attr(receiver)
+        if attr is not None:
+            self.fills.setdefault(attr, []).append((value, key))
+        elif isinstance(receiver, cst.Name) and self.method is not None:
+            self.local_fills.setdefault((id(self.method), receiver.value), []).append((value, key))
+
+    def _call(self, node: cst.Call) -> None:
+        leaf = _callee_leaf(node)
+        if leaf in REGISTERING_METHODS:
+            self.registers_otherwise = True
+            return
+        func = node.func
+        if leaf in FILL_METHODS and isinstance(func, cst.Attribute) and node.args:
+            value = node.args[-1].value
+            if leaf == "extend" and isinstance(value, (cst.List, cst.Tuple, cst.ListComp)):
+                items = [value.elt] if isinstance(value, cst.ListComp) else [e.value for e in value.elements]
+                for item in items:
+                    self._fill(func.value, item, None)
+            elif leaf != "extend":
+                self._fill(func.value, value, None)
+            return
+        # any other call given `self.<attr>` (or `*self.<attr>`, `self.<attr>.values()`) may wrap it
+        for arg in node.args:
+            value = arg.value
+            while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and not value.args:
+                value = value.func.value  # self.heads.values()
+            attr = _self_attr(value)
+            if attr is not None and leaf[:1].isupper():
+                self.wrapped.add(attr)
+
+
+def _class_uses(ctx, cls: cst.ClassDef) -> _ClassUses:
+    uses = _ClassUses(cls)
+    walk(cls, uses)
+    return uses
+
+
+def _string_key(key: cst.BaseExpression | None) -> bool:
+    if isinstance(key, cst.SimpleString):
+        return isinstance(key.evaluated_value, str)
+    if isinstance(key, (cst.FormattedString, cst.ConcatenatedString)):
+        return True
+    return isinstance(key, cst.Call) and isinstance(key.func, cst.Name) and key.func.value == "str"
+
+
+@register
+class SubmodulesInPlainContainer(Rule):
+    code = "ML402"
+    name = "submodules-in-plain-container"
+    summary = "An nn.Module keeps layers in a plain list/dict: their parameters are not registered and never train."
+    fix_applicability = Applicability.UNSAFE
+    candidates = _PlainContainerCandidates()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        ctx = self.ctx
+        kinds = class_kinds(ctx)
+        if not kinds.is_module(node):
+            return
+        uses: _ClassUses | None = None
+        for attr, assignments in self_assignments(ctx, node).items():
+            values = [a.value for a in assignments]
+            if not values or any(v is None for v in values):
+                continue
+            if uses is None:
+                uses = ctx.memo.get(_class_uses, ctx, node)
+                if uses.registers_otherwise:
+                    return
+            if attr in uses.wrapped:
+                continue
+            found = [self._container(a.value, a.method, uses) for a in assignments]
+            if any(f is None for f in found):
+                continue  # some assignment is not a plain container: wrapped, or something else
+            fills = uses.fills.get(attr, [])
+            items = [item for f in found for item in f[1]] + fills
+            if not any(self._constructs_module(value, kinds) for value, _ in items):
+                continue
+            kinds_of_container = {f[0] for f in found}
+            self._report(attr, assignments, found, items, kinds_of_container)
+
+    def _container(self, value, method, uses):
+        """(kind "list"/"dict", [(item value, key)]) for a plain container value, else None."""
+        if isinstance(value, cst.Name) and method is not None:
+            bindings = self.ctx.bindings(method).get(value.value, [])
+            if not bindings or any(b.kind != "assign" or not isinstance(b.value, CONTAINERS) for b in bindings):
+                return None
+            fills = uses.local_fills.get((id(method), value.value), [])
+            inner = [self._container(b.value, None, uses) for b in bindings]
+            kinds = {k for k, _ in inner}
+            return (kinds.pop() if len(kinds) == 1 else "mixed",
+                    [item for _, items in inner for item in items] + fills)
+        if isinstance(value, (cst.List, cst.Tuple, cst.Set)):
+            return "list", [(e.value, None) for e in value.elements if not isinstance(e, cst.StarredElement)]
+        if isinstance(value, (cst.ListComp, cst.SetComp)):
+            return "list", [(value.elt, None)]
+        if isinstance(value, cst.Dict):
+            items = []
+            for e in value.elements:
+                if isinstance(e, cst.DictElement):
+                    items.append((e.value, e.key))
+                else:
+                    items.append((e.value, None))  # **other: keys unknown
+            return "dict", items
+        if isinstance(value, cst.DictComp):
+            return "dict", [(value.value, value.key)]
+        return None
+
+    def _constructs_module(self, value: cst.BaseExpression, kinds) -> bool:
+        if not isinstance(value, cst.Call):
+            return False
+        leaf = _callee_leaf(value)
+        if not leaf[:1].isupper() or leaf in NOT_MODULES:
+            return False
+        name = self.ctx.call_name(value) or ""
+        if name.startswith("torch.nn.") and name.count(".") == 2 or name.startswith("torch.nn.modules."):
+            return True
+        if "." not in name:  # a class of this file that is a module
+            return any(c.name.value == name for c in kinds.modules)
+        return False
+
+    def _report(self, attr, assignments, found, items, container_kinds) -> None:
+        ctx = self.ctx
+        first = assignments[0]
+        is_dict = container_kinds == {"dict"}
+        kind = "dict" if is_dict else "list" if container_kinds == {"list"} else "container"
+        wrapper = "nn.ModuleDict" if is_dict else "nn.ModuleList"
+        message = (f"`self.{attr}` holds modules in a plain {kind}: their parameters are not registered "
+                   f"(missing from `parameters()` and `state_dict()`, never trained, not moved by `.to()`); "
+                   f"wrap it in `{wrapper}(...)`")
+        self.report(first.value, message, self._fix(assignments, items, container_kinds))
+
+    def _fix(self, assignments, items, container_kinds) -> Fix | None:
+        ctx = self.ctx
+        if len(container_kinds) != 1 or "mixed" in container_kinds:
+            return None
+        nn = None
+        for local, full in ctx.imports.items():
+            if full == "torch.nn" and not ctx.is_local_name(local):
+                nn = local
+                break
+        if nn is None:
+            for local, full in ctx.imports.items():
+                if full == "torch":
+                    nn = f"{local}.nn"
+                    break
+        if nn is None:
+            return None
+        if container_kinds == {"dict"}:
+            if not all(_string_key(key) for _, key in items):
+                return None  # nn.ModuleDict takes string keys only
+            wrapper = f"{nn}.ModuleDict"
+        else:
+            wrapper = f"{nn}.ModuleList"
+        edits = []
+        for a in assignments:
+            code = ctx.code(a.value)
+            if isinstance(a.value, (cst.Dict, cst.List)) and not (a.value.lpar or a.value.elements):
+                new = f"{wrapper}()"
+            elif isinstance(a.value, cst.Tuple):
+                # the edit covers the tuple's items, inside its own parentheses (kept)
+                new = f"{wrapper}([{ctx.code(a.value.with_changes(lpar=[], rpar=[]))}])"
+            else:
+                new = f"{wrapper}({code})"
+            edits.append(ctx.replace(a.value, new))
+        return Fix(Applicability.UNSAFE, f"Wrap in `{wrapper}`", tuple(edits))

@@ -1,0 +1,1 @@
+"""ML7xx: the optimisation step (order of backward, clip, step, zero_grad, schedulers)."""

@@ -1,0 +1,1 @@
+"""ML1xx: mixed precision and numerics (GradScaler, overflow, division by a std)."""

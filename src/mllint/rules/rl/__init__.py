@@ -1,0 +1,1 @@
+"""ML2xx: reinforcement-learning targets (returns, done masks, target networks)."""

@@ -1,0 +1,1 @@
+"""ML3xx: learning-rate and other schedules (counters, step totals)."""
