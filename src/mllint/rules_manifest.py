@@ -137,8 +137,8 @@ RULES = {
         stability='stable',
         fix_applicability=Applicability.NONE,
         file_kinds=('python', 'yaml', ),
-        cross_file=False,
-        evidence={'yaml': ('warmup', 'warm_up', 'anneal', 'decay', 'ramp', 'cooldown', 'cool_down', )},
+        cross_file=('yaml', ),
+        evidence={'yaml': ('warmup', 'warm_up', 'anneal', 'decay', 'ramp', 'cooldown', 'cool_down', 'T_max', 't_max', 't_initial', 'milestones', 'lr_steps', 'lr_epochs', 'OneCycleLR', 'PolynomialLR', )},
         options={},
     ),
     'ML303': RuleInfo(
