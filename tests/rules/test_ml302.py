@@ -460,7 +460,7 @@ def test_python_schedule_lengths_flagged(name):
 def test_python_scheduler_message_names_the_run_length():
     text, _ = LENGTHS_PY["scheduler_next_to_argparse"]
     (d,) = lint(src(text), "ML302")
-    assert "`T_max=90` is an absolute schedule length" in d.message and "`T_max=args.epochs`" in d.message
+    assert "`T_max=90` is an absolute schedule length" in d.message and "e.g. `T_max=args.epochs`" in d.message
 
 
 LENGTHS_NOT_FLAGGED_PY = {
@@ -543,3 +543,11 @@ LENGTHS_NOT_FLAGGED_PY = {
 @pytest.mark.parametrize("name", sorted(LENGTHS_NOT_FLAGGED_PY))
 def test_python_schedule_lengths_not_flagged(name):
     assert lint(src(LENGTHS_NOT_FLAGGED_PY[name]), "ML302") == []
+
+
+def test_python_fixture_with_schedulers():
+    path = Path(__file__).resolve().parents[2] / "fixtures" / "ML302" / "train_schedulers.py"
+    text = path.read_text()
+    flagged = [i for i, line in enumerate(text.splitlines(), start=1) if line.endswith("# flagged")]
+    assert len(flagged) == 4
+    assert [d.start.row for d in lint(text, "ML302", path=path.name)] == flagged

@@ -55,10 +55,10 @@ def message(kind: str, key: str, value: Value, run_keys: list[str], totals: dict
     if kind == "length":
         text = f"`{key}{sep}{value}` is an absolute schedule length but the run length ({where}) is configurable"
         same_unit = LENGTH_KEY.search(normalise(key)) or is_total_steps(run_keys[0].rsplit(".", 1)[-1])
-        if sep == ": " and "." in run_keys[0] and same_unit:  # a YAML interpolation keeps them together
+        if sep == ": " and same_unit:  # a YAML interpolation keeps them together
             return f"{text}; set it from the run length (`{key}: ${{{run_keys[0]}}}`)"
         if sep == "=" and "." in run_keys[0] and same_unit:  # read from the config where it is built
-            return f"{text}; pass the run length (`{key}={run_keys[0]}`)"
+            return f"{text}; derive it from the run length (e.g. `{key}={run_keys[0]}`)"
         return f"{text}; derive it from the run length where the scheduler is built"
     text = f"`{key}{sep}{value}` is an absolute step count but the run length ({where}) is configurable"
     existing = [n for n in names if normalise(n) == normalise(ratio_name(key))]
