@@ -133,7 +133,7 @@ RULES = {
     'ML302': RuleInfo(
         code='ML302',
         name='hardcoded-schedule-steps',
-        summary='An absolute warmup/anneal/decay step count does not scale with the configurable run length.',
+        summary='An absolute schedule length (warmup/anneal/decay steps, T_max, milestones) ignores the configurable run length.',
         stability='stable',
         fix_applicability=Applicability.NONE,
         file_kinds=('python', 'yaml', ),

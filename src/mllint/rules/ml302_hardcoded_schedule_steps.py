@@ -93,7 +93,7 @@ def _literal_length(call: ast.Call) -> bool:
 class HardcodedScheduleSteps(Rule):
     code = "ML302"
     name = "hardcoded-schedule-steps"
-    summary = "An absolute warmup/anneal/decay step count does not scale with the configurable run length."
+    summary = "An absolute schedule length (warmup/anneal/decay steps, T_max, milestones) ignores the configurable run length."
     file_kinds = ("python", "yaml")
     cross_file = ("yaml",)  # a Hydra group's config is judged with the configs it is composed with
     evidence = {"yaml": ("warmup", "warm_up", "anneal", "decay", "ramp", "cooldown", "cool_down", "T_max", "t_max",
