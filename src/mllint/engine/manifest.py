@@ -133,12 +133,12 @@ RULES = {
     'ML302': RuleInfo(
         code='ML302',
         name='hardcoded-schedule-steps',
-        summary='An absolute warmup/anneal/decay step count does not scale with the configurable run length.',
+        summary='An absolute schedule length (warmup/anneal/decay steps, T_max, milestones) ignores the configurable run length.',
         stability='stable',
         fix_applicability=Applicability.NONE,
         file_kinds=('python', 'yaml', ),
-        cross_file=False,
-        evidence={'yaml': ('warmup', 'warm_up', 'anneal', 'decay', 'ramp', 'cooldown', 'cool_down', )},
+        cross_file=('yaml', ),
+        evidence={'yaml': ('warmup', 'warm_up', 'anneal', 'decay', 'ramp', 'cooldown', 'cool_down', 'T_max', 't_max', 't_initial', 'milestones', 'lr_steps', 'lr_epochs', 'OneCycleLR', 'PolynomialLR', )},
         options={},
     ),
     'ML303': RuleInfo(

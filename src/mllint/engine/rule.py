@@ -48,8 +48,9 @@ class Rule:
     # (a necessary condition, see mllint.engine.candidates). None means "always run".
     candidates: ClassVar[Pattern | None] = None
     file_kinds: ClassVar[tuple[str, ...]] = ("python",)
-    # True for rules whose result also depends on other files (e.g. Hydra configs): never cached.
-    cross_file: ClassVar[bool] = False
+    # True for rules whose result also depends on other files (e.g. Hydra configs), or the file kinds
+    # for which it does (("yaml",)): their results are cached against what they read (mllint.engine.reads).
+    cross_file: ClassVar[bool | tuple[str, ...]] = False
     options: ClassVar[dict[str, Option]] = {}
 
     def __init__(self, ctx: FileContext, options: dict[str, Any]):
@@ -93,7 +94,7 @@ class RuleInfo:
     stability: str
     fix_applicability: Applicability
     file_kinds: tuple[str, ...]
-    cross_file: bool
+    cross_file: bool | tuple[str, ...]
     evidence: Any
     options: dict[str, Option]
 

@@ -200,8 +200,8 @@ def _reads_other_files(text: str, infos, kind: str) -> bool:
     distinct list is searched once (most files have none of it, so every item is searched)."""
     searched = []
     for info in infos:
-        if not info.cross_file:
-            continue
+        if not info.cross_file or (info.cross_file is not True and kind not in info.cross_file):
+            continue  # `cross_file` may name the file kinds for which a rule reads other files
         evidence = info.evidence.get(kind, ()) if isinstance(info.evidence, dict) else info.evidence
         if evidence and evidence in searched:
             continue

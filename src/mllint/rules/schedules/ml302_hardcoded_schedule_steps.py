@@ -1,61 +1,28 @@
 """ML302 hardcoded-schedule-steps: docs in rules/ML302-hardcoded-schedule-steps.md.
 
-An absolute warmup/anneal/decay step count sitting next to a configurable run length (epochs,
-total steps, dataset size) only fits one run length. Checked in YAML configs and in Python config
-classes (dataclass/attrs/pydantic fields), argparse/click option defaults and function defaults.
+A schedule fixed in absolute numbers — a warmup/anneal/decay phase in steps, a scheduler's own
+length (`T_max`, OneCycleLR's `total_steps`) or change points (`milestones`) — next to a
+configurable run length (epochs, total steps, dataset size) only fits one run length. The facts come
+from analysis/schedule_lengths.py (Python: config classes, argparse/click options, signatures,
+scheduler constructions) and analysis/yaml_settings.py (YAML); the run length that a Hydra config
+group file is composed with, from hydra/composed.py.
 """
 
 from __future__ import annotations
 
+import ast
 import re
+from pathlib import Path
 
-import libcst as cst
 import yaml
 
-from mllint.analysis.astutil import find_arg
-from mllint.engine.candidates import Words
-from mllint.engine.context import dotted_name
+from mllint.analysis.schedule_lengths import (
+    LENGTH_KEY, SCHEDULER_LENGTHS, Value, is_length_key, is_run_length, is_schedule_key, is_total_steps, normalise,
+    python_settings, schedule_kind, scheduler_length,
+)
+from mllint.analysis.yaml_settings import yaml_settings
+from mllint.engine.candidates import Calls, Words
 from mllint.engine.rule import Rule, register
-
-# A schedule phase measured in steps: `warmup_steps`, `q_temperature_anneal_steps`,
-# `epsilon_decay_steps`, `lr_decay_iters`, `num_warmup_steps`, `rampup_updates`. Epoch-valued
-# keys (`warmup_epochs`) are left alone: they already scale with the dataset size.
-SCHEDULE_KEY = re.compile(r"(warm_?up|anneal|decay|ramp_?up|ramp|cool_?down)[a-z0-9_]*?_?"
-                          r"(steps?|iters?|iterations|updates|timesteps|frames)$")
-# The run length: if none of these is configurable next to the count, the count may be the design.
-RUN_LENGTH = re.compile(r"^(num_|n_|max_|total_|train_|num_train_|num_training_|total_train_|total_training_"
-                        r"|max_train_)?"
-                        r"(epochs|steps|iters|iterations|timesteps|updates|train_steps|training_steps)$"
-                        r"|^(t_total|dataset_size|num_samples|num_train_samples|train_size|n_samples|epoch)$")
-# The run length in steps (same unit as the count), used to suggest the ratio.
-TOTAL_STEPS = re.compile(r"^(num_|max_|total_|num_train_|num_training_|total_train_|total_training_|max_train_)"
-                         r"(steps|iters|iterations|timesteps|updates|train_steps|training_steps)$|^t_total$")
-NOT_RUN_LENGTH = {"n_steps", "steps", "updates", "n_updates"}  # SB3's n_steps is the rollout length
-
-CONFIG_DECORATORS = {
-    "dataclasses.dataclass", "attr.s", "attr.attrs", "attr.define", "attr.frozen", "attr.mutable",
-    "attrs.define", "attrs.frozen", "attrs.mutable", "pydantic.dataclasses.dataclass", "chex.dataclass",
-    "flax.struct.dataclass", "dataclass", "define", "frozen",
-}
-CONFIG_BASES = {"pydantic.BaseModel", "pydantic.BaseSettings", "pydantic_settings.BaseSettings", "BaseModel",
-                "BaseSettings"}
-FIELD_CALLS = {"dataclasses.field", "field", "attr.ib", "attr.attrib", "attrs.field", "attr.field",
-               "pydantic.Field", "Field"}
-
-BENCHMARK = re.compile(r"bench|profil|timeit|timing|latency|throughput", re.I)
-
-
-def normalise(key: str) -> str:
-    return key.strip().lstrip("-").replace("-", "_").lower()
-
-
-def is_schedule_key(key: str) -> bool:
-    return bool(SCHEDULE_KEY.search(normalise(key)))
-
-
-def is_run_length(key: str) -> bool:
-    key = normalise(key)
-    return key not in NOT_RUN_LENGTH and bool(RUN_LENGTH.search(key))
 
 
 def ratio_name(key: str) -> str:
@@ -73,11 +40,26 @@ def format_ratio(value: float) -> str:
     return text if "e" not in text else f"{value:.6f}".rstrip("0")
 
 
-def message(key: str, value: int, run_keys: list[str], totals: dict[str, int], sep: str,
+def shown(value: Value) -> str:
+    return f"[{', '.join(map(str, value))}]" if isinstance(value, tuple) else str(value)
+
+
+def message(kind: str, key: str, value: Value, run_keys: list[str], totals: dict[str, int], sep: str,
             names: list[str] = ()) -> str:
-    """One line: what is wrong, and the ratio the current numbers imply when the total is known.
-    `names`: the keys configured with it, where the ratio may already be."""
+    """One line: what is wrong, and what to write instead. `totals`: run lengths in steps with
+    their values; `names`: the keys configured with it, where the ratio may already be."""
     where = ", ".join(f"`{k}`" for k in run_keys[:2])
+    if kind == "positions":
+        return (f"`{key}{sep}{shown(value)}` are absolute change points but the run length ({where}) is "
+                "configurable; place them at fractions of the run length")
+    if kind == "length":
+        text = f"`{key}{sep}{value}` is an absolute schedule length but the run length ({where}) is configurable"
+        same_unit = LENGTH_KEY.search(normalise(key)) or is_total_steps(run_keys[0].rsplit(".", 1)[-1])
+        if sep == ": " and same_unit:  # a YAML interpolation keeps them together
+            return f"{text}; set it from the run length (`{key}: ${{{run_keys[0]}}}`)"
+        if sep == "=" and "." in run_keys[0] and same_unit:  # read from the config where it is built
+            return f"{text}; derive it from the run length (e.g. `{key}={run_keys[0]}`)"
+        return f"{text}; derive it from the run length where the scheduler is built"
     text = f"`{key}{sep}{value}` is an absolute step count but the run length ({where}) is configurable"
     existing = [n for n in names if normalise(n) == normalise(ratio_name(key))]
     if existing:  # the ratio is there already: the step count is what keeps it from applying
@@ -86,7 +68,7 @@ def message(key: str, value: int, run_keys: list[str], totals: dict[str, int], s
     text += "; use a ratio of the total steps instead"
     for total_key, total in totals.items():
         if total > 0:
-            ratio = value / total
+            ratio = value / total  # type: ignore[operator]
             text += f" ({value} of {total} `{total_key}` → `{ratio_name(key)}{sep}{format_ratio(ratio)}`"
             if ratio > 1:
                 text += ", longer than the whole run"
@@ -95,84 +77,36 @@ def message(key: str, value: int, run_keys: list[str], totals: dict[str, int], s
     return text
 
 
-def parse_int(text: str) -> int | None:
-    try:
-        return int(text.replace("_", ""), 0)
-    except ValueError:
-        try:
-            return int(text.replace("_", ""))
-        except ValueError:
-            return None
-
-
-def literal_int(expr: cst.BaseExpression | None) -> int | None:
-    """An integer literal (`5000`, `50_000`, `int(1e5)` and `1e5`/`5000.0` when integral)."""
-    if isinstance(expr, cst.Integer):
-        try:
-            return int(expr.evaluated_value)
-        except ValueError:
-            return None
-    if isinstance(expr, cst.Float):
-        value = float(expr.evaluated_value)
-        return int(value) if value.is_integer() else None
-    if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "int" \
-            and len(expr.args) == 1:
-        return literal_int(expr.args[0].value)
-    return None
-
-
-# ---- YAML -------------------------------------------------------------------------------------
-
-INT_TAG = "tag:yaml.org,2002:int"
-STR_TAG = "tag:yaml.org,2002:str"
-
-
-def yaml_pairs(root: yaml.Node):
-    """Every (key node, value node) of every mapping under `root`, each node visited once.
-
-    Aliases are shared node objects in the composed graph, so a visited set keeps a "billion
-    laughs" document linear; the walk is iterative so deep nesting cannot blow the stack.
-    """
-    seen: set[int] = set()
-    todo = [root]
-    while todo:
-        node = todo.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                yield key, value
-                todo.append(value)
-        elif isinstance(node, yaml.SequenceNode):
-            todo.extend(node.value)
-
-
-def yaml_documents(source: str):
-    """Composed (never constructed) documents: no tag can build an object."""
-    from mllint.analysis.hydra.configs import BoundedLoader  # refuses nesting that would take seconds to scan
-
-    return list(yaml.compose_all(source, Loader=BoundedLoader))
+def _literal_length(call: ast.Call) -> bool:
+    """Candidate filter: a scheduler construction given its length as a literal (CPython AST)."""
+    func = call.func
+    leaf = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
+    keyword, position = SCHEDULER_LENGTHS.get(leaf, (None, None))
+    arg = next((k.value for k in call.keywords if k.arg == keyword), None)
+    if arg is None and position is not None and len(call.args) > position:
+        arg = call.args[position]
+    items = arg.elts if isinstance(arg, (ast.List, ast.Tuple)) else [arg]
+    return arg is not None and all(isinstance(i, ast.Constant) and isinstance(i.value, (int, float)) for i in items)
 
 
 @register
 class HardcodedScheduleSteps(Rule):
     code = "ML302"
     name = "hardcoded-schedule-steps"
-    summary = "An absolute warmup/anneal/decay step count does not scale with the configurable run length."
+    summary = "An absolute schedule length (warmup/anneal/decay steps, T_max, milestones) ignores the configurable run length."
     file_kinds = ("python", "yaml")
-    evidence = {"yaml": ("warmup", "warm_up", "anneal", "decay", "ramp", "cooldown", "cool_down")}
-    # a schedule step count and a run length among the file's names and option strings
-    candidates = Words(lambda word: is_schedule_key(word)) & Words(lambda word: is_run_length(word))
-
-    def __init__(self, ctx, options):
-        super().__init__(ctx, options)
-        self._argparse: dict[int, list] = {}
+    cross_file = ("yaml",)  # a Hydra group's config is judged with the configs it is composed with
+    evidence = {"yaml": ("warmup", "warm_up", "anneal", "decay", "ramp", "cooldown", "cool_down", "T_max", "t_max",
+                         "t_initial", "milestones", "lr_steps", "lr_epochs", "OneCycleLR", "PolynomialLR")}
+    # a schedule setting, or a scheduler built with a literal length, and a run length among the
+    # file's names and option strings
+    candidates = (Words(lambda word: is_schedule_key(word) or is_length_key(word))
+                  | Calls(*SCHEDULER_LENGTHS, where=_literal_length)) & Words(is_run_length)
 
     # ---- YAML ---------------------------------------------------------------------------------
     def check_file(self, ctx) -> None:
         try:
-            documents = yaml_documents(ctx.source)
+            documents = yaml_settings(ctx)
         except yaml.MarkedYAMLError as exc:
             mark = exc.problem_mark or exc.context_mark
             at = ctx.location_at(mark.index) if mark is not None else None
@@ -183,109 +117,62 @@ class HardcodedScheduleSteps(Rule):
         except (yaml.YAMLError, RecursionError, ValueError) as exc:
             ctx.report_syntax_error(f"YAML could not be read: {type(exc).__name__}", 1, 1)
             return
-        for doc in documents:
-            if doc is not None:
-                self._check_yaml_document(doc)
+        for settings in documents:
+            flagged = []
+            for s in settings:
+                kind = "length" if s.is_scheduler_length and isinstance(s.value, int) and s.value > 0 \
+                    else schedule_kind(s.name, s.value)
+                if kind is not None:
+                    flagged.append((s, kind))
+            if not flagged:
+                continue
+            lengths = {id(s) for s, kind in flagged if s.is_scheduler_length}
+            run = [(s.path, s.value) for s in settings if is_run_length(s.name) and id(s) not in lengths]
+            names = [s.name for s in settings]
+            if not run:
+                run = self._composed_run_lengths(ctx)
+            if not run:
+                continue
+            run_keys = [path for path, _ in run]
+            totals = {path.rsplit(".", 1)[-1]: value for path, value in run
+                      if isinstance(value, int) and is_total_steps(path.rsplit(".", 1)[-1])}
+            for s, kind in flagged:
+                start, end = ctx.location_at(s.key.start_mark.index), ctx.location_at(s.key.end_mark.index)
+                self.report(None, message(kind, s.name, s.value, run_keys, totals, ": ", names), start=start, end=end)
 
-    def _check_yaml_document(self, doc: yaml.Node) -> None:
-        candidates = []
-        run_keys: list[str] = []
-        names: list[str] = []
-        totals: dict[str, int] = {}
-        for key, value in yaml_pairs(doc):
-            if not isinstance(key, yaml.ScalarNode) or key.tag != STR_TAG:
-                continue
-            name = key.value
-            if not isinstance(value, yaml.ScalarNode):
-                continue
-            number = parse_int(value.value) if value.tag == INT_TAG else None
-            if is_run_length(name):
-                run_keys.append(name)
-                if number is not None and TOTAL_STEPS.search(normalise(name)):
-                    totals.setdefault(name, number)
-            elif is_schedule_key(name) and number is not None and number > 0:
-                candidates.append((key, name, number))
-            names.append(name)
+    def _composed_run_lengths(self, ctx) -> list[tuple[str, Value]]:
+        from mllint.analysis.hydra.composed import composed_keys
+
+        root = Path(getattr(ctx.project, "root", None) or Path.cwd())
+        return [(key, value if isinstance(value, int) else None)
+                for key, value, _ in composed_keys(Path(ctx.path), root, is_run_length)]
+
+    # ---- Python -------------------------------------------------------------------------------
+    def leave_Module(self, node) -> None:
+        facts = python_settings(self.ctx)
+        for group in facts.groups:
+            self._check_group(group.settings, group.sep)
+        # run lengths the whole script configures (options, config fields, reads of a config), and
+        # the parameters of the functions around each scheduler (a helper's `num_steps` is not it)
+        script = facts.run_length_reads + [s.name for g in facts.groups if g.function is None for s in g.settings
+                                           if is_run_length(s.name)]
+        params = {g.function: [s.name for s in g.settings if is_run_length(s.name) and normalise(s.name) != "epoch"]
+                  for g in facts.groups if g.function is not None}
+        for length in facts.scheduler_lengths:
+            configured = list(dict.fromkeys(script + [n for f in length.functions for n in params.get(f, ())]))
+            values = length.value if isinstance(length.value, tuple) else (length.value,)
+            if configured and min(values) > 0:
+                kind = "positions" if isinstance(length.value, tuple) else "length"
+                self.report(length.node, message(kind, length.keyword, length.value, configured[:2], {}, "="))
+
+    def _check_group(self, fields, sep: str) -> None:
+        """Fields configured together: flag schedule settings if the run length is among them."""
+        run_keys = [s.name for s in fields if is_run_length(s.name)]
         if not run_keys:
             return
-        for key, name, number in candidates:
-            start, end = self.ctx.location_at(key.start_mark.index), self.ctx.location_at(key.end_mark.index)
-            self.report(None, message(name, number, run_keys, totals, ": ", names), start=start, end=end)
-
-    # ---- Python: config classes ---------------------------------------------------------------
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        if not self._is_config_class(node):
-            return
-        fields: list[tuple[str, cst.CSTNode, int | None]] = []
-        for stmt in node.body.body:
-            if not isinstance(stmt, cst.SimpleStatementLine):
-                continue
-            for small in stmt.body:
-                if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
-                    fields.append((small.target.value, small.target, self._field_default(small.value)))
-                elif isinstance(small, cst.Assign) and len(small.targets) == 1 \
-                        and isinstance(small.targets[0].target, cst.Name):
-                    fields.append((small.targets[0].target.value, small.targets[0].target,
-                                   self._field_default(small.value)))
-        self._check_group(fields, " = ")
-
-    def _is_config_class(self, node: cst.ClassDef) -> bool:
-        for dec in node.decorators:
-            target = dec.decorator.func if isinstance(dec.decorator, cst.Call) else dec.decorator
-            if self.ctx.qualified_name(target) in CONFIG_DECORATORS:
-                return True
-        return any(self.ctx.qualified_name(base.value) in CONFIG_BASES for base in node.bases)
-
-    def _field_default(self, value: cst.BaseExpression | None) -> int | None:
-        if isinstance(value, cst.Call) and self.ctx.qualified_name(value.func) in FIELD_CALLS:
-            arg = find_arg(value, "default", 0 if dotted_name(value.func) in ("Field", "pydantic.Field") else None)
-            return literal_int(arg.value) if arg is not None else None
-        return literal_int(value)
-
-    # ---- Python: function defaults ------------------------------------------------------------
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        klass = self.ctx.enclosing_class()
-        if BENCHMARK.search(node.name.value) or (klass is not None and BENCHMARK.search(klass.name.value)):
-            return  # a benchmark's warm-up iterations are not a training schedule (torch.utils.benchmark)
-        params = node.params
-        fields = [(p.name.value, p.name, literal_int(p.default))
-                  for p in (*params.posonly_params, *params.params, *params.kwonly_params)]
-        self._check_group(fields, "=")
-        options = []  # click: @click.option("--warmup-steps", default=5000) on the same command
-        for dec in node.decorators:
-            call = dec.decorator
-            if isinstance(call, cst.Call) and self.ctx.qualified_name(call.func) in ("click.option", "option"):
-                options.extend(self._option_entries(call))
-        self._check_group(options, "=")
-
-    # ---- Python: argparse ---------------------------------------------------------------------
-    def visit_Call(self, node: cst.Call) -> None:
-        """add_argument calls, grouped by the function (or module) that makes them."""
-        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "add_argument":
-            scope = self.ctx.enclosing_function() or self.ctx.module
-            self._argparse.setdefault(id(scope), []).extend(self._option_entries(node))
-
-    def leave_Module(self, node: cst.Module) -> None:
-        for entries in self._argparse.values():
-            self._check_group(entries, "=")
-
-    def _option_entries(self, call: cst.Call) -> list[tuple[str, cst.CSTNode, int | None]]:
-        names = [a for a in call.args if a.keyword is None and isinstance(a.value, cst.SimpleString)]
-        if not names:
-            return []
-        longest = max(names, key=lambda a: len(a.value.evaluated_value))  # `--warmup-steps` over `-w`
-        name = str(longest.value.evaluated_value)  # shown as written (`--warmup-steps`), matched normalised
-        default = find_arg(call, "default")
-        return [(name, longest.value, literal_int(default.value) if default is not None else None)]
-
-    # ---- shared -------------------------------------------------------------------------------
-    def _check_group(self, fields: list[tuple[str, cst.CSTNode, int | None]], sep: str) -> None:
-        """Fields configured together: flag step counts if the run length is among them."""
-        run_keys = [name for name, _, _ in fields if is_run_length(name)]
-        if not run_keys:
-            return
-        totals = {name: value for name, _, value in fields
-                  if value is not None and TOTAL_STEPS.search(normalise(name))}
-        for name, node, value in fields:
-            if value is not None and value > 0 and is_schedule_key(name) and not is_run_length(name):
-                self.report(node, message(name, value, run_keys, totals, sep, [n for n, _, _ in fields]))
+        totals = {s.name: s.value for s in fields if isinstance(s.value, int) and is_total_steps(s.name)}
+        names = [s.name for s in fields]
+        for s in fields:
+            kind = schedule_kind(s.name, s.value)
+            if kind is not None:
+                self.report(s.node, message(kind, s.name, s.value, run_keys, totals, sep, names))
