@@ -339,6 +339,17 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML801': RuleInfo(
+        code='ML801',
+        name='eval-without-no-grad',
+        summary='An evaluation loop after model.eval() runs the model outside torch.no_grad(): every forward builds an unused graph.',
+        stability='stable',
+        fix_applicability=Applicability.UNSAFE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
     'ML804': RuleInfo(
         code='ML804',
         name='softmax-into-cross-entropy',
