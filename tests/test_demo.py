@@ -26,6 +26,7 @@ EXPECTED = [
     ("ddp_finetune.py", 12, "ML605"),
     ("ddp_train.py", 14, "ML604"),
     ("evaluate.py", 11, "ML801"),
+    ("evaluate.py", 41, "ML802"),
     ("finetune.py", 22, "ML701"),
     ("finetune.py", 41, "ML704"),
     ("finetune.py", 50, "ML705"),

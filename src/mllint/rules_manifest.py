@@ -350,6 +350,17 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML802': RuleInfo(
+        code='ML802',
+        name='eval-mode-not-restored',
+        summary='model.eval() inside the training loop and no model.train() before the next training step.',
+        stability='stable',
+        fix_applicability=Applicability.NONE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
     'ML804': RuleInfo(
         code='ML804',
         name='softmax-into-cross-entropy',

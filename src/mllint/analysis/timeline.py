@@ -84,6 +84,8 @@ _OPT_NAME = re.compile(r"(^|_)(opt|optim|optimi[sz]er|optimi[sz]ers)(_|$)|^opt[A
 SCHEDULER_NAME = re.compile(r"sched|(^|_)lr_?s(_|$)|(^|_)warmup(_|$)", re.IGNORECASE)
 _SCALER_NAME = re.compile(r"scaler", re.IGNORECASE)
 _BUILTINS = frozenset(dir(builtins))
+_MODULE_CHAIN = frozenset({"to", "cpu", "cuda", "float", "half", "double", "bfloat16", "requires_grad_", "eval",
+                           "train"})  # nn.Module methods that return the module
 EXTRA_KINDS = frozenset({"forward", "grad_off", "grad_on"})  # only in timeline(..., forwards=True)
 
 
@@ -289,6 +291,12 @@ class _Walk(Visitor):
                 self._emit("clip", node, value_used=type(self.stack[-2]) is not cst.Expr)
                 return
             dotted = dotted_name(receiver)
+            if method in ("eval", "train"):
+                # `model.to(device).train()`, `model.eval().cpu()`'s receiver: the model
+                while dotted is None and isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Attribute) \
+                        and receiver.func.attr.value in _MODULE_CHAIN:
+                    receiver = receiver.func.value
+                    dotted = dotted_name(receiver)
             if method == "zero_grad":
                 self._emit("zero_grad", node, target=dotted)
                 return
@@ -480,6 +488,36 @@ def _arguments(callee: cst.FunctionDef, call: cst.Call, method: bool) -> dict[st
     return {k: v for k, v in mapping.items() if k != v}
 
 
+def _constant_arguments(callee: cst.FunctionDef, call: cst.Call, method: bool) -> dict[str, bool]:
+    """The callee's parameters that this call sets to a literal True/False/None (by keyword or
+    position), or leaves at such a default: `_step(batch, do_backward=False)` -> {do_backward: False}."""
+    params = callee.params
+    positional = [p for p in (*params.posonly_params, *params.params)]
+    if method and positional and positional[0].name.value == "self":
+        positional = positional[1:]
+    values: dict[str, cst.BaseExpression | None] = {p.name.value: p.default
+                                                    for p in (*positional, *params.kwonly_params)}
+    for index, arg in enumerate(call.args):
+        if arg.star:
+            return {}
+        if arg.keyword is not None:
+            values[arg.keyword.value] = arg.value
+        elif index < len(positional):
+            values[positional[index].name.value] = arg.value
+    return {name: value.value == "True" for name, value in values.items()
+            if isinstance(value, cst.Name) and value.value in ("True", "False", "None")}
+
+
+def _never_runs(event: Event, constants: dict[str, bool]) -> bool:
+    """The event sits in a branch of `if <param>:` that the call's constant argument rules out."""
+    for node, part in event.path:
+        if (part == "body" or part == "orelse") and isinstance(node, cst.If) and isinstance(node.test, cst.Name):
+            value = constants.get(node.test.value)
+            if value is not None and value != (part == "body"):
+                return True
+    return False
+
+
 def _splice(ft: FileTimeline, function: cst.CSTNode, depth: int, active: set, extra: bool) -> list[Event]:
     out: list[Event] = []
     for item in ft.raw[function].events:
@@ -496,9 +534,12 @@ def _splice(ft: FileTimeline, function: cst.CSTNode, depth: int, active: set, ex
         inner = _splice(ft, callee, depth + 1, active, extra)
         active.discard(callee)
         mapping = _arguments(callee, call, key[0] == "self")
+        constants = _constant_arguments(callee, call, key[0] == "self")
         for event in inner:
             if len(out) >= MAX_EVENTS:
                 break
+            if constants and _never_runs(event, constants):
+                continue
             out.append(replace(event, path=path + event.path, via=(call,) + event.via,
                                target=_rename(event.target, mapping), scaler=_rename(event.scaler, mapping)))
     return out
@@ -603,3 +644,29 @@ def gate_of(event: Event) -> tuple[cst.If, cst.BaseExpression] | None:
             if n is not None:
                 return node, n
     return None
+
+
+# ---- trained models ------------------------------------------------------------------------------
+_PARAMETERS_OF = re.compile(r"([A-Za-z_][\w.]*)\.(?:named_)?parameters\(")
+
+
+def _trained_models(ctx: FileContext, module: cst.Module) -> frozenset[str]:
+    ft = ctx.memo.get(file_timeline, ctx, module)
+    found: set[str] = set()
+    for raw in ft.raw.values():
+        for item in raw.events:
+            if isinstance(item, Event):
+                if item.kind == "train" and item.target:
+                    found.add(item.target)
+                elif item.kind == "opt_create":
+                    found.update(_PARAMETERS_OF.findall(ctx.code(item.node)))
+    return frozenset(found)
+
+
+def trained_models(ctx: FileContext) -> frozenset[str]:
+    """The models the file trains, as written at their use: receivers of `x.train()` and models
+    whose `parameters()` an optimizer is built from (`Adam(self.net.parameters())` -> `self.net`).
+    A model only ever put in eval mode (a frozen teacher, a target network) is not among them."""
+    if ctx.module is None:
+        return frozenset()
+    return ctx.memo.get(_trained_models, ctx, ctx.module)
