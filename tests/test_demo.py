@@ -27,6 +27,7 @@ EXPECTED = [
     ("ddp_train.py", 14, "ML604"),
     ("evaluate.py", 11, "ML801"),
     ("evaluate.py", 41, "ML802"),
+    ("evaluate.py", 62, "ML803"),
     ("finetune.py", 22, "ML701"),
     ("finetune.py", 41, "ML704"),
     ("finetune.py", 50, "ML705"),

@@ -361,6 +361,17 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML803': RuleInfo(
+        code='ML803',
+        name='loss-graph-retained',
+        summary='A loss tensor is accumulated across training iterations without .item()/.detach(): every graph stays alive.',
+        stability='stable',
+        fix_applicability=Applicability.UNSAFE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
     'ML804': RuleInfo(
         code='ML804',
         name='softmax-into-cross-entropy',
