@@ -47,6 +47,8 @@ function itself is the frame), `"accumulate"` (Accelerate's
 `with accelerator.accumulate(...)`). Events of a helper called from the root are spliced in at the
 call, with the caller's path in front and the helper's parameters renamed to the caller's
 arguments (`def step(opt): opt.step()` called as `step(self.g_opt)` gives target `self.g_opt`).
+A helper's events under `if <param>:` are left out where the call (or the parameter's default)
+makes that branch impossible with a literal: `self._loss(batch, do_backward=False)` has no backward.
 
 `timeline(ctx, function_or_module)` is computed from one walk of the module (cached in
 `ctx.memo`); splicing is bounded in depth and in size, so the cost stays linear in the file.
