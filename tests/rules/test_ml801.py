@@ -74,6 +74,17 @@ FLAGGED = {
             for x in loader:
                 model.module(x)
         """, 7),
+    "Accelerate: evaluation loop without no_grad": ("""
+        import torch
+        def main(model, loader, eval_loader, opt, accelerator):
+            for batch in loader:
+                accelerator.backward(model(**batch).loss)
+                opt.step()
+            model.eval()
+            for batch in eval_loader:
+                outputs = model(**batch)
+                accelerator.gather_for_metrics(outputs.logits)
+        """, 9),
     "module-level script": ("""
         import torch
         model = Net()
@@ -255,6 +266,27 @@ CLEAN = {
                 opt.zero_grad()
                 (student(x) - t).pow(2).mean().backward()
                 opt.step()
+        """,
+    "HF Trainer: evaluation is the library's": """
+        from transformers import Trainer
+        def main(model, args, train_ds, eval_ds):
+            trainer = Trainer(model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds)
+            trainer.train()
+            model.eval()
+            for batch in range(3):
+                trainer.evaluate()
+        """,
+    "Accelerate: evaluation loop under no_grad, gather_for_metrics": """
+        import torch
+        def main(model, loader, eval_loader, opt, accelerator):
+            for batch in loader:
+                accelerator.backward(model(**batch).loss)
+                opt.step()
+            model.eval()
+            for batch in eval_loader:
+                with torch.no_grad():
+                    outputs = model(**batch)
+                accelerator.gather_for_metrics(outputs.logits)
         """,
     "eval outside loops, one forward": """
         import torch

@@ -177,6 +177,14 @@ CLEAN = {
             def training_step(self, batch, idx):
                 return self(batch).sum()
         """,
+    "HF Trainer: the library switches modes": """
+        from transformers import Trainer
+        def main(model, args, ds):
+            trainer = Trainer(model=model, args=args, train_dataset=ds, eval_dataset=ds)
+            for round in range(3):
+                trainer.train()
+                trainer.evaluate()
+        """,
     "RL: eval for evaluation episodes, train() back before the update": """
         import torch
         def main(agent, env, opt):
