@@ -56,3 +56,52 @@ def test_accumulation_gates():
     assert gate("count >= n") is not None
     assert gate("(i + 1) % 1 == 0") is None
     assert gate("epoch > warmup") is None
+
+
+EVAL_SRC = textwrap.dedent("""
+    import torch
+
+    def loss_of(model, x, do_backward=True):
+        loss = model(x).sum()
+        if do_backward:
+            loss.backward()
+        return loss
+
+    @torch.no_grad()
+    def validate(net, loader):
+        net.eval()
+        for x in loader:
+            net(x)
+
+    def main(model, loader, opt):
+        for x in loader:
+            loss_of(model, x)
+            loss_of(model, x, do_backward=False)
+            opt.step()
+        with torch.set_grad_enabled(False):
+            model.forward(x)
+        torch.set_grad_enabled(True)
+        model.to("cpu").train()
+        validate(model, loader)
+    """)
+
+
+def test_model_calls_no_grad_regions_and_constant_arguments():
+    ctx = FileContext("t.py", EVAL_SRC, module=cst.parse_module(EVAL_SRC))
+    facts = file_facts(ctx)
+    main = next(f for f in facts.functions() if getattr(f, "name", None) and f.name.value == "main")
+    events = timeline(ctx, main, forwards=True)
+    # model calls are recorded for any name that is not an import or a builtin (`loss_of(...)`,
+    # `model.to(...)` too): the rules keep those of the model they follow
+    events = [e for e in events if e.kind != "forward" or e.target == "model"]
+    kinds = [(e.kind, e.target) for e in events]
+    # one backward only: the second call passes do_backward=False
+    assert kinds == [("forward", "model"), ("backward", None), ("forward", "model"), ("step", "opt"),
+                     ("forward", "model"), ("grad_on", None), ("train", "model"), ("eval", "model"),
+                     ("forward", "model")]
+    assert events[4].path[-1][1] == "no_grad"  # with torch.set_grad_enabled(False)
+    assert events[-1].path[0][1] == "no_grad"  # validate is decorated with @torch.no_grad()
+    # without forwards=True the other rules see no model calls
+    assert [e.kind for e in timeline(ctx, main)] == ["backward", "step", "train", "eval"]
+    names = {f.name.value for f in facts.called()}
+    assert names == {"loss_of", "validate"}

@@ -149,3 +149,10 @@ def test_a_name_read_in_its_own_assignment_is_the_previous_binding():
     assert _rows(src) == [8]
     src = HEAD + _train("out = x", "out = F.cross_entropy(out, y)", "out = out.softmax(1)")
     assert _rows(src) == []
+
+
+def test_model_bound_by_tuple_unpacking():
+    src = ("import torch.nn.functional as F\nfrom torch import nn\n\n\nclass Net(nn.Module):\n"
+           "    def forward(self, x):\n        return F.softmax(self.fc(x), -1)\n\n\n"
+           "def train(x, y):\n    other, model = 1, Net()\n    return F.cross_entropy(model(x), y)\n")
+    assert [d.code for d in lint(src, "ML804")] == ["ML804"]

@@ -114,3 +114,30 @@ def test_model_imported_from_the_project(tmp_path):
     diags = lint(train, CODE, path=str(pkg / "train.py"))
     assert [d.start.row for d in diags] == [9]
     assert "models.py:9" in diags[0].message
+
+
+@pytest.mark.parametrize("binding, use", [
+    ("    model, other = Net(), Net()\n", "model(x)"),
+    ("    other, model = (1, Net())\n", "model(x)"),
+    ("    [model, other] = [Net(), None]\n", "model(x)"),
+])
+def test_model_bound_by_tuple_unpacking(binding, use):
+    net = HEAD + NET.format(ret="self.fc(x)", extra="")
+    assert len(_rows(net + "def train(x, y):\n" + binding + f"    return nn.BCELoss()({use}, y)\n")) == 1
+
+
+def test_self_attribute_bound_by_tuple_unpacking():
+    net = HEAD + NET.format(ret="self.fc(x)", extra="")
+    src = net + ("class Trainer:\n    def __init__(self):\n        self.model, self.other = Net(), 1\n\n"
+                 "    def step(self, x, y):\n        return nn.BCELoss()(self.model(x), y)\n")
+    assert len(_rows(src)) == 1
+
+
+@pytest.mark.parametrize("binding", [
+    "    model, other = make()\n",  # opaque: the element is unknown
+    "    (model, other), z = (Net(), Net()), 1\n",  # nested target: not followed
+    "    model, *rest = Net(), Net(), Net()\n",
+])
+def test_opaque_unpacking_is_unknown(binding):
+    net = HEAD + NET.format(ret="self.fc(x)", extra="")
+    assert _rows(net + "def train(x, y):\n" + binding + "    return nn.BCELoss()(model(x), y)\n") == []

@@ -54,6 +54,25 @@ def _binding_offsets(ctx: FileContext, key: tuple[cst.CSTNode, str]) -> list[tup
     return out
 
 
+def _element(binding) -> cst.BaseExpression | None:
+    """The value a flat tuple assignment gives one name: `b` in `a, b = Net(), Head()` is
+    `Head()`; None for anything else (a starred or nested target, a value that is not a tuple or
+    list literal of the same length, a chained assignment)."""
+    node, index = binding.node, binding.index
+    if not isinstance(node, cst.Assign) or len(node.targets) != 1 or index is None:
+        return None
+    target, value = node.targets[0].target, node.value
+    if not isinstance(target, (cst.Tuple, cst.List)) or not isinstance(value, (cst.Tuple, cst.List)):
+        return None
+    names, values = target.elements, value.elements
+    if len(names) != len(values) or any(isinstance(e, cst.StarredElement) for e in (*names, *values)):
+        return None
+    named = names[index].value
+    if not isinstance(named, cst.Name) or named.value != binding.name:
+        return None  # a nested target: the index is the outer element's
+    return values[index].value
+
+
 def value_of(frame: Frame, expr: cst.BaseExpression, depth: int = 0) -> tuple[Frame, cst.BaseExpression]:
     """The expression `expr` stands for: through names (the last plain assignment before the use,
     in the function, else the module) and `self.<attr>` (its one assignment in the class)."""
@@ -73,9 +92,9 @@ def value_of(frame: Frame, expr: cst.BaseExpression, depth: int = 0) -> tuple[Fr
                 if not count:
                     break
                 last = bindings[count - 1]
-                if last.kind not in ("assign", "annassign") or last.value is None:
-                    return frame, expr  # a parameter, a loop variable, an unpacking: unknown
-                found = last.value
+                found = _element(last) if last.kind == "unpack" else last.value
+                if last.kind not in ("assign", "annassign", "unpack") or found is None:
+                    return frame, expr  # a parameter, a loop variable, an opaque unpacking: unknown
                 if scope is not frame.func:
                     frame = Frame(ctx, None, None)
                 break

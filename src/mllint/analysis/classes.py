@@ -72,6 +72,13 @@ class _SelfAssignments(Visitor):
                 self.method = None
 
     def _add(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
+        if isinstance(target, (cst.Tuple, cst.List)):
+            # `self.a, self.b = Net(), Head()`: each element its value; an opaque unpacking an unknown one
+            same = isinstance(value, (cst.Tuple, cst.List)) and len(value.elements) == len(target.elements) and \
+                not any(isinstance(e, cst.StarredElement) for e in (*target.elements, *value.elements))
+            for i, element in enumerate(target.elements):
+                self._add(element.value, value.elements[i].value if same else None)
+            return
         if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and target.value.value == "self":
             attr = target.attr.value
             self.found.setdefault(attr, []).append(SelfAssignment(attr, target, value, self.method))

@@ -23,6 +23,13 @@ Events (`Event.kind`):
 - `opt_create`: an optimizer constructed (`torch.optim.X(...)`, any import form, or a known
   optimizer class name); `target` = the name it is assigned to, if any.
 
+Only with `timeline(..., forwards=True)` (the evaluation rules ask for them; the others do not
+pay for them):
+- `forward`: a call that may run a model: `model(x)`, `self.net(x)`, `self(x)`, `net.module(x)`,
+  `model.forward(x)` (`target` = the receiver without `.forward`/`.module`: `model`, `self.net`).
+  Recorded for names that are not imports or builtins, `self.<attr>` and `<param>.<attr>`.
+- `grad_off`, `grad_on`: a bare `torch.set_grad_enabled(False)` / `(True)` statement.
+
 Not recorded (yet): forward calls of modules and loss creation; rules read the backpropagated
 expression through `Event.loss` and the function's bindings instead.
 
@@ -34,10 +41,14 @@ the dotted target), then by the receiver's own name (`opt`, `optimizer_d`, `sche
 
 Each event carries `path`: the frames from the timeline's root function down to the event, each
 `(node, part)` with part `"loop"` (a `for`/`while` body), `"body"`/`"orelse"` (a branch of an
-`if`), `"no_grad"` (a `with torch.no_grad()`/`inference_mode()` region), `"accumulate"` (Accelerate's
+`if`), `"no_grad"` (a `with torch.no_grad()`/`inference_mode()`/`set_grad_enabled(False)` region, or
+the body of a function decorated with `@torch.no_grad()`/`@torch.inference_mode()`: the
+function itself is the frame), `"accumulate"` (Accelerate's
 `with accelerator.accumulate(...)`). Events of a helper called from the root are spliced in at the
 call, with the caller's path in front and the helper's parameters renamed to the caller's
 arguments (`def step(opt): opt.step()` called as `step(self.g_opt)` gives target `self.g_opt`).
+A helper's events under `if <param>:` are left out where the call (or the parameter's default)
+makes that branch impossible with a literal: `self._loss(batch, do_backward=False)` has no backward.
 
 `timeline(ctx, function_or_module)` is computed from one walk of the module (cached in
 `ctx.memo`); splicing is bounded in depth and in size, so the cost stays linear in the file.
@@ -45,11 +56,13 @@ arguments (`def step(opt): opt.step()` called as `step(self.g_opt)` gives target
 
 from __future__ import annotations
 
+import builtins
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
+from mllint.analysis.grad_mode import is_no_grad
 from mllint.engine.context import FileContext, Visitor, dotted_name
 from mllint.engine.traversal import WORK, walk
 
@@ -72,6 +85,10 @@ _OPT_NAME = re.compile(r"(^|_)(opt|optim|optimi[sz]er|optimi[sz]ers)(_|$)|^opt[A
                        re.IGNORECASE)
 SCHEDULER_NAME = re.compile(r"sched|(^|_)lr_?s(_|$)|(^|_)warmup(_|$)", re.IGNORECASE)
 _SCALER_NAME = re.compile(r"scaler", re.IGNORECASE)
+_BUILTINS = frozenset(dir(builtins))
+_MODULE_CHAIN = frozenset({"to", "cpu", "cuda", "float", "half", "double", "bfloat16", "requires_grad_", "eval",
+                           "train"})  # nn.Module methods that return the module
+EXTRA_KINDS = frozenset({"forward", "grad_off", "grad_on"})  # only in timeline(..., forwards=True)
 
 
 @dataclass(frozen=True)
@@ -171,11 +188,12 @@ class _Walk(Visitor):
         self.disabled_scalers: set[str] = set()
         self.module_functions: dict[str, cst.FunctionDef] = {}
         self.methods: dict[cst.ClassDef, dict[str, cst.FunctionDef]] = {}
+        self.no_grad_functions: set[cst.FunctionDef] = set()  # decorated with @torch.no_grad() and the like
 
     # frames
     def _path(self) -> tuple[tuple[cst.CSTNode, str], ...]:
         root, depth = self.scopes[-1]
-        frames = []
+        frames = [(root, "no_grad")] if root in self.no_grad_functions else []
         nodes = self.stack
         for i in range(depth + 1, len(nodes) - 1):
             node, child = nodes[i], nodes[i + 1]
@@ -199,7 +217,8 @@ class _Walk(Visitor):
             call = item.item
             if isinstance(call, cst.Call):
                 name = _qualified(self.ctx, call.func)
-                if name in _NO_GRAD or (name or "").endswith((".no_grad", ".inference_mode")):
+                if name in _NO_GRAD or (name or "").endswith((".no_grad", ".inference_mode")) or \
+                        is_no_grad(self.ctx.imports, call):
                     return "no_grad"
                 if isinstance(call.func, cst.Attribute) and call.func.attr.value == "accumulate":
                     return "accumulate"
@@ -219,6 +238,8 @@ class _Walk(Visitor):
                 self.class_of[node] = cls
                 params = node.params
                 names = tuple(p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params))
+                if any(is_no_grad(self.ctx.imports, d.decorator) for d in node.decorators):
+                    self.no_grad_functions.add(node)
                 if cls is not None:
                     self.methods.setdefault(cls, {})[node.name.value] = node
                 elif type(owner) is cst.Module:
@@ -272,6 +293,12 @@ class _Walk(Visitor):
                 self._emit("clip", node, value_used=type(self.stack[-2]) is not cst.Expr)
                 return
             dotted = dotted_name(receiver)
+            if method in ("eval", "train"):
+                # `model.to(device).train()`, `model.eval().cpu()`'s receiver: the model
+                while dotted is None and isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Attribute) \
+                        and receiver.func.attr.value in _MODULE_CHAIN:
+                    receiver = receiver.func.value
+                    dotted = dotted_name(receiver)
             if method == "zero_grad":
                 self._emit("zero_grad", node, target=dotted)
                 return
@@ -312,6 +339,11 @@ class _Walk(Visitor):
                 return
         name = _qualified(ctx, func)
         if name is not None:
+            if name.endswith("set_grad_enabled") and name.startswith("torch.") and len(node.args) == 1 and \
+                    type(self.stack[-2]) is cst.Expr and isinstance(node.args[0].value, cst.Name) and \
+                    node.args[0].value.value in ("True", "False"):
+                self._emit("grad_off" if node.args[0].value.value == "False" else "grad_on", node)
+                return
             if name in CLIP_FUNCTIONS:
                 self._emit("clip", node, value_used=type(self.stack[-2]) is not cst.Expr)
                 return
@@ -330,11 +362,29 @@ class _Walk(Visitor):
         if "zero_grad" in leaf:  # `zero_grad(model)`, `opt.zero_grad_all()`: a clearing helper not in this file
             self._emit("zero_grad", node, target=None)
             return
+        self._forward(node, func)
         # a call of a function or method of this file: spliced in later
         if isinstance(func, cst.Name):
             self.raw[self.scopes[-1][0]].events.append(("call", node, self._path(), ("module", func.value)))
         elif isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
             self.raw[self.scopes[-1][0]].events.append(("call", node, self._path(), ("self", func.attr.value)))
+
+    def _forward(self, node: cst.Call, func: cst.BaseExpression) -> None:
+        """A `forward` event for a call that may run a model (see the module docs)."""
+        dotted = dotted_name(func)
+        if dotted is None:
+            return
+        parts = dotted.split(".")
+        head = parts[0]
+        if head in self.ctx.imports or (len(parts) == 1 and head in _BUILTINS):
+            return
+        while len(parts) > 1 and parts[-1] in ("forward", "module"):
+            parts.pop()
+        if len(parts) == 2 and head != "self" and head not in self.raw[self.scopes[-1][0]].params:
+            return  # `x.view(...)`, `loss.item()`: a method of a local value, not a model
+        if len(parts) > 2:
+            return
+        self._emit("forward", node, target=".".join(parts))
 
     def _backward(self, node: cst.Call, receiver: cst.BaseExpression) -> None:
         # scaler.scale(loss).backward()
@@ -369,6 +419,21 @@ class FileTimeline:
     module_functions: dict[str, cst.FunctionDef]
     methods: dict[cst.ClassDef, dict[str, cst.FunctionDef]]
     spliced: dict[cst.CSTNode, list[Event]]
+    spliced_all: dict[cst.CSTNode, list[Event]] = field(default_factory=dict)  # with EXTRA_KINDS
+    _called: set[cst.CSTNode] | None = None
+
+    def called(self) -> set[cst.CSTNode]:
+        """The functions and methods of the file that some code of the file calls (by name, or as
+        `self.<method>()` in the same class): the rest are entry points or called from elsewhere."""
+        if self._called is None:
+            self._called = set()
+            for function, raw in self.raw.items():
+                for item in raw.events:
+                    if not isinstance(item, Event):
+                        callee = self.callee(function, item[3])
+                        if callee is not None and callee is not function:
+                            self._called.add(callee)
+        return self._called
 
     def kind_of(self, dotted: str | None) -> str | None:
         """"optimizer", "scheduler", "scaler" or None for a receiver as written."""
@@ -425,40 +490,76 @@ def _arguments(callee: cst.FunctionDef, call: cst.Call, method: bool) -> dict[st
     return {k: v for k, v in mapping.items() if k != v}
 
 
-def _splice(ft: FileTimeline, function: cst.CSTNode, depth: int, active: set) -> list[Event]:
+def _constant_arguments(callee: cst.FunctionDef, call: cst.Call, method: bool) -> dict[str, bool]:
+    """The callee's parameters that this call sets to a literal True/False/None (by keyword or
+    position), or leaves at such a default: `_step(batch, do_backward=False)` -> {do_backward: False}."""
+    params = callee.params
+    positional = [p for p in (*params.posonly_params, *params.params)]
+    if method and positional and positional[0].name.value == "self":
+        positional = positional[1:]
+    values: dict[str, cst.BaseExpression | None] = {p.name.value: p.default
+                                                    for p in (*positional, *params.kwonly_params)}
+    for index, arg in enumerate(call.args):
+        if arg.star:
+            return {}
+        if arg.keyword is not None:
+            values[arg.keyword.value] = arg.value
+        elif index < len(positional):
+            values[positional[index].name.value] = arg.value
+    return {name: value.value == "True" for name, value in values.items()
+            if isinstance(value, cst.Name) and value.value in ("True", "False", "None")}
+
+
+def _never_runs(event: Event, constants: dict[str, bool]) -> bool:
+    """The event sits in a branch of `if <param>:` that the call's constant argument rules out."""
+    for node, part in event.path:
+        if (part == "body" or part == "orelse") and isinstance(node, cst.If) and isinstance(node.test, cst.Name):
+            value = constants.get(node.test.value)
+            if value is not None and value != (part == "body"):
+                return True
+    return False
+
+
+def _splice(ft: FileTimeline, function: cst.CSTNode, depth: int, active: set, extra: bool) -> list[Event]:
     out: list[Event] = []
     for item in ft.raw[function].events:
         WORK.units += 1
         if isinstance(item, Event):
-            out.append(item)
+            if extra or item.kind not in EXTRA_KINDS:
+                out.append(item)
             continue
         _, call, path, key = item
         callee = ft.callee(function, key)
         if callee is None or callee in active or depth >= MAX_DEPTH or callee not in ft.raw:
             continue
         active.add(callee)
-        inner = _splice(ft, callee, depth + 1, active)
+        inner = _splice(ft, callee, depth + 1, active, extra)
         active.discard(callee)
         mapping = _arguments(callee, call, key[0] == "self")
+        constants = _constant_arguments(callee, call, key[0] == "self")
         for event in inner:
             if len(out) >= MAX_EVENTS:
                 break
+            if constants and _never_runs(event, constants):
+                continue
             out.append(replace(event, path=path + event.path, via=(call,) + event.via,
                                target=_rename(event.target, mapping), scaler=_rename(event.scaler, mapping)))
     return out
 
 
-def timeline(ctx: FileContext, function: cst.CSTNode) -> list[Event]:
-    """The events of `function` (a FunctionDef or the Module) in source order, helpers spliced in."""
+def timeline(ctx: FileContext, function: cst.CSTNode, *, forwards: bool = False) -> list[Event]:
+    """The events of `function` (a FunctionDef or the Module) in source order, helpers spliced in;
+    with `forwards`, also the model calls and bare grad-mode switches (EXTRA_KINDS)."""
     if ctx.module is None:
         return []
     ft = ctx.memo.get(file_timeline, ctx, ctx.module)
     if function not in ft.raw:
         return []
-    found = ft.spliced.get(function)
+    cache = ft.spliced_all if forwards else ft.spliced
+    found = cache.get(function)
     if found is None:
         found = []
-        for event in _splice(ft, function, 0, {function}):
+        for event in _splice(ft, function, 0, {function}, forwards):
             if event.kind == "step?":
                 kind = ft.kind_of(event.target)
                 if kind == "optimizer":
@@ -468,7 +569,7 @@ def timeline(ctx: FileContext, function: cst.CSTNode) -> list[Event]:
                 else:
                     continue
             found.append(event)
-        ft.spliced[function] = found
+        cache[function] = found
     return found
 
 
@@ -545,3 +646,29 @@ def gate_of(event: Event) -> tuple[cst.If, cst.BaseExpression] | None:
             if n is not None:
                 return node, n
     return None
+
+
+# ---- trained models ------------------------------------------------------------------------------
+_PARAMETERS_OF = re.compile(r"([A-Za-z_][\w.]*)\.(?:named_)?parameters\(")
+
+
+def _trained_models(ctx: FileContext, module: cst.Module) -> frozenset[str]:
+    ft = ctx.memo.get(file_timeline, ctx, module)
+    found: set[str] = set()
+    for raw in ft.raw.values():
+        for item in raw.events:
+            if isinstance(item, Event):
+                if item.kind == "train" and item.target:
+                    found.add(item.target)
+                elif item.kind == "opt_create":
+                    found.update(_PARAMETERS_OF.findall(ctx.code(item.node)))
+    return frozenset(found)
+
+
+def trained_models(ctx: FileContext) -> frozenset[str]:
+    """The models the file trains, as written at their use: receivers of `x.train()` and models
+    whose `parameters()` an optimizer is built from (`Adam(self.net.parameters())` -> `self.net`).
+    A model only ever put in eval mode (a frozen teacher, a target network) is not among them."""
+    if ctx.module is None:
+        return frozenset()
+    return ctx.memo.get(_trained_models, ctx, ctx.module)
