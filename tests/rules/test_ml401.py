@@ -311,6 +311,7 @@ def test_weight_init_loop_that_reaches_the_parameter(loop):
     "self.embedding = nn.Parameter(torch.zeros(self.n_prototypes, dim))",
     "self.table = nn.Parameter(torch.zeros(codebook_size, dim))",
     "self.codes = nn.Parameter(torch.zeros(K, dim))",
+    "self.weight = nn.Parameter(torch.zeros(self.num_clusters, dim))",
 ])
 def test_code_tables_by_their_size(line):
     src = "import torch\nfrom torch import nn\n\n\nclass VQ(nn.Module):\n" \
@@ -332,6 +333,9 @@ def test_embedding_codebook_zeroed(zeroing):
     "self.pos_table = nn.Parameter(torch.zeros(num_codes, dim))",
     "self.code_bias = nn.Parameter(torch.zeros(num_codes, dim))",
     "self.embed = nn.Parameter(torch.zeros(num_codes))",
+    # transformers esmfold2: a per-atom-slot head, not a set of codes
+    "self.plddt_weight = nn.Parameter(torch.zeros(config.max_atoms_per_token, dim, 50))",
+    "self.atom_embed = nn.Parameter(torch.zeros(num_atoms, dim))",
 ])
 def test_code_table_near_misses(line):
     src = "import torch\nfrom torch import nn\n\n\nclass VQ(nn.Module):\n" \

@@ -81,11 +81,19 @@ def row_set_name(name: str) -> bool:
     return bool(tokens(name) & ROW_SET_TOKENS)
 
 
+# Sizes that count rows meant to differ: `num_codes`, `n_prototypes`, `codebook_size`, `num_queries`.
+COUNTED_ROW_TOKENS = {"code", "codes", "codebook", "codeword", "codewords", "prototype", "prototypes", "proto",
+                      "protos", "cluster", "clusters", "centroid", "centroids", "centers", "centres", "queries",
+                      "slots"}
+COUNT_TOKENS = {"num", "n", "number", "size", "count", "k"}
+
+
 def counts_row_set(size: cst.BaseExpression | None) -> bool:
     """A size named as a number of codes / prototypes / clusters (`num_codes`, `self.n_prototypes`,
     `codebook_size`): the tensor is a table of such rows, whatever it is called."""
     name = dotted_name(size) if size is not None else None
-    return name is not None and row_set_name(name.rsplit(".", 1)[-1])
+    words = tokens(name.rsplit(".", 1)[-1]) if name is not None else set()
+    return bool(words & COUNTED_ROW_TOKENS and words & COUNT_TOKENS)
 
 
 def excluded_matrix_name(name: str) -> bool:
