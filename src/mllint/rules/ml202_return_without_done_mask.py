@@ -52,8 +52,9 @@ class ReturnWithoutDoneMask(Rule):
     def visit_Call(self, node: cst.Call) -> None:
         """`torch.flip(torch.cumsum(torch.flip(r * discounts, [0]), 0), [0])`, `lfilter(..., x[::-1])`:
         discounting by a reverse cumulative sum runs across episode ends unless something masks it."""
-        if last(node.func) not in ("cumsum", "lfilter") or not reversed_in(node):
-            return
+        if last(node.func) not in ("cumsum", "lfilter") or not reversed_in(node) or \
+                self.ctx.enclosing(cst.For, cst.While, cst.FunctionDef) is not self.ctx.enclosing_function():
+            return  # (inside a loop: per-episode segments, `for start, end in episodes(dones)`)
         statement = self.ctx.enclosing_statement()
         scope, key = self._scope(), self._scope_key()
         if statement is None or not discounting(self.ctx, scope, statement) or not termination_sequences(self.ctx, key):
