@@ -7,6 +7,7 @@ the file's helpers that zero the weight of the layer they are given (`zeroing_he
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 from typing import Callable
@@ -101,9 +102,10 @@ def excluded_matrix_name(name: str) -> bool:
     return bool(tokens(name) & (LINEAR_MAP_TOKENS | LOOKUP_TOKENS)) and not row_set_name(name)
 
 
-def maybe_zeroed_target(target) -> bool:
-    """On CPython's AST (the candidate pattern): could a zero init of `target` be reported?"""
-    import ast
+def maybe_zeroed_target(target: ast.expr) -> bool:
+    """On CPython's AST (the candidate pattern): could a zero init of `target` be reported by the
+    name tests alone? (Tables sized by a count of codes and helpers' `layer.weight` have their
+    own, narrower patterns in the rule.)"""
     while isinstance(target, ast.Attribute) and target.attr in ("data", "_data"):
         target = target.value
     if not isinstance(target, ast.Attribute):
@@ -111,9 +113,7 @@ def maybe_zeroed_target(target) -> bool:
     own = isinstance(target.value, ast.Name) and target.value.id == "self"
     if target.attr == "weight" and not own:
         owner = target.value.attr if isinstance(target.value, ast.Attribute) else None
-        # `self.embed.weight` (its size may name codes) or a helper's `layer.weight`
-        return owner is None and isinstance(target.value, ast.Name) or \
-            owner is not None and not zero_start_name(owner)
+        return owner is not None and row_set_name(owner) and not zero_start_name(owner)
     return not (zero_start_name(target.attr) or (excluded_matrix_name(target.attr)
                                                   and not (own and target.attr in OWN_WEIGHT_NAMES)))
 

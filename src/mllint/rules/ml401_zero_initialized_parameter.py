@@ -8,7 +8,7 @@ import libcst as cst
 
 from mllint.analysis.classes import self_assignments
 from mllint.analysis.parameters import (
-    LAYER_TYPES, LOOKUP_TOKENS, NON_FLOAT_DTYPE, OWN_WEIGHT_NAMES, PARAMETER, ZERO_INITS, ZEROS, counts_row_set,
+    HIDDEN_TOKENS, LAYER_TYPES, LOOKUP_TOKENS, NON_FLOAT_DTYPE, OWN_WEIGHT_NAMES, PARAMETER, ZERO_INITS, ZEROS, counts_row_set,
     excluded_matrix_name, init_index, looks_like_param_value, maybe_zeroed_target, row_set_name, size_dims, sizes,
     stored_name, tokens, zero_start_name, zeroed_tensor, zeroing_helpers, zeros_call)
 from mllint.astutil import find_arg
@@ -46,8 +46,11 @@ def _table_weight(target) -> bool:
         isinstance(target.value, ast.Attribute) and bool(tokens(target.value.attr) & LOOKUP_TOKENS)
 
 
-def _makes_layer(call: ast.Call) -> bool:
-    return any(isinstance(a, ast.Call) and callee(a) in LAYER_TYPES for a in call.args)
+def _given_layer(call: ast.Call) -> bool:
+    """`init(nn.Linear(...))`, `init(self.fc1)`, `init(self.hidden)`: a call given a layer that may be hidden."""
+    return any(isinstance(a, ast.Call) and callee(a) in LAYER_TYPES or isinstance(a, ast.Attribute)
+               and isinstance(a.value, ast.Name) and a.value.id == "self"
+               and (a.attr[-1:].isdigit() or bool(tokens(a.attr) & HIDDEN_TOKENS)) for a in call.args)
 
 
 @register
@@ -61,7 +64,7 @@ class ZeroInitializedParameter(Rule):
     # applied to a model or given layers
     candidates = Calls(*leaves(ZEROS), "new_zeros", inside=Calls(*leaves(PARAMETER))) | _zeroes(maybe_zeroed_target) \
         | _zeroes(_table_weight) & Words(row_set_name) \
-        | _zeroes(_layer_weight) & (Calls("apply", "named_apply") | Calls(lambda name: True, where=_makes_layer))
+        | _zeroes(_layer_weight) & (Calls("apply", "named_apply") | Calls(lambda name: True, where=_given_layer))
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.ctx.call_name(node) in PARAMETER:
