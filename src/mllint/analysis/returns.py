@@ -204,14 +204,24 @@ def reversed_position(expr: cst.BaseExpression, counter: str) -> bool:
     return False
 
 
+def _ast_reversed_position(expr: ast.expr, counter: str) -> bool:
+    """What `reversed_position` accepts, on CPython's AST."""
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
+        inner = expr.operand
+        return isinstance(inner, ast.Name) and inner.id == counter or isinstance(inner, ast.BinOp) \
+            and isinstance(inner.op, ast.Add) and isinstance(inner.left, ast.Name) and inner.left.id == counter
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Sub):
+        return isinstance(expr.right, ast.Name) and expr.right.id == counter or \
+            _ast_reversed_position(expr.left, counter)
+    return False
+
+
 def maybe_reversed_position(loop: ast.For) -> bool:
     """On CPython's AST: `for t in range(T)` whose body reads a position from the end with `t`."""
     if not (isinstance(loop.target, ast.Name) and isinstance(loop.iter, ast.Call) and callee(loop.iter) == "range"):
         return False
     counter = loop.target.id
-    return any(isinstance(node, ast.BinOp) and isinstance(node.op, ast.Sub) and isinstance(node.right, ast.Name)
-               and node.right.id == counter or isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
-               and counter in {n.id for n in ast.walk(node.operand) if isinstance(n, ast.Name)}
+    return any(isinstance(node, (ast.BinOp, ast.UnaryOp)) and _ast_reversed_position(node, counter)
                for stmt in loop.body for node in ast.walk(stmt))
 
 

@@ -19,11 +19,20 @@ from mllint.rules._ml401_fix import EPS_STD, random_creation, random_init
 from mllint.diagnostics import Applicability
 
 
+def _zero_value(call: ast.Call, position: int) -> bool:
+    """The call's fill value (at `position`, or `val=`) is not a literal other than zero."""
+    value = call.args[position] if len(call.args) > position else \
+        next((k.value for k in call.keywords if k.arg in ("val", "value")), None)
+    return not isinstance(value, ast.Constant) or value.value == 0
+
+
 def _zeroes(target_test):
     """Zero inits (`nn.init.zeros_(t)`, `constant_(t, 0)`, `t.zero_()`, `t.fill_(0)`) of a target
-    passing `target_test`, on CPython's AST."""
-    return Calls(*leaves(ZERO_INITS), where=lambda call: bool(call.args) and target_test(call.args[0])) | \
-        Calls("zero_", "fill_", where=lambda call: isinstance(call.func, ast.Attribute) and target_test(call.func.value))
+    passing `target_test`, on CPython's AST (`constant_(t, 1)` and `fill_(1)` are not)."""
+    return Calls(*leaves(ZERO_INITS), where=lambda call: bool(call.args) and _zero_value(call, 1)
+                 and target_test(call.args[0])) | \
+        Calls("zero_", "fill_", where=lambda call: isinstance(call.func, ast.Attribute) and _zero_value(call, 0)
+              and target_test(call.func.value))
 
 
 def _strip_data(target):
