@@ -414,3 +414,14 @@ def test_apply_of_an_init_that_zeroes_only_custom_layers_is_not_flagged():
                   "    def _init_weights(self, m):\n        if isinstance(m, FinalLayer):\n"
                   "            nn.init.zeros_(m.weight)\n")
     assert _rows(src) == []
+
+
+def test_named_apply_of_a_helper():
+    # timm's form: named_apply(fn, module) with a plain function name (no receiver)
+    src = _module("def init_weights(module, name=''):\n    if isinstance(module, nn.Linear):\n"
+                  "        nn.init.zeros_(module.weight)\n\n\n"
+                  "class MLP(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                  "        self.fc1 = nn.Linear(4, 64)\n        self.fc2 = nn.Linear(64, 2)\n"
+                  "        named_apply(init_weights, self)\n")
+    (diag,) = lint(src, CODE)
+    assert diag.start.row == 7 and "`named_apply`" in diag.message

@@ -591,8 +591,7 @@ class _Helpers(Visitor):
                 fn = fn.args[0].value
             applied = (dotted_name(fn) or "").split(".")[-1]
             if applied:
-                self.sites.setdefault(applied, []).append(f"every layer `{self.ctx.code(func.value)}.{_last(func)}` "
-                                                          "reaches")
+                self.sites.setdefault(applied, []).append(f"every layer `{dotted_name(func) or _last(func)}` reaches")
 
     def _hidden(self, call: cst.Call, layer: cst.BaseExpression) -> str | None:
         """Why the layer given to `call` is a hidden one, else None."""
