@@ -717,3 +717,26 @@ MORE_NOT_FLAGGED = {
 @pytest.mark.parametrize("name", sorted(MORE_NOT_FLAGGED))
 def test_more_near_misses_not_flagged(name):
     assert lint(src(MORE_NOT_FLAGGED[name]), "ML202") == []
+
+
+def test_a_counter_of_finished_episodes_is_not_a_termination_sequence():
+    # lightning-bolts' REINFORCE: returns of one finished episode; `done_episodes` counts episodes
+    code = src("""
+        class Reinforce:
+            def __init__(self, gamma):
+                self.gamma = gamma
+                self.done_episodes = 0
+
+            def calc_qvals(self, rewards):
+                out, sum_r = [], 0.0
+                for r in reversed(rewards):
+                    sum_r = (sum_r * self.gamma) + r
+                    out.append(sum_r)
+                return out
+
+            def step(self, done):
+                if done:
+                    self.done_episodes += 1
+    """)
+    assert lint(code, "ML202") == []
+    assert rows(code.replace("self.done_episodes = 0", "self.dones = []"), "ML202") == [9]

@@ -339,9 +339,11 @@ def _termination_sequences(ctx, key: tuple[cst.CSTNode, int]) -> list[cst.BaseEx
 
 
 def _class_sequences(ctx, cls: cst.ClassDef) -> list[cst.BaseExpression]:
-    """`self.masks` / `self.dones` assigned in the class: its own done/mask sequences."""
+    """`self.masks` / `self.dones` assigned in the class: its own done/mask sequences (not a
+    counter of finished episodes: `self.done_episodes = 0`)."""
     return [assignments[0].target for attr, assignments in self_assignments(ctx, cls).items()
-            if attr.endswith("s") and kind(attr) in ("done", "mask") and not OTHER_MASKS.search(attr)]
+            if attr.endswith("s") and kind(attr) in ("done", "mask") and not OTHER_MASKS.search(attr)
+            and not all(a.value is not None and number(a.value) is not None for a in assignments)]
 
 
 def _boundary_value(ctx, value: cst.BaseExpression) -> bool:
