@@ -39,6 +39,16 @@ SHAPES = {
     "ML202": ("", "dones = batch.dones\nrewards = batch.rewards\n",
               "for t in reversed(range(T)):\n"
               "    R{i} = rewards[t] + gamma * R{i}\n"),
+    # forward loops read from the end, and reverse cumulative sums: no rescan of the scope either
+    # the file's init index and helper index are built once, whatever the number of parameters
+    "ML401": ("import torch\n", "", "mus{i} = torch.nn.Parameter(torch.zeros(D, m))\nnu{i} = torch.randn(D)\n"),
+    "ML202 forward": ("", "dones = batch.dones\nrewards = batch.rewards\n",
+                      "for t in range(T):\n"
+                      "    k = T - 1 - t\n"
+                      "    R{i} = rewards[k] + gamma * R{i}\n"),
+    "ML202 cumsum": ("import torch\n", "dones = batch.dones\nrewards = batch.rewards\n",
+                     "disc{i} = gamma ** torch.arange(T)\n"
+                     "G{i} = torch.flip(torch.cumsum(torch.flip(rewards * disc{i}, [0]), 0), [0])\n"),
 }
 
 

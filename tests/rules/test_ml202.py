@@ -509,3 +509,234 @@ def test_a_mask_inside_delta_does_not_mask_the_gae_recursion():
     assert "gae_t = delta + gamma * lam * gae_t * (1 - dones[t])\n" in fix(src, "ML202", unsafe=True)
     masked = src.replace("gamma * lam * gae_t\n", "gamma * lam * nonterminal * gae_t\n")
     assert lint(masked, "ML202") == []
+
+
+# ---- family: backward recursions outside the loop shapes (issue 21) -----------------------------
+MORE_FLAGGED = {
+    # a function over tensors with a time axis
+    "tensor_time_axis": ("""
+        import torch
+        def compute_returns(rewards: torch.Tensor, dones: torch.Tensor, gamma: float) -> torch.Tensor:
+            T = rewards.shape[0]
+            returns = torch.zeros_like(rewards)
+            running = torch.zeros(rewards.shape[1])
+            for t in reversed(range(T)):
+                running = rewards[t] + gamma * running
+                returns[t] = running
+            return returns
+    """, "running = rewards[t] + gamma * running * (1 - dones[t])"),
+    "range_reversed_by_slice": ("""
+        def f(rewards, dones, gamma, T):
+            R, out = 0.0, [0.0] * T
+            for t in range(T)[::-1]:
+                R = rewards[t] + gamma * R
+                out[t] = R
+            return out
+    """, "R = rewards[t] + gamma * R * (1 - dones[t])"),
+    "forward_loop_reading_from_the_end": ("""
+        def f(rewards, dones, gamma):
+            T = len(rewards)
+            R, out = 0.0, [0.0] * T
+            for t in range(T):
+                i = T - 1 - t
+                R = rewards[i] + gamma * R
+                out[i] = R
+            return out
+    """, "R = rewards[i] + gamma * R * (1 - dones[i])"),
+    "forward_loop_negative_index": ("""
+        def f(rewards, dones, gamma):
+            R, out = 0.0, []
+            for t in range(len(rewards)):
+                R = rewards[-t - 1] + gamma * R
+                out.append(R)
+            return out
+    """, "R = rewards[-t - 1] + gamma * R * (1 - dones[-t - 1])"),
+    "vectorised_envs_first": ("""
+        import torch
+        def f(rewards, dones, gamma):
+            returns = torch.zeros_like(rewards)
+            T = rewards.shape[1]
+            returns[:, T - 1] = rewards[:, T - 1]
+            for t in reversed(range(T - 1)):
+                returns[:, t] = rewards[:, t] + gamma * returns[:, t + 1]
+            return returns
+    """, "returns[:, t] = rewards[:, t] + gamma * returns[:, t + 1] * (1 - dones[:, t])"),
+    "iterating_a_flip": ("""
+        import torch
+        def f(rewards, dones, gamma):
+            R, out = torch.zeros_like(rewards[0]), []
+            for r in torch.flip(rewards, dims=[0]):
+                R = r + gamma * R
+                out.append(R)
+            return out
+    """, None),
+    "flip_cumsum": ("""
+        import torch
+        def discounted(rewards, dones, gamma):
+            T = rewards.shape[0]
+            discounts = gamma ** torch.arange(T, dtype=torch.float32)
+            return torch.flip(torch.cumsum(torch.flip(rewards * discounts, dims=[0]), dim=0), dims=[0]) / discounts
+    """, None),
+    "numpy_flip_cumsum_through_a_name": ("""
+        import numpy as np
+        def f(rewards, dones, gamma):
+            disc = gamma ** np.arange(len(rewards))
+            return np.flip(np.cumsum(np.flip(rewards * disc))) / disc
+    """, None),
+    "lfilter_on_the_whole_rollout": ("""
+        import scipy.signal
+        def f(rewards, dones, gamma):
+            return scipy.signal.lfilter([1], [1, -gamma], rewards[::-1] * 1.0, axis=0)[::-1]
+    """, None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MORE_FLAGGED))
+def test_more_shapes_flagged(name):
+    code, fixed_line = MORE_FLAGGED[name]
+    code = src(code)
+    assert codes(code, "ML202") == ["ML202"]
+    out = fix(code, "ML202", unsafe=True)
+    if fixed_line is None:
+        assert out == code
+    else:
+        assert fixed_line in out
+        assert lint(out, "ML202") == []
+
+
+def test_vectorised_gae_pair_masks_like_the_rewards():
+    code = src("""
+        import torch
+        def f(rewards, values, dones, gamma, lam):
+            num_envs, T = rewards.shape
+            adv, gae = torch.zeros_like(rewards), torch.zeros(num_envs)
+            for t in reversed(range(T)):
+                delta = rewards[:, t] + gamma * values[:, t + 1] - values[:, t]
+                gae = delta + gamma * lam * gae
+                adv[:, t] = gae
+            return adv
+    """)
+    assert rows(code, "ML202") == [6, 7]
+    out = fix(code, "ML202", unsafe=True)
+    assert "gae = delta + gamma * lam * gae * (1 - dones[:, t])" in out
+
+
+def test_a_reset_on_done_restarts_only_the_recursion_it_assigns():
+    # `next_value = 0` at an episode end masks delta's bootstrap, not the GAE accumulator
+    code = src("""
+        def f(rewards, values, dones, gamma, lam):
+            T = len(rewards)
+            adv, gae, next_value = [0.0] * T, 0.0, values[-1]
+            for t in reversed(range(T)):
+                if dones[t]:
+                    next_value = 0.0
+                delta = rewards[t] + gamma * next_value - values[t]
+                gae = delta + gamma * lam * gae
+                adv[t] = gae
+                next_value = values[t]
+            return adv
+    """)
+    assert rows(code, "ML202") == [8]
+    both = code.replace("next_value = 0.0\n", "next_value = 0.0\n            gae = 0.0\n")
+    assert rows(both, "ML202") == []
+
+
+MORE_NOT_FLAGGED = {
+    "forward_loop_reading_from_the_end_masked": """
+        def f(rewards, dones, gamma):
+            T = len(rewards)
+            R, out = 0.0, [0.0] * T
+            for t in range(T):
+                i = T - 1 - t
+                R = rewards[i] + gamma * R * (1 - dones[i])
+                out[i] = R
+            return out
+    """,
+    "forward_loop_with_a_countdown_that_is_not_an_index": """
+        def f(rewards, dones, gamma):
+            T = len(rewards)
+            total = 0.0
+            for t in range(T):
+                remaining = T - t
+                total = total + gamma ** remaining * rewards[t]
+            return total, dones
+    """,
+    "forward_accumulation": """
+        def f(rewards, dones, gamma):
+            R = 0.0
+            for t in range(len(rewards)):
+                R = rewards[t] + gamma * R
+            return R, dones
+    """,
+    "break_at_the_first_episode_end": """
+        def f(rewards, dones, gamma):
+            R, out = 0.0, []
+            for t in reversed(range(len(rewards))):
+                if dones[t] and out:
+                    break
+                R = rewards[t] + gamma * R
+                out.append(R)
+            return out
+    """,
+    "vectorised_masked": """
+        def f(rewards, dones, gamma, T):
+            for t in reversed(range(T - 1)):
+                returns[:, t] = rewards[:, t] + gamma * returns[:, t + 1] * (1 - dones[:, t])
+            return returns
+    """,
+    "spinningup_discount_cumsum_no_dones": """
+        import scipy.signal
+        def discount_cumsum(x, discount):
+            return scipy.signal.lfilter([1], [1, float(-discount)], x[::-1], axis=0)[::-1]
+    """,
+    "cumsum_per_episode_segment": """
+        import torch
+        def f(rewards, dones, gamma):
+            out = []
+            for start, end in episode_bounds(dones):
+                r = rewards[start:end]
+                disc = gamma ** torch.arange(end - start)
+                out.append(torch.flip(torch.cumsum(torch.flip(r * disc, [0]), 0), [0]) / disc)
+            return out
+    """,
+    "cumsum_masked": """
+        import torch
+        def f(rewards, dones, gamma):
+            disc = gamma ** torch.arange(len(rewards))
+            return torch.flip(torch.cumsum(torch.flip(rewards * disc * (1 - dones), [0]), 0), [0])
+    """,
+    "forward_cumsum": """
+        import torch
+        def f(rewards, dones, gamma):
+            disc = gamma ** torch.arange(len(rewards))
+            return torch.cumsum(rewards * disc, 0), dones
+    """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(MORE_NOT_FLAGGED))
+def test_more_near_misses_not_flagged(name):
+    assert lint(src(MORE_NOT_FLAGGED[name]), "ML202") == []
+
+
+def test_a_counter_of_finished_episodes_is_not_a_termination_sequence():
+    # lightning-bolts' REINFORCE: returns of one finished episode; `done_episodes` counts episodes
+    code = src("""
+        class Reinforce:
+            def __init__(self, gamma):
+                self.gamma = gamma
+                self.done_episodes = 0
+
+            def calc_qvals(self, rewards):
+                out, sum_r = [], 0.0
+                for r in reversed(rewards):
+                    sum_r = (sum_r * self.gamma) + r
+                    out.append(sum_r)
+                return out
+
+            def step(self, done):
+                if done:
+                    self.done_episodes += 1
+    """)
+    assert lint(code, "ML202") == []
+    assert rows(code.replace("self.done_episodes = 0", "self.dones = []"), "ML202") == [9]

@@ -232,3 +232,196 @@ def test_message_names_the_parameter_and_the_remedy():
     (diag,) = lint(_cls("self.mus = nn.Parameter(torch.zeros(D, m))"), CODE)
     assert "`mus`" in diag.message and "zeros" in diag.message and "torch.randn" in diag.message
     assert diag.fix.applicability.value == "unsafe"
+
+
+# ---- family: zero-initialised behind one more step (issue 21) -----------------------------------
+def _module(body: str) -> str:
+    return "import torch\nfrom torch import nn\n\n\n" + body
+
+
+FLAG_HEAD = "import torch\nfrom torch import nn\n\n\nclass M(nn.Module):\n    def __init__(self, D, m, {flag}):\n"
+
+
+@pytest.mark.parametrize("flag,test", [
+    ("init=False", "if init:"),
+    ("random_init=None", "if random_init:"),
+    ("use_random_init=False", "if use_random_init:"),
+])
+def test_reinitialised_only_behind_a_flag_that_is_off_by_default(flag, test):
+    src = _cls("self.mus = nn.Parameter(torch.zeros(D, m))", test, "    nn.init.normal_(self.mus, std=0.02)",
+               head=FLAG_HEAD.format(flag=flag))
+    (diag,) = lint(src, CODE)
+    assert diag.start.row == 7 and "off by default" in diag.message
+
+
+def test_reinitialised_behind_a_flag_kept_on_the_module():
+    src = _cls("self.init = init", "self.mus = nn.Parameter(torch.zeros(D, m))", "self.reset_parameters()",
+               head=FLAG_HEAD.format(flag="init=False")) + \
+        "\n    def reset_parameters(self):\n        if self.init:\n            nn.init.normal_(self.mus)\n"
+    assert _rows(src) == [8]
+
+
+@pytest.mark.parametrize("flag,test", [
+    ("init=True", "if init:"),  # on by default
+    ("zero_init=False", "if not zero_init:"),  # the zero start is the opt-in
+    ("init", "if init:"),  # no default: the caller decides
+    ("init_std=None", "if init_std is not None:"),  # not a plain flag
+])
+def test_flags_that_reinitialise_by_default_are_not_flagged(flag, test):
+    src = _cls("self.mus = nn.Parameter(torch.zeros(D, m))", test, "    nn.init.normal_(self.mus, std=0.02)",
+               head=FLAG_HEAD.format(flag=flag))
+    assert _rows(src) == []
+
+
+def test_a_flag_in_the_else_branch_is_the_default_path():
+    src = _cls("self.mus = nn.Parameter(torch.zeros(D, m))", "if pretrained:", "    pass", "else:",
+               "    nn.init.normal_(self.mus, std=0.02)", head=FLAG_HEAD.format(flag="pretrained=False"))
+    assert _rows(src) == []
+
+
+@pytest.mark.parametrize("loop", [
+    "for name, p in self.named_parameters():\n            if 'weight' in name:\n                nn.init.xavier_uniform_(p)\n",
+    "for name, p in self.named_parameters():\n            if name.endswith('mus'):\n                continue\n"
+    "            nn.init.normal_(p, std=0.02)\n",
+    "for n, p in self.named_parameters():\n            if 'mus' not in n and 'bias' not in n:\n"
+    "                p.data.normal_(0, 0.02)\n",
+])
+def test_weight_init_loop_that_skips_the_parameter(loop):
+    src = _cls("self.mus = nn.Parameter(torch.zeros(D, m))", "self.fc = nn.Linear(m, m)", "self._init_weights()") + \
+        "\n    def _init_weights(self):\n        " + loop
+    assert _rows(src) == [7]
+
+
+@pytest.mark.parametrize("loop", [
+    "for name, p in self.named_parameters():\n            if p.dim() > 1:\n                nn.init.xavier_uniform_(p)\n",
+    "for name, p in self.named_parameters():\n            if 'bias' in name:\n                nn.init.zeros_(p)\n"
+    "            else:\n                nn.init.xavier_uniform_(p)\n",
+    "for name, p in self.named_parameters():\n            if 'bias' in name:\n                continue\n"
+    "            nn.init.normal_(p, std=0.02)\n",
+    "for p in self.parameters():\n            nn.init.normal_(p, std=0.02)\n",
+])
+def test_weight_init_loop_that_reaches_the_parameter(loop):
+    src = _cls("self.mus = nn.Parameter(torch.zeros(D, m))", "self._init_weights()") + \
+        "\n    def _init_weights(self):\n        " + loop
+    assert _rows(src) == []
+
+
+@pytest.mark.parametrize("line", [
+    "self.embed = nn.Parameter(torch.zeros(num_codes, dim))",
+    "self.embedding = nn.Parameter(torch.zeros(self.n_prototypes, dim))",
+    "self.table = nn.Parameter(torch.zeros(codebook_size, dim))",
+    "self.codes = nn.Parameter(torch.zeros(K, dim))",
+    "self.weight = nn.Parameter(torch.zeros(self.num_clusters, dim))",
+])
+def test_code_tables_by_their_size(line):
+    src = "import torch\nfrom torch import nn\n\n\nclass VQ(nn.Module):\n" \
+          "    def __init__(self, num_codes, codebook_size, K, dim):\n        " + line + "\n"
+    assert _rows(src) == [7]
+
+
+@pytest.mark.parametrize("zeroing", ["self.embedding.weight.data.zero_()", "nn.init.zeros_(self.embedding.weight)",
+                                     "self.embedding.weight.data.fill_(0.0)"])
+def test_embedding_codebook_zeroed(zeroing):
+    src = "import torch\nfrom torch import nn\n\n\nclass VQ(nn.Module):\n    def __init__(self, num_codes, dim):\n" \
+          "        self.embedding = nn.Embedding(num_codes, dim)\n        " + zeroing + "\n"
+    assert _rows(src) == [8]
+    assert _rows(src.replace("num_codes", "vocab_size")) == []  # a lookup table: each row trains alone
+
+
+@pytest.mark.parametrize("line", [
+    "self.embed = nn.Parameter(torch.zeros(num_positions, dim))",
+    "self.pos_table = nn.Parameter(torch.zeros(num_codes, dim))",
+    "self.code_bias = nn.Parameter(torch.zeros(num_codes, dim))",
+    "self.embed = nn.Parameter(torch.zeros(num_codes))",
+    # transformers esmfold2: a per-atom-slot head, not a set of codes
+    "self.plddt_weight = nn.Parameter(torch.zeros(config.max_atoms_per_token, dim, 50))",
+    "self.atom_embed = nn.Parameter(torch.zeros(num_atoms, dim))",
+])
+def test_code_table_near_misses(line):
+    src = "import torch\nfrom torch import nn\n\n\nclass VQ(nn.Module):\n" \
+          "    def __init__(self, num_codes, num_positions, dim):\n        " + line + "\n"
+    assert _rows(src) == []
+
+
+HELPER = "def init_layer(layer):\n    nn.init.zeros_(layer.weight)\n    nn.init.zeros_(layer.bias)\n    return layer\n\n\n"
+
+
+@pytest.mark.parametrize("model", [
+    # the helper is given two layers (one is hidden)
+    "class MLP(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self.fc1 = init_layer(nn.Linear(4, 64))\n        self.fc2 = init_layer(nn.Linear(64, 2))\n",
+    # the helper's layer is followed by others
+    "class MLP(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self.net = nn.Sequential(init_layer(nn.Linear(4, 64)), nn.ReLU(), nn.Linear(64, 2))\n",
+    # a numbered layer with a later sibling
+    "class MLP(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self.fc1 = nn.Linear(4, 64)\n        self.fc2 = nn.Linear(64, 2)\n        init_layer(self.fc1)\n",
+    "class MLP(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self.hidden = nn.Linear(4, 64)\n        self.out = nn.Linear(64, 2)\n        init_layer(self.hidden)\n",
+])
+def test_helper_zeroing_hidden_layers(model):
+    src = _module(HELPER + model)
+    assert _rows(src) == [6]
+    assert "init_layer" in lint(src, CODE)[0].message
+
+
+def test_helper_method_and_apply():
+    src = _module("class MLP(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                  "        self.fc1 = nn.Linear(4, 64)\n        self.fc2 = nn.Linear(64, 2)\n"
+                  "        self.apply(self._init_weights)\n\n"
+                  "    def _init_weights(self, m):\n        if isinstance(m, nn.Linear):\n"
+                  "            nn.init.zeros_(m.weight)\n            nn.init.zeros_(m.bias)\n")
+    assert _rows(src) == [14]
+    assert fix(src, CODE, unsafe=True).count("nn.init.normal_(m.weight, std=0.01)") == 1
+
+
+@pytest.mark.parametrize("model", [
+    # the helper is given only the output layer: zero-init of a last layer is a deliberate choice
+    "class MLP(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self.fc1 = nn.Linear(4, 64)\n        self.out = init_layer(nn.Linear(64, 2))\n",
+    "class MLP(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self.fc1 = nn.Linear(4, 64)\n        self.fc2 = nn.Linear(64, 2)\n        init_layer(self.fc2)\n",
+    "class MLP(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+    "        self.net = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), init_layer(nn.Linear(64, 2)))\n",
+])
+def test_helper_given_only_a_last_layer(model):
+    assert _rows(_module(HELPER + model)) == []
+
+
+@pytest.mark.parametrize("helper", [
+    # named for what it does (diffusion models' zero_module on output convs)
+    HELPER.replace("init_layer", "zero_module"),
+    # the zero init is for a flagged or named last layer only
+    "def init_layer(layer, last=False):\n    if last:\n        nn.init.zeros_(layer.weight)\n    return layer\n\n\n",
+    "def init_layer(layer):\n    if layer.out_features == 2:\n        nn.init.zeros_(layer.weight)\n    return layer\n\n\n",
+    # zero in one branch, random in the other
+    "def init_layer(layer, std=1.0):\n    if std == 0:\n        nn.init.zeros_(layer.weight)\n    else:\n"
+    "        nn.init.orthogonal_(layer.weight, std)\n    return layer\n\n\n",
+    # cleanrl's layer_init: a random weight, a constant bias
+    "def init_layer(layer, std=1.0, bias_const=0.0):\n    nn.init.orthogonal_(layer.weight, std)\n"
+    "    nn.init.constant_(layer.bias, bias_const)\n    return layer\n\n\n",
+])
+def test_helper_near_misses(helper):
+    model = "class MLP(nn.Module):\n    def __init__(self):\n        super().__init__()\n" \
+            "        self.fc1 = init_layer(nn.Linear(4, 64))\n        self.fc2 = init_layer(nn.Linear(64, 2))\n"
+    name = "zero_module" if "zero_module" in helper else "init_layer"
+    assert _rows(_module(helper + model.replace("init_layer", name))) == []
+
+
+def test_apply_of_an_init_that_zeroes_only_custom_layers_is_not_flagged():
+    src = _module("class MLP(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                  "        self.apply(self._init_weights)\n\n"
+                  "    def _init_weights(self, m):\n        if isinstance(m, FinalLayer):\n"
+                  "            nn.init.zeros_(m.weight)\n")
+    assert _rows(src) == []
+
+
+def test_named_apply_of_a_helper():
+    # timm's form: named_apply(fn, module) with a plain function name (no receiver)
+    src = _module("def init_weights(module, name=''):\n    if isinstance(module, nn.Linear):\n"
+                  "        nn.init.zeros_(module.weight)\n\n\n"
+                  "class MLP(nn.Module):\n    def __init__(self):\n        super().__init__()\n"
+                  "        self.fc1 = nn.Linear(4, 64)\n        self.fc2 = nn.Linear(64, 2)\n"
+                  "        named_apply(init_weights, self)\n")
+    (diag,) = lint(src, CODE)
+    assert diag.start.row == 7 and "`named_apply`" in diag.message

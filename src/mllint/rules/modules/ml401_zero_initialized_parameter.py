@@ -3,298 +3,63 @@
 from __future__ import annotations
 
 import ast
-import re
 
 import libcst as cst
 
 from mllint.analysis.classes import self_assignments
-from mllint.analysis.astutil import find_arg, number
-from mllint.engine.candidates import Calls, leaves
-from mllint.engine.context import FileContext, Visitor, dotted_name
-from mllint.diagnostics import Applicability, Fix
+from mllint.analysis.parameters import (
+    HIDDEN_TOKENS, LAYER_TYPES, LOOKUP_TOKENS, NON_FLOAT_DTYPE, OWN_WEIGHT_NAMES, PARAMETER, ZERO_INITS, ZEROS, counts_row_set,
+    excluded_matrix_name, init_index, looks_like_param_value, maybe_zeroed_target, row_set_name, size_dims, sizes,
+    stored_name, tokens, zero_start_name, zeroed_tensor, zeroing_helpers, zeros_call)
+from mllint.analysis.astutil import find_arg
+from mllint.engine.candidates import Calls, Words, callee, leaves
+from mllint.engine.context import dotted_name
 from mllint.engine.rule import Rule, register
-from mllint.engine.traversal import walk
-
-PARAMETER = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
-ZEROS = {"torch.zeros", "torch.zeros_like", "torch.full"}
-UNINITIALISED = {"torch.empty", "torch.Tensor", "torch.FloatTensor", "torch.empty_like"}
-ZERO_INITS = {"torch.nn.init.zeros_", "torch.nn.init.constant_"}
-# Wrappers that keep a tensor's values: `torch.zeros(D, m).to(device)` is still zeros.
-SAME_VALUE_METHODS = {"to", "float", "double", "half", "bfloat16", "cuda", "cpu", "contiguous", "type",
-                      "requires_grad_", "detach", "clone"}
-
-# Names of row sets whose rows are meant to differ (the seed's menu elements `mus`).
-ROW_SET_TOKENS = {"mu", "mus", "means", "prototype", "prototypes", "proto", "protos", "centre", "centres",
-                  "center", "centers", "centroid", "centroids", "codebook", "codebooks", "queries", "menu",
-                  "menus", "anchors", "atoms", "slots", "clusters", "components"}
-# Names of parameters that are meant to start at zero: biases, log-scales, gates and scales
-# (residual gates, LayerScale, adaLN-Zero), LoRA's second factor, zero convs, and additive
-# position tables whose rows are addressed by position and so never receive identical gradients.
-ZERO_START_TOKENS = {"bias", "biases", "gate", "gates", "gating", "gamma", "alpha", "beta", "scale", "scales",
-                     "ls", "layerscale", "lambda", "lamda", "temperature", "shift", "shifts", "offset", "offsets",
-                     "zero", "adaln", "modulation", "pos", "position", "positions", "positional", "posemb",
-                     "rel", "relative", "rpb", "ape", "time", "temporal", "residual", "delta", "deltas"}
-# Weight matrices of a linear map: a zero matrix followed by randomly initialised layers still gets
-# a different gradient per row (zero-init of heads, routers and projections is common and trains);
-# quantised or loaded placeholders use the same names.
-LINEAR_MAP_TOKENS = {"weight", "weights", "kernel", "proj", "projection"}
-# ...but a layer class that explicitly zero-initialises its own `self.weight` (nn.init.zeros_) makes
-# it zero in every instance, and a network built from it is the symmetric all-zero network whose
-# hidden units never separate. (Created as `torch.zeros`, a weight is mostly a loading placeholder:
-# quantised layers, MoE routers in transformers.)
-OWN_WEIGHT_NAMES = {"weight", "weights", "kernel"}
-# Lookup tables (embeddings, per-label tables): a row is trained when its index is used, with that
-# index's own inputs and targets, so its gradient differs from the other rows'.
-LOOKUP_TOKENS = {"embedding", "embeddings", "embed", "emb", "table", "label", "labels"}
-NON_FLOAT_DTYPE = re.compile(r"int|float8|bool|long|uint|qint|byte|short", re.I)
-# Random (re-)initialisations: functions called on the tensor, and in-place methods of it.
-INIT_FUNCTIONS = {"normal_", "uniform_", "trunc_normal_", "trunc_normal_tf_", "xavier_uniform_", "xavier_normal_",
-                  "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_", "eye_", "dirac_",
-                  "lecun_normal_", "variance_scaling_", "copy_", "constant_", "ones_", "init_weights",
-                  "default_init", "glorot_uniform_"}
-INIT_METHODS = {"normal_", "uniform_", "copy_", "random_", "exponential_", "cauchy_", "log_normal_",
-                "geometric_", "bernoulli_", "add_", "set_", "trunc_normal_", "fill_", "index_copy_",
-                "data_copy_", "load_state_dict", "mul_", "sub_"}
-GENERIC_LOOP_SOURCES = ("parameters", "named_parameters")
-APPLY_NAMES = ("apply", "named_apply")
-EPS_STD = "0.01"
+from mllint.rules.modules._ml401_fix import EPS_STD, random_creation, random_init
+from mllint.diagnostics import Applicability
 
 
-def _tokens(name: str) -> set[str]:
-    """`attnGate2` -> {"attn", "gate"}: words of a name, numbered copies (`gamma1`, `ls2`) included."""
-    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
-    return {t.lower() for t in re.split(r"[_\W\d]+", spaced) if t}
+def _zero_value(call: ast.Call, position: int) -> bool:
+    """The call's fill value (at `position`, or `val=`) is not a literal other than zero."""
+    value = call.args[position] if len(call.args) > position else \
+        next((k.value for k in call.keywords if k.arg in ("val", "value")), None)
+    return not isinstance(value, ast.Constant) or value.value == 0
 
 
-def _zero_start_name(name: str) -> bool:
-    toks = _tokens(name)
-    low = name.lower()
-    # log-scales (log_std, actor_logstd, log_alpha) and logits: zero means scale 1 / uniform
-    if toks & ZERO_START_TOKENS or low.startswith("log") or any(t.startswith("log") for t in toks):
-        return True
-    # LoRA's and adapters' B / up factor starts at zero on purpose (the down factor is random)
-    return toks == {"b"} or bool(toks & {"lora", "adapter", "adapters"} and toks & {"b", "up"})
+def _zeroes(target_test):
+    """Zero inits (`nn.init.zeros_(t)`, `constant_(t, 0)`, `t.zero_()`, `t.fill_(0)`) of a target
+    passing `target_test`, on CPython's AST (`constant_(t, 1)` and `fill_(1)` are not)."""
+    return Calls(*leaves(ZERO_INITS), where=lambda call: bool(call.args) and _zero_value(call, 1)
+                 and target_test(call.args[0])) | \
+        Calls("zero_", "fill_", where=lambda call: isinstance(call.func, ast.Attribute) and _zero_value(call, 0)
+              and target_test(call.func.value))
 
 
-def _row_set_name(name: str) -> bool:
-    return bool(_tokens(name) & ROW_SET_TOKENS)
-
-
-def _maybe_zeroed_target(target: ast.expr) -> bool:
-    """On CPython's AST, the name tests `_check_zero_init` applies to what it zeroes."""
+def _strip_data(target):
     while isinstance(target, ast.Attribute) and target.attr in ("data", "_data"):
         target = target.value
-    if not isinstance(target, ast.Attribute):
-        return False
-    own = isinstance(target.value, ast.Name) and target.value.id == "self"
-    if target.attr == "weight" and not own:
-        owner = target.value.attr if isinstance(target.value, ast.Attribute) else None
-        return owner is not None and _row_set_name(owner) and not _zero_start_name(owner)
-    return not (_zero_start_name(target.attr) or
-                (_tokens(target.attr) & (LINEAR_MAP_TOKENS | LOOKUP_TOKENS) and not _row_set_name(target.attr)
-                 and not (own and target.attr in OWN_WEIGHT_NAMES)))
+    return target
 
 
-def _is_zero(expr: cst.BaseExpression | None) -> bool:
-    return expr is not None and number(expr) == 0
+def _layer_weight(target) -> bool:
+    """`layer.weight`: a helper zeroing the layer it is given."""
+    target = _strip_data(target)
+    return isinstance(target, ast.Attribute) and target.attr == "weight" and isinstance(target.value, ast.Name) \
+        and target.value.id != "self"
 
 
-def _chain_names(expr: cst.BaseExpression) -> set[str]:
-    """Names a re-initialisation of `expr` counts for: `module.mus.data` -> {"mus"},
-    `self.codebook.weight` -> {"weight", "codebook.weight"}, `mus` -> {"mus"}."""
-    while isinstance(expr, cst.Attribute) and expr.attr.value in ("data", "_data"):
-        expr = expr.value
-    while isinstance(expr, cst.Subscript):
-        expr = expr.value
-    if isinstance(expr, cst.Name):
-        return {expr.value}
-    if isinstance(expr, cst.Attribute):
-        out = {expr.attr.value}
-        if isinstance(expr.value, cst.Attribute):
-            out.add(f"{expr.value.attr.value}.{expr.attr.value}")
-        return out
-    return set()
+def _table_weight(target) -> bool:
+    """`self.embed.weight`: a lookup table, a codebook when its size counts codes."""
+    target = _strip_data(target)
+    return isinstance(target, ast.Attribute) and target.attr == "weight" and \
+        isinstance(target.value, ast.Attribute) and bool(tokens(target.value.attr) & LOOKUP_TOKENS)
 
 
-class _InitIndex(Visitor):
-    """One pass over the file: which parameter names are (re-)initialised somewhere, and which
-    classes (or the whole file) initialise parameters generically."""
-
-    def __init__(self, ctx: FileContext):
-        self.ctx = ctx
-        self.names: set[str] = set()  # names an init call or an indexed/.data assignment touches
-        self.assigned: dict[str, int] = {}  # name -> assignments with real values (creations included)
-        self.generic_classes: set[int] = set()
-        self.generic_file = False
-        self.classes: list[cst.ClassDef] = []
-        self.functions: list[cst.FunctionDef] = []
-        self.module_functions: dict[str, cst.FunctionDef] = {}
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self.classes.append(node)
-
-    def leave_ClassDef(self, node: cst.ClassDef) -> None:
-        self.classes.pop()
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if not self.classes and not self.functions:
-            self.module_functions[node.name.value] = node
-        self.functions.append(node)
-
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.functions.pop()
-
-    def _mark_generic(self) -> None:
-        if self.classes:
-            self.generic_classes.add(id(self.classes[0]))
-        else:
-            self.generic_file = True
-
-    def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        last = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-        is_function = not isinstance(func, cst.Attribute) or self._is_function_path(func)
-        if is_function and last in INIT_FUNCTIONS and node.args:
-            if last == "constant_" and len(node.args) > 1 and _is_zero(node.args[1].value):
-                return  # constant_(w, 0) is a zero init, not a re-initialisation
-            self.names |= _chain_names(node.args[0].value)
-        elif isinstance(func, cst.Attribute) and not is_function and last in INIT_METHODS:
-            if last == "fill_" and node.args and _is_zero(node.args[0].value):
-                return
-            self.names |= _chain_names(func.value)
-        if last in APPLY_NAMES and node.args:
-            # self.apply(fn) / named_apply(fn, self): a generic init unless we can see that fn only
-            # handles other module types (names it touches are indexed wherever it is defined)
-            fn = node.args[0].value
-            if isinstance(fn, cst.Call) and fn.args and dotted_name(fn.func) in ("partial", "functools.partial"):
-                fn = fn.args[0].value
-            name = dotted_name(fn) or ""
-            local = name.split(".")[-1]
-            if not (local in self.module_functions or name.startswith("self.") or local in self._class_methods()):
-                self._mark_generic()
-
-    def _class_methods(self) -> set[str]:
-        if not self.classes:
-            return set()
-        return {s.name.value for s in self.classes[0].body.body if isinstance(s, cst.FunctionDef)}
-
-    def _is_function_path(self, func: cst.Attribute) -> bool:
-        """`nn.init.normal_(w)`, `init.normal_(w)`, `torch.nn.init.xavier_uniform_(w)`: module
-        functions, not tensor methods."""
-        qn = self.ctx.qualified_name(func) or ""
-        return ".init." in f".{qn}" or qn.startswith(("torch.", "timm.")) or \
-            (dotted_name(func.value) or "").split(".")[-1] in ("init", "initialization", "nn_init", "layers")
-
-    def visit_For(self, node: cst.For) -> None:
-        # for p in self.parameters(): nn.init.xavier_uniform_(p)
-        it = node.iter
-        if isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and \
-                it.func.attr.value in GENERIC_LOOP_SOURCES:
-            finder = _HasInit()
-            walk(node.body, finder)
-            if finder.found:
-                self._mark_generic()
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        for t in node.targets:
-            target = t.target
-            if isinstance(target, cst.Subscript) or (isinstance(target, cst.Attribute) and
-                                                     target.attr.value in ("data", "_data")):
-                self.names |= _chain_names(target)  # mus.data = init / mus[i] = v
-            elif isinstance(target, cst.Attribute) and _looks_like_param_value(node.value, self.ctx):
-                # an assignment of the attribute with real values: a random creation, a warm
-                # start, or another branch's init
-                name = target.attr.value
-                self.assigned[name] = self.assigned.get(name, 0) + 1
-
-
-def _looks_like_param_value(value: cst.BaseExpression, ctx: FileContext) -> bool:
-    """Values that give a parameter real contents: anything but zeros, uninitialised memory,
-    None and literals."""
-    if isinstance(value, cst.Call) and ctx.call_name(value) in PARAMETER and value.args:
-        value = value.args[0].value
-    finder = _ZerosInside(ctx)
-    walk(value, finder)
-    if finder.found:
-        return False  # the zero creation itself, also inside nn.ParameterList([...])
-    if isinstance(value, cst.Call) and (ctx.call_name(value) in UNINITIALISED or (
-            isinstance(value.func, cst.Attribute) and value.func.attr.value == "new_empty")):
-        return False
-    return not (isinstance(value, cst.Name) and value.value in ("None", "True", "False")) and \
-        number(value) is None
-
-
-class _ZerosInside(Visitor):
-    def __init__(self, ctx: FileContext):
-        self.ctx = ctx
-        self.found = False
-
-    def visit_Call(self, node: cst.Call) -> None:
-        if _zeros_call(node, self.ctx) is not None:
-            self.found = True
-
-
-class _HasInit(Visitor):
-    def __init__(self):
-        self.found = False
-
-    def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        last = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-        if last in INIT_FUNCTIONS or last in ("normal_", "uniform_", "copy_"):
-            self.found = True
-
-
-def _zeros_call(expr: cst.BaseExpression | None, ctx: FileContext) -> cst.Call | None:
-    """The zero-filled tensor creation inside `expr` (under value-preserving wrappers), else None."""
-    while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and \
-            expr.func.attr.value in SAME_VALUE_METHODS:
-        expr = expr.func.value
-    if not isinstance(expr, cst.Call):
-        return None
-    name = ctx.call_name(expr)
-    if name in ("torch.zeros", "torch.zeros_like"):
-        return expr
-    if name == "torch.full":
-        fill = find_arg(expr, "fill_value", 1)
-        return expr if fill is not None and _is_zero(fill.value) else None
-    if isinstance(expr.func, cst.Attribute) and expr.func.attr.value == "new_zeros":
-        return expr
-    return None
-
-
-def _creates_zeros(value: cst.BaseExpression, ctx: FileContext) -> bool:
-    if isinstance(value, cst.Call) and ctx.call_name(value) in PARAMETER and value.args:
-        return _zeros_call(value.args[0].value, ctx) is not None
-    return _zeros_call(value, ctx) is not None
-
-
-def _size_dims(call: cst.Call, ctx: FileContext) -> int | None:
-    """How many sizes other than a literal 1 the creation has (None: not knowable here)."""
-    name = ctx.call_name(call)
-    if name == "torch.zeros_like":
-        return None
-    size_kw = find_arg(call, "size")
-    if size_kw is not None:
-        sizes = [size_kw.value]
-    elif name == "torch.full":
-        first = find_arg(call, "size", 0)
-        sizes = [first.value] if first is not None else []
-    else:
-        sizes = [a.value for a in call.args if a.keyword is None and a.star != "**"]
-        stars = [a for a in call.args if a.keyword is None and a.star == "*"]
-        if stars and len(sizes) == 1:
-            return None  # torch.zeros(*shape)
-    if len(sizes) == 1 and not isinstance(sizes[0], (cst.Tuple, cst.List)):
-        value = sizes[0]
-        if number(value) is not None or isinstance(value, (cst.BinaryOperation, cst.Subscript)):
-            return 0 if number(value) == 1 else 1
-        if isinstance(value, cst.Name) and not re.search(r"shape|size|dims", value.value, re.I):
-            return 1  # torch.zeros(dim)
-        return None  # torch.zeros(shape), torch.zeros(x.shape)
-    if len(sizes) == 1:
-        sizes = [e.value for e in sizes[0].elements]
-    return sum(1 for s in sizes if number(s) != 1)
+def _given_layer(call: ast.Call) -> bool:
+    """`init(nn.Linear(...))`, `init(self.fc1)`, `init(self.hidden)`: a call given a layer that may be hidden."""
+    return any(isinstance(a, ast.Call) and callee(a) in LAYER_TYPES or isinstance(a, ast.Attribute)
+               and isinstance(a.value, ast.Name) and a.value.id == "self"
+               and (a.attr[-1:].isdigit() or bool(tokens(a.attr) & HIDDEN_TOKENS)) for a in call.args)
 
 
 @register
@@ -303,28 +68,20 @@ class ZeroInitializedParameter(Rule):
     name = "zero-initialized-parameter"
     summary = "A learnable multi-row parameter starts as all zeros: its rows get identical gradients and never separate."
     fix_applicability = Applicability.UNSAFE
-    # zeros created inside `nn.Parameter(...)`, or a zero init of an attribute the name tests let through
-    candidates = Calls(*leaves(ZEROS), "new_zeros", inside=Calls(*leaves(PARAMETER))) | \
-        Calls(*leaves(ZERO_INITS), where=lambda call: bool(call.args) and _maybe_zeroed_target(call.args[0])) | \
-        Calls("zero_", "fill_", where=lambda call: isinstance(call.func, ast.Attribute)
-              and _maybe_zeroed_target(call.func.value))
-
-    _index: _InitIndex | None = None
-
-    def _init_index(self) -> _InitIndex:
-        if self._index is None:
-            self._index = _InitIndex(self.ctx)
-            walk(self.ctx.module, self._index)
-        return self._index
+    # zeros created inside `nn.Parameter(...)`; a zero init of an attribute the name tests let
+    # through, of a table sized by a number of codes, or of a layer given to a helper that is
+    # applied to a model or given layers
+    candidates = Calls(*leaves(ZEROS), "new_zeros", inside=Calls(*leaves(PARAMETER))) | _zeroes(maybe_zeroed_target) \
+        | _zeroes(_table_weight) & Words(row_set_name) \
+        | _zeroes(_layer_weight) & (Calls("apply", "named_apply") | Calls(lambda name: True, where=_given_layer))
 
     def visit_Call(self, node: cst.Call) -> None:
-        name = self.ctx.call_name(node)
-        if name in PARAMETER:
+        if self.ctx.call_name(node) in PARAMETER:
             self._check_parameter(node)
-        elif name in ZERO_INITS:
-            self._check_zero_init(node, name)
-        elif isinstance(node.func, cst.Attribute) and node.func.attr.value in ("zero_", "fill_"):
-            self._check_zero_init(node, None)
+            return
+        zeroed = zeroed_tensor(node, self.ctx)
+        if zeroed is not None:
+            self._check_zero_init(node, zeroed)
 
     # ---- nn.Parameter(torch.zeros(...)) ----------------------------------------------------------
     def _check_parameter(self, node: cst.Call) -> None:
@@ -333,46 +90,37 @@ class ZeroInitializedParameter(Rule):
         grad = find_arg(node, "requires_grad", 1)
         if data is None or (grad is not None and not (isinstance(grad.value, cst.Name) and grad.value.value == "True")):
             return  # requires_grad=False (or unknown): not learnable
-        zeros = _zeros_call(data.value, ctx)
+        zeros = zeros_call(data.value, ctx)
         if zeros is None:
             return
-        pname = self._target_name(node)
-        if pname is None or _zero_start_name(pname):
+        pname = stored_name(ctx)
+        if pname is None or zero_start_name(pname):
             return
-        if _tokens(pname) & (LINEAR_MAP_TOKENS | LOOKUP_TOKENS) and not _row_set_name(pname):
+        rows = row_set_name(pname) or self._counted_rows(zeros)
+        if excluded_matrix_name(pname) and not rows:
             return  # (a `torch.zeros` weight in a constructor is mostly a placeholder for loaded weights)
         dtype = find_arg(zeros, "dtype")
         if dtype is not None and NON_FLOAT_DTYPE.search(ctx.code(dtype.value)):
             return  # integer / float8 storage: loaded, not trained from this init
-        dims = _size_dims(zeros, ctx)
-        if dims is None:
-            if not _row_set_name(pname):
-                return  # unknown shape: only named row sets are flagged
-        elif dims < 2:
+        dims = size_dims(zeros, ctx)
+        if dims is None and not rows or dims is not None and dims < 2:
+            return  # unknown shape: only named row sets are flagged
+        flag = self._not_reinitialised(pname, pname)
+        if flag is None:
             return
-        if self._reinitialised(pname):
-            return
-        fix = self._fix_creation(zeros, wrapped=zeros is not data.value)
         what = f"{dims}-D parameter" if dims is not None else "parameter (a set of rows)"
-        self.report(zeros, self._message(pname, what), fix)
+        self.report(zeros, self._message(pname, what, flag), random_creation(ctx, zeros, zeros is not data.value))
 
-    # ---- nn.init.zeros_(self.mus), self.mus.data.zero_() -----------------------------------------
-    def _check_zero_init(self, node: cst.Call, name: str | None) -> None:
+    def _counted_rows(self, creation: cst.Call) -> bool:
+        """`torch.zeros(num_codes, dim)`, `nn.Embedding(num_codes, dim)`: a table of codes."""
+        found = sizes(creation, self.ctx) if self.ctx.call_name(creation) in ZEROS or isinstance(
+            creation.func, cst.Attribute) and creation.func.attr.value == "new_zeros" else \
+            [a.value for a in creation.args if a.keyword is None]
+        return bool(found) and len(found) >= 2 and counts_row_set(found[0])
+
+    # ---- nn.init.zeros_(self.mus), self.mus.data.zero_(), a helper's zeros_(layer.weight) -------
+    def _check_zero_init(self, node: cst.Call, target: cst.BaseExpression) -> None:
         ctx = self.ctx
-        if name == "torch.nn.init.constant_":
-            value = find_arg(node, "val", 1)
-            if value is None or not _is_zero(value.value):
-                return
-            target = node.args[0].value
-        elif name == "torch.nn.init.zeros_":
-            if not node.args:
-                return
-            target = node.args[0].value
-        else:
-            func = node.func
-            if func.attr.value == "fill_" and not (node.args and _is_zero(node.args[0].value)):
-                return
-            target = func.value
         inner = target
         while isinstance(inner, cst.Attribute) and inner.attr.value in ("data", "_data"):
             inner = inner.value
@@ -380,144 +128,75 @@ class ZeroInitializedParameter(Rule):
             return
         attr = inner.attr.value
         own = 0
-        if attr == "weight" and not (isinstance(inner.value, cst.Name) and inner.value.value == "self"):
+        if attr == "weight" and isinstance(inner.value, cst.Name) and inner.value.value != "self":
+            helper = zeroing_helpers(ctx).get(node)
+            if helper is not None:
+                self.report(node, f"`{helper.name}` zeroes the weight of the layer it is given, and it is given "
+                                  f"hidden layers ({helper.hidden}): every unit of such a layer starts identical (after "
+                                  f"a ReLU, dead), gets identical gradients and never separates; initialise the weight "
+                                  f"randomly (e.g. `nn.init.normal_(..., std={EPS_STD})`) and zero only a last layer",
+                            random_init(ctx, node))
+            return
+        if attr == "weight" and dotted_name(inner.value) != "self":
             # a submodule's weight: flagged only for row sets (`self.codebook = nn.Embedding(...)`)
             owner = inner.value.attr.value if isinstance(inner.value, cst.Attribute) else None
-            if owner is None or not _row_set_name(owner) or _zero_start_name(owner):
+            if owner is None or zero_start_name(owner) or not (row_set_name(owner) or self._counted_module(owner)):
                 return
             pname, key = owner, f"{owner}.weight"
         else:
             # the name tests first: they decide alone, and cost nothing next to finding the creation
-            if _zero_start_name(attr) or (_tokens(attr) & (LINEAR_MAP_TOKENS | LOOKUP_TOKENS) and
-                                          not _row_set_name(attr) and not self._own_weight(attr)):
+            if zero_start_name(attr) or (excluded_matrix_name(attr) and not self._own_weight(attr)):
                 return
             creation = self._class_parameter(attr)
             if creation is None:
                 return
-            dims = _size_dims(creation, ctx) if isinstance(creation, cst.Call) else None
-            if dims is None and not _row_set_name(attr) or dims is not None and dims < 2:
+            dims = size_dims(creation, ctx) if isinstance(creation, cst.Call) else None
+            if dims is None and not row_set_name(attr) or dims is not None and dims < 2:
                 return
             pname, key = attr, attr
-            own = 1 if _looks_like_param_value(creation, ctx) else 0  # randn(...) then zeros_: zero
-        if self._reinitialised(key, own):
-            return
-        self.report(node, self._message(pname, "parameter"), self._fix_zero_init(node, name))
+            own = 1 if looks_like_param_value(creation, ctx) else 0  # randn(...) then zeros_: zero
+        flag = self._not_reinitialised(key, pname, own)
+        if flag is not None:
+            self.report(node, self._message(pname, "parameter", flag), random_init(ctx, node))
 
     def _own_weight(self, name: str) -> bool:
         """`self.weight` of a layer class (not one named as zero-initialised: `ZeroLinear`)."""
         cls = self.ctx.enclosing_class()
-        return name in OWN_WEIGHT_NAMES and cls is not None and "zero" not in _tokens(cls.name.value)
+        return name in OWN_WEIGHT_NAMES and cls is not None and "zero" not in tokens(cls.name.value)
+
+    def _class_creations(self, attr: str) -> list[cst.Call]:
+        cls = self.ctx.enclosing_class()
+        if cls is None:
+            return []
+        return [a.value for a in self_assignments(self.ctx, cls).get(attr, ()) if isinstance(a.value, cst.Call)]
+
+    def _counted_module(self, owner: str) -> bool:
+        """`self.<owner> = nn.Embedding(num_codes, dim)` in the class."""
+        return any(self._counted_rows(call) for call in self._class_creations(owner))
 
     def _class_parameter(self, attr: str) -> cst.BaseExpression | None:
         """The tensor passed to `self.<attr> = nn.Parameter(<tensor>)` in the enclosing class."""
-        cls = self.ctx.enclosing_class()
-        if cls is None:
-            return None
-        # The class's `self.<attr> = ...` assignments are collected once per file (analysis.classes);
-        # whether the call is nn.Parameter is decided here, with the names in scope at this node.
         tensor = None
-        for assignment in self_assignments(self.ctx, cls).get(attr, ()):
-            call = assignment.value
-            if isinstance(call, cst.Call) and call.args and self.ctx.call_name(call) in PARAMETER:
+        for call in self._class_creations(attr):
+            if call.args and self.ctx.call_name(call) in PARAMETER:
                 tensor = call.args[0].value
         return tensor
 
     # ---- shared -------------------------------------------------------------------------------
-    def _target_name(self, node: cst.Call) -> str | None:
-        """The name the parameter is stored under: `self.mus = ...` -> "mus"; also
-        register_parameter("mus", ...), setattr(self, "mus", ...) and plain names."""
-        for anc in self.ctx.ancestors():
-            if isinstance(anc, cst.Call):
-                last = anc.func.attr.value if isinstance(anc.func, cst.Attribute) else \
-                    anc.func.value if isinstance(anc.func, cst.Name) else ""
-                index = {"register_parameter": 0, "setattr": 1}.get(last)
-                if index is not None and len(anc.args) > index:
-                    return _string_prefix(anc.args[index].value)
-            if isinstance(anc, cst.Assign):
-                target = anc.targets[0].target
-                break
-            if isinstance(anc, cst.AnnAssign):
-                target = anc.target
-                break
-            if isinstance(anc, (cst.SimpleStatementLine, cst.BaseCompoundStatement)):
-                return None
-        else:
+    def _not_reinitialised(self, key: str, pname: str, own_assignments: int = 0) -> str | None:
+        """None when `key` is given real values elsewhere in the file, else "" or the name of the
+        flag, off by default, that its only re-initialisation needs. `own_assignments`: how many of
+        its real-value assignments are the creation being zeroed (they do not count)."""
+        index = init_index(self.ctx)
+        if key in index.names or index.assigned.get(key, 0) > own_assignments:
             return None
-        while isinstance(target, cst.Subscript):
-            target = target.value
-        if isinstance(target, cst.Attribute):
-            return target.attr.value
-        if isinstance(target, cst.Name):
-            return target.value
-        return None
+        classes = [anc for anc in self.ctx.ancestors() if isinstance(anc, cst.ClassDef)]
+        if index.covers(classes, pname if key == pname else key):
+            return None
+        return index.flagged.get(key, "")
 
-    def _reinitialised(self, key: str, own_assignments: int = 0) -> bool:
-        """Is `key` given real values anywhere else in the file? `own_assignments`: how many of its
-        real-value assignments are the creation being zeroed (`nn.Parameter(torch.randn(...))`
-        followed by `zeros_`), which do not count."""
-        index = self._init_index()
-        if index.generic_file or key in index.names or index.assigned.get(key, 0) > own_assignments:
-            return True
-        cls = self.ctx.enclosing_class()
-        return cls is not None and id(cls) in index.generic_classes or \
-            any(id(c) in index.generic_classes for c in self.ctx.ancestors() if isinstance(c, cst.ClassDef))
-
-    def _message(self, pname: str, what: str) -> str:
-        return (f"`{pname}` is a learnable {what} initialised to zeros and never re-initialised: every row starts "
+    def _message(self, pname: str, what: str, flag: str) -> str:
+        never = f"only re-initialised when `{flag}` is set (off by default)" if flag else "never re-initialised"
+        return (f"`{pname}` is a learnable {what} initialised to zeros and {never}: every row starts "
                 f"identical, gets identical gradients and never separates; initialise it randomly "
                 f"(e.g. `torch.randn(...) * {EPS_STD}`)")
-
-    def _torch_alias(self, func: cst.BaseExpression) -> str | None:
-        if isinstance(func, cst.Attribute):
-            return self.ctx.code(func.value)
-        for local, full in self.ctx.imports.items():
-            if full == "torch":
-                return local
-        return None
-
-    def _fix_creation(self, zeros: cst.Call, wrapped: bool) -> Fix | None:
-        ctx = self.ctx
-        name = ctx.call_name(zeros)
-        args = list(zeros.args)
-        if name == "torch.full":
-            fill = find_arg(zeros, "fill_value", 1)
-            args = [a for a in args if a is not fill]
-            if fill is zeros.args[-1] and args:
-                args[-1] = args[-1].with_changes(comma=fill.comma)  # keep the call's own ending
-        call = zeros.with_changes(args=args)
-        if isinstance(zeros.func, cst.Attribute) and zeros.func.attr.value == "new_zeros" and name not in ZEROS:
-            new = f"{ctx.code(call.with_changes(func=zeros.func.with_changes(attr=cst.Name('new_empty'))))}" \
-                  f".normal_(std={EPS_STD})"
-        else:
-            alias = self._torch_alias(zeros.func)
-            if alias is None:
-                return None
-            fn = "randn_like" if name == "torch.zeros_like" else "randn"
-            new = f"{ctx.code(call.with_changes(func=cst.parse_expression(f'{alias}.{fn}')))} * {EPS_STD}"
-            if wrapped:
-                new = f"({new})"  # torch.zeros(D, m).to(device)
-        return Fix(Applicability.UNSAFE, f"Initialise randomly with std {EPS_STD}", (ctx.replace(zeros, new),))
-
-    def _fix_zero_init(self, node: cst.Call, name: str | None) -> Fix | None:
-        ctx = self.ctx
-        if name in ZERO_INITS:
-            if isinstance(node.func, cst.Attribute):
-                func = ctx.code(node.func.value) + ".normal_"
-            else:
-                alias = self._torch_alias(node.func)
-                if alias is None:
-                    return None
-                func = f"{alias}.nn.init.normal_"
-            new = f"{func}({ctx.code(node.args[0].value)}, std={EPS_STD})"
-        else:
-            new = f"{ctx.code(node.func.value)}.normal_(std={EPS_STD})"
-        return Fix(Applicability.UNSAFE, f"Initialise randomly with std {EPS_STD}", (ctx.replace(node, new),))
-
-
-def _string_prefix(expr: cst.BaseExpression) -> str | None:
-    if isinstance(expr, cst.SimpleString):
-        value = expr.evaluated_value
-        return value if isinstance(value, str) else None
-    if isinstance(expr, cst.FormattedString):
-        return "".join(p.value for p in expr.parts if isinstance(p, cst.FormattedStringText)) or None
-    return None
