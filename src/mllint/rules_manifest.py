@@ -108,6 +108,17 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML203': RuleInfo(
+        code='ML203',
+        name='bootstrap-target-not-detached',
+        summary='A TD target or advantage is computed from the trained network with autograd on and not detached.',
+        stability='stable',
+        fix_applicability=Applicability.UNSAFE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
     'ML204': RuleInfo(
         code='ML204',
         name='target-update-tracks-grad',
