@@ -45,9 +45,10 @@ def _log_prob(expr: cst.BaseExpression) -> bool:
     return leaf is not None and LOG_PROB.search(leaf) is not None
 
 
-def _factors(expr: cst.BaseExpression) -> list[cst.BaseExpression]:
-    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply) and not expr.lpar:
-        return _factors(expr.left) + _factors(expr.right)
+def _factors(expr: cst.BaseExpression, top: bool = True) -> list[cst.BaseExpression]:
+    """`a * b * c` -> [a, b, c]; a parenthesised inner product stays whole."""
+    if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Multiply) and (top or not expr.lpar):
+        return _factors(expr.left, False) + _factors(expr.right, False)
     return [expr]
 
 
