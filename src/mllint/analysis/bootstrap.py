@@ -200,7 +200,9 @@ def _sources_fact(ctx, key: tuple[Frame, cst.BaseExpression]) -> tuple[Source, .
 
 
 def _walk(frame: Frame, expr: cst.BaseExpression, discounted: bool, steps: list[int], out: list[Source],
-          seen: set) -> None:
+          seen: set, summand: bool = False) -> None:
+    """`summand`: `expr` is a term of a sum or difference (`r + gamma * v`): only there does a
+    product with a discount factor make a bootstrap (not a layer scale `gamma * x`)."""
     steps[0] += 1
     WORK.units += 1
     if steps[0] > MAX_DEPTH * 8 or (id(expr), discounted) in seen:
@@ -239,13 +241,14 @@ def _walk(frame: Frame, expr: cst.BaseExpression, discounted: bool, steps: list[
             _walk(frame, expr.left, discounted, steps, out, seen)
         elif isinstance(operator, (cst.Multiply, cst.Divide)):
             factors = _factors(expr)
-            discounting = discounted or any(is_discount(f) for f in factors)
+            discounting = discounted or (summand and any(is_discount(f) for f in factors))
             for factor in factors:
                 if not is_discount(factor):
                     _walk(frame, factor, discounting, steps, out, seen)
         else:
-            _walk(frame, expr.left, discounted, steps, out, seen)
-            _walk(frame, expr.right, discounted, steps, out, seen)
+            summing = isinstance(operator, (cst.Add, cst.Subtract))
+            _walk(frame, expr.left, discounted, steps, out, seen, summing)
+            _walk(frame, expr.right, discounted, steps, out, seen, summing)
     elif isinstance(expr, cst.UnaryOperation):
         if not isinstance(expr.operator, cst.Not):
             _walk(frame, expr.expression, discounted, steps, out, seen)

@@ -13,12 +13,34 @@ from mllint.analysis.classes import enclosing_method
 from mllint.analysis.flow import REGRESSION_LOSSES
 from mllint.analysis.grad_mode import under_no_grad
 from mllint.analysis.names import leaf_name
-from mllint.candidates import Calls, Ops, Words
+from mllint.candidates import Calls, Nodes, Ops, Words, dotted_leaf
 from mllint.diagnostics import Applicability, Fix
 from mllint.rule import Rule, register
 
 # A log-probability factor of a policy-gradient loss: `log_prob * advantage`.
 LOG_PROB = re.compile(r"log_?probs?|^logps?$|^logp_|log_?pis?$|logprob|log_?likelihood", re.I)
+
+
+def _discount_leaf(expr: ast.AST) -> bool:
+    if type(expr) is ast.BinOp and type(expr.op) is ast.Pow:
+        expr = expr.left
+    leaf = dotted_leaf(expr)
+    return leaf is not None and DISCOUNT.search(leaf) is not None
+
+
+def _discounted_term(expr: ast.AST) -> bool:
+    """`gamma * x`, `x * self.gamma * m`, `gamma ** n * x` (a product with a discount factor)."""
+    if type(expr) is not ast.BinOp or type(expr.op) not in (ast.Mult, ast.Div):
+        return False
+    return _discount_leaf(expr.left) or _discount_leaf(expr.right) or _discounted_term(expr.left) \
+        or _discounted_term(expr.right)
+
+
+def _discounting(node: ast.AST) -> bool:
+    """The candidates' side of a bootstrap: a sum or difference with a discounted term
+    (`r + gamma * v`, `min_q - alpha * logp` under `r + gamma * (...)`; not a layer scale `gamma * x`
+    inside a call, nor a scheduler's `lr * gamma ** k`)."""
+    return type(node.op) in (ast.Add, ast.Sub) and (_discounted_term(node.left) or _discounted_term(node.right))
 
 
 def _regression_leaf(func: cst.BaseExpression) -> bool:
@@ -58,8 +80,8 @@ class BootstrapTargetNotDetached(Rule):
     name = "bootstrap-target-not-detached"
     summary = "A TD target or advantage is computed from the trained network with autograd on and not detached."
     fix_applicability = Applicability.UNSAFE
-    candidates = Words(DISCOUNT) & (Words(lambda w: w.lower() in REGRESSION_LOSSES) | Ops(ast.Pow)
-                                    | Calls("pow", "square") | Words(LOG_PROB) | Calls("log"))
+    candidates = Nodes(ast.BinOp, where=_discounting) & (Words(lambda w: w.lower() in REGRESSION_LOSSES) | Ops(ast.Pow)
+                                                         | Calls("pow", "square") | Words(LOG_PROB) | Calls("log"))
 
     def _frame(self) -> Frame:
         method, cls = enclosing_method(self.ctx)
