@@ -262,6 +262,17 @@ RULES = {
         evidence=(),
         options={},
     ),
+    'ML603': RuleInfo(
+        code='ML603',
+        name='reseeded-in-loop',
+        summary='A global random seed is reset to the same value on every training iteration or every sample.',
+        stability='preview',
+        fix_applicability=Applicability.NONE,
+        file_kinds=('python', ),
+        cross_file=False,
+        evidence=(),
+        options={},
+    ),
     'ML604': RuleInfo(
         code='ML604',
         name='distributed-sampler-without-set-epoch',
