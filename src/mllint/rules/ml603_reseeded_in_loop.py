@@ -9,7 +9,7 @@ import libcst as cst
 
 from mllint.analysis.rng import GLOBAL_SEEDING, global_seeding
 from mllint.analysis.timeline import timeline
-from mllint.candidates import Calls, Nodes, Words, leaves
+from mllint.candidates import Calls, Nodes, callee, leaves
 from mllint.context import Binding, dotted_name
 from mllint.rule import Rule, register
 
@@ -17,6 +17,14 @@ from mllint.rule import Rule, register
 TRAINING_LOOP = re.compile(r"epoch|step|iter|episode|update|batch|loader|(^|_)it$", re.I)
 TRAINING_EVENTS = {"step"}  # an optimizer step: a backward alone is also how gradient tests compare runs
 _LITERALS = (cst.Integer, cst.Float, cst.SimpleString)
+_SEEDING_LEAVES = frozenset(leaves(GLOBAL_SEEDING))
+
+
+def _seeds_inside(loop: ast.AST) -> bool:
+    """The candidates' side: a seeding call in the loop's body (a file that seeds only once, before
+    its loops, is not parsed for this rule)."""
+    return any(type(node) is ast.Call and callee(node) in _SEEDING_LEAVES
+               for stmt in loop.body for node in ast.walk(stmt))
 
 
 class _Names(cst.CSTVisitor):
@@ -56,7 +64,8 @@ class ReseededInLoop(Rule):
     name = "reseeded-in-loop"
     summary = "A global random seed is reset to the same value on every training iteration or every sample."
     stability = "preview"
-    candidates = Calls(*leaves(GLOBAL_SEEDING)) & (Nodes(ast.For, ast.While) | Words({"__getitem__"}))
+    candidates = Calls(*_SEEDING_LEAVES) & (Nodes(ast.For, ast.While, where=_seeds_inside)
+                                            | Nodes(ast.FunctionDef, where=lambda f: f.name == "__getitem__"))
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -66,10 +75,11 @@ class ReseededInLoop(Rule):
         seeding = global_seeding(self.ctx.imports, node)
         if seeding is None or not node.args:
             return
-        function, loop = None, None
+        function, loop, child = None, None, node
         for ancestor in self.ctx.ancestors():
-            if isinstance(ancestor, (cst.For, cst.While)) and loop is None and function is None:
-                loop = ancestor
+            if isinstance(ancestor, (cst.For, cst.While)) and loop is None and child is ancestor.body:
+                loop = ancestor  # a call in the loop's body (not its header or `else:`)
+            child = ancestor
             if isinstance(ancestor, (cst.FunctionDef, cst.Lambda)):
                 function = ancestor
                 break
