@@ -149,6 +149,21 @@ NOT_FLAGGED = {
                 y = r + gamma * (1 - d) * next_q
             return F.mse_loss(q_net(s).gather(1, a).squeeze(1), y)
         """,
+    "inference_mode block, torch imported as T": """
+        import torch as T
+        from torch.nn import functional as F
+        def loss(q_net, s, a, r, s2, d, gamma):
+            with T.inference_mode():
+                y = r + gamma * (1 - d) * q_net(s2).max(1)[0]
+            return F.mse_loss(q_net(s).gather(1, a).squeeze(1), y)
+        """,
+    "gamma as a layer scale, not a bootstrap": """
+        import torch.nn.functional as F
+        class Block:
+            def forward(self, x, y):
+                out = self.norm(x + self.drop(self.gamma * self.mlp(x)))
+                return F.mse_loss(self.mlp(x), out)
+        """,
     "detach at the end": """
         import torch.nn.functional as F
         def loss(q_net, s, a, r, s2, d, gamma):

@@ -45,7 +45,7 @@ def _lint(tmp_path, engine, main, code):
     (tmp_path / "engine.py").write_text(engine)
     path = tmp_path / "main.py"
     path.write_text(main)
-    return [(d.code, d.start.row) for d in lint(main, code, path=str(path))]
+    return [(d.code, d.start.row) for d in lint(main, code, path=str(path), root=tmp_path)]
 
 
 @pytest.mark.parametrize("engine, set_epoch, expected", [
@@ -62,7 +62,7 @@ def test_ml604_without_the_helper_file_is_silent(tmp_path):
     path = tmp_path / "main.py"
     main = _main("pass")
     path.write_text(main)
-    assert lint(main, "ML604", path=str(path)) == []
+    assert lint(main, "ML604", path=str(path), root=tmp_path) == []
 
 
 @pytest.mark.parametrize("engine, expected", [
@@ -72,3 +72,27 @@ def test_ml604_without_the_helper_file_is_silent(tmp_path):
 def test_ml605_follows_the_imported_loop_helper(tmp_path, engine, expected):
     main = _main("pass", loader_args="batch_size=8, shuffle=True")
     assert _lint(tmp_path, engine, main, "ML605") == expected
+
+
+def test_cached_result_depends_on_the_helper_file(tmp_path, monkeypatch):
+    """The cache and the replay know that main.py's result was read from engine.py too."""
+    import os
+
+    from click.testing import CliRunner
+
+    from mllint.cli import main
+
+    (tmp_path / "pyproject.toml").write_text("[tool.mllint]\n")
+    engine = tmp_path / "engine.py"
+    engine.write_text(ENGINE_SETS_EPOCH)
+    (tmp_path / "main.py").write_text(_main("pass"))
+    monkeypatch.chdir(tmp_path)
+    args = ["--jobs", "1", "--select", "ML604", "main.py"]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    engine.write_text(ENGINE + "# the helper no longer sets the epoch\n")
+    stat = engine.stat()
+    os.utime(engine, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    second = CliRunner().invoke(main, args)
+    assert second.exit_code == 1 and "ML604" in second.output
+    third = CliRunner().invoke(main, args)  # replayed from the cache, still found
+    assert third.exit_code == 1 and "ML604" in third.output
