@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from mllint.analysis.names import imported_name
+from mllint.analysis.project import imported_function
 from mllint.engine.context import Visitor, dotted_name
 from mllint.engine.traversal import walk
 
@@ -58,6 +59,7 @@ class NameUse:
     function: cst.FunctionDef | None
     in_loop: bool  # inside a loop of the same function (other than the one iterating it)
     callee: str | None = None  # for a call argument: the callee's last name
+    call: cst.Call | None = field(default=None, compare=False)  # for a call argument: the call
 
 
 @dataclass
@@ -187,7 +189,7 @@ class _Collector(Visitor):
             for arg in node.args:
                 name = dotted_name(arg.value)
                 if name is not None:
-                    facts.passed.append(NameUse(name, self.functions[-1], in_loop, callee))
+                    facts.passed.append(NameUse(name, self.functions[-1], in_loop, callee, node))
 
 
 def _data_loading(ctx: FileContext, module: cst.Module) -> DataLoadingFacts:
@@ -201,3 +203,40 @@ def data_loading(ctx: FileContext) -> DataLoadingFacts:
     if ctx.module is None:
         return DataLoadingFacts()
     return ctx.memo.get(_data_loading, ctx, ctx.module)
+
+
+@dataclass(frozen=True)
+class HelperUse:
+    """What a function of another project file does with one of its parameters."""
+
+    iterates: bool  # a `for` loop over it (through enumerate/tqdm/log_every...)
+    sets_epoch: bool  # `<param>.set_epoch(...)` or `<param>.sampler.set_epoch(...)`
+
+
+def project_helper_use(ctx: FileContext, call: cst.Call, name: str) -> HelperUse | None:
+    """For `train_one_epoch(model, loader, ...)` with `train_one_epoch` imported from a file of the
+    user's project (read through `analysis.project`, noted for the cache): what the function does
+    with the parameter that receives `name`. None when the callee is not such a function or the
+    argument cannot be matched to a parameter."""
+    found = imported_function(ctx, call.func)
+    if found is None:
+        return None
+    other, function = found
+    params = function.params
+    positional = [p.name.value for p in (*params.posonly_params, *params.params)]
+    param = None
+    for index, arg in enumerate(call.args):
+        if arg.star:
+            return None
+        if dotted_name(arg.value) == name:
+            if arg.keyword is not None:
+                param = arg.keyword.value
+            elif index < len(positional):
+                param = positional[index]
+            break
+    if param is None:
+        return None
+    facts = data_loading(other)
+    iterates = any(use.name == param and use.function is function for use in facts.iterated)
+    sets_epoch = any(receiver == param or receiver.startswith(param + ".") for receiver in facts.set_epoch_receivers)
+    return HelperUse(iterates, sets_epoch)

@@ -36,6 +36,7 @@ def is_no_grad(imports: dict[str, str], expr: cst.BaseExpression) -> bool:
 class NoGradFacts:
     regions: set[cst.CSTNode] = field(default_factory=set)  # With blocks and decorated functions
     called_inside: set[str] = field(default_factory=set)  # last names of functions called in a region
+    calls_inside: set[cst.Call] = field(default_factory=set)  # every call written inside a region
 
 
 class _Regions(Visitor):
@@ -56,6 +57,7 @@ class _Regions(Visitor):
             self.facts.regions.add(node)
             self.depth += 1
         elif self.depth and isinstance(node, cst.Call):
+            self.facts.calls_inside.add(node)
             callee = dotted_name(node.func)
             if callee is not None:
                 self.facts.called_inside.add(callee.rsplit(".", 1)[-1])

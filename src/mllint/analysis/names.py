@@ -1,6 +1,6 @@
 """Names of expressions: the one set of "last name of an expression" helpers the rules share.
 
-`dotted_name` (in `mllint.context`) gives `a.b.c` for a Name/Attribute chain; everything here
+`dotted_name` (in `mllint.engine.context`) gives `a.b.c` for a Name/Attribute chain; everything here
 is derived from it, so `self.returns`, `returns` and `batch.returns` agree everywhere.
 """
 

@@ -85,6 +85,18 @@ def _context(path: Path) -> FileContext | None:
 def imported_class(ctx: FileContext, func: cst.BaseExpression) -> tuple[FileContext, cst.ClassDef] | None:
     """The class definition that `func` (a name imported with `from ... import`) names, in the
     project file that defines it, with that file's context; else None."""
+    found = _imported_definition(ctx, func, cst.ClassDef)
+    return found  # type: ignore[return-value]
+
+
+def imported_function(ctx: FileContext, func: cst.BaseExpression) -> tuple[FileContext, cst.FunctionDef] | None:
+    """The module-level function that `func` (`from engine import train_one_epoch`) names, in the
+    project file that defines it, with that file's context; else None."""
+    found = _imported_definition(ctx, func, cst.FunctionDef)
+    return found  # type: ignore[return-value]
+
+
+def _imported_definition(ctx: FileContext, func: cst.BaseExpression, kind: type) -> tuple[FileContext, cst.CSTNode] | None:
     if not isinstance(func, cst.Name) or ctx.path in ("", "<stdin>"):
         return None
     found = _import_of(ctx, func.value)
@@ -100,7 +112,7 @@ def imported_class(ctx: FileContext, func: cst.BaseExpression) -> tuple[FileCont
         if other is None or other.module is None:
             return None
         for stmt in other.module.body:
-            if isinstance(stmt, cst.ClassDef) and stmt.name.value == name:
+            if isinstance(stmt, kind) and stmt.name.value == name:
                 return other, stmt
         return None
     return None

@@ -74,3 +74,17 @@ def attribute_reseeds(ctx: FileContext) -> dict[str, list[cst.FunctionDef | None
     if ctx.module is None:
         return {}
     return ctx.memo.get(_attribute_reseeds, ctx, ctx.module)
+
+
+# Calls that reset a global generator (every later draw repeats after the same call).
+GLOBAL_SEEDING = {
+    "torch.manual_seed", "torch.random.manual_seed", "torch.cuda.manual_seed", "torch.cuda.manual_seed_all",
+    "numpy.random.seed", "random.seed",
+}
+
+
+def global_seeding(imports: dict[str, str], call: cst.Call) -> str | None:
+    """The qualified seeding function if `call` reseeds a global generator (`torch.manual_seed(0)`,
+    `np.random.seed(args.seed)`, `from random import seed; seed(1)`), else None."""
+    name = imported_name(imports, call.func)
+    return name if name in GLOBAL_SEEDING else None

@@ -6,7 +6,7 @@ import re
 
 import libcst as cst
 
-from mllint.analysis.data_loading import HARMLESS_CALLS, LoaderSite, data_loading
+from mllint.analysis.data_loading import HARMLESS_CALLS, LoaderSite, data_loading, project_helper_use
 from mllint.engine.candidates import Calls
 from mllint.engine.rule import Rule, register
 
@@ -26,6 +26,7 @@ class DistributedSamplerWithoutSetEpoch(Rule):
     name = "distributed-sampler-without-set-epoch"
     summary = "A DistributedSampler is iterated epoch after epoch without `set_epoch`: every epoch has the same order."
     candidates = Calls("DistributedSampler")
+    cross_file = True  # follows the loader into a loop helper imported from another project file
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -51,8 +52,23 @@ class DistributedSamplerWithoutSetEpoch(Rule):
         if names & facts.returned or any(use.name in names and not use.in_loop and use.callee not in HARMLESS_CALLS
                                          for use in facts.passed):
             return  # handed over (a builder's return value, accelerator.prepare(...), trainer.fit(...))
-        if self._iterated_per_epoch(facts, names):
+        helpers = self._project_helpers(facts, names)
+        if any(helper.sets_epoch for helper in helpers):
+            return  # the imported loop helper sets the epoch itself
+        if self._iterated_per_epoch(facts, names) or any(helper.iterates for helper in helpers):
             self.report(node, self._message(site, loaders))
+
+    def _project_helpers(self, facts, names: set[str]) -> list:
+        """What the loop helpers imported from the user's project (detr's `train_one_epoch` in
+        engine.py) do with the loader passed to them inside a loop."""
+        out = []
+        for use in facts.passed:
+            if use.name in names and use.in_loop and use.call is not None and use.callee not in facts.defined_functions \
+                    and not EVALUATION.search(use.callee or ""):
+                found = project_helper_use(self.ctx, use.call, use.name)
+                if found is not None:
+                    out.append(found)
+        return out
 
     @staticmethod
     def _epoch_is_set(receivers: list[str], sampler_names: set[str], loader_names: set[str]) -> bool:

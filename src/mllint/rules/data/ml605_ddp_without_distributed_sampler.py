@@ -5,7 +5,7 @@ from __future__ import annotations
 import libcst as cst
 
 from mllint.analysis.classes import dataset_classes
-from mllint.analysis.data_loading import HARMLESS_CALLS, data_loading
+from mllint.analysis.data_loading import HARMLESS_CALLS, data_loading, project_helper_use
 from mllint.engine.candidates import Calls
 from mllint.engine.context import dotted_name
 from mllint.engine.rule import Rule, register
@@ -20,6 +20,7 @@ class DdpWithoutDistributedSampler(Rule):
     name = "ddp-without-distributed-sampler"
     summary = "A DDP script trains from a DataLoader without a DistributedSampler: every rank reads the whole dataset."
     candidates = Calls("DistributedDataParallel") & Calls("DataLoader")
+    cross_file = True  # follows the loader into a loop helper imported from another project file
 
     def visit_Call(self, node: cst.Call) -> None:
         func = node.func
@@ -38,10 +39,14 @@ class DdpWithoutDistributedSampler(Rule):
         if self._iterable_dataset(node):
             return
         name = site.bound_to
-        if name in facts.returned or any(use.name == name and use.callee not in HARMLESS_CALLS
+        # a loop helper imported from the user's project that iterates the loader (detr's train_one_epoch)
+        project_loops = {use for use in facts.passed if use.name == name and use.call is not None
+                         and use.callee not in facts.defined_functions and use.callee not in HARMLESS_CALLS
+                         and getattr(project_helper_use(self.ctx, use.call, name), "iterates", False)}
+        if name in facts.returned or any(use.name == name and use.callee not in HARMLESS_CALLS and use not in project_loops
                                          and use.callee not in facts.defined_functions for use in facts.passed):
             return  # handed over: accelerator.prepare(...), trainer.fit(...), a builder's caller
-        trained = any(use.name == name for use in facts.iterated) or \
+        trained = any(use.name == name for use in facts.iterated) or bool(project_loops) or \
             any(use.name == name and use.callee in facts.defined_functions for use in facts.passed)
         if not trained:
             return
