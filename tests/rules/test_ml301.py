@@ -374,6 +374,20 @@ LIGHTNING_BATCH_INDEX = {
             def on_train_batch_start(self, batch, batch_nb):
                 self.tau = temperature_schedule(step=batch_nb, total=10_000)
     """, "self.tau = temperature_schedule(step=self.global_step, total=10_000)"),
+    "in arithmetic": ("""
+        import pytorch_lightning as pl
+        class VAE(pl.LightningModule):
+            def training_step(self, batch, batch_idx):
+                beta = kl_anneal(float(batch_idx) / self.hparams.warmup_steps)
+                return beta
+    """, "beta = kl_anneal(float(self.global_step) / self.hparams.warmup_steps)"),
+    "through a local name": ("""
+        import pytorch_lightning as pl
+        class VAE(pl.LightningModule):
+            def training_step(self, batch, batch_idx):
+                it = batch_idx
+                return linear_anneal(it, 1000)
+    """, "return linear_anneal(self.global_step, 1000)"),
 }
 
 
@@ -408,6 +422,12 @@ LIGHTNING_NOT_FLAGGED = {
             def training_step(self, batch, batch_idx):
                 self.log_images(batch_idx, batch)
                 return self.loss(batch)
+    """,
+    "a local computed from the batch index (an offset not worth guessing)": """
+        class M(LightningModule):
+            def training_step(self, batch, batch_idx):
+                it = batch_idx + self.offset
+                return kl_anneal(it, 1000)
     """,
     "a batch index outside a step hook": """
         def evaluate(model, loader):
