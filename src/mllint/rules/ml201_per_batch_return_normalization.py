@@ -7,14 +7,15 @@ import re
 
 import libcst as cst
 
-from mllint.analysis.classes import enclosing_method, first_param, self_assignments
+from mllint.analysis.classes import enclosing_method, first_param
 from mllint.analysis.flow import reaches_regression_loss
 from mllint.analysis.names import flat_code, last_name
 from mllint.analysis.scopes import KeyIndex, name_uses, next_statement, subtree_keys
 from mllint.astutil import find_arg, number
 from mllint.candidates import Calls, Ops, leaves
-from mllint.context import Visitor, dotted_name
-from mllint.diagnostics import Applicability, Edit, Fix, Location, split_lines
+from mllint.context import Visitor
+from mllint.diagnostics import Applicability, Edit, Fix
+from mllint.edits import add_instance_attribute, insert_after_header, insert_lines, module_top
 from mllint.rule import Option, Rule, register
 from mllint.traversal import walk
 
@@ -411,142 +412,38 @@ def _value_context(ctx, func: cst.FunctionDef) -> bool:
     return bool(VALUE_USE.search(ctx.code(func)))
 
 
-def _source_lines(ctx, source: str) -> list[str]:
-    return split_lines(source, keepends=True)  # rows as positions count them (\n, \r\n, \r only)
-
-
-class _ModuleLayout:
-    """What the fix needs to know of the module's top level, read once per file."""
-
-    def __init__(self, ctx, module: cst.Module):
-        self.helper: cst.ClassDef | None = None  # an existing HELPER class
-        self.assigned: set[str] = set()  # names assigned at the top level
-        self.last_instance: cst.SimpleStatementLine | None = None  # the last `x = HELPER()`
-        for stmt in module.body:
-            if isinstance(stmt, cst.ClassDef) and stmt.name.value == HELPER and self.helper is None:
-                self.helper = stmt
-            elif isinstance(stmt, cst.SimpleStatementLine):
-                for small in stmt.body:
-                    if isinstance(small, cst.Assign):
-                        self.assigned.update(t.target.value for t in small.targets if isinstance(t.target, cst.Name))
-                if len(stmt.body) == 1 and isinstance(stmt.body[0], cst.Assign) \
-                        and isinstance(stmt.body[0].value, cst.Call) and dotted_name(stmt.body[0].value.func) == HELPER:
-                    self.last_instance = stmt
-        self.anchor_row = self._anchor_row(ctx, module)
-
-    @staticmethod
-    def _anchor_row(ctx, module: cst.Module) -> int:
-        """The last line of the module's leading docstring/imports (0 when there are none)."""
-        row = 0
-        for i, stmt in enumerate(module.body):
-            if isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
-                break
-            if isinstance(stmt, cst.SimpleStatementLine) and (
-                    all(isinstance(s, (cst.Import, cst.ImportFrom)) for s in stmt.body)
-                    or (i == 0 and isinstance(stmt.body[0], cst.Expr)
-                        and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString)))):
-                row = ctx.start_end(stmt)[1].row
-            elif isinstance(stmt, cst.Try) and all(
-                    isinstance(s, cst.SimpleStatementLine) and all(isinstance(x, (cst.Import, cst.ImportFrom))
-                                                                    for x in s.body) for s in stmt.body.body):
-                row = ctx.start_end(stmt)[1].row
-        return row
-
-
 class _FixPlan:
     """Where the running normaliser lives: on `self` inside a method (initialised in `__init__`,
     or lazily when the class has none), else a module-level instance; the helper class itself is
     inserted after the imports once and reused when present."""
 
     def __init__(self, rule: PerBatchReturnNormalization, subject: cst.BaseExpression):
-        self.rule = rule
-        self.ctx = rule.ctx
+        self.ctx = ctx = rule.ctx
         base = re.sub(r"\W", "", _last_name(subject) or "returns").strip("_") or "returns"
         self.attr = f"{base}_norm"
-        self.method, self.cls = self._method()
+        func = ctx.enclosing_function()
+        method, cls = enclosing_method(ctx)
+        self.method, self.cls = (func, cls) if func is not None and method is func and first_param(func) == "self" \
+            else (None, None)
         self.instance = f"self.{self.attr}" if self.method is not None else f"_{self.attr}"
 
-    def _method(self):
-        func = self.ctx.enclosing_function()
-        method, cls = enclosing_method(self.ctx)
-        if func is not None and method is func and first_param(func) == "self":
-            return func, cls
-        return None, None
-
-    def _row_start_insert(self, row: int, text: str) -> Edit:
-        """Insert whole lines before line `row + 1` (or at the end of a file without a final newline)."""
-        ctx = self.ctx
-        lines = ctx.memo.get(_source_lines, ctx, ctx.source)
-        if row >= len(lines) and not lines[-1].endswith(("\n", "\r")):
-            end = Location(len(lines), len(lines[-1].rstrip("\r\n")) + 1)
-            return Edit(end, end, ctx.newline + text.rstrip("\n").replace("\n", ctx.newline))
-        return Edit(Location(row + 1, 1), Location(row + 1, 1), text.replace("\n", ctx.newline))
-
-    def _layout(self) -> _ModuleLayout:
-        return self.ctx.memo.get(_ModuleLayout, self.ctx, self.ctx.module)
-
-    def _module_helper(self) -> cst.ClassDef | None:
-        return self._layout().helper
-
-    def _module_instance_exists(self) -> bool:
-        return self.instance in self._layout().assigned
-
-    def _last_module_instance(self) -> cst.SimpleStatementLine | None:
-        return self._layout().last_instance
-
-    def _anchor_row(self) -> int:
-        return self._layout().anchor_row
-
     def state_edits(self) -> list[Edit]:
-        edits: list[Edit] = []
-        helper = self._module_helper()
-        module_instance = "" if self.method is not None or self._module_instance_exists() else \
+        ctx = self.ctx
+        top = module_top(ctx)
+        helper = top.classes.get(HELPER)
+        module_instance = "" if self.method is not None or self.instance in top.assigned else \
             f"\n\n{self.instance} = {HELPER}()\n"
+        edits: list[Edit] = []
         if helper is None:
-            row = self._anchor_row()
-            lead = "\n\n" if row else ""
-            edits.append(self._row_start_insert(row, f"{lead}{HELPER_SOURCE}{module_instance}" + ("" if row else "\n\n")))
+            edits.append(insert_after_header(ctx, f"{HELPER_SOURCE}{module_instance}"))
         elif module_instance:
-            last = self._last_module_instance()
+            last = top.last_instance.get(HELPER)
             if last is not None:  # next to the other normalisers
-                edits.append(self._row_start_insert(self.ctx.start_end(last)[1].row, module_instance.lstrip("\n")))
+                edits.append(insert_lines(ctx, ctx.start_end(last)[1].row, module_instance.lstrip("\n")))
             else:
-                edits.append(self._row_start_insert(self.ctx.start_end(helper)[1].row, module_instance))
+                edits.append(insert_lines(ctx, ctx.start_end(helper)[1].row, module_instance))
         if self.method is not None:
-            edits.extend(self._self_state())
+            # the two-statement form reports from the statement itself
+            site = ctx.node if isinstance(ctx.node, cst.SimpleStatementLine) else ctx.enclosing_statement()
+            edits += add_instance_attribute(ctx, self.cls, self.attr, f"{HELPER}()", site, self.method)
         return edits
-
-    def _self_state(self) -> list[Edit]:
-        ctx = self.ctx
-        init = next((s for s in self.cls.body.body if isinstance(s, cst.FunctionDef) and s.name.value == "__init__"),
-                    None)
-        assign = f"self.{self.attr} = {HELPER}()"
-        if init is not None and self._assigns_self_attr(init):
-            return []
-        site_stmt = self._site_statement()
-        if init is None:
-            # no __init__ to extend: create the normaliser on first use
-            start, _ = ctx.start_end(site_stmt)
-            indent = ctx.line_text(start.row)[: start.column - 1]
-            unit = ctx.module.default_indent
-            text = f'if not hasattr(self, "{self.attr}"):{ctx.newline}{indent}{unit}{assign}'
-            return [ctx.insert_before_statement(site_stmt, text)]
-        if init is self.method:
-            return [ctx.insert_before_statement(site_stmt, assign)]
-        body = init.body.body
-        last = body[-1]
-        if isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[-1], cst.Return):
-            return [ctx.insert_before_statement(last, assign)]
-        first_start, _ = ctx.start_end(body[0])
-        indent = ctx.line_text(first_start.row)[: first_start.column - 1]
-        return [self._row_start_insert(ctx.start_end(last)[1].row, f"{indent}{assign}\n")]
-
-    def _assigns_self_attr(self, init: cst.FunctionDef) -> bool:
-        return any(a.method is init and a.value is not None
-                   for a in self_assignments(self.ctx, self.cls).get(self.attr, []))
-
-    def _site_statement(self) -> cst.CSTNode:
-        ctx = self.ctx
-        if isinstance(ctx.node, cst.SimpleStatementLine):
-            return ctx.node  # the two-statement form reports from the statement itself
-        return ctx.enclosing_statement()

@@ -10,6 +10,7 @@ from mllint.analysis.classes import class_kinds, self_assignments
 from mllint.candidates import Facts, Pattern
 from mllint.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
+from mllint.edits import module_expression
 from mllint.rule import Rule, register
 from mllint.traversal import walk
 
@@ -283,16 +284,7 @@ class SubmodulesInPlainContainer(Rule):
         ctx = self.ctx
         if len(container_kinds) != 1 or "mixed" in container_kinds:
             return None
-        nn = None
-        for local, full in ctx.imports.items():
-            if full == "torch.nn" and not ctx.is_local_name(local):
-                nn = local
-                break
-        if nn is None:
-            for local, full in ctx.imports.items():
-                if full == "torch":
-                    nn = f"{local}.nn"
-                    break
+        nn = module_expression(ctx, "torch.nn")
         if nn is None:
             return None
         if container_kinds == {"dict"}:
