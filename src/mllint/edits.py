@@ -9,7 +9,8 @@ indented like that statement too (write nested lines with `ctx.module.default_in
 - names: `module_alias(ctx, "math")` (the local name of an imported module),
   `module_expression(ctx, "torch.nn")` (`nn`, or `torch.nn` through `import torch`);
 - imports: `import_edit(ctx, "math")` (`import math` with the other imports);
-- statements: `insert_before(ctx, stmt, text)`, `insert_after(ctx, stmt, text)`;
+- statements: `insert_before(ctx, stmt, text)`, `insert_after(ctx, stmt, text)`,
+  `replace_lines(ctx, first, last, text)` (several statements become one, comments kept);
 - module level: `header_end_row(ctx)` (the last row of the docstring and imports),
   `insert_after_header(ctx, text)` (a helper after the imports), `insert_lines(ctx, row, text)`,
   `module_top(ctx)` (classes and names the module defines at top level);
@@ -97,6 +98,18 @@ def insert_lines(ctx: FileContext, row: int, text: str) -> Edit:
         end = Location(len(lines), len(lines[-1].rstrip("\r\n")) + 1)
         return Edit(end, end, ctx.newline + text.rstrip("\n").replace("\n", ctx.newline))
     return Edit(Location(row + 1, 1), Location(row + 1, 1), text.replace("\n", ctx.newline))
+
+
+def replace_lines(ctx: FileContext, first: cst.SimpleStatementLine, last: cst.CSTNode, text: str) -> list[Edit]:
+    """Statements `first` .. `last` (consecutive lines of one block) replaced by `text`; a trailing
+    comment of the first line is kept, on its own line above `text`."""
+    start, _ = ctx.start_end(first.body[0])
+    _, first_end = ctx.start_end(first)
+    _, last_end = ctx.start_end(last)
+    comment = first.trailing_whitespace.comment
+    if comment is not None:
+        text = f"{comment.value}{ctx.newline}{_indent(ctx, first.body[0])}{text}"
+    return [Edit(start, first_end, text), Edit(first_end, last_end, "")]
 
 
 # ---- module level -------------------------------------------------------------------------------
