@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from mllint.analysis.classes import class_kinds, enclosing_method, first_param
+from mllint.analysis.classes import enclosing_method, first_param
 from mllint.analysis.schedules import (BATCH_INDEX_PARAMS, GLOBAL_STEP_PARAMS, SCHEDULE_CALL, STEP_HOOKS,
                                        STEP_KEYWORDS, counter, global_step_reads)
 from mllint.candidates import Calls, Nodes
