@@ -440,3 +440,21 @@ LIGHTNING_NOT_FLAGGED = {
 @pytest.mark.parametrize("name", sorted(LIGHTNING_NOT_FLAGGED))
 def test_lightning_not_flagged(name):
     assert lint(src(LIGHTNING_NOT_FLAGGED[name]), "ML301") == []
+
+
+def test_lightning_module_through_a_base_of_the_same_file_uses_its_global_step():
+    code = src("""
+        import pytorch_lightning as pl
+        class Base(pl.LightningModule):
+            pass
+        class Model(Base):
+            def __init__(self):
+                super().__init__()
+                self.q_steps = 0
+            def training_step(self, batch, batch_idx):
+                if batch.q:
+                    self.q_steps += 1
+                return compute_q_temperature(self.q_steps)
+    """)
+    assert [d.code for d in lint(code, "ML301")] == ["ML301"]
+    assert "compute_q_temperature(self.global_step)" in fix(code, "ML301", unsafe=True)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from mllint.analysis.classes import enclosing_method, first_param
+from mllint.analysis.classes import enclosing_method, first_param, same_file_lineage
+from mllint.analysis.names import imported_name
 from mllint.analysis.schedules import (BATCH_INDEX_PARAMS, GLOBAL_STEP_PARAMS, SCHEDULE_CALL, STEP_HOOKS,
                                        STEP_KEYWORDS, counter, global_step_reads)
 from mllint.candidates import Calls, Nodes
@@ -197,9 +198,9 @@ class ScheduleUsesLocalCounter(Rule):
             found = global_step_reads(self.ctx, functions[-1])
             if found:
                 return found[0]
-        for base in klass.bases:
-            if (dotted_name(base.value) or "").rsplit(".", 1)[-1] in LIGHTNING:
-                return f"{self_name}.global_step"
+        if any((dotted_name(base.value) or "").rsplit(".", 1)[-1] in LIGHTNING  # also through a base of this file
+               for cls in same_file_lineage(self.ctx, klass) for base in cls.bases):
+            return f"{self_name}.global_step"
         return None
 
     # ---- decide once the whole module is known -------------------------------------------------
@@ -237,15 +238,7 @@ class ScheduleUsesLocalCounter(Rule):
                 fix = None
             self.report(cand.target, message, fix)
 
-    def _is_torch_module(self, klass: cst.ClassDef, depth: int = 0) -> bool:
-        """An nn.Module subclass (directly, or through classes of this module)."""
-        for base in klass.bases:
-            name = self.ctx.qualified_name(base.value) or ""
-            if name in TORCH_MODULES:
-                return True
-            if depth < 3 and isinstance(base.value, cst.Name):
-                for stmt in self.ctx.module.body:
-                    if isinstance(stmt, cst.ClassDef) and stmt.name.value == base.value.value and stmt is not klass:
-                        if self._is_torch_module(stmt, depth + 1):
-                            return True
-        return False
+    def _is_torch_module(self, klass: cst.ClassDef) -> bool:
+        """An nn.Module subclass (directly, or through classes of this file)."""
+        return any(imported_name(self.ctx.imports, base.value) in TORCH_MODULES
+                   for cls in same_file_lineage(self.ctx, klass) for base in cls.bases)
