@@ -139,14 +139,8 @@ class StateCarriedAcrossEpochs(Rule):
     def _carried_by(self, loop: cst.CSTNode, name: str, rebinding: cst.CSTNode) -> bool:
         ctx = self.ctx
         scope = ctx.scope()
-        loop_start, loop_end = ctx.start_end(loop)
-        created_before = False
-        for b in ctx.bindings(scope).get(name, []):
-            if b.kind in ("assign", "annassign", "unpack", "param", "with"):
-                start, _ = ctx.start_end(b.node)
-                if start < loop_start:
-                    created_before = True
-        if not created_before:
+        first = ctx.memo.get(_first_created, ctx, (scope, name))
+        if first is None or not first < ctx.start_end(loop)[0]:
             return False
         if not updates_parameters(ctx, loop) or steps_environment(ctx, loop):
             return False  # no parameter update inside: a rollout/BPTT through the simulator, not epochs
@@ -233,3 +227,11 @@ class StateCarriedAcrossEpochs(Rule):
                 f"trained on, so the samples drift away from the distribution they were drawn from; draw "
                 f"fresh `{name}` samples each epoch (re-initialise it inside the loop) unless carrying it over "
                 "is intended")
+
+
+def _first_created(ctx, key: tuple[cst.CSTNode, str]):
+    """Where the name is first given a value in the scope (not counting `+=`, loop targets...)."""
+    scope, name = key
+    starts = [ctx.start_end(b.node)[0] for b in ctx.bindings(scope).get(name, [])
+              if b.kind in ("assign", "annassign", "unpack", "param", "with")]
+    return min(starts) if starts else None
