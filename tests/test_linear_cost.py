@@ -36,6 +36,16 @@ SHAPES = {
                       "    if (i + 1) % T == 0:\n        opt.step()\n        opt.zero_grad()\n"),
     "ML105": ("", "", "for x in batch:\n    opt.zero_grad()\n    scaler.scale(model(x).sum()).backward()\n"
                       "    opt.step()\n"),
+    # a total assigned again and again: where it is passed is one fact per scope, not one walk per total
+    "ML303": ("import torch\n", "",
+              "total_steps = int(epochs * n{i} / batch_size)\n"
+              "sched{i} = Sched(opt, total_steps=total_steps)\n"),
+    # one state carried through many epoch loops: its first binding and each loop's facts once
+    "ML601": ("", "state = init()\n",
+              "for epoch in range(E):\n"
+              "    state = simulate(state, par)\n"
+              "    loss = criterion(model(state))\n"
+              "    loss.backward()\n"),
     "ML202": ("", "dones = batch.dones\nrewards = batch.rewards\n",
               "for t in reversed(range(T)):\n"
               "    R{i} = rewards[t] + gamma * R{i}\n"),

@@ -61,3 +61,41 @@ def test_configuration_example_is_valid():
     settings = parse_table(tomllib.loads(snippet)["tool"]["mllint"], REPO, None)
     assert settings.rule_options["ML201"] == {"extra-names": ["gae_returns"]}
     assert settings.hydra["config-name"] == "train"
+
+
+def _writing_a_rule_example() -> str:
+    section = README[README.index("## Writing a rule"):README.index("### Rule packs")]
+    return re.search(r"```python\n(.*?)```", section, re.S).group(1)
+
+
+TRAINS_AND_EVALUATES = """
+def validate(model, loader):
+    model.eval()
+    for x in loader:
+        model(x)
+
+def train(model, opt, loader):
+    for epoch in range(10):
+        for x in loader:
+            opt.zero_grad()
+            model(x).sum().backward()
+            opt.step()
+        validate(model, loader)
+"""
+
+
+@pytest.mark.parametrize("source, rows", [
+    (TRAINS_AND_EVALUATES, [3]),  # the helper's eval, spliced into the epoch loop
+    (TRAINS_AND_EVALUATES.replace("        for x in loader:\n            opt", "        model.train()\n"
+                                  "        for x in loader:\n            opt"), []),
+    ("def evaluate(model, loader):\n    for x in loader:\n        model.eval()\n        model(x)\n", []),
+])
+def test_the_writing_a_rule_example_runs(monkeypatch, source, rows):
+    import mllint.engine.rule
+    from mllint.engine.lint import run_rules
+
+    monkeypatch.setattr(mllint.engine.rule, "register", lambda cls: cls)  # not added to the registry
+    namespace: dict = {}
+    exec(compile(_writing_a_rule_example(), "README.md", "exec"), namespace)
+    diagnostics, errors = run_rules(source, "example.py", "python", [(namespace["EvalNeverUndone"], {})])
+    assert errors == [] and [d.start.row for d in diagnostics] == rows

@@ -105,3 +105,36 @@ def test_model_calls_no_grad_regions_and_constant_arguments():
     assert [e.kind for e in timeline(ctx, main)] == ["backward", "step", "train", "eval"]
     names = {f.name.value for f in facts.called()}
     assert names == {"loss_of", "validate"}
+
+
+GRAD_MODE_SRC = textwrap.dedent("""
+    import torch
+    from torch import no_grad as ng
+
+    @torch.no_grad()
+    def ema(a, b): pass
+
+    def polyak(a, b): pass
+
+    def plain(a, b): pass
+
+    def train(model, opt):
+        with torch.set_grad_enabled(False):
+            polyak(1, 2)
+        with ng():
+            model.eval()
+        with torch.set_grad_enabled(True):
+            plain(1, 2)
+    """)
+
+
+def test_no_grad_regions_are_part_of_the_timeline():
+    ctx = FileContext("t.py", GRAD_MODE_SRC, module=cst.parse_module(GRAD_MODE_SRC))
+    ft = file_facts(ctx)
+    functions = {f.name.value: f for f in ft.functions() if isinstance(f, cst.FunctionDef)}
+    assert functions["ema"] in ft.no_grad_regions
+    assert functions["train"] not in ft.no_grad_regions
+    withs = [s for s in functions["train"].body.body if isinstance(s, cst.With)]
+    assert [w in ft.no_grad_regions for w in withs] == [True, True, False]
+    assert "polyak" in ft.called_in_no_grad and "plain" not in ft.called_in_no_grad
+    assert timeline(ctx, functions["train"])[0].path[-1][1] == "no_grad"

@@ -374,6 +374,20 @@ LIGHTNING_BATCH_INDEX = {
             def on_train_batch_start(self, batch, batch_nb):
                 self.tau = temperature_schedule(step=batch_nb, total=10_000)
     """, "self.tau = temperature_schedule(step=self.global_step, total=10_000)"),
+    "in arithmetic": ("""
+        import pytorch_lightning as pl
+        class VAE(pl.LightningModule):
+            def training_step(self, batch, batch_idx):
+                beta = kl_anneal(float(batch_idx) / self.hparams.warmup_steps)
+                return beta
+    """, "beta = kl_anneal(float(self.global_step) / self.hparams.warmup_steps)"),
+    "through a local name": ("""
+        import pytorch_lightning as pl
+        class VAE(pl.LightningModule):
+            def training_step(self, batch, batch_idx):
+                it = batch_idx
+                return linear_anneal(it, 1000)
+    """, "return linear_anneal(self.global_step, 1000)"),
 }
 
 
@@ -409,6 +423,12 @@ LIGHTNING_NOT_FLAGGED = {
                 self.log_images(batch_idx, batch)
                 return self.loss(batch)
     """,
+    "a local computed from the batch index (an offset not worth guessing)": """
+        class M(LightningModule):
+            def training_step(self, batch, batch_idx):
+                it = batch_idx + self.offset
+                return kl_anneal(it, 1000)
+    """,
     "a batch index outside a step hook": """
         def evaluate(model, loader):
             for batch_idx, batch in enumerate(loader):
@@ -420,3 +440,21 @@ LIGHTNING_NOT_FLAGGED = {
 @pytest.mark.parametrize("name", sorted(LIGHTNING_NOT_FLAGGED))
 def test_lightning_not_flagged(name):
     assert lint(src(LIGHTNING_NOT_FLAGGED[name]), "ML301") == []
+
+
+def test_lightning_module_through_a_base_of_the_same_file_uses_its_global_step():
+    code = src("""
+        import pytorch_lightning as pl
+        class Base(pl.LightningModule):
+            pass
+        class Model(Base):
+            def __init__(self):
+                super().__init__()
+                self.q_steps = 0
+            def training_step(self, batch, batch_idx):
+                if batch.q:
+                    self.q_steps += 1
+                return compute_q_temperature(self.q_steps)
+    """)
+    assert [d.code for d in lint(code, "ML301")] == ["ML301"]
+    assert "compute_q_temperature(self.global_step)" in fix(code, "ML301", unsafe=True)

@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 import libcst as cst
 
 from mllint.analysis.bindings import Frame, value_of
-from mllint.analysis.grad_mode import no_grad_facts
 from mllint.analysis.names import imported_name, leaf_name
 from mllint.analysis.timeline import file_facts
 from mllint.engine.context import Visitor, dotted_name
@@ -168,11 +167,13 @@ def _unpacked(frame: Frame, name: cst.Name) -> tuple[Frame, cst.BaseExpression] 
 
 
 def _in_no_grad(frame: Frame, call: cst.Call) -> bool:
-    facts = no_grad_facts(frame.ctx)
-    if call in facts.calls_inside:
+    facts = file_facts(frame.ctx)
+    if facts is None:
+        return False
+    if call in facts.calls_in_no_grad:
         return True
     func = frame.func
-    return func is not None and (func in facts.regions or func.name.value in facts.called_inside)
+    return func is not None and (func in facts.no_grad_regions or func.name.value in facts.called_in_no_grad)
 
 
 def _helper(frame: Frame, func: cst.BaseExpression) -> cst.FunctionDef | None:
@@ -314,8 +315,8 @@ def _call(frame: Frame, call: cst.Call, discounted: bool, steps: list[int], out:
         return
     helper = _helper(frame, func)
     if helper is not None:
-        facts = no_grad_facts(ctx)
-        if helper in facts.regions:
+        facts = file_facts(ctx)
+        if facts is not None and helper in facts.no_grad_regions:
             return
         inner = Frame(ctx, helper, frame.cls if isinstance(func, cst.Attribute) else None)
         found: list[Source] = []

@@ -96,6 +96,127 @@ def self_assignments(ctx: FileContext, cls: cst.ClassDef) -> dict[str, list[Self
     return ctx.memo.get(_self_assignments, ctx, cls)
 
 
+@dataclass(frozen=True)
+class AttributeWrite:
+    """A statement of a class's methods that binds `self.<attr>`, with where it sits.
+
+    `kind` is "assign", "annassign" or "augassign" for `self.x = v`, `self.x: T [= v]`, `self.x op= v`
+    (`value` and, for augassign, `operator` set), else "other" (`self.a, self.b = ...`, `for self.i
+    in ...`, `with ... as self.x`). `function` is the innermost function around it (a nested helper
+    of a method gives the helper); `path` the nodes from that function (excluded) down to the
+    statement (excluded), so that the branches, loops and handlers around it are known."""
+
+    attr: str
+    kind: str
+    node: cst.CSTNode
+    value: cst.BaseExpression | None
+    operator: cst.BaseAugOp | None
+    function: cst.FunctionDef | cst.Lambda | None
+    path: tuple[cst.CSTNode, ...]
+
+
+class _AttributeWrites(Visitor):
+    def __init__(self, root: cst.ClassDef):
+        self.root = root
+        self.stack: list[cst.CSTNode] = []
+        self.functions: list[int] = []  # stack indexes of the functions around the node
+        self.receiver = "self"
+        self.found: dict[str, list[AttributeWrite]] = {}
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, cst.ClassDef) and node is not self.root:
+            return False  # `self` in a nested class is another object
+        if isinstance(node, (cst.FunctionDef, cst.Lambda)):
+            if not self.functions and isinstance(node, cst.FunctionDef):
+                self.receiver = first_param(node) or "self"
+            self.functions.append(len(self.stack))
+        elif self.functions:
+            if isinstance(node, cst.Assign):
+                for target in node.targets:
+                    self._target(node, target.target, "assign", node.value)
+            elif isinstance(node, cst.AnnAssign):
+                self._target(node, node.target, "annassign", node.value)
+            elif isinstance(node, cst.AugAssign):
+                self._target(node, node.target, "augassign", node.value, node.operator)
+            elif isinstance(node, (cst.For, cst.CompFor)):
+                self._target(node, node.target, "other", None)
+            elif isinstance(node, cst.WithItem) and node.asname is not None:
+                self._target(node, node.asname.name, "other", None)
+        self.stack.append(node)
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.stack.pop()
+        if self.functions and self.functions[-1] == len(self.stack):
+            self.functions.pop()
+
+    def _target(self, node, target, kind, value, operator=None) -> None:
+        if isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._target(node, element.value, "other", None)
+            return
+        if isinstance(target, cst.StarredElement):
+            target = target.value
+        if isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name) and \
+                target.value.value == self.receiver:
+            start = self.functions[-1]
+            write = AttributeWrite(target.attr.value, kind, node, value, operator, self.stack[start],  # type: ignore[arg-type]
+                                   tuple(self.stack[start + 1:]))
+            self.found.setdefault(write.attr, []).append(write)
+
+
+def _attribute_writes(ctx: FileContext, cls: cst.ClassDef) -> dict[str, list[AttributeWrite]]:
+    collector = _AttributeWrites(cls)
+    walk(cls, collector)
+    return collector.found
+
+
+def attribute_writes(ctx: FileContext, cls: cst.ClassDef) -> dict[str, list[AttributeWrite]]:
+    """attr -> every statement of the class's methods (nested functions included, nested classes
+    not) that binds `self.<attr>` (the methods' first parameter), in source order; once per class."""
+    return ctx.memo.get(_attribute_writes, ctx, cls)
+
+
+def _module_classes(ctx: FileContext, _key: None) -> dict[str, list[cst.ClassDef]]:
+    out: dict[str, list[cst.ClassDef]] = {}
+    todo = list(ctx.module.body) if ctx.module is not None else []
+    while todo:  # module-level statements, also inside `if`/`try`/`with` blocks (not functions)
+        stmt = todo.pop(0)
+        if isinstance(stmt, cst.ClassDef):
+            out.setdefault(stmt.name.value, []).append(stmt)
+        elif isinstance(stmt, cst.BaseCompoundStatement) and not isinstance(stmt, cst.FunctionDef):
+            orelse = getattr(stmt, "orelse", None)
+            if isinstance(orelse, cst.If):
+                todo.append(orelse)  # elif
+            for block in (stmt, orelse, getattr(stmt, "finalbody", None), *getattr(stmt, "handlers", ())):
+                body = getattr(block, "body", None)
+                if isinstance(body, cst.BaseSuite) and isinstance(body.body, (list, tuple)):
+                    todo.extend(s for s in body.body if isinstance(s, cst.BaseCompoundStatement))
+    return out
+
+
+def module_classes(ctx: FileContext) -> dict[str, list[cst.ClassDef]]:
+    """name -> the classes defined at module level (not in functions or classes), in source order."""
+    return ctx.memo.get(_module_classes, ctx, None)
+
+
+def same_file_lineage(ctx: FileContext, cls: cst.ClassDef) -> list[cst.ClassDef]:
+    """The class and the classes of this file it derives from, through base names (`class B(A)`
+    with `A` a module-level class of the file), nearest first; looked up by name, never inferred."""
+    classes = module_classes(ctx)
+    out: list[cst.ClassDef] = []
+    todo = [cls]
+    while todo:
+        current = todo.pop()
+        if any(current is seen for seen in out):
+            continue
+        out.append(current)
+        for base in current.bases:
+            if isinstance(base.value, cst.Name):
+                todo.extend(classes.get(base.value.value, ()))
+    return out
+
+
 # Base classes whose subclasses are torch modules (qualified names, through any import alias).
 MODULE_BASES = frozenset({
     "torch.nn.Module", "torch.nn.modules.module.Module", "torch.nn.Sequential", "torch.nn.ModuleList",

@@ -240,3 +240,46 @@ def project_helper_use(ctx: FileContext, call: cst.Call, name: str) -> HelperUse
     iterates = any(use.name == param and use.function is function for use in facts.iterated)
     sets_epoch = any(receiver == param or receiver.startswith(param + ".") for receiver in facts.set_epoch_receivers)
     return HelperUse(iterates, sets_epoch)
+
+
+# ---- DataLoader calls with the names around them ---------------------------------------------------
+LOADER_CALLS = {"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader", "DataLoader"}
+
+
+class _LoaderCalls(Visitor):
+    def __init__(self, imports: dict[str, str]):
+        self.imports = imports
+        self.names: list[str] = []
+        self.found: list[tuple[str, cst.Call]] = []
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.names.append(node.name.value)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.names.pop()
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        if isinstance(node.value, cst.Call):
+            self.names.append(" ".join(dotted_name(t.target) or "" for t in node.targets))
+
+    def leave_Assign(self, original_node: cst.Assign) -> None:
+        if isinstance(original_node.value, cst.Call):
+            self.names.pop()
+
+    def visit_Call(self, node: cst.Call) -> None:
+        if imported_name(self.imports, node.func) in LOADER_CALLS:  # also an unimported `DataLoader`
+            self.found.append((" ".join(self.names), node))
+
+
+def _loader_calls(ctx: FileContext, module: cst.Module) -> tuple[tuple[str, cst.Call], ...]:
+    if "DataLoader" not in ctx.source:
+        return ()
+    collector = _LoaderCalls(ctx.imports)
+    walk(module, collector)
+    return tuple(collector.found)
+
+
+def loader_calls(ctx: FileContext) -> tuple[tuple[str, cst.Call], ...]:
+    """Every `DataLoader(...)` call of the file with the names around it (the functions it is in and
+    the targets it is assigned to, space-separated: "main train_loader"), in source order."""
+    return ctx.memo.get(_loader_calls, ctx, ctx.module) if ctx.module is not None else ()

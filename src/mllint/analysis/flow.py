@@ -145,3 +145,38 @@ def _last_reach(ctx: FileContext, scope: cst.CSTNode, name: str, open_names: set
 
 def _reach_rows(ctx: FileContext, scope: cst.CSTNode) -> dict[str, int]:
     return {}
+
+
+# ---- where plain names are passed ---------------------------------------------------------------
+class _Sinks(Visitor):
+    def __init__(self) -> None:
+        self.sinks: dict[str, list[str]] = {}
+
+    def _add(self, expr: cst.BaseExpression | None, sink: str) -> None:
+        if isinstance(expr, cst.Name):
+            self.sinks.setdefault(expr.value, []).append(sink)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        func = node.func
+        sink = func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else "?"
+        for arg in node.args:
+            self._add(arg.value, sink)
+
+    def visit_Return(self, node: cst.Return) -> None:
+        self._add(node.value, "?")
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        self._add(node.value, "?")  # `self.total_steps = total_steps`: used elsewhere
+
+
+def _name_sinks(ctx: FileContext, scope: cst.CSTNode) -> dict[str, list[str]]:
+    sinks = _Sinks()
+    walk(scope, sinks)
+    return sinks.sinks
+
+
+def name_sinks(ctx: FileContext, scope: cst.CSTNode) -> dict[str, list[str]]:
+    """name -> where the bare name is passed in `scope` (nested code included), in source order: the
+    last name of each call it is an argument of (`tqdm`, `CosineAnnealingLR`), "?" where it is
+    returned or assigned as is (or passed to a call without a name). One walk per scope."""
+    return ctx.memo.get(_name_sinks, ctx, scope)

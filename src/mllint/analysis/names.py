@@ -19,6 +19,13 @@ def leaf_name(expr: cst.CSTNode | None) -> str | None:
     return dotted.rsplit(".", 1)[-1] if dotted else None
 
 
+def callee_leaf(call: cst.Call) -> str:
+    """The last name of what a call calls (`x.append(...)` -> "append", `f(...)` -> "f"); "" for
+    anything else (`fs[0](...)`)."""
+    func = call.func
+    return func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
+
+
 def last_name(expr: cst.CSTNode | None, *, through_subscripts: bool = False,
               string_keys: bool = False) -> str | None:
     """`leaf_name`, optionally looking through subscripts (`dones[t]`, `self.masks[t]` -> the

@@ -165,3 +165,85 @@ def next_statement(ctx: FileContext, parent: cst.CSTNode, stmt: cst.CSTNode) -> 
     """The statement after `stmt` in `parent`'s body (a block or the module), or None."""
     WORK.units += 1
     return ctx.memo.get(_following, ctx, parent).get(stmt)
+
+
+# ---- the simple statements of a block, and what one statement reads -------------------------------
+class _Statements(Visitor):
+    """Simple statements of a subtree (with their paths), nested functions and classes skipped."""
+
+    def __init__(self) -> None:
+        self.stack: list[cst.CSTNode] = []
+        self.found: list[tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] = []
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.stack.append(node)
+        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
+            return False
+        if isinstance(node, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
+            self.found.append((node, tuple(self.stack)))
+            return False
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.stack.pop()
+
+
+def _simple_statements(ctx: FileContext, root: cst.CSTNode) -> tuple[tuple[cst.CSTNode, tuple[cst.CSTNode, ...]], ...]:
+    collector = _Statements()
+    walk(root, collector)
+    return tuple(collector.found)
+
+
+def simple_statements(ctx: FileContext, root: cst.CSTNode) -> tuple[tuple[cst.CSTNode, tuple[cst.CSTNode, ...]], ...]:
+    """The simple statement lines (and one-line suites) under `root` (a loop, a block), in source
+    order, each with its path from `root` down to it; nested functions and classes are skipped.
+    Once per root."""
+    return ctx.memo.get(_simple_statements, ctx, root)
+
+
+class Reads(Visitor):
+    """Names read in a statement (attribute names and keyword names are not reads) and its calls."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+        self.calls: list[cst.Call] = []
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        walk(node.value, self)
+        return False
+
+    def visit_Arg(self, node: cst.Arg) -> bool:
+        walk(node.value, self)
+        return False
+
+    def visit_Name(self, node: cst.Name) -> None:
+        self.names.add(node.value)
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self.calls.append(node)
+
+
+def _reads(ctx: FileContext, node: cst.CSTNode) -> Reads:
+    reads = Reads()
+    walk(node, reads)
+    return reads
+
+
+def reads(ctx: FileContext, node: cst.CSTNode) -> Reads:
+    """The names `node` reads and the calls it makes (nested code included); once per node."""
+    return ctx.memo.get(_reads, ctx, node)
+
+
+def target_names(target: cst.BaseExpression) -> list[str]:
+    """The names an assignment target binds: `x`, `(a, [b, *c])` -> a, b, c; attributes and
+    subscripts bind none."""
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        out: list[str] = []
+        for el in target.elements:
+            out += target_names(el.value)
+        return out
+    if isinstance(target, cst.StarredElement):
+        return target_names(target.value)
+    return []

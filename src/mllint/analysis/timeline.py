@@ -50,6 +50,11 @@ arguments (`def step(opt): opt.step()` called as `step(self.g_opt)` gives target
 A helper's events under `if <param>:` are left out where the call (or the parameter's default)
 makes that branch impossible with a literal: `self._loss(batch, do_backward=False)` has no backward.
 
+Gradient mode is part of the same walk: `FileTimeline.no_grad_regions` holds every `with
+torch.no_grad():` / `torch.inference_mode()` / `torch.set_grad_enabled(False)` block and every
+function decorated with `@torch.no_grad()` (or `inference_mode`), and `called_in_no_grad` the last
+names of the functions called inside them; `under_no_grad(ctx)` answers for the node being visited.
+
 `timeline(ctx, function_or_module)` is computed from one walk of the module (cached in
 `ctx.memo`); splicing is bounded in depth and in size, so the cost stays linear in the file.
 """
@@ -62,7 +67,7 @@ from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
-from mllint.analysis.grad_mode import is_no_grad
+from mllint.analysis.names import imported_name
 from mllint.engine.context import FileContext, Visitor, dotted_name
 from mllint.engine.traversal import WORK, walk
 
@@ -77,8 +82,8 @@ OPTIMIZER_CLASSES = frozenset({
     "SparseAdam", "ASGD", "Adafactor", "Lion", "LAMB", "Lamb", "FusedAdam", "FusedLAMB", "AdamW8bit", "Adam8bit",
     "DeepSpeedCPUAdam", "Adan", "Muon", "Shampoo", "SOAP"})
 _SCHEDULER_PREFIXES = ("torch.optim.lr_scheduler.", "transformers.get_", "transformers.optimization.get_")
-_NO_GRAD = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
-                      "torch.autograd.grad_mode.no_grad"})
+NO_GRAD_CALLS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
+                           "torch.autograd.grad_mode.no_grad", "torch.autograd.grad_mode.inference_mode"})
 _FRAMEWORK_BACKWARD = re.compile(r"(^|_)(accelerator|engine|fabric|model_engine|deepspeed|ds_engine|trainer)$",
                                  re.IGNORECASE)
 _OPT_NAME = re.compile(r"(^|_)(opt|optim|optimi[sz]er|optimi[sz]ers)(_|$)|^opt[A-Z_]|optimi[sz]er",
@@ -126,6 +131,18 @@ def exclusive(a: Event, b: Event) -> bool:
         if pa != pb:
             return isinstance(na, cst.If)
     return False
+
+
+def is_no_grad(imports: dict[str, str], expr: cst.BaseExpression) -> bool:
+    """`torch.no_grad()`, `torch.inference_mode()` (any import form, or a `.no_grad()` /
+    `.inference_mode()` method), `torch.set_grad_enabled(False)`; also the decorator forms
+    without a call (`@torch.no_grad`)."""
+    call = expr if isinstance(expr, cst.Call) else None
+    name = imported_name(imports, call.func if call is not None else expr)
+    if name in NO_GRAD_CALLS or call is not None and (name or "").endswith((".no_grad", ".inference_mode")):
+        return True
+    return name == "torch.set_grad_enabled" and call is not None and bool(call.args) and \
+        isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == "False"
 
 
 # ---- what a receiver is ------------------------------------------------------------------------
@@ -188,12 +205,16 @@ class _Walk(Visitor):
         self.disabled_scalers: set[str] = set()
         self.module_functions: dict[str, cst.FunctionDef] = {}
         self.methods: dict[cst.ClassDef, dict[str, cst.FunctionDef]] = {}
-        self.no_grad_functions: set[cst.FunctionDef] = set()  # decorated with @torch.no_grad() and the like
+        self.with_kinds: dict[cst.With, str] = {}  # "no_grad" / "accumulate" regions
+        self.no_grad_regions: set[cst.CSTNode] = set()  # With blocks and decorated functions
+        self.called_in_no_grad: set[str] = set()
+        self.calls_in_no_grad: set[cst.Call] = set()  # every call written inside a region
+        self.no_grad_depth = 0
 
     # frames
     def _path(self) -> tuple[tuple[cst.CSTNode, str], ...]:
         root, depth = self.scopes[-1]
-        frames = [(root, "no_grad")] if root in self.no_grad_functions else []
+        frames = [(root, "no_grad")] if root in self.no_grad_regions else []  # a decorated function
         nodes = self.stack
         for i in range(depth + 1, len(nodes) - 1):
             node, child = nodes[i], nodes[i + 1]
@@ -207,7 +228,7 @@ class _Walk(Visitor):
                 elif child is node.orelse:
                     frames.append((node, "orelse"))
             elif kind is cst.With and child is node.body:
-                part = self._with_kind(node)
+                part = self.with_kinds.get(node)
                 if part:
                     frames.append((node, part))
         return tuple(frames)
@@ -216,13 +237,25 @@ class _Walk(Visitor):
         for item in node.items:
             call = item.item
             if isinstance(call, cst.Call):
-                name = _qualified(self.ctx, call.func)
-                if name in _NO_GRAD or (name or "").endswith((".no_grad", ".inference_mode")) or \
-                        is_no_grad(self.ctx.imports, call):
+                if is_no_grad(self.ctx.imports, call):
                     return "no_grad"
                 if isinstance(call.func, cst.Attribute) and call.func.attr.value == "accumulate":
                     return "accumulate"
         return None
+
+    def _grad_mode(self, node: cst.CSTNode, kind: type) -> None:
+        """Enter a no-grad region (a `with` block or a decorated function)."""
+        if kind is cst.With:
+            part = self._with_kind(node)
+            if part is None:
+                return
+            self.with_kinds[node] = part
+            if part != "no_grad":
+                return
+        elif not any(is_no_grad(self.ctx.imports, d.decorator) for d in node.decorators):
+            return
+        self.no_grad_regions.add(node)
+        self.no_grad_depth += 1
 
     def on_visit(self, node: cst.CSTNode) -> bool:
         kind = type(node)
@@ -230,6 +263,8 @@ class _Walk(Visitor):
         if kind is cst.Lambda:
             return False
         WORK.units += 1
+        if kind is cst.With or kind is cst.FunctionDef:
+            self._grad_mode(node, kind)
         if kind is cst.Module or kind is cst.FunctionDef:
             if kind is cst.FunctionDef:
                 owner = self.stack[-2] if len(self.stack) > 1 else None
@@ -238,8 +273,6 @@ class _Walk(Visitor):
                 self.class_of[node] = cls
                 params = node.params
                 names = tuple(p.name.value for p in (*params.posonly_params, *params.params, *params.kwonly_params))
-                if any(is_no_grad(self.ctx.imports, d.decorator) for d in node.decorators):
-                    self.no_grad_functions.add(node)
                 if cls is not None:
                     self.methods.setdefault(cls, {})[node.name.value] = node
                 elif type(owner) is cst.Module:
@@ -249,6 +282,11 @@ class _Walk(Visitor):
             self.raw[node] = _Raw([], names)
             self.scopes.append((node, len(self.stack) - 1))
         elif kind is cst.Call:
+            if self.no_grad_depth:
+                self.calls_in_no_grad.add(node)
+                callee = dotted_name(node.func)
+                if callee is not None:
+                    self.called_in_no_grad.add(callee.rsplit(".", 1)[-1])
             self._call(node)
         elif kind is cst.Assign:
             self._assign(node)
@@ -256,6 +294,8 @@ class _Walk(Visitor):
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
         self.stack.pop()
+        if self.no_grad_depth and original_node in self.no_grad_regions:
+            self.no_grad_depth -= 1
         if self.scopes and self.scopes[-1][0] is original_node:
             self.scopes.pop()
 
@@ -419,6 +459,9 @@ class FileTimeline:
     module_functions: dict[str, cst.FunctionDef]
     methods: dict[cst.ClassDef, dict[str, cst.FunctionDef]]
     spliced: dict[cst.CSTNode, list[Event]]
+    no_grad_regions: set[cst.CSTNode]  # no-grad `with` blocks and functions decorated no-grad
+    called_in_no_grad: set[str]  # last names of the functions called inside a no-grad region
+    calls_in_no_grad: set[cst.Call]  # every call written inside a no-grad region
     spliced_all: dict[cst.CSTNode, list[Event]] = field(default_factory=dict)  # with EXTRA_KINDS
     _called: set[cst.CSTNode] | None = None
 
@@ -456,7 +499,8 @@ def file_timeline(ctx: FileContext, module: cst.Module) -> FileTimeline:
     walker = _Walk(ctx)
     walk(module, walker)
     return FileTimeline(walker.raw, walker.class_of, walker.kinds, walker.disabled_scalers,
-                        walker.module_functions, walker.methods, {})
+                        walker.module_functions, walker.methods, {}, walker.no_grad_regions,
+                        walker.called_in_no_grad, walker.calls_in_no_grad)
 
 
 def _rename(target: str | None, mapping: dict[str, str]) -> str | None:
@@ -575,6 +619,20 @@ def timeline(ctx: FileContext, function: cst.CSTNode, *, forwards: bool = False)
 
 def file_facts(ctx: FileContext) -> FileTimeline | None:
     return ctx.memo.get(file_timeline, ctx, ctx.module) if ctx.module is not None else None
+
+
+def under_no_grad(ctx: FileContext) -> bool:
+    """Is the node being visited inside a no-grad region: a `with` around it, a decorator on an
+    enclosing function, or an enclosing function that the file calls inside a no-grad region?"""
+    ft = file_facts(ctx)
+    if ft is None:
+        return False
+    for node in ctx.ancestors():
+        if isinstance(node, (cst.With, cst.FunctionDef)) and node in ft.no_grad_regions:
+            return True
+        if isinstance(node, cst.FunctionDef) and node.name.value in ft.called_in_no_grad:
+            return True
+    return False
 
 
 # ---- accumulation gates ----------------------------------------------------------------------

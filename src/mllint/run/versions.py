@@ -30,7 +30,7 @@ def code_fingerprint() -> str:
 
 # The libraries whose version changes results (LibCST's parser and positions, YAML, Hydra's override
 # grammar, notebooks, shell words, inference): results are not reused across an upgrade of one.
-DEPENDENCIES = ("libcst", "pyyaml", "astroid", "bashlex", "hydra_core", "omegaconf", "nbformat")
+DEPENDENCIES = ("libcst", "pyyaml", "bashlex", "hydra_core", "omegaconf", "nbformat")
 
 
 def dependency_versions() -> str:

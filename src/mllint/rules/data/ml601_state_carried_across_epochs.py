@@ -13,9 +13,11 @@ import re
 
 import libcst as cst
 
-from mllint.engine.context import Visitor, dotted_name
+from mllint.analysis.loops import GRAD_FUNCTIONS, LOSS_CALL, LOSS_NAME, steps_environment, updates_parameters
+from mllint.analysis.scopes import Reads, simple_statements, target_names
+from mllint.analysis.scopes import reads as statement_reads
+from mllint.engine.context import dotted_name
 from mllint.engine.rule import Rule, register
-from mllint.engine.traversal import walk
 
 _SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 _LOOPS = (cst.For, cst.While)
@@ -38,75 +40,6 @@ CARRIED_ON_PURPOSE = re.compile(
 TIME_STEP = re.compile(r"^(dt|delta_?t|d_?t|time_?step|timestep|h|tau|step_?size_?t|dt_\w+)$", re.I)
 ACTION_ARG = re.compile(r"^(a|act|acts)$|action", re.I)
 RL_TARGET = re.compile(r"reward|done|terminat|truncat|obs|info", re.I)
-LOSS_NAME = re.compile(r"loss|residual|objective|cost", re.I)
-LOSS_CALL = re.compile(r"loss|residual|objective|criterion|^train_?step|^training_step$|^train_on_batch$|"
-                       r"^grad(ient)?_step$", re.I)
-UPDATE_CALL = re.compile(r"^train_?step|^training_step$|^train_on_batch$|^grad(ient)?_step$|^update_step$", re.I)
-GRAD_FUNCTIONS = {"torch.autograd.grad", "torch.autograd.backward", "jax.grad", "jax.value_and_grad",
-                  "equinox.filter_grad", "equinox.filter_value_and_grad"}
-
-
-class _Reads(Visitor):
-    """Names read in a statement (attribute names and keyword names are not reads)."""
-
-    def __init__(self):
-        self.names: set[str] = set()
-        self.call_names: list[str] = []
-        self.calls: list[cst.Call] = []
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        walk(node.value, self)
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        walk(node.value, self)
-        return False
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-    def visit_Call(self, node: cst.Call) -> None:
-        self.calls.append(node)
-
-
-def _reads(node: cst.CSTNode) -> _Reads:
-    reads = _Reads()
-    walk(node, reads)
-    return reads
-
-
-def _target_names(target: cst.BaseExpression) -> list[str]:
-    if isinstance(target, cst.Name):
-        return [target.value]
-    if isinstance(target, (cst.Tuple, cst.List)):
-        out: list[str] = []
-        for el in target.elements:
-            out += _target_names(el.value)
-        return out
-    if isinstance(target, cst.StarredElement):
-        return _target_names(target.value)
-    return []
-
-
-class _Statements(Visitor):
-    """Simple statements of a loop body (with their paths), nested functions and classes skipped."""
-
-    def __init__(self, root: cst.CSTNode):
-        self.root = root
-        self.stack: list[cst.CSTNode] = []
-        self.found: list[tuple[cst.CSTNode, tuple[cst.CSTNode, ...]]] = []
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self.stack.append(node)
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef)):
-            return False
-        if isinstance(node, (cst.SimpleStatementLine, cst.SimpleStatementSuite)):
-            self.found.append((node, tuple(self.stack)))
-            return False
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.stack.pop()
 
 
 @register
@@ -126,13 +59,13 @@ class StateCarriedAcrossEpochs(Rule):
                 return
         elif not isinstance(call, cst.Call) or not self._simulation_function(call.func):
             return
-        targets = [n for t in node.targets for n in _target_names(t.target)]
+        targets = [n for t in node.targets for n in target_names(t.target)]
         arg_names = set()
         for a in call.args:  # step(k, z, ...) and the tuple form transition((k, z), ...)
             if isinstance(a.value, cst.Name):
                 arg_names.add(a.value.value)
             elif isinstance(a.value, (cst.Tuple, cst.List)) and a.keyword is None:
-                arg_names.update(_target_names(a.value))
+                arg_names.update(target_names(a.value))
         if any(ACTION_ARG.search(n) for n in arg_names) or \
                 any(a.keyword is not None and ACTION_ARG.search(a.keyword.value) for a in call.args):
             return  # env-style step(state, action): an RL rollout
@@ -206,33 +139,26 @@ class StateCarriedAcrossEpochs(Rule):
     def _carried_by(self, loop: cst.CSTNode, name: str, rebinding: cst.CSTNode) -> bool:
         ctx = self.ctx
         scope = ctx.scope()
-        loop_start, loop_end = ctx.start_end(loop)
-        created_before = False
-        for b in ctx.bindings(scope).get(name, []):
-            if b.kind in ("assign", "annassign", "unpack", "param", "with"):
-                start, _ = ctx.start_end(b.node)
-                if start < loop_start:
-                    created_before = True
-        if not created_before:
+        first = ctx.memo.get(_first_created, ctx, (scope, name))
+        if first is None or not first < ctx.start_end(loop)[0]:
             return False
-        statements = _Statements(loop)
-        walk(loop, statements)
-        if self._rl_loop(statements.found) or not self._updates_parameters(statements.found):
+        if not updates_parameters(ctx, loop) or steps_environment(ctx, loop):
             return False  # no parameter update inside: a rollout/BPTT through the simulator, not epochs
+        statements = simple_statements(ctx, loop)
         rebinding_row = ctx.start_end(rebinding)[0]
         aliases = {name}
         trains = False
-        for stmt, path in statements.found:
+        for stmt, path in statements:
             if stmt is rebinding:
                 continue
-            reads = _reads(stmt)
+            reads = statement_reads(ctx, stmt)
             assigned = [n for small in stmt.body if isinstance(small, (cst.Assign, cst.AnnAssign))
                         for t in (small.targets if isinstance(small, cst.Assign) else [small])
-                        for n in _target_names(t.target)]
+                        for n in target_names(t.target)]
             fresh_values = [small.value for small in stmt.body if isinstance(small, (cst.Assign, cst.AnnAssign))
                             and small.value is not None]
             # the targets are not reads: `x = sample_x0()` is a fresh value of `x`
-            if name in assigned and not any(name in _reads(value).names for value in fresh_values):
+            if name in assigned and not any(name in statement_reads(ctx, value).names for value in fresh_values):
                 # a fresh value: if it runs on every pass before the step, nothing is carried over
                 conditional = any(isinstance(n, _CONDITIONAL) for n in path[1:])
                 if not conditional and ctx.start_end(stmt)[0] < rebinding_row:
@@ -246,9 +172,9 @@ class StateCarriedAcrossEpochs(Rule):
                 aliases.update(self._packed(stmt, name))  # data = (state, par, ss): one hop
         if not trains:
             # statements before the alias was made are not revisited: check again with all aliases
-            for stmt, _ in statements.found:
+            for stmt, _ in statements:
                 if stmt is not rebinding:
-                    reads = _reads(stmt)
+                    reads = statement_reads(ctx, stmt)
                     if aliases & reads.names and self._trains(stmt, reads):
                         trains = True
                         break
@@ -269,10 +195,10 @@ class StateCarriedAcrossEpochs(Rule):
             else:
                 continue
             if any(isinstance(v, cst.Name) and v.value == name for v in held):
-                out += [n for t in small.targets for n in _target_names(t.target)]
+                out += [n for t in small.targets for n in target_names(t.target)]
         return out
 
-    def _trains(self, stmt: cst.SimpleStatementLine, reads: _Reads) -> bool:
+    def _trains(self, stmt: cst.SimpleStatementLine, reads: Reads) -> bool:
         """A loss or gradient computation: backward(), autograd/jax grad, a loss-named call or target."""
         for call in reads.calls:
             func = call.func
@@ -288,40 +214,11 @@ class StateCarriedAcrossEpochs(Rule):
         for small in stmt.body:
             targets = []
             if isinstance(small, cst.Assign):
-                targets = [n for t in small.targets for n in _target_names(t.target)]
+                targets = [n for t in small.targets for n in target_names(t.target)]
             elif isinstance(small, (cst.AnnAssign, cst.AugAssign)):
-                targets = _target_names(small.target)
+                targets = target_names(small.target)
             if any(LOSS_NAME.search(n) for n in targets):
                 return True
-        return False
-
-    def _updates_parameters(self, statements) -> bool:
-        """The loop updates the model: backward(), optimizer.step(), a gradient or train-step call."""
-        for stmt, _ in statements:
-            for call in _reads(stmt).calls:
-                func = call.func
-                if isinstance(func, cst.Attribute) and func.attr.value == "backward":
-                    return True
-                if isinstance(func, cst.Attribute) and func.attr.value == "step" and not call.args:
-                    return True  # opt.step() (an environment's step takes an action)
-                inner = func.func if isinstance(func, cst.Call) else func
-                qname = self.ctx.qualified_name(inner) or ""
-                last = qname.split(".")[-1]
-                if qname in GRAD_FUNCTIONS or last in ("grad", "value_and_grad", "apply_updates", "apply_gradients"):
-                    return True
-                if last and UPDATE_CALL.search(last):
-                    return True
-        return False
-
-    def _rl_loop(self, statements) -> bool:
-        """A loop that steps or resets an environment is an RL rollout."""
-        for stmt, _ in statements:
-            for call in _reads(stmt).calls:
-                func = call.func
-                if isinstance(func, cst.Attribute) and func.attr.value in ("step", "reset", "step_wait"):
-                    base = (dotted_name(func.value) or "").split(".")[-1].lower()
-                    if "env" in base:
-                        return True
         return False
 
     def _message(self, name: str, call: cst.Call) -> str:
@@ -330,3 +227,11 @@ class StateCarriedAcrossEpochs(Rule):
                 f"trained on, so the samples drift away from the distribution they were drawn from; draw "
                 f"fresh `{name}` samples each epoch (re-initialise it inside the loop) unless carrying it over "
                 "is intended")
+
+
+def _first_created(ctx, key: tuple[cst.CSTNode, str]):
+    """Where the name is first given a value in the scope (not counting `+=`, loop targets...)."""
+    scope, name = key
+    starts = [ctx.start_end(b.node)[0] for b in ctx.bindings(scope).get(name, [])
+              if b.kind in ("assign", "annassign", "unpack", "param", "with")]
+    return min(starts) if starts else None

@@ -15,7 +15,7 @@ import libcst as cst
 from mllint.analysis.bindings import Frame
 from mllint.analysis.classes import enclosing_method
 from mllint.analysis.flow import _names
-from mllint.analysis.grad_mode import under_no_grad
+from mllint.analysis.timeline import under_no_grad
 from mllint.analysis.graph import loss_tensor
 from mllint.analysis.scopes import name_uses
 from mllint.analysis.timeline import Event, timeline

@@ -7,19 +7,16 @@ import ast
 import libcst as cst
 
 from mllint.analysis.classes import class_kinds, self_assignments
+from mllint.analysis.containers import CONTAINERS, FILL_METHODS, ContainerUses, container_uses
+from mllint.analysis.names import callee_leaf
 from mllint.engine.candidates import Facts, Pattern
-from mllint.engine.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
+from mllint.analysis.edits import module_expression
 from mllint.engine.rule import Rule, register
-from mllint.engine.traversal import walk
 
 # torch.nn classes that are not modules (parameters in a list are another matter).
 NOT_MODULES = frozenset({"Parameter", "ParameterList", "ParameterDict", "Buffer", "UninitializedParameter",
                          "UninitializedBuffer"})
-# Calls that register a container's modules when given it: `nn.ModuleList(self.layers)`,
-# `nn.Sequential(*self.layers)`, `self.add_module(...)`.
-FILL_METHODS = ("append", "insert", "extend")
-REGISTERING_METHODS = frozenset({"add_module", "register_module", "setattr"})
 
 
 # ---- candidates (CPython AST): a module construction (a call of a capitalised name) put into a
@@ -105,87 +102,6 @@ class _PlainContainerCandidates(Pattern):
 
 
 # ---- the rule (LibCST) --------------------------------------------------------------------------
-def _callee_leaf(call: cst.Call) -> str:
-    func = call.func
-    return func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
-
-
-def _self_attr(expr: cst.BaseExpression) -> str | None:
-    if isinstance(expr, cst.Attribute) and isinstance(expr.value, cst.Name) and expr.value.value == "self":
-        return expr.attr.value
-    return None
-
-
-CONTAINERS = (cst.List, cst.Tuple, cst.Set, cst.Dict, cst.ListComp, cst.SetComp, cst.DictComp)
-
-
-class _ClassUses(Visitor):
-    """One walk over a module class: what fills its containers and what registers them."""
-
-    def __init__(self, root: cst.ClassDef):
-        self.root = root
-        self.registers_otherwise = False  # add_module / register_module / setattr(self, ...)
-        self.wrapped: set[str] = set()  # self.<attr> passed to a call that may register it
-        self.fills: dict[str, list[tuple[cst.BaseExpression, cst.BaseExpression | None]]] = {}  # attr -> (value, key)
-        self.local_fills: dict[tuple[int, str], list[tuple[cst.BaseExpression, cst.BaseExpression | None]]] = {}
-        self.method: cst.FunctionDef | None = None
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, cst.ClassDef) and node is not self.root:
-            return False
-        if isinstance(node, cst.FunctionDef) and self.method is None:
-            self.method = node
-        elif isinstance(node, cst.Call):
-            self._call(node)
-        elif isinstance(node, cst.Assign):
-            for target in node.targets:
-                t = target.target
-                if isinstance(t, cst.Subscript) and len(t.slice) == 1 and isinstance(t.slice[0].slice, cst.Index):
-                    self._fill(t.value, node.value, t.slice[0].slice.value)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        if original_node is self.method:
-            self.method = None
-
-    def _fill(self, receiver: cst.BaseExpression, value: cst.BaseExpression, key: cst.BaseExpression | None) -> None:
-        attr = _self_attr(receiver)
-        if attr is not None:
-            self.fills.setdefault(attr, []).append((value, key))
-        elif isinstance(receiver, cst.Name) and self.method is not None:
-            self.local_fills.setdefault((id(self.method), receiver.value), []).append((value, key))
-
-    def _call(self, node: cst.Call) -> None:
-        leaf = _callee_leaf(node)
-        if leaf in REGISTERING_METHODS:
-            self.registers_otherwise = True
-            return
-        func = node.func
-        if leaf in FILL_METHODS and isinstance(func, cst.Attribute) and node.args:
-            value = node.args[-1].value
-            if leaf == "extend" and isinstance(value, (cst.List, cst.Tuple, cst.ListComp)):
-                items = [value.elt] if isinstance(value, cst.ListComp) else [e.value for e in value.elements]
-                for item in items:
-                    self._fill(func.value, item, None)
-            elif leaf != "extend":
-                self._fill(func.value, value, None)
-            return
-        # any other call given `self.<attr>` (or `*self.<attr>`, `self.<attr>.values()`) may wrap it
-        for arg in node.args:
-            value = arg.value
-            while isinstance(value, cst.Call) and isinstance(value.func, cst.Attribute) and not value.args:
-                value = value.func.value  # self.heads.values()
-            attr = _self_attr(value)
-            if attr is not None and leaf[:1].isupper():
-                self.wrapped.add(attr)
-
-
-def _class_uses(ctx, cls: cst.ClassDef) -> _ClassUses:
-    uses = _ClassUses(cls)
-    walk(cls, uses)
-    return uses
-
-
 def _string_key(key: cst.BaseExpression | None) -> bool:
     if isinstance(key, cst.SimpleString):
         return isinstance(key.evaluated_value, str)
@@ -207,13 +123,13 @@ class SubmodulesInPlainContainer(Rule):
         kinds = class_kinds(ctx)
         if not kinds.is_module(node):
             return
-        uses: _ClassUses | None = None
+        uses: ContainerUses | None = None
         for attr, assignments in self_assignments(ctx, node).items():
             values = [a.value for a in assignments]
             if not values or any(v is None for v in values):
                 continue
             if uses is None:
-                uses = ctx.memo.get(_class_uses, ctx, node)
+                uses = container_uses(ctx, node)
                 if uses.registers_otherwise:
                     return
             if attr in uses.wrapped:
@@ -258,7 +174,7 @@ class SubmodulesInPlainContainer(Rule):
     def _constructs_module(self, value: cst.BaseExpression, kinds) -> bool:
         if not isinstance(value, cst.Call):
             return False
-        leaf = _callee_leaf(value)
+        leaf = callee_leaf(value)
         if not leaf[:1].isupper() or leaf in NOT_MODULES:
             return False
         name = self.ctx.call_name(value) or ""
@@ -283,16 +199,7 @@ class SubmodulesInPlainContainer(Rule):
         ctx = self.ctx
         if len(container_kinds) != 1 or "mixed" in container_kinds:
             return None
-        nn = None
-        for local, full in ctx.imports.items():
-            if full == "torch.nn" and not ctx.is_local_name(local):
-                nn = local
-                break
-        if nn is None:
-            for local, full in ctx.imports.items():
-                if full == "torch":
-                    nn = f"{local}.nn"
-                    break
+        nn = module_expression(ctx, "torch.nn")
         if nn is None:
             return None
         if container_kinds == {"dict"}:

@@ -9,103 +9,22 @@ so the non-AMP branch of a training step is never matched with the AMP branch's 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
 
 import libcst as cst
 
+from mllint.analysis.amp import CLIP_FUNCTIONS, AmpEvent, amp_order, clip_only, exclusive_paths, path_contains
 from mllint.analysis.astutil import find_arg
 from mllint.engine.candidates import Calls, leaves
-from mllint.engine.context import FileContext, Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix
+from mllint.analysis.edits import insert_before
 from mllint.analysis.gradients import is_gradient
-from mllint.analysis.gradscaler import is_gradscaler, usage
+from mllint.analysis.gradscaler import is_gradscaler
 from mllint.engine.rule import Rule, register
-from mllint.engine.traversal import WORK, walk
+from mllint.engine.traversal import WORK
 
-_UTILS = ("torch.nn.utils.", "torch.nn.utils.clip_grad.")
-CLIP_FUNCTIONS = {prefix + name for prefix in _UTILS
-                  for name in ("clip_grad_norm_", "clip_grad_norm", "clip_grad_value_", "clip_grads_with_norm_")}
 INPLACE_CLAMPS = ("clamp_", "clip_", "clamp_min_", "clamp_max_")
 CLAMPS = ("clamp", "clip", "clamp_min", "clamp_max")
-_SCOPES = (cst.FunctionDef, cst.ClassDef, cst.Lambda)
 _LOOPS = (cst.For, cst.While)
-
-
-@dataclass
-class _Event:
-    kind: str  # backward, step, unscale
-    index: int
-    path: tuple[cst.CSTNode, ...]  # ancestors from the scope root down to the call
-    scaler: str | None = None
-    call: cst.Call | None = None
-
-
-class _Timeline(Visitor):
-    """Scaled backwards, scaler steps and unscales of one scope, in source order."""
-
-    def __init__(self, root: cst.CSTNode, ctx: FileContext, unscaling_helpers: set[str]):
-        self.root = root
-        self.ctx = ctx
-        self.helpers = unscaling_helpers
-        self.stack: list[cst.CSTNode] = []
-        self.index: dict[int, int] = {}
-        self.events: list[_Event] = []
-        # `X.scale(loss).backward()` / `scaled.backward()` -> X: the scope's usage knows them
-        self.backward_scalers = usage(root, ctx).backward_scalers
-        self.order: list[int] = []  # the events' call indexes (ascending): where a call falls
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self.stack.append(node)
-        if node is not self.root and isinstance(node, _SCOPES):
-            return False
-        if isinstance(node, cst.Call):
-            self.index[id(node)] = len(self.index)
-            self._classify(node)
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.stack.pop()
-
-    def on_visit_attribute(self, node, attribute) -> None:
-        return None
-
-    def on_leave_attribute(self, original_node, attribute) -> None:
-        return None
-
-    def _add(self, kind: str, node: cst.Call, scaler: str | None = None) -> None:
-        self.events.append(_Event(kind, self.index[id(node)], tuple(self.stack), scaler, node))
-
-    def _classify(self, node: cst.Call) -> None:
-        func = node.func
-        if isinstance(func, cst.Attribute):
-            method = func.attr.value
-            if method == "backward":
-                scaler = self.backward_scalers.get(node)
-                if scaler is not None:
-                    self._add("backward", node, scaler)
-            elif method == "step":
-                receiver = dotted_name(func.value)
-                if receiver is not None:
-                    self._add("step", node, receiver)
-            elif method == "unscale_":
-                self._add("unscale", node, dotted_name(func.value))
-            elif isinstance(func.value, cst.Name) and func.value.value == "self" and method in self.helpers:
-                self._add("unscale", node)  # self._unscale_and_clip(): a method that calls unscale_
-        elif isinstance(func, cst.Name) and func.value in self.helpers:
-            self._add("unscale", node)
-
-
-def _exclusive(a: tuple[cst.CSTNode, ...], b: tuple[cst.CSTNode, ...]) -> bool:
-    """True if the two paths lie in different branches of one `if` (never both run)."""
-    for i, (x, y) in enumerate(zip(a, b)):
-        if x is not y:
-            parent = a[i - 1] if i else None
-            return isinstance(parent, (cst.If, cst.IfExp)) and (x is not parent.test and y is not parent.test)
-    return False
-
-
-def _contains(path: tuple[cst.CSTNode, ...], node: cst.CSTNode) -> bool:
-    return any(n is node for n in path)
 
 
 def _pure(expr: cst.BaseExpression) -> bool:
@@ -123,72 +42,6 @@ def _pure(expr: cst.BaseExpression) -> bool:
     return False
 
 
-class _UnscaleFinder(Visitor):
-    def __init__(self):
-        self.found = False
-
-    def visit_Call(self, node: cst.Call) -> bool:
-        if isinstance(node.func, cst.Attribute) and node.func.attr.value == "unscale_":
-            self.found = True
-        return not self.found
-
-
-class _HelperBody(Visitor):
-    """What a small helper function does: clip (torch.nn.utils), unscale_, or training-step calls."""
-
-    def __init__(self, ctx: FileContext):
-        self.ctx = ctx
-        self.clips = False
-        self.other = False  # unscale_, backward, step, scale: not a plain clipping helper
-
-    def visit_Call(self, node: cst.Call) -> None:
-        if self.ctx.qualified_name(node.func) in CLIP_FUNCTIONS:
-            self.clips = True
-        elif isinstance(node.func, cst.Attribute) and node.func.attr.value in ("unscale_", "backward", "step", "scale"):
-            self.other = True
-
-
-def _functions(ctx: FileContext, owner: cst.CSTNode) -> dict[str, list[cst.FunctionDef]]:
-    """The functions defined directly in a module's or class's body, by name (source order)."""
-    body = owner.body if isinstance(owner, cst.Module) else owner.body.body
-    out: dict[str, list[cst.FunctionDef]] = {}
-    for stmt in body:
-        if isinstance(stmt, cst.FunctionDef):
-            out.setdefault(stmt.name.value, []).append(stmt)
-    return out
-
-
-def _calls_unscale(ctx: FileContext, func: cst.FunctionDef) -> bool:
-    finder = _UnscaleFinder()
-    walk(func, finder)
-    return finder.found
-
-
-def _unscaling_helpers(ctx: FileContext, owner: cst.CSTNode) -> frozenset[str]:
-    """Names of the functions in a module's or class's body that call `unscale_`."""
-    return frozenset(name for name, funcs in ctx.memo.get(_functions, ctx, owner).items()
-                     if any(ctx.memo.get(_calls_unscale, ctx, f) for f in funcs))
-
-
-def _only_clips(ctx: FileContext, func: cst.FunctionDef) -> bool:
-    """The function clips with torch.nn.utils and does no unscale_, backward or step of its own."""
-    finder = _HelperBody(ctx)
-    walk(func, finder)
-    return finder.clips and not finder.other
-
-
-def _timeline(ctx: FileContext, scope: cst.CSTNode) -> _Timeline:
-    """The scope's timeline, once per scope (helpers: the class's and the module's functions)."""
-    helpers: set[str] = set()
-    cls = ctx.enclosing_class()
-    if cls is not None:
-        helpers |= ctx.memo.get(_unscaling_helpers, ctx, cls)
-    if ctx.module is not None:
-        helpers |= ctx.memo.get(_unscaling_helpers, ctx, ctx.module)
-    timeline = _Timeline(scope, ctx, helpers)
-    walk(scope, timeline)
-    timeline.order = [e.index for e in timeline.events]
-    return timeline
 
 
 @register
@@ -232,9 +85,7 @@ class ClipBeforeUnscale(Rule):
             owner, name = self.ctx.module, func.value
         if owner is None:
             return False
-        defined = self.ctx.memo.get(_functions, self.ctx, owner).get(name)
-        # the last definition of the name is the one called
-        return bool(defined) and self.ctx.memo.get(_only_clips, self.ctx, defined[-1])
+        return clip_only(self.ctx, owner, name)  # the last definition of the name is the one called
 
     def visit_Call(self, node: cst.Call) -> None:
         helper = False
@@ -246,7 +97,7 @@ class ClipBeforeUnscale(Rule):
         scope = ctx.scope()
         if isinstance(scope, cst.Lambda):
             return
-        timeline = ctx.memo.get(_timeline, ctx, scope)
+        timeline = amp_order(ctx, scope)
         where = timeline.index.get(id(node))
         if where is None:
             return
@@ -260,7 +111,7 @@ class ClipBeforeUnscale(Rule):
         for i in range(here - 1, -1, -1):
             e = events[i]
             WORK.units += 1
-            if _exclusive(e.path, path):
+            if exclusive_paths(e.path, path):
                 continue
             if e.kind == "backward":
                 backward = e
@@ -273,12 +124,12 @@ class ClipBeforeUnscale(Rule):
             return
         if unscaled:
             return  # already unscaled (also in the same branch, or by a helper method)
-        steps: list[_Event] = []
+        steps: list[AmpEvent] = []
         late_unscale = False  # an unscale_ after the clip, before the step
         for i in range(here, len(events)):
             e = events[i]
             WORK.units += 1
-            if e.index <= where or _exclusive(e.path, path):
+            if e.index <= where or exclusive_paths(e.path, path):
                 continue
             if e.kind == "unscale" and not steps:
                 late_unscale = True
@@ -300,7 +151,7 @@ class ClipBeforeUnscale(Rule):
         self.report(node, message, fix)
 
     # ---- the fix ------------------------------------------------------------------------------------
-    def _optimizer(self, steps: list[_Event]) -> str | None:
+    def _optimizer(self, steps: list[AmpEvent]) -> str | None:
         """The optimizer that `scaler.step` receives after the clip, if there is exactly one."""
         optimizers = set()
         for step in steps:
@@ -313,7 +164,7 @@ class ClipBeforeUnscale(Rule):
         optimizer = optimizers.pop()
         return None if "\n" in optimizer else optimizer
 
-    def _fix(self, path, backward: _Event, steps: list[_Event], scaler: str, optimizer: str) -> Fix | None:
+    def _fix(self, path, backward: AmpEvent, steps: list[AmpEvent], scaler: str, optimizer: str) -> Fix | None:
         ctx = self.ctx
         statement = ctx.enclosing_statement()
         inline = None  # `if clip: clip_grad_norm_(...)`: the clip's small statement in a one-line suite
@@ -327,8 +178,8 @@ class ClipBeforeUnscale(Rule):
         # per step; unscale_ must run once, so it goes before that loop.
         target = inline or statement
         for anc in path:
-            if isinstance(anc, _LOOPS) and not any(_contains(s.path, anc) for s in steps):
-                if _contains(backward.path, anc):
+            if isinstance(anc, _LOOPS) and not any(path_contains(s.path, anc) for s in steps):
+                if path_contains(backward.path, anc):
                     return None  # backward and clip repeat inside a loop that steps after it
                 target = anc
                 break
@@ -336,7 +187,7 @@ class ClipBeforeUnscale(Rule):
         text = f"{scaler}.unscale_({optimizer})"
         # A scaled backward under `if use_amp:` that does not also hold the clip: unscale under the
         # same condition, otherwise unscale_ would divide gradients that were never scaled.
-        guards = [n for n in backward.path if isinstance(n, cst.If) and not _contains(target_path, n)]
+        guards = [n for n in backward.path if isinstance(n, cst.If) and not path_contains(target_path, n)]
         if target is inline:  # unscale_ joins the suite: `if clip: scaler.unscale_(opt); clip_grad_norm_(...)`
             if guards:
                 return None
@@ -354,9 +205,7 @@ class ClipBeforeUnscale(Rule):
             if any(isinstance(n, cst.If) and ctx.module.code_for_node(n.test) == test and
                    path[path.index(n) + 1] is n.body for n in target_path):
                 return Fix(Applicability.SAFE, f"Insert `{scaler}.unscale_({optimizer})` before clipping",
-                           (ctx.insert_before_statement(target, text),))  # already under the same test
-            start, _ = ctx.start_end(target)
-            indent = ctx.line_text(start.row)[: start.column - 1]
-            text = f"if {test}:{ctx.newline}{indent}{ctx.module.default_indent}{text}"
+                           (insert_before(ctx, target, text),))  # already under the same test
+            text = f"if {test}:\n{ctx.module.default_indent}{text}"
         return Fix(Applicability.SAFE, f"Insert `{scaler}.unscale_({optimizer})` before clipping",
-                   (ctx.insert_before_statement(target, text),))
+                   (insert_before(ctx, target, text),))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from mllint.analysis.returns import STARTS, iterated, kind, last, names_in, next_done, reward_index_in, \
+from mllint.analysis.recursions import STARTS, iterated, kind, last, names_in, next_done, reward_index_in, \
     reward_index_of_name, subscripts, while_counter
 from mllint.engine.context import dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix

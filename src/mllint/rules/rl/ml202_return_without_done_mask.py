@@ -7,7 +7,7 @@ import ast
 import libcst as cst
 
 from mllint.analysis.classes import enclosing_method, first_param
-from mllint.analysis.returns import (
+from mllint.analysis.recursions import (
     DISCOUNT, FLIPS, NEXT_WORDS, LoopAssignments, aliases, backward, class_sequences, discounting, factors, flat,
     kind, last, masked_name, maybe_backward, maybe_counting_down, maybe_reversed_position, mentions_boundary,
     names_in, operands, reversed_in, termination_sequences, while_counter)

@@ -11,7 +11,7 @@ from mllint.analysis.bindings import Frame, value_of
 from mllint.analysis.bootstrap import DISCOUNT, Source, is_target_network, same_network, sources
 from mllint.analysis.classes import enclosing_method
 from mllint.analysis.flow import REGRESSION_LOSSES
-from mllint.analysis.grad_mode import under_no_grad
+from mllint.analysis.timeline import under_no_grad
 from mllint.analysis.names import leaf_name
 from mllint.engine.candidates import Calls, Nodes, Ops, Words, dotted_leaf
 from mllint.diagnostics import Applicability, Fix

@@ -6,7 +6,7 @@ import ast
 
 import libcst as cst
 
-from mllint.analysis.grad_mode import under_no_grad
+from mllint.analysis.timeline import under_no_grad
 from mllint.engine.candidates import Calls, Nodes, callee
 from mllint.engine.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix, Location

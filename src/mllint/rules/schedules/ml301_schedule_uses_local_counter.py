@@ -4,9 +4,9 @@ A schedule (annealing, warmup, epsilon, temperature, penalty) driven by a compon
 (`self.dqn_step_counter`: set to a constant in `__init__`, incremented under a condition or in
 another method) lags the training step whenever the component does not run on every step.
 
-LibCST singles out the call; astroid then reads the class once (instance attributes and every
-assignment to them across methods and base classes) to decide whether the attribute is such a
-counter. Files without a candidate call are never given to astroid.
+The visit singles out schedule calls fed `self.<attr>`; once the module is read, the class facts
+(`analysis.schedules.counter`: every write of the attribute in the class and its bases in the
+same file, with the branches and loops around it) say whether the attribute is such a counter.
 """
 
 from __future__ import annotations
@@ -17,18 +17,15 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from mllint.analysis.classes import enclosing_method, first_param
+from mllint.analysis.classes import enclosing_method, first_param, same_file_lineage
+from mllint.analysis.names import imported_name
+from mllint.analysis.schedules import (BATCH_INDEX_PARAMS, GLOBAL_STEP_PARAMS, SCHEDULE_CALL, STEP_HOOKS,
+                                       STEP_KEYWORDS, counter, global_step_reads)
 from mllint.engine.candidates import Calls, Nodes
-from mllint.engine.context import Visitor, dotted_name
+from mllint.engine.context import dotted_name
 from mllint.diagnostics import Applicability, Fix
 from mllint.engine.rule import Rule, register
-from mllint.engine.traversal import walk
 
-SCHEDULE_CALL = re.compile(r"anneal|schedul|temperature|epsilon|warm_?up|decay|penalty|ramp", re.I)
-STEP_KEYWORDS = {"current_step", "step", "global_step", "progress", "t", "cur_step", "curr_step", "iteration", "it"}
-# Parameters that carry the training loop's step into a method.
-GLOBAL_STEP_PARAMS = ("global_step", "train_step", "global_iteration", "global_iter", "total_step", "step",
-                      "current_step", "cur_step", "curr_step", "iteration", "step_idx")
 # A text hint that the module has a training-loop step somewhere (then the step is in reach).
 LOOP_STEP = re.compile(r"\bglobal_step\b|\.step\s*\+=\s*1\b|\bstep\s*\+=\s*1\b|\bglobal_iter\w*\s*\+=")
 
@@ -55,10 +52,6 @@ def _maybe_counter(expr: ast.expr) -> bool:
 
 
 LIGHTNING = ("LightningModule",)
-# Lightning's per-epoch batch index (`training_step(self, batch, batch_idx)`): it restarts at 0 every
-# epoch, so a schedule driven by it restarts too; the module's `self.global_step` does not.
-BATCH_INDEX_PARAMS = ("batch_idx", "batch_nb", "batch_index", "batch_num")
-STEP_HOOKS = ("training_step", "validation_step", "on_train_batch_start", "on_train_batch_end")
 TORCH_MODULES = {"torch.nn.Module", "torch.nn.modules.module.Module"}
 
 
@@ -70,13 +63,6 @@ class Candidate:
     klass: cst.ClassDef
     method: cst.FunctionDef
     step: str | None  # global step expression in scope, if any
-
-
-@dataclass
-class Counter:
-    increment_methods: set[str]
-    conditional: bool
-    in_loop: bool = False
 
 
 @register
@@ -95,13 +81,12 @@ class ScheduleUsesLocalCounter(Rule):
                   | Nodes(ast.keyword, where=lambda kw: kw.arg in STEP_KEYWORDS and _maybe_counter(kw.value))) & \
         Nodes(ast.AugAssign, ast.Assign, where=lambda node: _increments_attribute(node)) \
         | Calls(lambda name: name != "step" and SCHEDULE_CALL.search(name) is not None,
-                where=lambda call: any(isinstance(a, ast.Name) and a.id in BATCH_INDEX_PARAMS
-                                      for a in [*call.args, *(kw.value for kw in call.keywords)]))
+                where=lambda call: bool(call.args or call.keywords)) & \
+        Nodes(ast.arg, where=lambda param: param.arg in BATCH_INDEX_PARAMS)
 
     def __init__(self, ctx, options):
         super().__init__(ctx, options)
         self.candidates: list[Candidate] = []
-        self._astroid = None
         self._increments: dict[str, bool] = {}
 
     # ---- cheap LibCST pass: single out schedule calls fed by `self.<attr>` ---------------------
@@ -139,21 +124,39 @@ class ScheduleUsesLocalCounter(Rule):
 
     def _batch_index(self, call: cst.Call, args: list[cst.Arg], method: cst.FunctionDef, self_name: str) -> None:
         """`kl_anneal(batch_idx, ...)` in a Lightning hook: the hook's batch-index parameter, which
-        restarts every epoch, drives the schedule."""
+        restarts every epoch, drives the schedule (also as `batch_idx + 1`, `float(batch_idx) / n`,
+        or through a local bound once to it)."""
         params = {p.name.value for p in method.params.params}
         for arg in args:
-            value = arg.value
-            if isinstance(value, cst.Name) and value.value in BATCH_INDEX_PARAMS and value.value in params \
-                    and len(self.ctx.bindings().get(value.value, [])) <= 1:  # only the parameter binds it
-                step = f"{self_name}.global_step"
-                self.report(value, f"`{self.ctx.code(call.func)}` is driven by `{value.value}`, the batch index "
-                                   "within the epoch, which restarts at 0 every epoch, so the schedule restarts "
-                                   f"too; pass `{step}` (the training step across epochs) instead",
-                            Fix(Applicability.UNSAFE, f"Drive the schedule by `{step}`",
-                                (self.ctx.replace(value, step),)))
+            found = self._batch_index_use(arg.value, params)
+            if found is None:
+                continue
+            node, index = found
+            step = f"{self_name}.global_step"
+            self.report(node, f"`{self.ctx.code(call.func)}` is driven by `{index}`, the batch index "
+                              "within the epoch, which restarts at 0 every epoch, so the schedule restarts "
+                              f"too; pass `{step}` (the training step across epochs) instead",
+                        Fix(Applicability.UNSAFE, f"Drive the schedule by `{step}`", (self.ctx.replace(node, step),)))
+
+    def _batch_index_use(self, expr: cst.BaseExpression, params: set[str], alias: bool = True):
+        """(the name to replace, the batch-index parameter) if `expr` counts batches by it."""
+        while isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value in ("int", "float") \
+                and len(expr.args) == 1:
+            expr = expr.args[0].value
+        if alias and isinstance(expr, cst.BinaryOperation):  # `batch_idx + 1`, `batch_idx / warmup`
+            return self._batch_index_use(expr.left, params, alias=False)
+        if not isinstance(expr, cst.Name):
+            return None
+        binds = self.ctx.bindings().get(expr.value, [])
+        if expr.value in BATCH_INDEX_PARAMS and expr.value in params:
+            return (expr, expr.value) if len(binds) <= 1 else None  # only the parameter binds it
+        if alias and len(binds) == 1 and binds[0].kind == "assign" and binds[0].value is not None:
+            inner = self._batch_index_use(binds[0].value, params, alias=False)  # `i = batch_idx`
+            return (expr, inner[1]) if inner is not None and isinstance(binds[0].value, (cst.Name, cst.Call)) else None
+        return None
 
     def _incremented_somewhere(self, attr: str) -> bool:
-        """Cheap text test before astroid: `.attr += <n>` or `.attr = <x>.attr + <n>` in the file."""
+        """Cheap text test before the class facts: `.attr += <n>` or `.attr = <x>.attr + <n>` in the file."""
         if attr not in self._increments:
             pattern = rf"\.{re.escape(attr)}\s*(\+=|=\s*\w+\.{re.escape(attr)}\s*\+)"
             self._increments[attr] = re.search(pattern, self.ctx.source) is not None
@@ -192,13 +195,12 @@ class ScheduleUsesLocalCounter(Rule):
                     return candidate
         # `self.trainer.global_step`, `state.global_step` read in the same function
         if functions and "global_step" in self.ctx.source:
-            finder = _GlobalStepReads()
-            walk(functions[-1], finder)
-            if finder.found:
-                return finder.found[0]
-        for base in klass.bases:
-            if (dotted_name(base.value) or "").rsplit(".", 1)[-1] in LIGHTNING:
-                return f"{self_name}.global_step"
+            found = global_step_reads(self.ctx, functions[-1])
+            if found:
+                return found[0]
+        if any((dotted_name(base.value) or "").rsplit(".", 1)[-1] in LIGHTNING  # also through a base of this file
+               for cls in same_file_lineage(self.ctx, klass) for base in cls.bases):
+            return f"{self_name}.global_step"
         return None
 
     # ---- decide once the whole module is known -------------------------------------------------
@@ -209,20 +211,20 @@ class ScheduleUsesLocalCounter(Rule):
         for cand in self.candidates:
             if cand.step is None and not loop_in_module and not self._is_torch_module(cand.klass):
                 continue
-            counter = self._counter(cand)
-            if counter is None:
+            found = counter(self.ctx, cand.klass, cand.attr)
+            if found is None:
                 continue
-            if cand.step is None and not loop_in_module and not counter.conditional:
+            if cand.step is None and not loop_in_module and not found.conditional:
                 # A model component (nn.Module) whose training loop lives in another file: only a
                 # counter ticking under a condition is clearly not the training clock.
                 continue
             method = cand.method.name.value
-            elsewhere = counter.increment_methods - {method}
-            if not (counter.conditional or elsewhere):
+            elsewhere = found.increment_functions - {method}
+            if not (found.conditional or elsewhere):
                 continue  # ticks on every call of the method that uses it: in step with training
-            if not counter.conditional and counter.in_loop:
+            if not found.conditional and found.in_loop:
                 continue  # ticks once per iteration of a loop, unconditionally: the training loop's clock
-            how = "under a condition" if counter.conditional else f"in `{sorted(elsewhere)[0]}`"
+            how = "under a condition" if found.conditional else f"in `{sorted(elsewhere)[0]}`"
             where = f"`{self.ctx.code(cand.call.func)}`"
             if cand.step is not None:
                 message = (f"{where} is driven by `self.{cand.attr}`, a counter this component increments only "
@@ -236,165 +238,7 @@ class ScheduleUsesLocalCounter(Rule):
                 fix = None
             self.report(cand.target, message, fix)
 
-    def _is_torch_module(self, klass: cst.ClassDef, depth: int = 0) -> bool:
-        """An nn.Module subclass (directly, or through classes of this module)."""
-        for base in klass.bases:
-            name = self.ctx.qualified_name(base.value) or ""
-            if name in TORCH_MODULES:
-                return True
-            if depth < 3 and isinstance(base.value, cst.Name):
-                for stmt in self.ctx.module.body:
-                    if isinstance(stmt, cst.ClassDef) and stmt.name.value == base.value.value and stmt is not klass:
-                        if self._is_torch_module(stmt, depth + 1):
-                            return True
-        return False
-
-    def _counter(self, cand: Candidate) -> Counter | None:
-        """If `self.<attr>` of the class is a constant-initialised, incremented counter: where and how."""
-        from astroid import nodes
-
-        klass = self._astroid_class(cand)
-        if klass is None:
-            return None
-        assigns, initialised = _assignments(klass, cand.attr)
-        if not assigns:
-            return None
-        methods: set[str] = set()
-        conditional = False
-        in_loop = False
-        for target in assigns:
-            stmt = target.parent
-            frame = target.frame()
-            if isinstance(stmt, nodes.AugAssign):
-                if stmt.op != "+=" or not _is_number(stmt.value):
-                    return None
-            elif isinstance(stmt, (nodes.Assign, nodes.AnnAssign)) and stmt.value is not None:
-                if _is_number(stmt.value):
-                    if getattr(frame, "name", "") == "__init__":
-                        initialised = True
-                    continue  # a reset to a constant
-                if not _is_self_plus_number(stmt.value, cand.attr):
-                    return None  # set from something else (maybe synced to the global step)
-            else:
-                return None  # tuple unpacking, deletion: not a simple counter
-            methods.add(getattr(frame, "name", ""))
-            state = _condition(stmt, frame)
-            if state == "boundary":
-                return None  # an optimizer-step counter under `if step % accum == 0`
-            conditional = conditional or state == "conditional"
-            in_loop = in_loop or _in_loop(stmt, frame)
-        if not initialised or not methods:
-            return None
-        return Counter(methods, conditional, in_loop)
-
-    def _astroid_class(self, cand: Candidate):
-        from astroid import nodes
-
-        if self._astroid is None:
-            import astroid  # imported only for files with a candidate
-
-            try:
-                self._astroid = astroid.parse(self.ctx.source)
-            except Exception:  # astroid cannot read it: no verdict rather than a guess
-                self._astroid = False
-        if self._astroid is False:
-            return None
-        same = [k for k in self._astroid.nodes_of_class(nodes.ClassDef) if k.name == cand.klass.name.value]
-        if len(same) <= 1:
-            return same[0] if same else None
-        line = self.ctx.position(cand.klass.name).start.line  # several classes of that name: by line
-        return min(same, key=lambda k: abs(k.lineno - line))
-
-
-def _assignments(klass, attr: str) -> tuple[list, bool]:
-    """Every `self.<attr> = / +=` in the class and its base classes defined in the same module,
-    and whether a class body sets it to a constant. Bases are looked up by name, never inferred:
-    inferring `nn.Module` would make astroid read all of PyTorch."""
-    from astroid import nodes
-
-    module = klass.root()
-    assigns: list = []
-    initialised = False
-    todo, seen = [klass], set()
-    while todo:
-        cls = todo.pop()
-        if id(cls) in seen:
-            continue
-        seen.add(id(cls))
-        assigns.extend(cls.instance_attrs.get(attr, ()))
-        for name in cls.locals.get(attr, ()):
-            if isinstance(name, nodes.AssignName) and _is_number(getattr(name.parent, "value", None)):
-                initialised = True
-        for base in cls.bases:
-            if isinstance(base, nodes.Name):
-                todo.extend(n for n in module.locals.get(base.name, ()) if isinstance(n, nodes.ClassDef))
-    return assigns, initialised
-
-
-class _GlobalStepReads(Visitor):
-    def __init__(self):
-        self.found: list[str] = []
-
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        if node.attr.value == "global_step":
-            name = dotted_name(node)
-            if name is not None:
-                self.found.append(name)
-
-
-def _is_number(node) -> bool:
-    from astroid import nodes
-
-    return isinstance(node, nodes.Const) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
-
-
-def _is_self_plus_number(value, attr: str) -> bool:
-    """`self.x + 1` (either order)."""
-    from astroid import nodes
-
-    if not (isinstance(value, nodes.BinOp) and value.op == "+"):
-        return False
-    sides = (value.left, value.right)
-    has_attr = any(isinstance(s, nodes.Attribute) and s.attrname == attr for s in sides)
-    return has_attr and any(_is_number(s) for s in sides)
-
-
-def _in_loop(stmt, frame) -> bool:
-    from astroid import nodes
-
-    node = stmt.parent
-    while node is not None and node is not frame:
-        if isinstance(node, (nodes.For, nodes.While)):
-            return True
-        node = node.parent
-    return False
-
-
-def _condition(stmt, frame) -> str:
-    """'conditional' if an `if` guards the increment, 'boundary' if that `if` is a gradient
-    accumulation boundary (`% accum`), else 'always' (`if self.training:` counts as always)."""
-    from astroid import nodes
-
-    state = "always"
-    node = stmt
-    while node is not None and node is not frame:
-        parent = node.parent
-        tests = []
-        if isinstance(parent, (nodes.If, nodes.IfExp)) and node is not parent.test:
-            tests.append(parent.test.as_string())
-        elif isinstance(parent, nodes.ExceptHandler):
-            state = "conditional"
-        # a guard clause before it, `if batch is None: return`, makes it conditional too
-        sibling = node.previous_sibling() if hasattr(node, "previous_sibling") else None
-        while sibling is not None:
-            if isinstance(sibling, nodes.If) and not sibling.orelse and sibling.body and \
-                    isinstance(sibling.body[-1], (nodes.Return, nodes.Continue)):
-                tests.append(sibling.test.as_string())
-            sibling = sibling.previous_sibling()
-        for test in tests:
-            if "%" in test or "accum" in test.lower():
-                return "boundary"
-            if not re.fullmatch(r"\s*(not\s+)?self\.training\s*", test):
-                state = "conditional"
-        node = parent
-    return state
+    def _is_torch_module(self, klass: cst.ClassDef) -> bool:
+        """An nn.Module subclass (directly, or through classes of this file)."""
+        return any(imported_name(self.ctx.imports, base.value) in TORCH_MODULES
+                   for cls in same_file_lineage(self.ctx, klass) for base in cls.bases)

@@ -12,26 +12,20 @@ import re
 
 import libcst as cst
 
+from mllint.analysis.data_loading import LOADER_CALLS, loader_calls
+from mllint.analysis.flow import name_sinks
 from mllint.analysis.names import leaf_name
+from mllint.analysis.schedules import EPOCHS, SCHEDULE_KEYWORDS, TOTAL_NAME
 from mllint.analysis.astutil import find_arg
 from mllint.engine.candidates import Calls, Ops, Words, leaves
-from mllint.engine.context import Visitor, dotted_name
 from mllint.diagnostics import Applicability, Fix
+from mllint.analysis.edits import import_edit, module_alias
 from mllint.engine.rule import Rule, register
-from mllint.engine.traversal import walk
 
 ROUNDINGS = {"int", "round", "math.floor", "math.ceil", "math.trunc", "numpy.floor", "numpy.ceil",
              "numpy.round", "numpy.rint", "torch.floor", "torch.ceil"}
-# Names that size a learning-rate or annealing schedule (not logging or evaluation counts).
-TOTAL_NAME = re.compile(r"^(t_total|(total|max|num|n)_(train_|training_|update_|optimization_|optimizer_)?"
-                        r"(steps|iters|iterations|updates)|(train|training)_steps|total_(train|training)_steps"
-                        r"|steps_total)$")
-SCHEDULE_KEYWORDS = {"num_training_steps", "total_steps", "T_max", "total_iters", "max_steps", "t_total",
-                     "num_steps", "t_initial", "max_iters", "total_training_steps"}
-EPOCHS = re.compile(r"epochs$|^epochs|_epochs_", re.I)
 BATCH = re.compile(r"batch|(^|_)bs$", re.I)
 ACCUM = re.compile(r"accum", re.I)
-DATALOADERS = {"torch.utils.data.DataLoader", "torch.utils.data.dataloader.DataLoader", "DataLoader"}
 # Calls that only show or count progress: a total used only there sizes no schedule.
 PROGRESS_CALLS = {"tqdm", "trange", "print", "range", "info", "debug", "warning", "log", "format", "str", "set_total"}
 LOADER_NAME = re.compile(r"^(train_?)?(data_?)?loader$|^train_(data)?loader$|^dl_?train$|^train_dl$", re.I)
@@ -84,9 +78,8 @@ class TotalStepsRounding(Rule):
         """Is a local total used, and only as a progress-bar or log count (`tqdm(total=...)`)?"""
         if not isinstance(target, cst.Name):
             return False
-        uses = _Uses(target.value)
-        walk(self.ctx.scope(), uses)
-        return bool(uses.calls) and all(c in PROGRESS_CALLS for c in uses.calls)
+        sinks = name_sinks(self.ctx, self.ctx.scope()).get(target.value, ())
+        return bool(sinks) and all(c in PROGRESS_CALLS for c in sinks)
 
     # ---- the one-rounding shape ---------------------------------------------------------------
     def _check(self, value: cst.BaseExpression) -> None:
@@ -108,8 +101,8 @@ class TotalStepsRounding(Rule):
                    f"whole batches per epoch, so the schedule is off by up to a step per epoch; use {how}: "
                    f"`{_short(fix_text)}`")
         edits = [ctx.replace(value, fix_text)]
-        if "math.ceil" in fix_text and self._math_alias() is None:
-            edits.append(self._import_math())
+        if "math.ceil" in fix_text and module_alias(ctx, "math") is None:
+            edits.append(import_edit(ctx, "math"))
         fix = Fix(Applicability.UNSAFE, "Count whole batches per epoch, as the data loader does", tuple(edits))
         self.report(value, message, fix)
 
@@ -148,7 +141,7 @@ class TotalStepsRounding(Rule):
         epochs_text = " * ".join(_atom(code(f)) for f in epochs)
         accum = [f for f in den if ACCUM.search(_leaf(f) or code(f))]
         loader = self._loader_in_scope(value)
-        math_name = self._math_alias() or "math"
+        math_name = module_alias(self.ctx, "math") or "math"
         if loader is not None:
             if accum:
                 acc = " * ".join(_atom(code(f)) for f in accum)
@@ -178,7 +171,7 @@ class TotalStepsRounding(Rule):
                     if b.kind == "param" and LOADER_NAME.match(name):
                         found.append(name)
                     elif b.kind in ("assign", "annassign") and isinstance(b.value, cst.Call) and (
-                            ctx.qualified_name(b.value.func) in DATALOADERS or LOADER_NAME.match(name)) and \
+                            ctx.qualified_name(b.value.func) in LOADER_CALLS or LOADER_NAME.match(name)) and \
                             (scope is not scopes[0] or ctx.start_end(b.node)[0] < here):
                         found.append(name)  # DataLoader(...), or train_loader = build_loader(...)
             if found:
@@ -206,94 +199,9 @@ class TotalStepsRounding(Rule):
         return values.pop() if len(values) == 1 else None
 
     def _loader_calls(self) -> list[cst.Call]:
-        if not hasattr(self, "_loaders"):
-            ctx = self.ctx
-            loaders: list[tuple[str, cst.Call]] = []
-
-            class Collect(Visitor):
-                def __init__(self):
-                    self.names: list[str] = []
-
-                def visit_FunctionDef(self, node):
-                    self.names.append(node.name.value)
-
-                def leave_FunctionDef(self, node):
-                    self.names.pop()
-
-                def visit_Assign(self, node):
-                    if isinstance(node.value, cst.Call):
-                        self.names.append(" ".join(dotted_name(t.target) or "" for t in node.targets))
-
-                def leave_Assign(self, node):
-                    if isinstance(node.value, cst.Call):
-                        self.names.pop()
-
-                def visit_Call(self, node):
-                    if ctx.qualified_name(node.func) in DATALOADERS:
-                        loaders.append((" ".join(self.names), node))
-
-            if "DataLoader" in ctx.source:
-                walk(ctx.module, Collect())
-            train = [call for where, call in loaders if "train" in where.lower()]
-            self._loaders = train or [call for _, call in loaders]
-        return self._loaders
-
-    def _math_alias(self) -> str | None:
-        for local, full in self.ctx.imports.items():
-            if full == "math":
-                return local
-        return None
-
-    def _import_math(self):
-        """An edit adding `import math` above the first import that is not `from __future__`."""
-        ctx = self.ctx
-        body = ctx.module.body
-        anchor = None
-        for stmt in body:
-            if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], (cst.Import, cst.ImportFrom)):
-                small = stmt.body[0]
-                if isinstance(small, cst.ImportFrom) and dotted_name(small.module) == "__future__":
-                    continue
-                anchor = stmt
-                break
-        if anchor is None:
-            for stmt in body:
-                is_doc = isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.Expr) \
-                    and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
-                is_future = isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[0], cst.ImportFrom) \
-                    and dotted_name(stmt.body[0].module) == "__future__"
-                if not (is_doc or is_future):
-                    anchor = stmt
-                    break
-        saved, ctx.stack = ctx.stack, [ctx.module]
-        try:
-            return ctx.insert_before_statement(anchor, "import math")
-        finally:
-            ctx.stack = saved
-
-
-class _Uses(Visitor):
-    """The calls a name is passed to (by last name: `tqdm`, `CosineAnnealingLR`); "?" for any other
-    use that is not a plain read inside a call (returned, stored, indexed...)."""
-
-    def __init__(self, name: str):
-        self.name = name
-        self.calls: list[str] = []
-
-    def visit_Call(self, node: cst.Call) -> None:
-        for arg in node.args:
-            if isinstance(arg.value, cst.Name) and arg.value.value == self.name:
-                func = node.func
-                self.calls.append(func.attr.value if isinstance(func, cst.Attribute) else
-                                  func.value if isinstance(func, cst.Name) else "?")
-
-    def visit_Return(self, node: cst.Return) -> None:
-        if isinstance(node.value, cst.Name) and node.value.value == self.name:
-            self.calls.append("?")
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        if isinstance(node.value, cst.Name) and node.value.value == self.name:
-            self.calls.append("?")  # self.total_steps = total_steps: used elsewhere
+        """The file's training DataLoader calls (by the names around them), else all of them."""
+        loaders = loader_calls(self.ctx)
+        return [call for where, call in loaders if "train" in where.lower()] or [call for _, call in loaders]
 
 
 def _atom(text: str) -> str:
