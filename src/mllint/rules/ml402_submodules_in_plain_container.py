@@ -256,6 +256,9 @@ class SubmodulesInPlainContainer(Rule):
             values = [a.value for a in assignments]
             if not values or any(v is None for v in values):
                 continue
+            if not all(isinstance(a.value, CONTAINERS) or isinstance(a.value, cst.Name) and a.method is not None
+                       for a in assignments):
+                continue  # `_container` gives None for some value: the class's uses are not needed for it
             if uses is None:
                 uses = ctx.memo.get(_class_uses, ctx, node)
                 if uses.registers_otherwise:
