@@ -64,12 +64,14 @@ class TotalStepsRounding(Rule):
 
     # ---- where a total sizes a schedule -------------------------------------------------------
     def visit_Assign(self, node: cst.Assign) -> None:
-        if any(TOTAL_NAME.match(_leaf(t.target) or "") and not self._only_progress(t.target) for t in node.targets):
+        if any(TOTAL_NAME.match(_leaf(t.target) or "") for t in node.targets) and self._might_report(node.value) \
+                and any(TOTAL_NAME.match(_leaf(t.target) or "") and not self._only_progress(t.target)
+                        for t in node.targets):
             self._check(node.value)
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
         if node.value is not None and TOTAL_NAME.match(_leaf(node.target) or "") and \
-                not self._only_progress(node.target):
+                self._might_report(node.value) and not self._only_progress(node.target):
             self._check(node.value)
 
     def visit_Arg(self, node: cst.Arg) -> None:
@@ -79,6 +81,12 @@ class TotalStepsRounding(Rule):
                 for b in self.ctx.bindings(self.ctx.scope()).get(node.value.value, []):
                     if b.kind in ("assign", "annassign") and not TOTAL_NAME.match(node.value.value):
                         self._check(b.value)  # (a total named as such is checked at its assignment)
+
+    def _might_report(self, value: cst.BaseExpression) -> bool:
+        """Could `_check(value)` report? (Its shape test is cheap; `_only_progress` walks the scope.)"""
+        if isinstance(value, cst.Call) and self.ctx.qualified_name(value.func) in ("max", "min"):
+            return any(self._might_report(arg.value) for arg in value.args)
+        return self._shape(value) is not None
 
     def _only_progress(self, target: cst.BaseExpression) -> bool:
         """Is a local total used, and only as a progress-bar or log count (`tqdm(total=...)`)?"""
