@@ -86,6 +86,27 @@ def test_explicit_zero_init_of_a_layer_classs_own_weight():
     assert _rows(src.replace("class M(", "class ZeroLinear(")) == []  # named as zero-initialised
 
 
+@pytest.mark.parametrize("lines, rows", [
+    # forms the candidate pattern reads on CPython's AST (mllint.testing also lints each without it)
+    (("self.mus = nn.Parameter(torch.randn(D, m))", "nn.init.zeros_(tensor=self.mus)"), [8]),
+    (("self.mus = nn.Parameter(torch.randn(D, m))", "nn.init.constant_(self.mus, val=-0.0)"), [8]),
+    (("self.mus = nn.Parameter(torch.randn(D, m))", "self.mus.data.fill_(value=0)"), [8]),
+    (("self.mus = nn.Parameter(torch.randn(D, m))", "nn.init.constant_(self.mus, 0.5)"), []),
+    (("self.mus = nn.Parameter(torch.randn(D, m))", "self.mus.data.fill_(-1)"), []),
+    (("self.register_parameter(name='mus', param=nn.Parameter(torch.zeros(D, m)))",), [7]),
+    (("self.register_parameter(f'mus_{D}', nn.Parameter(torch.zeros(D, m)))",), [7]),
+    (("kw = {}", "self.mus = nn.Parameter(torch.zeros(D, m), **kw)"), [8]),
+    (("self.mus = nn.Parameter(data=torch.full(size=(D, m), fill_value=0.0))",), [7]),
+    (("self.mus = nn.Parameter(torch.full((D, m), 1.0))",), []),
+    (("self.mus = nn.Parameter(torch.zeros(D, m))", "trunc_normal_(self.mus, std=0.02)"), []),
+    (("self.mus = nn.Parameter(torch.zeros(D, m))", "nn.init.normal_(self.mus, std=0.02)"), []),
+    (("self.mus = nn.Parameter(torch.zeros(D, m))", "self.mus[0] = 1.0"), []),
+    (("self.axis = torch.zeros(D, m)", "self.axis.zero_()"), []),
+])
+def test_zero_inits_and_creations_in_other_spellings(lines, rows):
+    assert _rows(_cls(*lines)) == rows
+
+
 def test_zero_init_of_a_row_set_submodule_weight():
     src = _cls("self.codebook = nn.Embedding(D, m)", "nn.init.zeros_(self.codebook.weight)")
     assert _rows(src) == [8]

@@ -6,7 +6,7 @@ import ast
 
 import libcst as cst
 
-from mllint.analysis.classes import dataset_classes, per_sample_reads, self_assignments
+from mllint.analysis.classes import SAMPLE_METHODS, dataset_classes, per_sample_reads, self_assignments
 from mllint.analysis.rng import attribute_reseeds, generator_constructor
 from mllint.engine.candidates import Calls, Nodes
 from mllint.engine.rule import Rule, register
@@ -21,7 +21,10 @@ class DatasetRngSharedAcrossWorkers(Rule):
     code = "ML602"
     name = "dataset-rng-shared-across-workers"
     summary = "A Dataset draws from its own generator object, which every DataLoader worker copies with the same state."
-    candidates = Calls("default_rng", "RandomState", "Random", "Generator") & Nodes(ast.ClassDef)
+    # a generator construction, and a class with its own per-sample method (per_sample_reads starts there)
+    candidates = Calls("default_rng", "RandomState", "Random", "Generator") & Nodes(
+        ast.ClassDef, where=lambda cls: any(type(stmt) in (ast.FunctionDef, ast.AsyncFunctionDef)
+                                            and stmt.name in SAMPLE_METHODS for stmt in cls.body))
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
         if node not in dataset_classes(self.ctx):

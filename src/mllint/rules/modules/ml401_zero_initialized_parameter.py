@@ -26,11 +26,21 @@ def _zero_value(call: ast.Call, position: int) -> bool:
     return not isinstance(value, ast.Constant) or value.value == 0
 
 
+def _init_target(call: ast.Call, target_test) -> bool:
+    """The tensor an `nn.init` call fills (first argument or `tensor=`) passes `target_test`; a
+    starred or `**` argument may be it."""
+    if call.args:
+        return isinstance(call.args[0], ast.Starred) or target_test(call.args[0])
+    for keyword in call.keywords:
+        if keyword.arg is None or keyword.arg == "tensor":
+            return keyword.arg is None or target_test(keyword.value)
+    return False
+
+
 def _zeroes(target_test):
     """Zero inits (`nn.init.zeros_(t)`, `constant_(t, 0)`, `t.zero_()`, `t.fill_(0)`) of a target
     passing `target_test`, on CPython's AST (`constant_(t, 1)` and `fill_(1)` are not)."""
-    return Calls(*leaves(ZERO_INITS), where=lambda call: bool(call.args) and _zero_value(call, 1)
-                 and target_test(call.args[0])) | \
+    return Calls(*leaves(ZERO_INITS), where=lambda call: _zero_value(call, 1) and _init_target(call, target_test)) | \
         Calls("zero_", "fill_", where=lambda call: isinstance(call.func, ast.Attribute) and _zero_value(call, 0)
               and target_test(call.func.value))
 

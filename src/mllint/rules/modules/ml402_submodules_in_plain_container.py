@@ -29,7 +29,7 @@ def _cap_call(node: ast.AST) -> bool:
     return name[:1].isupper()
 
 
-def _ast_holds_module(value: ast.AST | None) -> bool:
+def _ast_holds_module(value: ast.AST | None, _cap_call=_cap_call) -> bool:
     kind = type(value)
     if kind in (ast.List, ast.Tuple, ast.Set):
         return any(_cap_call(e) for e in value.elts)
@@ -40,6 +40,49 @@ def _ast_holds_module(value: ast.AST | None) -> bool:
     if kind is ast.DictComp:
         return _cap_call(value.value)
     return False
+
+
+def _torch_nn_class(name: str) -> bool:
+    return name.startswith("torch.nn.") and name.count(".") == 2 or name.startswith("torch.nn.modules.")
+
+
+def _module_call_test(facts: Facts):
+    """`_cap_call` narrowed to what `_constructs_module` can accept: a capitalised call whose name,
+    through any import of the file, may be a `torch.nn` class, or a bare name that is a class
+    defined in this file (not a Parameter-like class of NOT_MODULES)."""
+    imported: dict[str, set[str]] = {}  # local name -> what any import statement binds it to
+    for node in facts.of_type(ast.Import):
+        for alias in node.names:
+            if alias.asname:
+                imported.setdefault(alias.asname, set()).add(alias.name)
+            else:
+                top = alias.name.split(".")[0]
+                imported.setdefault(top, set()).add(top)
+    for node in facts.of_type(ast.ImportFrom):
+        base = "" if node.level or node.module is None else node.module
+        for alias in node.names:
+            if alias.name != "*":
+                imported.setdefault(alias.asname or alias.name, set()).add(f"{base}.{alias.name}" if base else alias.name)
+    classes = {node.name for node in facts.of_type(ast.ClassDef)}
+
+    def test(node: ast.AST) -> bool:
+        if not _cap_call(node):
+            return False
+        func = node.func
+        parts = []
+        while type(func) is ast.Attribute:
+            parts.append(func.attr)
+            func = func.value
+        if type(func) is not ast.Name or parts and parts[0] in NOT_MODULES or not parts and func.id in NOT_MODULES:
+            return False
+        rest = ".".join(reversed(parts))
+        for head in {func.id} | imported.get(func.id, set()):
+            name = f"{head}.{rest}" if rest else head
+            if _torch_nn_class(name) or ("." not in name and name in classes):
+                return True
+        return False
+
+    return test
 
 
 def _ast_self_attr(target: ast.AST) -> bool:
@@ -66,13 +109,14 @@ def _registered_attrs(facts: Facts) -> set[str]:
 
 class _PlainContainerCandidates(Pattern):
     def __call__(self, facts: Facts) -> bool:
+        _cap_call = _module_call_test(facts)
         filled: set[str] = set()  # local names filled with module constructions
         registered: set[str] | None = None
         for method in FILL_METHODS:
             for call in facts.calls.get(method, ()):
                 func = call.func
                 if type(func) is ast.Attribute and call.args and (
-                        _cap_call(call.args[-1]) or _ast_holds_module(call.args[-1])):
+                        _cap_call(call.args[-1]) or _ast_holds_module(call.args[-1], _cap_call)):
                     if _ast_self_attr(func.value):
                         if registered is None:
                             registered = _registered_attrs(facts)
@@ -91,7 +135,7 @@ class _PlainContainerCandidates(Pattern):
                     if type(target.value) is ast.Name:
                         filled.add(target.value.id)
                 elif _ast_self_attr(target):
-                    if _ast_holds_module(assign.value):
+                    if _ast_holds_module(assign.value, _cap_call):
                         return True
                     if type(assign.value) is ast.Name:
                         names_to_self.add(assign.value.id)
@@ -128,6 +172,9 @@ class SubmodulesInPlainContainer(Rule):
             values = [a.value for a in assignments]
             if not values or any(v is None for v in values):
                 continue
+            if not all(isinstance(a.value, CONTAINERS) or isinstance(a.value, cst.Name) and a.method is not None
+                       for a in assignments):
+                continue  # `_container` gives None for some value: the class's uses are not needed for it
             if uses is None:
                 uses = container_uses(ctx, node)
                 if uses.registers_otherwise:

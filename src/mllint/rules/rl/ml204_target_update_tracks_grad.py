@@ -74,6 +74,26 @@ def _zip_over_parameters(it: ast.AST) -> bool:
     return False
 
 
+def _ast_pair_target(target: ast.AST) -> bool:
+    """`_pair_names(...) is not None` on CPython's AST."""
+    if type(target) not in (ast.Tuple, ast.List) or len(target.elts) != 2:
+        return False
+    for value in target.elts:
+        value = value.value if type(value) is ast.Starred else value
+        if type(value) in (ast.Tuple, ast.List) and value.elts:
+            value = value.elts[-1]
+            value = value.value if type(value) is ast.Starred else value
+        if type(value) is not ast.Name:
+            return False
+    return True
+
+
+def _in_place_call_in(body: list[ast.stmt]) -> bool:
+    """An in-place method call (`tp.mul_(...)`) somewhere in the loop's body (what _InPlaceUpdates looks for)."""
+    return any(type(node) is ast.Call and type(node.func) is ast.Attribute and node.func.attr in IN_PLACE
+               for stmt in body for node in ast.walk(stmt))
+
+
 class _TrackedReads(Visitor):
     """Bare reads of one name (not through `.data`/`.detach()`)."""
 
@@ -120,7 +140,8 @@ class TargetUpdateTracksGrad(Rule):
     name = "target-update-tracks-grad"
     summary = "A Polyak/EMA target update reads the trained parameters with autograd on."
     fix_applicability = Applicability.SAFE
-    candidates = Calls(*IN_PLACE) & Nodes(ast.For, where=lambda loop: _zip_over_parameters(loop.iter))
+    candidates = Calls(*IN_PLACE) & Nodes(ast.For, where=lambda loop: _zip_over_parameters(loop.iter)
+                                          and _ast_pair_target(loop.target) and _in_place_call_in(loop.body))
 
     def visit_For(self, node: cst.For) -> None:
         it = node.iter
