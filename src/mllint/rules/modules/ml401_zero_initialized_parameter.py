@@ -15,6 +15,7 @@ from mllint.analysis.astutil import find_arg
 from mllint.engine.candidates import Calls, Words, callee, leaves
 from mllint.engine.context import dotted_name
 from mllint.engine.rule import Rule, register
+from mllint.rules.modules._ml401_candidates import ZeroParameterCandidates
 from mllint.rules.modules._ml401_fix import EPS_STD, random_creation, random_init
 from mllint.diagnostics import Applicability
 
@@ -81,7 +82,7 @@ class ZeroInitializedParameter(Rule):
     # zeros created inside `nn.Parameter(...)`; a zero init of an attribute the name tests let
     # through, of a table sized by a number of codes, or of a layer given to a helper that is
     # applied to a model or given layers
-    candidates = Calls(*leaves(ZEROS), "new_zeros", inside=Calls(*leaves(PARAMETER))) | _zeroes(maybe_zeroed_target) \
+    candidates = ZeroParameterCandidates() | _zeroes(maybe_zeroed_target) \
         | _zeroes(_table_weight) & Words(row_set_name) \
         | _zeroes(_layer_weight) & (Calls("apply", "named_apply") | Calls(lambda name: True, where=_given_layer))
 

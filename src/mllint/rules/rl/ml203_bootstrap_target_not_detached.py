@@ -13,7 +13,7 @@ from mllint.analysis.classes import enclosing_method
 from mllint.analysis.flow import REGRESSION_LOSSES
 from mllint.analysis.timeline import under_no_grad
 from mllint.analysis.names import leaf_name
-from mllint.engine.candidates import Calls, Nodes, Ops, Words, dotted_leaf
+from mllint.engine.candidates import Calls, Nodes, Words, dotted_leaf
 from mllint.diagnostics import Applicability, Fix
 from mllint.engine.rule import Rule, register
 
@@ -34,6 +34,21 @@ def _discounted_term(expr: ast.AST) -> bool:
         return False
     return _discount_leaf(expr.left) or _discount_leaf(expr.right) or _discounted_term(expr.left) \
         or _discounted_term(expr.right)
+
+
+def _two(args: list[ast.expr]) -> bool:
+    return bool(args) and type(args[0]) is ast.Constant and args[0].value == 2
+
+
+def _squared(node: ast.BinOp) -> bool:
+    """`(q - target) ** 2`: a hand-written squared error (not `x ** 0.5` or `gamma ** n`)."""
+    return type(node.op) is ast.Pow and _two([node.right])
+
+
+def _times_log(node: ast.BinOp) -> bool:
+    """`torch.log(pi_a) * delta`: a log-probability written as a log call, as a product's factor."""
+    return type(node.op) is ast.Mult and any(type(side) is ast.Call and dotted_leaf(side.func) == "log"
+                                             for side in (node.left, node.right))
 
 
 def _discounting(node: ast.AST) -> bool:
@@ -80,8 +95,10 @@ class BootstrapTargetNotDetached(Rule):
     name = "bootstrap-target-not-detached"
     summary = "A TD target or advantage is computed from the trained network with autograd on and not detached."
     fix_applicability = Applicability.UNSAFE
-    candidates = Nodes(ast.BinOp, where=_discounting) & (Words(lambda w: w.lower() in REGRESSION_LOSSES) | Ops(ast.Pow)
-                                                         | Calls("pow", "square") | Words(LOG_PROB) | Calls("log"))
+    candidates = Nodes(ast.BinOp, where=_discounting) & (Words(lambda w: w.lower() in REGRESSION_LOSSES)
+                                                         | Nodes(ast.BinOp, where=_squared) | Calls("square")
+                                                         | Calls("pow", where=lambda call: _two(call.args[:1]))
+                                                         | Words(LOG_PROB) | Nodes(ast.BinOp, where=_times_log))
 
     def _frame(self) -> Frame:
         method, cls = enclosing_method(self.ctx)
