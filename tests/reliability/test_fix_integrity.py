@@ -16,7 +16,7 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from mllint.engine.lint import lint as engine, suppression
+from mllint.engine import lint as engine, suppression
 from mllint.run import runner
 from mllint.run.config import Settings
 from mllint.diagnostics import Edit, Location, line_starts, location_at, split_lines
@@ -121,7 +121,7 @@ def test_a_fix_after_form_feeds_never_lands_in_a_string():
 def test_a_fix_at_a_wrong_position_is_refused_even_when_the_result_parses(tmp_path, monkeypatch):
     """The safety net under the position mapping: with it disabled (positions on LibCST's text, as
     before), ML103's edit lands inside the string literal, still parses, and must not be written."""
-    from mllint.engine.lint import positions
+    from mllint.engine import positions
 
     monkeypatch.setattr(positions, "align", lambda regenerated, source: positions.OffsetMap([0], [0], len(regenerated)))
     path = tmp_path / "x.py"

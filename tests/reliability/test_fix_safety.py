@@ -9,7 +9,7 @@ from pathlib import Path
 import libcst as cst
 import pytest
 
-from mllint.engine.lint import lint as engine
+from mllint.engine import lint as engine
 from mllint.run import runner
 from mllint.run.config import Settings
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mllint.engine.lint import lint as engine
+from mllint.engine import lint as engine
 from mllint.run import runner
 from mllint.frontends.cli import main
 from mllint.analysis.hydra import configs

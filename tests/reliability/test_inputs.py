@@ -123,7 +123,7 @@ def test_very_large_file(tmp_path, monkeypatch):
     so that the files stay small: ~10 KB is analysed in full, ~50 KB checked for syntax only."""
     from click.testing import CliRunner
 
-    from mllint.engine.lint import lint as engine
+    from mllint.engine import lint as engine
     from mllint.frontends.cli import main
 
     monkeypatch.setattr(engine, "MAX_ANALYSED_CHARS", 20_000)

@@ -11,7 +11,7 @@ import libcst as cst
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mllint.engine.lint import lint as engine
+from mllint.engine import lint as engine
 from mllint.run.config import Settings
 
 RULE_DOCS = Path(__file__).resolve().parents[2] / "rules"
