@@ -171,7 +171,9 @@ class ZeroParameterCandidates(Pattern):
         names: set[str] = set()
         conditional: set[int] = set()  # calls under an `if`: the init may sit behind an off-by-default flag
         for branch in facts.nodes.get(ast.If, ()):
-            if id(branch) not in conditional:
+            # a flag is a name or attribute (`if init:`, `if self.init and ...:`); a comparison
+            # (`if self.pos_embed is not None:`) is not one
+            if id(branch) not in conditional and type(branch.test) is not ast.Compare:
                 conditional.update(id(node) for node in ast.walk(branch))
         for leaf in INIT_FUNCTIONS - {"constant_"}:
             for call in facts.calls.get(leaf, ()):
