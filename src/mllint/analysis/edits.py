@@ -86,6 +86,25 @@ def insert_after(ctx: FileContext, stmt: cst.CSTNode, text: str) -> Edit:
     return insert_lines(ctx, end.row, indent + _lines(ctx, text, indent) + "\n")
 
 
+def wrap_in_block(ctx: FileContext, stmt: cst.CSTNode, header: str) -> Edit | None:
+    """Put the compound statement `stmt` (a loop) inside `header:` (`with torch.no_grad()`), one
+    indentation unit deeper. None where re-indenting could change the code: a triple-quoted string
+    or a backslash continuation inside, or a statement that does not start its line."""
+    start, end = ctx.start_end(stmt)
+    lines = [ctx.line_text(row) for row in range(start.row, end.row + 1)]
+    text = "\n".join(lines)
+    if '"""' in text or "\'\'\'" in text or "\\\n" in text:
+        return None
+    indent = lines[0][: start.column - 1]
+    if indent.strip():
+        return None
+    unit, newline = ctx.module.default_indent, ctx.newline
+    body = newline.join((unit + line) if line.strip() else line for line in lines)
+    # whole lines: from the statement's line start to its last line's end
+    return Edit(Location(start.row, 1), Location(end.row, len(lines[-1]) + 1),
+                f"{indent}{header}:{newline}{body}", old=newline.join(lines))
+
+
 def _source_lines(ctx: FileContext, source: str) -> list[str]:
     return split_lines(source, keepends=True)  # rows as positions count them (\n, \r\n, \r only)
 

@@ -19,8 +19,9 @@ import libcst as cst
 
 from mllint.analysis.evaluation import is_eval_call, judged_roots
 from mllint.analysis.timeline import Event, timeline
+from mllint.analysis.edits import wrap_in_block
 from mllint.engine.candidates import Calls, Nodes
-from mllint.diagnostics import Applicability, Edit, Fix, Location
+from mllint.diagnostics import Applicability, Fix
 from mllint.engine.rule import Rule, register
 
 # Lightning runs these under no_grad (and restores train mode itself)
@@ -114,21 +115,7 @@ class EvalWithoutNoGrad(Rule):
 
     def _fix(self, loop: cst.CSTNode) -> Fix | None:
         torch = self._torch()
-        if torch is None:
+        edit = wrap_in_block(self.ctx, loop, f"with {torch}.no_grad()") if torch is not None else None
+        if edit is None:
             return None
-        ctx = self.ctx
-        start, end = ctx.start_end(loop)
-        lines = [ctx.line_text(row) for row in range(start.row, end.row + 1)]
-        text = "\n".join(lines)
-        if '"""' in text or "'''" in text or "\\\n" in text:
-            return None  # re-indenting would change a string or a continuation
-        indent = lines[0][: start.column - 1]
-        if indent.strip():
-            return None  # the loop does not start its line
-        unit = ctx.module.default_indent
-        newline = ctx.newline
-        body = newline.join((unit + line) if line.strip() else line for line in lines)
-        new = f"{indent}with {torch}.no_grad():{newline}{body}"
-        return Fix(Applicability.UNSAFE, f"Wrap the evaluation loop in `with {torch}.no_grad():`",
-                   (Edit(Location(start.row, 1), Location(end.row, len(lines[-1]) + 1), new,
-                         old=newline.join(lines)),))
+        return Fix(Applicability.UNSAFE, f"Wrap the evaluation loop in `with {torch}.no_grad():`", (edit,))

@@ -7,9 +7,10 @@ import ast
 import libcst as cst
 
 from mllint.analysis.timeline import under_no_grad
+from mllint.analysis.edits import wrap_in_block
 from mllint.engine.candidates import Calls, Nodes, callee
 from mllint.engine.context import Visitor, dotted_name
-from mllint.diagnostics import Applicability, Edit, Fix, Location
+from mllint.diagnostics import Applicability, Fix
 from mllint.engine.rule import Rule, register
 from mllint.engine.traversal import walk
 
@@ -168,22 +169,7 @@ class TargetUpdateTracksGrad(Rule):
 
     def _fix(self, loop: cst.For) -> Fix | None:
         torch = self._torch()
-        if torch is None:
+        edit = wrap_in_block(self.ctx, loop, f"with {torch}.no_grad()") if torch is not None else None
+        if edit is None:
             return None
-        start, end = self.ctx.start_end(loop)
-        lines = [self.ctx.line_text(row) for row in range(start.row, end.row + 1)]
-        text = "\n".join(lines)
-        if '"""' in text or "'''" in text or "\\\n" in text:
-            return None  # re-indenting would change a string or a continuation
-        indent = lines[0][: start.column - 1]
-        if indent.strip():
-            return None  # the loop does not start its line
-        unit = self.ctx.module.default_indent
-        newline = self.ctx.newline
-        body = newline.join((unit + line) if line.strip() else line for line in lines)
-        # the edit covers whole lines: from the loop's line start to its last line's end
-        edit_start = Location(start.row, 1)
-        edit_end = Location(end.row, len(lines[-1]) + 1)
-        new = f"{indent}with {torch}.no_grad():{newline}{body}"
-        return Fix(Applicability.SAFE, f"Wrap the update loop in `with {torch}.no_grad():`",
-                   (Edit(edit_start, edit_end, new, old=newline.join(lines)),))
+        return Fix(Applicability.SAFE, f"Wrap the update loop in `with {torch}.no_grad():`", (edit,))
