@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from mllint.frontends.cli import main
 from mllint.engine.lint import kind_of
 from mllint.formats.notebook import join, locate_cells, mask, rewrite, split, unmask
-from mllint.run.runner import Task, _rules_for
+from mllint.run.runner import Task, rules_for
 from mllint.testing import _settings
 
 from .notebooks import CELLS, FIXED_CELL_5, notebook_text
@@ -258,7 +258,7 @@ def test_lint_notebook_api_maps_fix_edits_into_cells():
     from mllint.engine.api import lint_source
 
     settings = _settings("ML101", None, False, None, None)
-    rules = _rules_for(Task(Path("train.ipynb"), "train.ipynb", settings))
+    rules = rules_for(Task(Path("train.ipynb"), "train.ipynb", settings))
     result = lint_source(notebook_text(), "train.ipynb", "notebook", rules, project=settings)
     [d] = result.diagnostics
     assert d.cell == 5

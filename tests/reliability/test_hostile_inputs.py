@@ -225,7 +225,7 @@ def test_notebook_cells_from_an_editor_that_python_cannot_parse_are_ml000():
     from mllint.formats.notebook import CellSpan
 
     cells = [CellSpan(0, "code", "x = " + "[" * 100_000 + "]" * 100_000 + "\n"), CellSpan(1, "code", BAD.decode())]
-    linted = lint_cells(cells, "nb.ipynb", runner._rules_for(runner.Task(Path("nb.ipynb"), "nb.ipynb", _settings())))
+    linted = lint_cells(cells, "nb.ipynb", runner.rules_for(runner.Task(Path("nb.ipynb"), "nb.ipynb", _settings())))
     assert [(d.code, d.cell) for d in linted.broken] == [("ML000", 1)]
     assert [d.code for d in linted.result.diagnostics] == ["ML101"]
 
@@ -253,8 +253,8 @@ def test_memory_error_is_a_warning_never_a_false_syntax_error(monkeypatch):
     def out_of_memory(*args, **kwargs):
         raise MemoryError
 
-    monkeypatch.setattr(engine, "_compile_check", out_of_memory)
-    result = engine.lint_text(BAD.decode(), "m.py", "python", runner._rules_for(
+    monkeypatch.setattr(engine, "compile_check", out_of_memory)
+    result = engine.lint_text(BAD.decode(), "m.py", "python", runner.rules_for(
         runner.Task(Path("m.py"), "m.py", _settings())))
     assert result.diagnostics == [] and result.errors == []
     assert result.warnings == ["m.py: too large to check: ran out of memory; not linted"]

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from mllint.diagnostics import Diagnostic
-from mllint.engine.lint import FileResult, _compile_check, _syntax_diagnostic, lint_text
+from mllint.engine.lint import FileResult, compile_check, syntax_diagnostic, lint_text
 
 if TYPE_CHECKING:
     from mllint.formats.notebook import CellSpan, Joined
@@ -44,7 +44,7 @@ def _lint_notebook(source: str, path: str, rules, project, fix: bool, unsafe: bo
     try:
         cells = notebook.read(source)
     except notebook.NotebookError as exc:
-        return FileResult(path, diagnostics=[_syntax_diagnostic(path, str(exc), exc.row, exc.column)], source=source)
+        return FileResult(path, diagnostics=[syntax_diagnostic(path, str(exc), exc.row, exc.column)], source=source)
     linted = lint_cells(cells, path, rules, project=project, fix=fix, unsafe=unsafe, prescreen=prescreen)
     joined, result = linted.joined, linted.result
     out = FileResult(path, diagnostics=linted.diagnostics,
@@ -96,7 +96,7 @@ def lint_cells(cells: list[CellSpan], path: str, rules, project=None, fix: bool 
     broken: list[Diagnostic] = []
     for cell in cells:
         if cell.cell_type == "code":
-            _, problem = _compile_check(notebook.mask(cell.source, "mllint", []), path)
+            _, problem = compile_check(notebook.mask(cell.source, "mllint", []), path)
             if problem is not None:
                 problem.cell = cell.index + 1
                 broken.append(problem)

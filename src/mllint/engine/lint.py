@@ -162,7 +162,7 @@ def has_evidence(source: str, rule_cls: type[Rule], kind: str = "python", prescr
                for token in evidence)
 
 
-def _syntax_diagnostic(path: str, message: str, line: int, col: int) -> Diagnostic:
+def syntax_diagnostic(path: str, message: str, line: int, col: int) -> Diagnostic:
     loc = Location(max(line, 1), max(col, 1))
     return Diagnostic(code=SYNTAX_ERROR[0], name=SYNTAX_ERROR[1], message=message, path=path, start=loc, end=loc,
                       noqa_row=None)
@@ -225,7 +225,7 @@ def _check_file(source, path, kind, rules, project, errors, on_error, enabled, w
 
 
 def _check_parse_visit(source, path, kind, rules, project, errors, on_error, enabled, prescreen, warnings):
-    tree, problem = _compile_check(source, path)
+    tree, problem = compile_check(source, path)
     if problem is not None:
         return [problem], errors
     if prescreen and rules and tree is not None:  # no tree: newer syntax, every rule runs
@@ -241,7 +241,7 @@ def _check_parse_visit(source, path, kind, rules, project, errors, on_error, ena
         sys.setrecursionlimit(previous)
 
 
-def _compile_check(source: str, path: str) -> tuple[ast.Module | None, Diagnostic | None]:
+def compile_check(source: str, path: str) -> tuple[ast.Module | None, Diagnostic | None]:
     """CPython's AST of the file, built at the interpreter's normal recursion limit: what Python's
     own parser accepts. (Errors only its bytecode compiler finds, such as `return` outside a
     function, are left to other tools: compiling would cost a tenth of the run.)
@@ -257,12 +257,12 @@ def _compile_check(source: str, path: str) -> tuple[ast.Module | None, Diagnosti
     except SyntaxError as exc:
         if "too many" not in str(exc.msg) and _newer_python_syntax(source):
             return None, None
-        return None, _syntax_diagnostic(path, f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1)
+        return None, syntax_diagnostic(path, f"SyntaxError: {exc.msg}", exc.lineno or 1, exc.offset or 1)
     except (ValueError, RecursionError) as exc:
         # ValueError: NUL bytes; RecursionError: nesting Python itself cannot parse (a MemoryError
         # says nothing about the syntax: lint_text makes it a warning)
         reason = "nesting too deep for Python to compile" if isinstance(exc, RecursionError) else str(exc)
-        return None, _syntax_diagnostic(path, f"SyntaxError: {reason}", 1, 1)
+        return None, syntax_diagnostic(path, f"SyntaxError: {reason}", 1, 1)
     return tree, None
 
 
@@ -310,11 +310,11 @@ def _syntax_in_pieces(source: str, path: str) -> tuple[Diagnostic | None, str | 
                     if ("too many" not in where[2] and len(piece) <= MAX_SYNTAX_CHUNK_CHARS // 4
                             and _newer_python_syntax(piece)):
                         break  # valid for a newer Python (LibCST's grammar): bounded by the piece's size
-                    return _syntax_diagnostic(path, f"SyntaxError: {where[2]}", where[0], where[1]), None
+                    return syntax_diagnostic(path, f"SyntaxError: {where[2]}", where[0], where[1]), None
                 seen = None if early else where
             except (ValueError, RecursionError) as exc:  # NUL bytes; nesting Python cannot parse
                 reason = "nesting too deep for Python to compile" if isinstance(exc, RecursionError) else str(exc)
-                return _syntax_diagnostic(path, f"SyntaxError: {reason}", row, 1), None
+                return syntax_diagnostic(path, f"SyntaxError: {reason}", row, 1), None
             except MemoryError:
                 return None, f"{path}: too large to check: ran out of memory checking its syntax"
             end = piece_end(end + SYNTAX_CHUNK_CHARS)
@@ -388,11 +388,11 @@ def _parse_and_visit(source, path, kind, rules, project, errors, on_error, enabl
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as exc:
         msg = str(exc.message).splitlines()[0] if exc.message else "invalid syntax"
-        return [_syntax_diagnostic(path, f"SyntaxError: {msg}", exc.raw_line, exc.raw_column + 1)], errors
+        return [syntax_diagnostic(path, f"SyntaxError: {msg}", exc.raw_line, exc.raw_column + 1)], errors
     except MemoryError:
         raise  # not a syntax error: lint_text makes it a warning
     except Exception as exc:  # the parser must never take the run down
-        return [_syntax_diagnostic(path, f"could not parse: {type(exc).__name__}: {exc}", 1, 1)], errors
+        return [syntax_diagnostic(path, f"could not parse: {type(exc).__name__}: {exc}", 1, 1)], errors
     ctx = FileContext(path, source, kind="python", module=module, project=project)
     instances = [cls(ctx, opts) for cls, opts in rules]
     dispatcher = Dispatcher(ctx, instances, on_error)

@@ -28,7 +28,7 @@ from mllint.frontends.output import (format_github, format_json, format_junit, f
                                      format_statistics, format_summary, format_text, statistics_json)
 from mllint.run import cache, replay
 from mllint.run.config import ConfigError, ConfigResolver, SelectionLayer, check_selector
-from mllint.run.runner import Task, _git_ignored_file, _rules_for, discover, run_iter
+from mllint.run.runner import Task, _git_ignored_file, rules_for, discover, run_iter
 
 FORMATS = ["text", "json", "github", "sarif", "junit"]
 
@@ -300,7 +300,7 @@ def _check_stdin(name, resolver, fix, unsafe, diff, fmt, exit_zero, quiet, force
             sys.stdout.flush()
         return 0
     task = Task(path, name, settings)
-    result = lint_source(src.text, name, kind, _rules_for(task), project=settings, fix=fix or diff, unsafe=unsafe)
+    result = lint_source(src.text, name, kind, rules_for(task), project=settings, fix=fix or diff, unsafe=unsafe)
     for err in result.errors:
         click.echo(printable(f"mllint: error: {err}"), err=True)
     if diff:

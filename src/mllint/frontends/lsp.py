@@ -36,7 +36,7 @@ from mllint.engine.lint import FileResult, check_fix, kind_of
 from mllint.frontends.docs import doc_url
 from mllint.frontends.output import ERROR, severity
 from mllint.run.config import ConfigError, ConfigResolver
-from mllint.run.runner import Task, _rules_for
+from mllint.run.runner import Task, rules_for
 
 if TYPE_CHECKING:
     from mllint.formats.notebook import Joined
@@ -106,7 +106,7 @@ class MllintServer(LanguageServer):
         settings = self.settings(path)
         if settings is None:
             return None
-        result = lint_source(doc.source, str(path), kind, _rules_for(Task(path, str(path), settings)),
+        result = lint_source(doc.source, str(path), kind, rules_for(Task(path, str(path), settings)),
                            project=settings, fix=fix, unsafe=unsafe)
         self.log(result)
         return result
@@ -129,7 +129,7 @@ class MllintServer(LanguageServer):
             python = cell.kind == T.NotebookCellKind.Code and (doc.language_id or "python") == "python"
             cells.append(CellSpan(index, "code" if python else "markdown", doc.source))
             uris.append(cell.document)
-        linted = lint_cells(cells, str(path), _rules_for(Task(path, str(path), settings)), project=settings, fix=fix)
+        linted = lint_cells(cells, str(path), rules_for(Task(path, str(path), settings)), project=settings, fix=fix)
         self.log(linted.result)
         return NotebookLint(uris, linted.joined, linted.result, linted.diagnostics if not fix else [])
 

@@ -38,7 +38,7 @@ def _infos_for(task: Task):
             if not any(info.code.startswith(sel) or sel == "ALL" for sel in ignored)]
 
 
-def _rules_for(task: Task):
+def rules_for(task: Task):
     """(rule class, options) for linting this file: imports the rules."""
     classes = all_rules()
     return [(classes[info.code], task.settings.options_for(info)) for info in _infos_for(task)]
@@ -271,9 +271,9 @@ def process(task: Task) -> FileResult:
         src = decode(data, kind)
     except (UnicodeDecodeError, SyntaxError, LookupError) as exc:
         reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
-        from mllint.engine.lint import _syntax_diagnostic
+        from mllint.engine.lint import syntax_diagnostic
 
-        return FileResult(task.display, diagnostics=[_syntax_diagnostic(task.display, f"cannot decode file: {reason}", 1, 1)],
+        return FileResult(task.display, diagnostics=[syntax_diagnostic(task.display, f"cannot decode file: {reason}", 1, 1)],
                           state=state)
     # Cross-file rules note each file and directory they read, with its state when read (an edit
     # made meanwhile makes the next run lint again); the result is cached against exactly these.
@@ -281,11 +281,11 @@ def process(task: Task) -> FileResult:
     recorder = reads.Reads() if state is not None and _reads_other_files(src.text, _infos_for(task), kind) else None
     if recorder is not None:
         with recorder:
-            result = lint_source(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
+            result = lint_source(src.text, task.display, kind, rules_for(task), project=task.settings, fix=task.fix,
                                unsafe=task.unsafe)
         read = recorder.to_json()
     else:
-        result = lint_source(src.text, task.display, kind, _rules_for(task), project=task.settings, fix=task.fix,
+        result = lint_source(src.text, task.display, kind, rules_for(task), project=task.settings, fix=task.fix,
                            unsafe=task.unsafe)
     result.state, result.reads = state, read
     if len(data) >= _LARGE_FILE_BYTES:
@@ -303,7 +303,7 @@ def process(task: Task) -> FileResult:
             result.new_source = None
             result.fixed = result.noqa_added = 0
             # what is reported must be the findings of the file as it stays, not of the fixed text
-            result.diagnostics = lint_source(src.text, task.display, kind, _rules_for(task), project=task.settings,
+            result.diagnostics = lint_source(src.text, task.display, kind, rules_for(task), project=task.settings,
                                            fix=False).diagnostics
     return result
 
