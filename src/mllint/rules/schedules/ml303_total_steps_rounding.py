@@ -46,6 +46,21 @@ def factors(expr: cst.BaseExpression, sign: int = 1, out=None) -> list[tuple[int
     return out
 
 
+def _loader_bindings(ctx, scope: cst.CSTNode) -> list[tuple[str, object]]:
+    """The loaders a scope binds, once per scope (not per total: a file with many totals stays
+    linear): (name, None) for a parameter, (name, start position) for `DataLoader(...)` or
+    `train_loader = build_loader(...)`."""
+    out: list[tuple[str, object]] = []
+    for name, binds in ctx.bindings(scope).items():
+        for b in binds:
+            if b.kind == "param" and LOADER_NAME.match(name):
+                out.append((name, None))
+            elif b.kind in ("assign", "annassign") and isinstance(b.value, cst.Call) and (
+                    ctx.qualified_name(b.value.func) in LOADER_CALLS or LOADER_NAME.match(name)):
+                out.append((name, ctx.start_end(b.node)[0]))
+    return out
+
+
 @register
 class TotalStepsRounding(Rule):
     code = "ML303"
@@ -166,14 +181,9 @@ class TotalStepsRounding(Rule):
         here = ctx.start_end(value)[0]
         scopes = [n for n in ctx.ancestors() if isinstance(n, cst.FunctionDef)] + [ctx.module]
         for scope in scopes:
-            for name, binds in ctx.bindings(scope).items():
-                for b in binds:
-                    if b.kind == "param" and LOADER_NAME.match(name):
-                        found.append(name)
-                    elif b.kind in ("assign", "annassign") and isinstance(b.value, cst.Call) and (
-                            ctx.qualified_name(b.value.func) in LOADER_CALLS or LOADER_NAME.match(name)) and \
-                            (scope is not scopes[0] or ctx.start_end(b.node)[0] < here):
-                        found.append(name)  # DataLoader(...), or train_loader = build_loader(...)
+            for name, start in ctx.memo.get(_loader_bindings, ctx, scope):
+                if start is None or scope is not scopes[0] or start < here:
+                    found.append(name)
             if found:
                 break
         found = list(dict.fromkeys(found))
