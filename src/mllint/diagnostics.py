@@ -108,3 +108,16 @@ def location_at(starts: list[int], offset: int) -> Location:
     """The 1-based Location of a character offset, given the text's line_starts()."""
     row = bisect.bisect_right(starts, offset) - 1
     return Location(row + 1, offset - starts[row] + 1)
+
+
+def changed_span(old: str, new: str) -> tuple[int, int, int]:
+    """The one span where `new` differs from `old`: (start, end in old, end in new), after the
+    longest common prefix and the longest common suffix that does not overlap it."""
+    start = 0
+    limit = min(len(old), len(new))
+    while start < limit and old[start] == new[start]:
+        start += 1
+    tail = 0
+    while tail < limit - start and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    return start, len(old) - tail, len(new) - tail

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from json.decoder import scanstring
 
-from mllint.diagnostics import Diagnostic, Edit, Fix, Location, line_starts, location_at, split_lines
+from mllint.diagnostics import Diagnostic, Edit, Fix, Location, changed_span, line_starts, location_at, split_lines
 
 # Cell magics whose body is Python: only their first line is masked.
 PYTHON_BODY_CELL_MAGICS = {"time", "timeit", "capture", "prun", "debug", "memit", "pixie_debugger"}
@@ -586,15 +586,8 @@ def file_replacement(path: str, edits) -> tuple[tuple[int, int, int, int], str] 
             source = source[:start] + content + source[end:]
         new_sources[number - 1] = source[:-1] if ended and source.endswith("\n") else source
     new_text = rewrite(text, cells, new_sources)
-    prefix = 0
-    limit = min(len(text), len(new_text))
-    while prefix < limit and text[prefix] == new_text[prefix]:
-        prefix += 1
-    suffix = 0
-    while suffix < limit - prefix and text[-1 - suffix] == new_text[-1 - suffix]:
-        suffix += 1
-    return ((*_row_col(text, prefix), *_row_col(text, len(text) - suffix)),
-            new_text[prefix:len(new_text) - suffix])
+    start, old_end, new_end = changed_span(text, new_text)
+    return (*_row_col(text, start), *_row_col(text, old_end)), new_text[start:new_end]
 
 
 def file_location(path: str, cell: int, row: int, column: int) -> tuple[int, int] | None:

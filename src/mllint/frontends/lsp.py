@@ -30,7 +30,7 @@ from pygls.lsp.server import LanguageServer
 from pygls.workspace.text_document import TextDocument
 
 from mllint import __version__
-from mllint.diagnostics import Applicability, Diagnostic, Fix, split_lines
+from mllint.diagnostics import Applicability, Diagnostic, Fix, changed_span, split_lines
 from mllint.engine.api import lint_source
 from mllint.engine.lint import FileResult, check_fix, kind_of
 from mllint.frontends.docs import doc_url
@@ -163,16 +163,10 @@ class MllintServer(LanguageServer):
         rest of the cell (and the cursor in it) is left alone."""
         doc = self.workspace.get_text_document(uri)
         old = doc.source
-        start = 0
-        limit = min(len(old), len(new_text))
-        while start < limit and old[start] == new_text[start]:
-            start += 1
-        tail = 0
-        while tail < limit - start and old[-1 - tail] == new_text[-1 - tail]:
-            tail += 1
+        start, old_end, new_end = changed_span(old, new_text)
         return T.TextEdit(range=T.Range(start=self.offset_position(uri, start),
-                                        end=self.offset_position(uri, len(old) - tail)),
-                          new_text=new_text[start:len(new_text) - tail])
+                                        end=self.offset_position(uri, old_end)),
+                          new_text=new_text[start:new_end])
 
     def offset_position(self, uri: str, offset: int) -> T.Position:
         doc = self.workspace.get_text_document(uri)
