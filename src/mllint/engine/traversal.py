@@ -82,13 +82,55 @@ class WorkCounter:
 WORK = WorkCounter()
 
 
+# per visitor class: node type -> (visit hook or None, leave hook or None, child fields)
+_WALK_PLANS: dict[type, dict[type, tuple[Callable | None, Callable | None, tuple[str, ...] | None]]] = {}
+
+
+def _walk_plan(visitor_type: type, node_type: type) -> tuple[Callable | None, Callable | None, tuple[str, ...] | None]:
+    """The hooks `on_visit` / `on_leave` would call for this node type, looked up once per
+    (visitor class, node type) instead of by name for every node. A visitor that overrides
+    `on_visit` or `on_leave` gets that override, called for every node."""
+    name = node_type.__name__
+    if visitor_type.on_visit is not cst.CSTVisitor.on_visit:
+        visit = visitor_type.on_visit
+    else:
+        visit = getattr(visitor_type, f"visit_{name}", None)
+    if visitor_type.on_leave is not cst.CSTVisitor.on_leave:
+        leave = visitor_type.on_leave
+    else:
+        leave = getattr(visitor_type, f"leave_{name}", None)
+    plan = (visit, leave, child_fields(node_type))
+    _WALK_PLANS.setdefault(visitor_type, {})[node_type] = plan
+    return plan
+
+
 def walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
-    """`node.visit(visitor)` for a visitor that only reads."""
-    WORK.units += 1
-    if visitor.on_visit(node) is not False:
-        for child in children(node):
-            walk(child, visitor)
-    visitor.on_leave(node)
+    """`node.visit(visitor)` for a visitor that only reads: the same hooks in the same order
+    (`visit_<Node>` returning False skips the children)."""
+    visitor_type = type(visitor)
+    plans = _WALK_PLANS.setdefault(visitor_type, {})
+    work = WORK
+
+    def go(node: cst.CSTNode) -> None:
+        work.units += 1
+        plan = plans.get(type(node)) or _walk_plan(visitor_type, type(node))
+        visit, leave, fields = plan
+        if visit is None or visit(visitor, node) is not False:
+            if fields is None:
+                for child in node.children:
+                    go(child)
+            else:
+                for field_name in fields:
+                    child = getattr(node, field_name)
+                    if isinstance(child, cst.CSTNode):
+                        go(child)
+                    elif isinstance(child, (tuple, list)):
+                        for item in child:
+                            go(item)
+        if leave is not None:
+            leave(visitor, node)
+
+    go(node)
 
 
 class Dispatcher:
