@@ -7,7 +7,6 @@ Standard library only, and none of its heavier modules: a replayed run imports t
 from __future__ import annotations
 
 import os
-import sys
 
 try:  # what hashlib.blake2b is, without loading OpenSSL (a tenth of a warm run) for hashlib's sake
     from _blake2 import blake2b

@@ -209,7 +209,6 @@ def _walk(frame: Frame, expr: cst.BaseExpression, discounted: bool, steps: list[
     if steps[0] > MAX_DEPTH * 8 or (id(expr), discounted) in seen:
         return
     seen.add((id(expr), discounted))
-    ctx = frame.ctx
     if isinstance(expr, cst.Name):
         if DISCOUNT.search(expr.value) or expr.value in ("None", "True", "False"):
             return

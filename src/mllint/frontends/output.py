@@ -280,7 +280,6 @@ def format_sarif(diags: list[Diagnostic], *, unsafe: bool = False) -> str:
     """SARIF 2.1.0: every rule's metadata, one result per diagnostic, with its fix as replacements
     in the file as stored (for a notebook: one replacement in the .ipynb's JSON text, which writes
     the changed cells' sources as `--fix` does)."""
-    from pathlib import Path
 
     from mllint import __version__
     from mllint.run.rules import all_rules

@@ -8,7 +8,6 @@ points cannot be read statically. Results are cached per process, keyed by path 
 from __future__ import annotations
 
 import ast
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any

@@ -10,7 +10,7 @@ from mllint.analysis.activations import SOFTMAX, Activation, activation
 from mllint.analysis.bindings import Frame
 from mllint.analysis.classes import enclosing_method
 from mllint.analysis.losses import CROSS_ENTROPY, LOSS_FUNCTIONS, NLL, LossCall, loss_call
-from mllint.engine.candidates import Calls, leaves
+from mllint.engine.candidates import Calls
 from mllint.diagnostics import Applicability, Fix
 from mllint.engine.rule import Rule, register
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import ast
 import re
 
-from mllint.analysis.parameters import INIT_FUNCTIONS, PARAMETER, SAME_VALUE_METHODS, ZEROS, row_set_name, zero_start_name
-from mllint.engine.candidates import Facts, Pattern, callee, dotted_leaf, leaves
+from mllint.analysis.parameters import (
+    APPLY_NAMES, HIDDEN_TOKENS, INIT_FUNCTIONS, LAST_LAYER_WORDS, LAYER_TYPES, LOOKUP_TOKENS, PARAMETER,
+    SAME_VALUE_METHODS, ZEROS, maybe_zeroed_target, row_set_name, tokens, zero_start_name)
+from mllint.engine.candidates import Calls, Facts, Pattern, Words, callee, dotted_leaf, leaves
 
 
 def _ast_number(expr: ast.expr | None) -> float | None:
@@ -192,3 +194,165 @@ class ZeroParameterCandidates(Pattern):
                 if type(target) is ast.Subscript or (type(target) is ast.Attribute and target.attr in ("data", "_data")):
                     names |= _ast_chain_names(target)
         return names
+
+
+# ---- zero inits: nn.init.zeros_(t), constant_(t, 0), t.zero_(), t.fill_(0) ---------------------------
+def _zero_fill(call: ast.Call, position: int, keyword: str | None = None) -> bool:
+    """The fill value at `position` (or `keyword=`; any keyword when None, as the rule reads
+    `fill_`'s first argument) is a literal zero, as the rule requires, or hidden behind `*`/`**`."""
+    if any(type(a) is ast.Starred for a in call.args) or any(k.arg is None for k in call.keywords):
+        return True
+    value = call.args[position] if len(call.args) > position else \
+        next((k.value for k in call.keywords if keyword is None or k.arg == keyword), None)
+    return _ast_number(value) == 0
+
+
+def _init_target(call: ast.Call) -> ast.expr | None:
+    """The tensor an `nn.init` call fills (first argument or `tensor=`); a `*`/`**` argument: None."""
+    if call.args:
+        return None if type(call.args[0]) is ast.Starred else call.args[0]
+    return next((k.value for k in call.keywords if k.arg == "tensor"), None)
+
+
+def zero_inits(facts: Facts) -> list[tuple[ast.Call, ast.expr | None]]:
+    """(call, what it zeroes) for the file's zero inits; None for a target hidden behind `*`."""
+    out = [(call, _init_target(call)) for call in facts.calls.get("zeros_", ())]
+    out += [(call, _init_target(call)) for call in facts.calls.get("constant_", ()) if _zero_fill(call, 1, "val")]
+    for leaf, position in (("zero_", None), ("fill_", 0)):
+        for call in facts.calls.get(leaf, ()):
+            if type(call.func) is ast.Attribute and (position is None or _zero_fill(call, position)):
+                out.append((call, call.func.value))
+    return out
+
+
+def _strip_data(target: ast.expr) -> ast.expr:
+    while type(target) is ast.Attribute and target.attr in ("data", "_data"):
+        target = target.value
+    return target
+
+
+def _parameter_attributes(facts: Facts) -> set[str]:
+    """Names given `nn.Parameter(...)` directly (`self.mus = nn.Parameter(...)`): the only
+    creations the rule looks up for a zeroed `self.<attr>`."""
+    calls = {id(c) for leaf in leaves(PARAMETER) for c in facts.calls.get(leaf, ())}
+    out = set()
+    for node in facts.of_type(ast.Assign, ast.AnnAssign):
+        if id(node.value) in calls:
+            for target in (node.targets if type(node) is ast.Assign else [node.target]):
+                if type(target) is ast.Attribute:
+                    out.add(target.attr)
+    return out
+
+
+class ZeroedAttributeCandidates(Pattern):
+    """A zero init of an attribute the rule's name tests let through that the file creates as an
+    `nn.Parameter`, or of the weight of a table named as a row set (`self.codebook.weight`)."""
+
+    def __call__(self, facts: Facts) -> bool:
+        created = None
+        for _, target in zero_inits(facts):
+            if target is None:
+                return True
+            if not maybe_zeroed_target(target):
+                continue
+            inner = _strip_data(target)
+            if inner.attr == "weight" and not (type(inner.value) is ast.Name and inner.value.id == "self"):
+                return True  # a table's weight: the rule looks for the table's creation
+            if created is None:
+                created = _parameter_attributes(facts)
+            if inner.attr in created:
+                return True
+        return False
+
+
+def _table_weight(target: ast.expr | None) -> bool:
+    """`self.embed.weight`: a lookup table, a codebook when its size counts codes."""
+    target = _strip_data(target) if target is not None else None
+    return target is None or type(target) is ast.Attribute and target.attr == "weight" and \
+        type(target.value) is ast.Attribute and bool(tokens(target.value.attr) & LOOKUP_TOKENS)
+
+
+class TableZeroingCandidates(Pattern):
+    def __call__(self, facts: Facts) -> bool:
+        return any(_table_weight(target) for _, target in zero_inits(facts))
+
+
+def _given_layer(call: ast.Call) -> bool:
+    """`init(nn.Linear(...))`, `init(self.fc1)`, `init(self.hidden)`: a call given a layer that may be hidden."""
+    return any(type(a) is ast.Call and callee(a) in LAYER_TYPES or type(a) is ast.Attribute
+               and type(a.value) is ast.Name and a.value.id == "self"
+               and (a.attr[-1:].isdigit() or bool(tokens(a.attr) & HIDDEN_TOKENS)) for a in call.args)
+
+
+def _layer_types(expr: ast.expr) -> bool:
+    elements = expr.elts if type(expr) is ast.Tuple else [expr]
+    return all(dotted_leaf(e) in LAYER_TYPES for e in elements)
+
+
+class HelperZeroingCandidates(Pattern):
+    """`zeros_(layer.weight)` in a helper given `layer`, reached the way the rule's helper index
+    (`analysis.parameters.zeroing_helpers`) takes it: not in a function named for output layers
+    or for zeroing, and under no `if` other than `isinstance(layer, nn.Linear)` (a guard naming a
+    head or last layer says which layers are zeroed)."""
+
+    def __call__(self, facts: Facts) -> bool:
+        zeroing = {id(call): target for call, target in zero_inits(facts)}
+        if not zeroing:
+            return False
+        for function in facts.of_type(ast.FunctionDef, ast.AsyncFunctionDef):
+            if LAST_LAYER_WORDS.search(function.name) or "zero" in tokens(function.name):
+                continue
+            params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)} - {"self", "cls"}
+            if params and self._zeroes_plainly(function.body, params, zeroing, []):
+                return True
+        return False
+
+    def _zeroes_plainly(self, body: list, params: set[str], zeroing: dict, guards: list[ast.If]) -> bool:
+        for stmt in body:
+            if type(stmt) in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
+                continue  # another helper: looked at on its own
+            if type(stmt) is ast.If:
+                inside = [*guards, stmt]
+                if self._expression_zeroes(stmt.test, params, zeroing, guards) or any(
+                        self._zeroes_plainly(branch, params, zeroing, inside) for branch in (stmt.body, stmt.orelse)):
+                    return True
+                continue
+            nested = [getattr(stmt, f) for f in ("body", "orelse", "finalbody") if type(getattr(stmt, f, None)) is list]
+            nested += [h.body for h in getattr(stmt, "handlers", ())]
+            nested += [case.body for case in getattr(stmt, "cases", ())]
+            if nested:
+                if any(self._zeroes_plainly(b, params, zeroing, guards) for b in nested):
+                    return True
+                heads = [v for f, v in ast.iter_fields(stmt) if f not in ("body", "orelse", "finalbody", "handlers", "cases")]
+                if any(isinstance(h, ast.AST) and self._expression_zeroes(h, params, zeroing, guards) for h in heads):
+                    return True
+            elif self._expression_zeroes(stmt, params, zeroing, guards):
+                return True
+        return False
+
+    @staticmethod
+    def _expression_zeroes(node: ast.AST, params: set[str], zeroing: dict, guards: list[ast.If]) -> bool:
+        for inner in ast.walk(node):
+            if id(inner) not in zeroing:
+                continue
+            target = zeroing[id(inner)]
+            if target is None:
+                return True
+            target = _strip_data(target)
+            if not (type(target) is ast.Attribute and target.attr == "weight" and type(target.value) is ast.Name
+                    and target.value.id in params):
+                continue
+            layer = target.value.id
+            if all(not LAST_LAYER_WORDS.search(ast.unparse(g.test)) and type(g.test) is ast.Call
+                   and dotted_leaf(g.test.func) == "isinstance" and len(g.test.args) == 2
+                   and dotted_leaf(g.test.args[0]) == layer and type(g.test.args[0]) is ast.Name
+                   and _layer_types(g.test.args[1]) for g in guards):
+                return True
+        return False
+
+
+# A zero init the rule may report: of a parameter, of a row-set table, or inside a helper that is
+# applied to a model or given layers.
+ZERO_INIT_CANDIDATES = ZeroedAttributeCandidates() \
+    | TableZeroingCandidates() & Words(row_set_name) \
+    | HelperZeroingCandidates() & (Calls(*APPLY_NAMES) | Calls(lambda name: True, where=_given_layer))

@@ -2,75 +2,19 @@
 
 from __future__ import annotations
 
-import ast
-
 import libcst as cst
 
 from mllint.analysis.classes import self_assignments
 from mllint.analysis.parameters import (
-    HIDDEN_TOKENS, LAYER_TYPES, LOOKUP_TOKENS, NON_FLOAT_DTYPE, OWN_WEIGHT_NAMES, PARAMETER, ZERO_INITS, ZEROS, counts_row_set,
-    excluded_matrix_name, init_index, looks_like_param_value, maybe_zeroed_target, row_set_name, size_dims, sizes,
+    NON_FLOAT_DTYPE, OWN_WEIGHT_NAMES, PARAMETER, ZEROS, counts_row_set,
+    excluded_matrix_name, init_index, looks_like_param_value, row_set_name, size_dims, sizes,
     stored_name, tokens, zero_start_name, zeroed_tensor, zeroing_helpers, zeros_call)
 from mllint.analysis.astutil import find_arg
-from mllint.engine.candidates import Calls, Words, callee, leaves
 from mllint.engine.context import dotted_name
 from mllint.engine.rule import Rule, register
-from mllint.rules.modules._ml401_candidates import ZeroParameterCandidates
+from mllint.rules.modules._ml401_candidates import ZERO_INIT_CANDIDATES, ZeroParameterCandidates
 from mllint.rules.modules._ml401_fix import EPS_STD, random_creation, random_init
 from mllint.diagnostics import Applicability
-
-
-def _zero_value(call: ast.Call, position: int) -> bool:
-    """The call's fill value (at `position`, or `val=`) is not a literal other than zero."""
-    value = call.args[position] if len(call.args) > position else \
-        next((k.value for k in call.keywords if k.arg in ("val", "value")), None)
-    return not isinstance(value, ast.Constant) or value.value == 0
-
-
-def _init_target(call: ast.Call, target_test) -> bool:
-    """The tensor an `nn.init` call fills (first argument or `tensor=`) passes `target_test`; a
-    starred or `**` argument may be it."""
-    if call.args:
-        return isinstance(call.args[0], ast.Starred) or target_test(call.args[0])
-    for keyword in call.keywords:
-        if keyword.arg is None or keyword.arg == "tensor":
-            return keyword.arg is None or target_test(keyword.value)
-    return False
-
-
-def _zeroes(target_test):
-    """Zero inits (`nn.init.zeros_(t)`, `constant_(t, 0)`, `t.zero_()`, `t.fill_(0)`) of a target
-    passing `target_test`, on CPython's AST (`constant_(t, 1)` and `fill_(1)` are not)."""
-    return Calls(*leaves(ZERO_INITS), where=lambda call: _zero_value(call, 1) and _init_target(call, target_test)) | \
-        Calls("zero_", "fill_", where=lambda call: isinstance(call.func, ast.Attribute) and _zero_value(call, 0)
-              and target_test(call.func.value))
-
-
-def _strip_data(target):
-    while isinstance(target, ast.Attribute) and target.attr in ("data", "_data"):
-        target = target.value
-    return target
-
-
-def _layer_weight(target) -> bool:
-    """`layer.weight`: a helper zeroing the layer it is given."""
-    target = _strip_data(target)
-    return isinstance(target, ast.Attribute) and target.attr == "weight" and isinstance(target.value, ast.Name) \
-        and target.value.id != "self"
-
-
-def _table_weight(target) -> bool:
-    """`self.embed.weight`: a lookup table, a codebook when its size counts codes."""
-    target = _strip_data(target)
-    return isinstance(target, ast.Attribute) and target.attr == "weight" and \
-        isinstance(target.value, ast.Attribute) and bool(tokens(target.value.attr) & LOOKUP_TOKENS)
-
-
-def _given_layer(call: ast.Call) -> bool:
-    """`init(nn.Linear(...))`, `init(self.fc1)`, `init(self.hidden)`: a call given a layer that may be hidden."""
-    return any(isinstance(a, ast.Call) and callee(a) in LAYER_TYPES or isinstance(a, ast.Attribute)
-               and isinstance(a.value, ast.Name) and a.value.id == "self"
-               and (a.attr[-1:].isdigit() or bool(tokens(a.attr) & HIDDEN_TOKENS)) for a in call.args)
 
 
 @register
@@ -82,9 +26,7 @@ class ZeroInitializedParameter(Rule):
     # zeros created inside `nn.Parameter(...)`; a zero init of an attribute the name tests let
     # through, of a table sized by a number of codes, or of a layer given to a helper that is
     # applied to a model or given layers
-    candidates = ZeroParameterCandidates() | _zeroes(maybe_zeroed_target) \
-        | _zeroes(_table_weight) & Words(row_set_name) \
-        | _zeroes(_layer_weight) & (Calls("apply", "named_apply") | Calls(lambda name: True, where=_given_layer))
+    candidates = ZeroParameterCandidates() | ZERO_INIT_CANDIDATES
 
     def visit_Call(self, node: cst.Call) -> None:
         if self.ctx.call_name(node) in PARAMETER:

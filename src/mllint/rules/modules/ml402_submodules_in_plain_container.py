@@ -232,7 +232,6 @@ class SubmodulesInPlainContainer(Rule):
         return False
 
     def _report(self, attr, assignments, found, items, container_kinds) -> None:
-        ctx = self.ctx
         first = assignments[0]
         is_dict = container_kinds == {"dict"}
         kind = "dict" if is_dict else "list" if container_kinds == {"list"} else "container"

@@ -18,7 +18,7 @@ import yaml
 
 from mllint.analysis.schedule_lengths import (
     LENGTH_KEY, SCHEDULER_LENGTHS, Value, is_length_key, is_run_length, is_schedule_key, is_total_steps, normalise,
-    python_settings, schedule_kind, scheduler_length,
+    python_settings, schedule_kind,
 )
 from mllint.analysis.yaml_settings import yaml_settings
 from mllint.engine.candidates import Calls, Words
