@@ -86,6 +86,7 @@ class Facts:
         self.calls = calls
         self.ops = {type(n.op) for n in nodes.get(ast.BinOp, ())} | {type(n.op) for n in nodes.get(ast.AugAssign, ())}
         self._words: set[str] | None = None
+        self._memo: dict[Callable, object] = {}
 
     @property
     def words(self) -> set[str]:
@@ -110,6 +111,12 @@ class Facts:
             words.update(n.value for n in nodes.get(ast.Constant, ()) if type(n.value) is str and len(n.value) <= 100)
             self._words = words
         return self._words
+
+    def memo(self, fact: Callable[[Facts], object]):
+        """`fact(self)`, computed once per file: several patterns may ask for it."""
+        if fact not in self._memo:
+            self._memo[fact] = fact(self)
+        return self._memo[fact]
 
     def of_type(self, *types: type) -> Iterable[ast.AST]:
         for kind in types:

@@ -216,6 +216,10 @@ def _init_target(call: ast.Call) -> ast.expr | None:
 
 def zero_inits(facts: Facts) -> list[tuple[ast.Call, ast.expr | None]]:
     """(call, what it zeroes) for the file's zero inits; None for a target hidden behind `*`."""
+    return facts.memo(_zero_inits)
+
+
+def _zero_inits(facts: Facts) -> list[tuple[ast.Call, ast.expr | None]]:
     out = [(call, _init_target(call)) for call in facts.calls.get("zeros_", ())]
     out += [(call, _init_target(call)) for call in facts.calls.get("constant_", ()) if _zero_fill(call, 1, "val")]
     for leaf, position in (("zero_", None), ("fill_", 0)):
@@ -293,66 +297,46 @@ class HelperZeroingCandidates(Pattern):
     """`zeros_(layer.weight)` in a helper given `layer`, reached the way the rule's helper index
     (`analysis.parameters.zeroing_helpers`) takes it: not in a function named for output layers
     or for zeroing, and under no `if` other than `isinstance(layer, nn.Linear)` (a guard naming a
-    head or last layer says which layers are zeroed)."""
+    head or last layer says which layers are zeroed). Places are compared by line ranges: the
+    CPython AST has no parent links."""
 
     def __call__(self, facts: Facts) -> bool:
-        zeroing = {id(call): target for call, target in zero_inits(facts)}
-        if not zeroing:
-            return False
-        for function in facts.of_type(ast.FunctionDef, ast.AsyncFunctionDef):
-            if LAST_LAYER_WORDS.search(function.name) or "zero" in tokens(function.name):
-                continue
-            params = {a.arg for a in (*function.args.posonlyargs, *function.args.args)} - {"self", "cls"}
-            if params and self._zeroes_plainly(function.body, params, zeroing, []):
+        layer_zeroing = []
+        for call, target in zero_inits(facts):
+            target = _strip_data(target) if target is not None else None
+            if target is None:
                 return True
-        return False
-
-    def _zeroes_plainly(self, body: list, params: set[str], zeroing: dict, guards: list[ast.If]) -> bool:
-        for stmt in body:
-            if type(stmt) in (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef):
-                continue  # another helper: looked at on its own
-            if type(stmt) is ast.If:
-                inside = [*guards, stmt]
-                if self._expression_zeroes(stmt.test, params, zeroing, guards) or any(
-                        self._zeroes_plainly(branch, params, zeroing, inside) for branch in (stmt.body, stmt.orelse)):
-                    return True
+            if type(target) is ast.Attribute and target.attr == "weight" and type(target.value) is ast.Name:
+                layer_zeroing.append((call, target.value.id))
+        if not layer_zeroing:
+            return False
+        functions = list(facts.of_type(ast.FunctionDef, ast.AsyncFunctionDef))
+        branches = facts.nodes.get(ast.If, [])
+        for call, layer in layer_zeroing:
+            around = [f for f in functions if f.lineno <= call.lineno <= f.end_lineno]
+            if not around:
                 continue
-            nested = [getattr(stmt, f) for f in ("body", "orelse", "finalbody") if type(getattr(stmt, f, None)) is list]
-            nested += [h.body for h in getattr(stmt, "handlers", ())]
-            nested += [case.body for case in getattr(stmt, "cases", ())]
-            if nested:
-                if any(self._zeroes_plainly(b, params, zeroing, guards) for b in nested):
-                    return True
-                heads = [v for f, v in ast.iter_fields(stmt) if f not in ("body", "orelse", "finalbody", "handlers", "cases")]
-                if any(isinstance(h, ast.AST) and self._expression_zeroes(h, params, zeroing, guards) for h in heads):
-                    return True
-            elif self._expression_zeroes(stmt, params, zeroing, guards):
+            function = max(around, key=lambda f: f.lineno)  # the innermost
+            if LAST_LAYER_WORDS.search(function.name) or "zero" in tokens(function.name) or layer not in {
+                    a.arg for a in (*function.args.posonlyargs, *function.args.args)} - {"self", "cls"}:
+                continue
+            at = (call.lineno, call.col_offset)
+            guards = [b for b in branches if function.lineno < b.lineno and b.end_lineno <= function.end_lineno
+                      and (b.test.end_lineno, b.test.end_col_offset) < at and call.lineno <= b.end_lineno]
+            if all(self._type_test(g.test, layer) for g in guards):
                 return True
         return False
 
     @staticmethod
-    def _expression_zeroes(node: ast.AST, params: set[str], zeroing: dict, guards: list[ast.If]) -> bool:
-        for inner in ast.walk(node):
-            if id(inner) not in zeroing:
-                continue
-            target = zeroing[id(inner)]
-            if target is None:
-                return True
-            target = _strip_data(target)
-            if not (type(target) is ast.Attribute and target.attr == "weight" and type(target.value) is ast.Name
-                    and target.value.id in params):
-                continue
-            layer = target.value.id
-            if all(not LAST_LAYER_WORDS.search(ast.unparse(g.test)) and type(g.test) is ast.Call
-                   and dotted_leaf(g.test.func) == "isinstance" and len(g.test.args) == 2
-                   and dotted_leaf(g.test.args[0]) == layer and type(g.test.args[0]) is ast.Name
-                   and _layer_types(g.test.args[1]) for g in guards):
-                return True
-        return False
+    def _type_test(test: ast.expr, layer: str) -> bool:
+        """`isinstance(layer, (nn.Linear, nn.Conv2d))`, naming no output layer."""
+        return type(test) is ast.Call and dotted_leaf(test.func) == "isinstance" and len(test.args) == 2 \
+            and type(test.args[0]) is ast.Name and test.args[0].id == layer and _layer_types(test.args[1]) \
+            and not LAST_LAYER_WORDS.search(ast.unparse(test))
 
 
 # A zero init the rule may report: of a parameter, of a row-set table, or inside a helper that is
 # applied to a model or given layers.
 ZERO_INIT_CANDIDATES = ZeroedAttributeCandidates() \
     | TableZeroingCandidates() & Words(row_set_name) \
-    | HelperZeroingCandidates() & (Calls(*APPLY_NAMES) | Calls(lambda name: True, where=_given_layer))
+    | (Calls(*APPLY_NAMES) | Calls(lambda name: True, where=_given_layer)) & HelperZeroingCandidates()
