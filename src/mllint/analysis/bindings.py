@@ -35,23 +35,17 @@ class Frame:
         return self.cls is not None and isinstance(expr, cst.Name) and expr.value == first_param(self.func)
 
 
-def _offset(ctx: FileContext, node: cst.CSTNode) -> tuple[int, int]:
-    start = ctx.position(node).start
-    return start.line, start.column
+def _offset(ctx: FileContext, node: cst.CSTNode) -> int:
+    return ctx.order(node)[0]
 
 
-def _binding_offsets(ctx: FileContext, key: tuple[cst.CSTNode, str]) -> list[tuple[int, int]]:
-    """Where each binding of the name takes effect: after its value for an assignment
-    (`out = f(out)` reads the previous `out`), at its start for a loop or `with` target."""
+def _binding_offsets(ctx: FileContext, key: tuple[cst.CSTNode, str]) -> list[int]:
+    """Where each binding of the name takes effect, in the order of `ctx.order`: after its value
+    for an assignment (`out = f(out)` reads the previous `out`), at its start for a loop or
+    `with` target."""
     scope, name = key
-    out = []
-    for b in ctx.bindings(scope).get(name, ()):
-        if b.kind in ("assign", "annassign", "augassign", "walrus"):
-            end = ctx.position(b.node).end
-            out.append((end.line, end.column))
-        else:
-            out.append(_offset(ctx, b.node))
-    return out
+    return [ctx.order(b.node)[1] if b.kind in ("assign", "annassign", "augassign", "walrus") else
+            ctx.order(b.node)[0] for b in ctx.bindings(scope).get(name, ())]
 
 
 def _element(binding) -> cst.BaseExpression | None:

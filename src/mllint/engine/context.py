@@ -98,6 +98,22 @@ class _BindingCollector(cst.CSTVisitor):
         return None
 
 
+class _Numbering(cst.CSTVisitor):
+    """Numbers the nodes in pre-order: id -> [first, last] (last: its last descendant's number)."""
+
+    def __init__(self) -> None:
+        self.spans: dict[int, list[int]] = {}
+        self.count = 0
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.spans[id(node)] = [self.count, self.count]
+        self.count += 1
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.spans[id(original_node)][1] = self.count - 1
+
+
 def dotted_name(expr: cst.CSTNode | None) -> str | None:
     """`a.b.c` for a Name/Attribute chain, else None."""
     parts: list[str] = []
@@ -130,6 +146,7 @@ class FileContext:
         self.imports: dict[str, str] = {}  # local name -> fully qualified name
         self._positions = None
         self._bindings: dict[int, dict[str, list[Binding]]] = {}
+        self._order: dict[int, list[int]] | None = None
         self._line_starts: list[int] | None = None
         self.memo = Memo()  # facts derived from this file (mllint.analysis), each computed once
         if module is not None:
@@ -249,6 +266,18 @@ class FileContext:
             walk(scope, collector)
             self._bindings[key] = collector.bindings
         return self._bindings[key]
+
+    def order(self, node: cst.CSTNode) -> tuple[int, int]:
+        """(first, last): the node's number in a pre-order walk of the module, and the number of
+        its last descendant. `a` precedes `b` in the source when order(a)[0] < order(b)[0], and
+        `a` ends before `b` starts when order(a)[1] < order(b)[0]: what rules that only compare
+        places ask, at a fraction of the cost of positions (one walk, no code generation)."""
+        if self._order is None:
+            numbering = _Numbering()
+            walk(self.module, numbering)
+            self._order = numbering.spans
+        first, last = self._order[id(node)]
+        return first, last
 
     # ---- positions, code and edits ------------------------------------------------------------
     def position(self, node: cst.CSTNode):

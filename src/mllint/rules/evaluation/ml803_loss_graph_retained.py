@@ -114,12 +114,12 @@ class LossGraphRetained(Rule):
         return sorted(loops, key=lambda n: -next(i for i, s in enumerate(stack) if s is n))
 
     def _bound_before(self, function: cst.CSTNode, name: str, loop: cst.CSTNode) -> bool:
-        start = self.ctx.start_end(loop)[0].row
+        start = self.ctx.order(loop)[0]
         scopes = (function,) if function is self.ctx.module else (function, self.ctx.module)
         for scope in scopes:
             for b in self.ctx.bindings(scope).get(name, ()):
                 if b.kind in ("assign", "annassign", "param") and (scope is not function or
-                                                                  self.ctx.start_end(b.node)[0].row < start):
+                                                                  self.ctx.order(b.node)[0] < start):
                     return True
         return False
 
