@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from mllint.engine.context import Visitor, dotted_name
-from mllint.engine.traversal import walk
+from mllint.engine.traversal import TypeTest, walk
 
 if TYPE_CHECKING:
     from mllint.engine.context import FileContext
@@ -51,25 +51,25 @@ class _SelfAssignments(Visitor):
         self.depth = 0
         self.found: dict[str, list[SelfAssignment]] = {}
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, cst.ClassDef) and node is not self.root:
-            return False  # `self` in a nested class is another object
-        if isinstance(node, cst.FunctionDef):
-            self.depth += 1
-            if self.depth == 1:
-                self.method = node
-        elif isinstance(node, cst.Assign):
-            for target in node.targets:
-                self._add(target.target, node.value)
-        elif isinstance(node, cst.AnnAssign):
-            self._add(node.target, node.value)
-        return True
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return node is self.root  # `self` in a nested class is another object
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        if isinstance(original_node, cst.FunctionDef):
-            self.depth -= 1
-            if self.depth == 0:
-                self.method = None
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self.depth += 1
+        if self.depth == 1:
+            self.method = node
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.depth -= 1
+        if self.depth == 0:
+            self.method = None
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            self._add(target.target, node.value)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        self._add(node.target, node.value)
 
     def _add(self, target: cst.BaseExpression, value: cst.BaseExpression | None) -> None:
         if isinstance(target, (cst.Tuple, cst.List)):
@@ -246,6 +246,9 @@ class ClassKinds:
         return cls is not None and cls in self.datasets
 
 
+_HOLDS_NO_CLASS = TypeTest(cst.BaseExpression, cst.Decorator, cst.Param)
+
+
 class _Classes(Visitor):
     def __init__(self) -> None:
         self.classes: list[cst.ClassDef] = []
@@ -253,18 +256,20 @@ class _Classes(Visitor):
         self.depth = 0
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, cst.ClassDef):
+        kind = type(node)
+        if kind is cst.ClassDef:
             self.classes.append(node)
-        elif isinstance(node, cst.Assign) and self.depth == 0 and len(node.targets) == 1 and \
-                isinstance(node.targets[0].target, cst.Name) and dotted_name(node.value) is not None:
+        elif kind is cst.Assign and self.depth == 0 and len(node.targets) == 1 and \
+                type(node.targets[0].target) is cst.Name and dotted_name(node.value) is not None:
             self.aliases[node.targets[0].target.value] = node.value
-        elif isinstance(node, (cst.FunctionDef, cst.Lambda)):
+        elif kind is cst.FunctionDef or kind is cst.Lambda:
             self.depth += 1
         # only statements and class/function bodies hold classes: skip expressions
-        return not isinstance(node, (cst.BaseExpression, cst.Decorator, cst.Param))
+        return not _HOLDS_NO_CLASS[kind]
 
     def on_leave(self, original_node: cst.CSTNode) -> None:
-        if isinstance(original_node, (cst.FunctionDef, cst.Lambda)):
+        kind = type(original_node)
+        if kind is cst.FunctionDef or kind is cst.Lambda:
             self.depth -= 1
 
 

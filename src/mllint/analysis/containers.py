@@ -39,23 +39,25 @@ class ContainerUses(Visitor):
         self.local_fills: dict[tuple[int, str], list[tuple[cst.BaseExpression, cst.BaseExpression | None]]] = {}
         self.method: cst.FunctionDef | None = None
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, cst.ClassDef) and node is not self.root:
-            return False
-        if isinstance(node, cst.FunctionDef) and self.method is None:
-            self.method = node
-        elif isinstance(node, cst.Call):
-            self._call(node)
-        elif isinstance(node, cst.Assign):
-            for target in node.targets:
-                t = target.target
-                if isinstance(t, cst.Subscript) and len(t.slice) == 1 and isinstance(t.slice[0].slice, cst.Index):
-                    self._fill(t.value, node.value, t.slice[0].slice.value)
-        return True
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return node is self.root
 
-    def on_leave(self, original_node: cst.CSTNode) -> None:
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if self.method is None:
+            self.method = node
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         if original_node is self.method:
             self.method = None
+
+    def visit_Call(self, node: cst.Call) -> None:
+        self._call(node)
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for target in node.targets:
+            t = target.target
+            if isinstance(t, cst.Subscript) and len(t.slice) == 1 and isinstance(t.slice[0].slice, cst.Index):
+                self._fill(t.value, node.value, t.slice[0].slice.value)
 
     def _fill(self, receiver: cst.BaseExpression, value: cst.BaseExpression, key: cst.BaseExpression | None) -> None:
         attr = _self_attr(receiver)

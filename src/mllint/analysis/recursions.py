@@ -254,26 +254,27 @@ class LoopAssignments(Visitor):
         self.reversed_index: str | None = None  # the name bound to a position from the end, or the counter
 
     def on_visit(self, node: cst.CSTNode) -> bool:
-        if isinstance(node, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
+        kind = type(node)  # exact types: isinstance against LibCST's ABCs is slow at every node
+        if kind is cst.FunctionDef or kind is cst.ClassDef or kind is cst.Lambda:
             return False
-        if isinstance(node, cst.For) and node is not self.root and backward(node.iter, self.ctx):
+        if kind is cst.For and node is not self.root and backward(node.iter, self.ctx):
             return False
-        if isinstance(node, cst.While) and node is not self.root and while_counter(node) is not None:
+        if kind is cst.While and node is not self.root and while_counter(node) is not None:
             return False
-        if isinstance(node, cst.Assign):
+        if kind is cst.Assign:
             self.found.append(node)
             self._reset(t.target for t in node.targets)
             if self.counter and reversed_position(node.value, self.counter) and len(node.targets) == 1 \
                     and isinstance(node.targets[0].target, cst.Name):
                 self.reversed_index = node.targets[0].target.value
-        elif isinstance(node, cst.AugAssign):
+        elif kind is cst.AugAssign:
             self.augmented.append(node)
             self._reset([node.target])
-        elif isinstance(node, cst.If) and mentions_boundary(node.test, self.aliases):
+        elif kind is cst.If and mentions_boundary(node.test, self.aliases):
             self.boundary_ifs.append(node)
-        elif isinstance(node, (cst.Break, cst.Return)) and self.boundary_ifs:
+        elif (kind is cst.Break or kind is cst.Return) and self.boundary_ifs:
             self.stops = True
-        elif isinstance(node, cst.Subscript) and self.counter and self.reversed_index is None and any(
+        elif kind is cst.Subscript and self.counter and self.reversed_index is None and any(
                 isinstance(part.slice, cst.Index) and reversed_position(part.slice.value, self.counter)
                 for part in node.slice):
             self.reversed_index = self.counter

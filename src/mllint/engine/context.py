@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from mllint.engine.rule import Rule
 
 _FUNC_NODES = (cst.FunctionDef, cst.Lambda)
-_SCOPE_NODES = (cst.FunctionDef, cst.Lambda, cst.ClassDef)
 
 
 @dataclass(frozen=True)
@@ -69,33 +68,38 @@ class _BindingCollector(cst.CSTVisitor):
         elif isinstance(target, cst.StarredElement):
             self._add(target.value, kind, value, node, index)
 
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        if node is not self.root and isinstance(node, _SCOPE_NODES):
-            return False
-        if isinstance(node, cst.Assign):
-            for t in node.targets:
-                self._add(t.target, "assign", node.value, node)
-        elif isinstance(node, cst.AnnAssign) and node.value is not None:
+    # (per-type hooks: the walk looks each up once per node type)
+    def _scope(self, node: cst.CSTNode) -> bool:
+        return node is self.root  # a nested scope's names are its own
+
+    visit_FunctionDef = visit_Lambda = visit_ClassDef = _scope
+
+    def visit_Assign(self, node: cst.Assign) -> None:
+        for t in node.targets:
+            self._add(t.target, "assign", node.value, node)
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> None:
+        if node.value is not None:
             self._add(node.target, "annassign", node.value, node)
-        elif isinstance(node, cst.AugAssign):
-            self._add(node.target, "augassign", node.value, node)
-        elif isinstance(node, cst.For):
-            self._add(node.target, "for", node.iter, node)
-        elif isinstance(node, cst.CompFor):
-            self._add(node.target, "comp", node.iter, node)
-        elif isinstance(node, cst.WithItem) and node.asname is not None:
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> None:
+        self._add(node.target, "augassign", node.value, node)
+
+    def visit_For(self, node: cst.For) -> None:
+        self._add(node.target, "for", node.iter, node)
+
+    def visit_CompFor(self, node: cst.CompFor) -> None:
+        self._add(node.target, "comp", node.iter, node)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None:
             self._add(node.asname.name, "with", node.item, node)
-        elif isinstance(node, cst.NamedExpr):
-            self._add(node.target, "walrus", node.value, node)
-        elif isinstance(node, cst.Param) and node is not self.root:
-            self._add(node.name, "param", node.default, node)
-        return True
 
-    def on_visit_attribute(self, node, attribute) -> None:  # no per-attribute callbacks: faster
-        return None
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> None:
+        self._add(node.target, "walrus", node.value, node)
 
-    def on_leave_attribute(self, original_node, attribute) -> None:
-        return None
+    def visit_Param(self, node: cst.Param) -> None:
+        self._add(node.name, "param", node.default, node)
 
 
 class _Numbering(cst.CSTVisitor):

@@ -25,6 +25,23 @@ _VISIT_HELPERS = frozenset({"visit_required", "visit_optional", "visit_sentinel"
 _CHILD_FIELDS: dict[type, tuple[str, ...] | None] = {}
 
 
+class TypeTest(dict):
+    """`test[type(node)]` is `isinstance(node, bases)`, asked once per type. LibCST's node classes
+    are ABCs: every `isinstance` against one goes through ABCMeta, which made it the largest single
+    cost of the walks; visitors that look at every node use this (or exact `type(node) is ...`)."""
+
+    def __init__(self, *bases: type):
+        super().__init__()
+        self.bases = bases
+
+    def __missing__(self, kind: type) -> bool:
+        self[kind] = result = issubclass(kind, self.bases)
+        return result
+
+
+_IS_NODE = TypeTest(cst.CSTNode)
+
+
 def child_fields(node_type: type) -> tuple[str, ...] | None:
     """The fields holding a node type's children, in the order LibCST's own traversal visits them:
     the field names its `_visit_and_replace_children` passes to the visit_* helpers, in source
@@ -110,6 +127,7 @@ def walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
     visitor_type = type(visitor)
     plans = _WALK_PLANS.setdefault(visitor_type, {})
     work = WORK
+    is_node = _IS_NODE
 
     def go(node: cst.CSTNode) -> None:
         work.units += 1
@@ -122,9 +140,10 @@ def walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
             else:
                 for field_name in fields:
                     child = getattr(node, field_name)
-                    if isinstance(child, cst.CSTNode):
+                    kind = type(child)
+                    if is_node[kind]:
                         go(child)
-                    elif isinstance(child, (tuple, list)):
+                    elif kind is tuple or kind is list:
                         for item in child:
                             go(item)
         if leave is not None:
@@ -191,9 +210,10 @@ class Dispatcher:
             walk = self._walk
             for field_name in fields:
                 child = getattr(node, field_name)
-                if isinstance(child, cst.CSTNode):
+                kind = type(child)
+                if _IS_NODE[kind]:
                     walk(child)
-                elif isinstance(child, (tuple, list)):
+                elif kind is tuple or kind is list:
                     for item in child:
                         walk(item)
         if leaves:
