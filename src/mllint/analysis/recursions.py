@@ -326,10 +326,15 @@ class _SequenceFinder(Visitor):
         self.indexed.add(dotted_name(iterated(node.iter)) or "")
 
 
-def _termination_sequences(ctx, key: tuple[cst.CSTNode, int]) -> list[cst.BaseExpression]:
-    scope = key[0]
+def _sequence_finder(ctx, scope: cst.CSTNode) -> _SequenceFinder:
+    """One walk per scope: what does not depend on the imports known so far."""
     finder = _SequenceFinder()
     walk(scope, finder)
+    return finder
+
+
+def _termination_sequences(ctx, key: tuple[cst.CSTNode, int]) -> list[cst.BaseExpression]:
+    finder = ctx.memo.get(_sequence_finder, ctx, key[0])
     indexed = set(finder.indexed)
     for call in finder.calls:
         if ctx.call_name(call) in ("zip", "reversed", "enumerate", "builtins.zip", "builtins.reversed"):

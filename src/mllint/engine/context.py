@@ -16,7 +16,7 @@ from libcst._nodes.internal import CodegenState
 from mllint.diagnostics import Diagnostic, Edit, Fix, Location, line_starts, location_at
 from mllint.engine.memo import Memo
 from mllint.engine.positions import Positions
-from mllint.engine.traversal import walk
+from mllint.engine.traversal import preorder_spans, walk
 
 if TYPE_CHECKING:
     from mllint.engine.rule import Rule
@@ -102,22 +102,6 @@ class _BindingCollector(cst.CSTVisitor):
         self._add(node.name, "param", node.default, node)
 
 
-class _Numbering(cst.CSTVisitor):
-    """Numbers the nodes in pre-order: id -> [first, last] (last: its last descendant's number)."""
-
-    def __init__(self) -> None:
-        self.spans: dict[int, list[int]] = {}
-        self.count = 0
-
-    def on_visit(self, node: cst.CSTNode) -> bool:
-        self.spans[id(node)] = [self.count, self.count]
-        self.count += 1
-        return True
-
-    def on_leave(self, original_node: cst.CSTNode) -> None:
-        self.spans[id(original_node)][1] = self.count - 1
-
-
 def dotted_name(expr: cst.CSTNode | None) -> str | None:
     """`a.b.c` for a Name/Attribute chain, else None."""
     parts: list[str] = []
@@ -150,7 +134,7 @@ class FileContext:
         self.imports: dict[str, str] = {}  # local name -> fully qualified name
         self._positions = None
         self._bindings: dict[int, dict[str, list[Binding]]] = {}
-        self._order: dict[int, list[int]] | None = None
+        self._order: dict[int, tuple[int, int]] | None = None
         self._line_starts: list[int] | None = None
         self.memo = Memo()  # facts derived from this file (mllint.analysis), each computed once
         if module is not None:
@@ -277,11 +261,8 @@ class FileContext:
         `a` ends before `b` starts when order(a)[1] < order(b)[0]: what rules that only compare
         places ask, at a fraction of the cost of positions (one walk, no code generation)."""
         if self._order is None:
-            numbering = _Numbering()
-            walk(self.module, numbering)
-            self._order = numbering.spans
-        first, last = self._order[id(node)]
-        return first, last
+            self._order = preorder_spans(self.module)
+        return self._order[id(node)]
 
     # ---- positions, code and edits ------------------------------------------------------------
     def position(self, node: cst.CSTNode):
