@@ -21,7 +21,10 @@ TRAINING_POSITION = 2
 
 def _ast_training_missing_or_true(call: ast.Call) -> bool:
     """CPython-AST mirror of the rule's argument test: no `training=`/third positional argument,
-    or a literal True there; `p=0` and `*args`/`**kwargs` are left alone."""
+    or a literal True there; `p=0` and `*args`/`**kwargs` are left alone. `self.dropout(x)` calls
+    a submodule (an `nn.Dropout`), never the functional form."""
+    if type(call.func) is ast.Attribute and type(call.func.value) is ast.Name and call.func.value.id == "self":
+        return False
     if any(type(a) is ast.Starred for a in call.args) or any(k.arg is None for k in call.keywords):
         return False
     keywords = {k.arg: k.value for k in call.keywords}
