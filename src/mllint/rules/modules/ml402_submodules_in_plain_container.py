@@ -89,38 +89,32 @@ def _ast_self_attr(target: ast.AST) -> bool:
     return type(target) is ast.Attribute and type(target.value) is ast.Name and target.value.id == "self"
 
 
-# `self.x = nn.ModuleList()`: filling such an attribute registers its modules
-_REGISTERING_CONTAINERS = frozenset({"ModuleList", "ModuleDict", "Sequential", "ParameterList", "ParameterDict"})
+# What the rule takes for a plain container (CONTAINERS), or a name bound to one in a method.
+_PLAIN_VALUES = (ast.List, ast.Tuple, ast.Set, ast.ListComp, ast.SetComp, ast.Dict, ast.DictComp, ast.Name)
 
 
-def _registered_attrs(facts: Facts) -> set[str]:
-    """`self.<attr>` names that every assignment in the file binds to a registering container."""
-    registering: set[str] = set()
-    other: set[str] = set()
-    for assign in facts.of_type(ast.Assign, ast.AnnAssign):
-        for target in assign.targets if type(assign) is ast.Assign else [assign.target]:
-            if _ast_self_attr(target):
-                value = assign.value
-                func = value.func if type(value) is ast.Call else None
-                name = func.attr if type(func) is ast.Attribute else func.id if type(func) is ast.Name else None
-                (registering if name in _REGISTERING_CONTAINERS else other).add(target.attr)
-    return registering - other
+def _plain_attrs(facts: Facts) -> set[str]:
+    """`self.<attr>` names given a plain container (or a name) somewhere in the file. The rule
+    reports an attribute only when every assignment to it in its class is one, so an attribute
+    only ever given `nn.ModuleList()`, `nn.Sequential(...)` or `self.stages[:n]` is not reported."""
+    return {target.attr for assign in facts.of_type(ast.Assign, ast.AnnAssign)
+            if type(assign.value) in _PLAIN_VALUES
+            for target in (assign.targets if type(assign) is ast.Assign else [assign.target])
+            if _ast_self_attr(target)}
 
 
 class _PlainContainerCandidates(Pattern):
     def __call__(self, facts: Facts) -> bool:
         _cap_call = _module_call_test(facts)
         filled: set[str] = set()  # local names filled with module constructions
-        registered: set[str] | None = None
+        plain = _plain_attrs(facts)
         for method in FILL_METHODS:
             for call in facts.calls.get(method, ()):
                 func = call.func
                 if type(func) is ast.Attribute and call.args and (
                         _cap_call(call.args[-1]) or _ast_holds_module(call.args[-1], _cap_call)):
                     if _ast_self_attr(func.value):
-                        if registered is None:
-                            registered = _registered_attrs(facts)
-                        if func.value.attr not in registered:
+                        if func.value.attr in plain:
                             return True
                         continue
                     if type(func.value) is ast.Name:
@@ -131,7 +125,9 @@ class _PlainContainerCandidates(Pattern):
             for target in targets:
                 if type(target) is ast.Subscript and _cap_call(assign.value):
                     if _ast_self_attr(target.value):
-                        return True
+                        if target.value.attr in plain:
+                            return True
+                        continue
                     if type(target.value) is ast.Name:
                         filled.add(target.value.id)
                 elif _ast_self_attr(target):
