@@ -14,6 +14,14 @@ NO_SPACE = cst.SimpleWhitespace("")
 ONE_SPACE = cst.SimpleWhitespace(" ")
 
 
+# Methods that keep a tensor's values (a move, a dtype change, a reshape, a copy): `torch.zeros(D, m).to(device)`
+# is still zeros, `x.std().unsqueeze(0)` still the std, `std.item()` still zero when the std is.
+SAME_VALUE_METHODS = frozenset({
+    "item", "detach", "float", "double", "half", "bfloat16", "to", "cpu", "cuda", "numpy", "type", "type_as",
+    "astype", "contiguous", "clone", "requires_grad_", "unsqueeze", "squeeze", "view", "view_as", "reshape",
+    "expand", "expand_as", "flatten"})
+
+
 def find_arg(call: cst.Call, keyword: str, position: int | None = None) -> cst.Arg | None:
     """The argument passed as `keyword=`, or at `position` (0-based) among the positional ones."""
     positional = 0

@@ -116,3 +116,13 @@ def last_binding(ctx: FileContext, scope: cst.CSTNode, name: cst.Name):
         return None
     count = bisect_left(ctx.memo.get(_binding_offsets, ctx, (scope, name.value)), _offset(ctx, name))
     return bindings[count - 1] if count else None
+
+
+def binding_scope(ctx: FileContext, name: str) -> cst.CSTNode | None:
+    """The innermost function (or lambda, or the module) around the current node that binds `name`."""
+    for node in ctx.ancestors():
+        if isinstance(node, (cst.FunctionDef, cst.Lambda)) and name in ctx.bindings(node):
+            return node
+    if ctx.module is not None and name in ctx.bindings(ctx.module):
+        return ctx.module
+    return None

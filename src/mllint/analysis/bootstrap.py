@@ -23,11 +23,11 @@ import libcst as cst
 
 from mllint.analysis.bindings import Frame, value_of
 from mllint.analysis.names import imported_name, leaf_name
+from mllint.analysis.recursions import DISCOUNT_FACTOR
 from mllint.analysis.timeline import file_facts
 from mllint.engine.context import Visitor, dotted_name
 from mllint.engine.traversal import WORK, walk
 
-DISCOUNT = re.compile(r"gamma|discount|^γ$", re.I)
 # Networks that are copies kept apart from the trained one.
 TARGET_NETWORK = re.compile(r"targ|tgt|(^|_)old(_|$)|^old|frozen|lagged|slow|(^|_)ema(_|$)|polyak|momentum", re.I)
 MAX_DEPTH = 24  # expression steps followed from one query (names, methods, helpers)
@@ -76,7 +76,7 @@ def is_discount(expr: cst.BaseExpression) -> bool:
     if isinstance(expr, cst.BinaryOperation) and isinstance(expr.operator, cst.Power):
         return is_discount(expr.left)
     leaf = leaf_name(expr)
-    return leaf is not None and DISCOUNT.search(leaf) is not None
+    return leaf is not None and DISCOUNT_FACTOR.search(leaf) is not None
 
 
 def same_network(a: str, b: str) -> bool:
@@ -210,7 +210,7 @@ def _walk(frame: Frame, expr: cst.BaseExpression, discounted: bool, steps: list[
         return
     seen.add((id(expr), discounted))
     if isinstance(expr, cst.Name):
-        if DISCOUNT.search(expr.value) or expr.value in ("None", "True", "False"):
+        if DISCOUNT_FACTOR.search(expr.value) or expr.value in ("None", "True", "False"):
             return
         where, value = value_of(frame, expr)
         if value is expr:
@@ -220,7 +220,7 @@ def _walk(frame: Frame, expr: cst.BaseExpression, discounted: bool, steps: list[
             where, value = found
         _walk(where, value, discounted, steps, out, seen)
     elif isinstance(expr, cst.Attribute):
-        if expr.attr.value in ("data", "grad", "indices", "shape") or DISCOUNT.search(expr.attr.value):
+        if expr.attr.value in ("data", "grad", "indices", "shape") or DISCOUNT_FACTOR.search(expr.attr.value):
             return
         if frame.cls is not None and frame.is_self(expr.value):
             where, value = value_of(frame, expr)

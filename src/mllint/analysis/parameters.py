@@ -14,7 +14,7 @@ from typing import Callable
 
 import libcst as cst
 
-from mllint.analysis.astutil import find_arg, number
+from mllint.analysis.astutil import SAME_VALUE_METHODS, find_arg, number
 from mllint.engine.context import FileContext, Visitor, dotted_name
 from mllint.engine.traversal import walk
 
@@ -22,9 +22,6 @@ PARAMETER = {"torch.nn.Parameter", "torch.nn.parameter.Parameter"}
 ZEROS = {"torch.zeros", "torch.zeros_like", "torch.full"}
 UNINITIALISED = {"torch.empty", "torch.Tensor", "torch.FloatTensor", "torch.empty_like"}
 ZERO_INITS = {"torch.nn.init.zeros_", "torch.nn.init.constant_"}
-# Wrappers that keep a tensor's values: `torch.zeros(D, m).to(device)` is still zeros.
-SAME_VALUE_METHODS = {"to", "float", "double", "half", "bfloat16", "cuda", "cpu", "contiguous", "type",
-                      "requires_grad_", "detach", "clone"}
 # Layers whose weight a zeroing helper may be given (`init(nn.Linear(4, 64))`).
 LAYER_TYPES = {"Linear", "Conv1d", "Conv2d", "Conv3d", "LazyLinear", "Bilinear"}
 

@@ -21,7 +21,10 @@ from mllint.engine.candidates import callee
 from mllint.engine.context import Visitor, dotted_name
 from mllint.engine.traversal import walk
 
-DISCOUNT = re.compile(r"gamma|discount|lambda|lmbda|lam\b|^lam|gae_lam|^γ$|^λ$", re.I)
+# The RL vocabulary of returns, shared by the rules about them: a discount factor, and (for a
+# recursion) also GAE's lambda.
+DISCOUNT_FACTOR = re.compile(r"gamma|discount|^γ$", re.I)
+DISCOUNT = re.compile(rf"{DISCOUNT_FACTOR.pattern}|lambda|lmbda|lam\b|^lam|gae_lam|^λ$", re.I)
 DONE_TOKENS = {"done", "dones", "terminal", "terminals", "terminated", "terminateds", "termination",
                "terminations"}
 MASK_WORDS = re.compile(r"mask|nonterminal|non_terminal|not_?done|notdone|alive|continues?$|not_terminal", re.I)

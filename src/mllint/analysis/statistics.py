@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import libcst as cst
 
 from mllint.analysis.names import flat_code
-from mllint.analysis.astutil import find_arg, number
+from mllint.analysis.astutil import SAME_VALUE_METHODS, find_arg, number
 from mllint.engine.context import Visitor
 from mllint.engine.traversal import walk
 
@@ -18,13 +18,15 @@ if TYPE_CHECKING:
     from mllint.engine.context import FileContext
 
 MEAN_FUNCS = frozenset({"torch.mean", "numpy.mean", "numpy.nanmean", "torch.nanmean"})
-STD_FUNCS = frozenset({"torch.std", "numpy.std", "numpy.nanstd"})
+# Functions that compute a standard deviation; method forms `.std(...)`, `.nanstd(...)`.
+STD_FUNCS = frozenset({"torch.std", "torch.Tensor.std", "numpy.std", "numpy.nanstd", "jax.numpy.std",
+                       "jax.numpy.nanstd"})
+STD_METHODS = ("std", "nanstd")
+STD_MEAN_FUNCS = frozenset({"torch.std_mean"})  # `std, mean = torch.std_mean(x)`: element 0 is the std
 VAR_FUNCS = frozenset({"torch.var", "numpy.var", "numpy.nanvar"})
 SQRT_FUNCS = frozenset({"torch.sqrt", "numpy.sqrt", "math.sqrt"})
 FLOOR_FUNCS = frozenset({"max", "builtins.max", "torch.maximum", "torch.max", "torch.clamp", "torch.clip",
                          "numpy.maximum", "numpy.clip", "numpy.fmax", "torch.clamp_min"})
-# Methods that keep a tensor's values (and so which statistics they are).
-PASS_THROUGH = ("item", "detach", "cpu", "float", "double", "squeeze")
 _FUNCS = {"mean": MEAN_FUNCS, "std": STD_FUNCS, "var": VAR_FUNCS}
 MAX_DEPTH = 3  # names followed
 
@@ -33,7 +35,7 @@ def strip(expr: cst.BaseExpression) -> cst.BaseExpression:
     """`x.detach()`, `x.item()`, `float(x)` -> x: they do not change which statistics are used."""
     while True:
         if isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) \
-                and expr.func.attr.value in PASS_THROUGH and not expr.args:
+                and expr.func.attr.value in SAME_VALUE_METHODS and not expr.args:
             expr = expr.func.value
         elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Name) and expr.func.value == "float" \
                 and len(expr.args) == 1:
@@ -92,6 +94,18 @@ def is_batch_stat(ctx: FileContext, expr: cst.BaseExpression, subject: cst.BaseE
         return first is not None and same_value(first.value, subject)
     func = expr.func
     return isinstance(func, cst.Attribute) and func.attr.value == kind and same_value(func.value, subject)
+
+
+def is_std_call(ctx: FileContext, expr: cst.BaseExpression) -> bool:
+    """`torch.std(x)`, `np.nanstd(x)`, `x.std()` on a tensor, array or Series (not `statistics.stdev`)."""
+    if not isinstance(expr, cst.Call):
+        return False
+    name = ctx.call_name(expr)
+    if name in STD_FUNCS:
+        return True
+    func = expr.func
+    return isinstance(func, cst.Attribute) and func.attr.value in STD_METHODS and (
+        name is None or not name.startswith(("statistics.", "math.")))
 
 
 def is_batch_scale(ctx: FileContext, expr: cst.BaseExpression, subject: cst.BaseExpression, depth: int = 0) -> bool:

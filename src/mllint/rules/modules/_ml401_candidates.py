@@ -9,9 +9,10 @@ from __future__ import annotations
 import ast
 import re
 
+from mllint.analysis.astutil import SAME_VALUE_METHODS
 from mllint.analysis.parameters import (
     APPLY_NAMES, HIDDEN_TOKENS, INIT_FUNCTIONS, LAST_LAYER_WORDS, LAYER_TYPES, LOOKUP_TOKENS, PARAMETER,
-    SAME_VALUE_METHODS, ZEROS, maybe_zeroed_target, row_set_name, tokens, zero_start_name)
+    ZEROS, maybe_zeroed_target, row_set_name, tokens, zero_start_name)
 from mllint.engine.candidates import Calls, Facts, Pattern, Words, callee, dotted_leaf, leaves
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import ast
-import re
 
 import libcst as cst
 
-from mllint.analysis.classes import enclosing_method, first_param
 from mllint.analysis.flow import reaches_regression_loss
 from mllint.analysis.names import flat_code, last_name
 from mllint.analysis.returns import (ADVANTAGE_TOKENS, DEFAULT_NAMES, RETURN_TOKENS, REWARD_TOKENS,
@@ -17,36 +15,11 @@ from mllint.analysis.scopes import name_uses, next_statement
 from mllint.analysis.statistics import (MEAN_FUNCS, STD_FUNCS, VAR_FUNCS, is_batch_scale, is_batch_stat,
                                         per_dimension, same_value)
 
-from mllint.engine.candidates import Calls, Ops, leaves
+from mllint.analysis.edits import replace_lines
 from mllint.diagnostics import Applicability, Edit, Fix
-from mllint.analysis.edits import add_instance_attribute, insert_after_header, insert_lines, module_top, replace_lines
+from mllint.engine.candidates import Calls, Ops, leaves
 from mllint.engine.rule import Option, Rule, register
-
-HELPER = "_MllintRunningNorm"
-HELPER_SOURCE = '''class _MllintRunningNorm:
-    """Normalises by the mean/std of every value seen so far, not of one batch (added by mllint ML201).
-
-    Batch statistics are merged with the parallel-variance update (Chan et al.), so the result
-    equals the mean/std over all data seen; works on torch tensors and numpy arrays.
-    """
-
-    def __init__(self, eps=1e-8):
-        self.mean, self.var, self.count, self.eps = 0.0, 1.0, 0, eps
-
-    def __call__(self, x):
-        flat = (x.detach() if hasattr(x, "detach") else x).reshape(-1)
-        n = flat.shape[0]
-        if n:
-            batch_mean = float(flat.mean())
-            batch_var = float(((flat - batch_mean) ** 2).mean())
-            total = self.count + n
-            delta = batch_mean - self.mean
-            self.var = (self.var * self.count + batch_var * n + delta**2 * self.count * n / total) / total
-            self.mean += delta * n / total
-            self.count = total
-        return (x - self.mean) / (self.var**0.5 + self.eps)
-'''
-
+from mllint.rules.rl._ml201_fix import HELPER, RunningNormPlan
 
 def last_name_or_key(expr: cst.BaseExpression) -> str | None:
     """`returns`, `self.returns` and `batch["returns"]` -> "returns"."""
@@ -227,44 +200,7 @@ class PerBatchReturnNormalization(Rule):
                    "running statistics kept across updates")
         fix = None
         if fixable and not per_dimension(ctx, node):
-            plan = _FixPlan(self, subject)
+            plan = RunningNormPlan(ctx, last_name_or_key(subject))
             edits = [*plan.state_edits(), *site_edits(f"{plan.instance}({text})")]
             fix = Fix(Applicability.UNSAFE, f"Normalise `{text}` with a running mean/std ({HELPER})", tuple(edits))
         self.report(node, message, fix)
-
-
-class _FixPlan:
-    """Where the running normaliser lives: on `self` inside a method (initialised in `__init__`,
-    or lazily when the class has none), else a module-level instance; the helper class itself is
-    inserted after the imports once and reused when present."""
-
-    def __init__(self, rule: PerBatchReturnNormalization, subject: cst.BaseExpression):
-        self.ctx = ctx = rule.ctx
-        base = re.sub(r"\W", "", last_name_or_key(subject) or "returns").strip("_") or "returns"
-        self.attr = f"{base}_norm"
-        func = ctx.enclosing_function()
-        method, cls = enclosing_method(ctx)
-        self.method, self.cls = (func, cls) if func is not None and method is func and first_param(func) == "self" \
-            else (None, None)
-        self.instance = f"self.{self.attr}" if self.method is not None else f"_{self.attr}"
-
-    def state_edits(self) -> list[Edit]:
-        ctx = self.ctx
-        top = module_top(ctx)
-        helper = top.classes.get(HELPER)
-        module_instance = "" if self.method is not None or self.instance in top.assigned else \
-            f"\n\n{self.instance} = {HELPER}()\n"
-        edits: list[Edit] = []
-        if helper is None:
-            edits.append(insert_after_header(ctx, f"{HELPER_SOURCE}{module_instance}"))
-        elif module_instance:
-            last = top.last_instance.get(HELPER)
-            if last is not None:  # next to the other normalisers
-                edits.append(insert_lines(ctx, ctx.start_end(last)[1].row, module_instance.lstrip("\n")))
-            else:
-                edits.append(insert_lines(ctx, ctx.start_end(helper)[1].row, module_instance))
-        if self.method is not None:
-            # the two-statement form reports from the statement itself
-            site = ctx.node if isinstance(ctx.node, cst.SimpleStatementLine) else ctx.enclosing_statement()
-            edits += add_instance_attribute(ctx, self.cls, self.attr, f"{HELPER}()", site, self.method)
-        return edits

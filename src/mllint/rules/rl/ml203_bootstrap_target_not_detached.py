@@ -8,7 +8,8 @@ import re
 import libcst as cst
 
 from mllint.analysis.bindings import Frame, value_of
-from mllint.analysis.bootstrap import DISCOUNT, Source, is_target_network, same_network, sources
+from mllint.analysis.bootstrap import Source, is_target_network, same_network, sources
+from mllint.analysis.recursions import DISCOUNT_FACTOR
 from mllint.analysis.classes import enclosing_method
 from mllint.analysis.flow import REGRESSION_LOSSES
 from mllint.analysis.timeline import under_no_grad
@@ -25,7 +26,7 @@ def _discount_leaf(expr: ast.AST) -> bool:
     if type(expr) is ast.BinOp and type(expr.op) is ast.Pow:
         expr = expr.left
     leaf = dotted_leaf(expr)
-    return leaf is not None and DISCOUNT.search(leaf) is not None
+    return leaf is not None and DISCOUNT_FACTOR.search(leaf) is not None
 
 
 def _discounted_term(expr: ast.AST) -> bool:
