@@ -9,6 +9,7 @@ import re
 
 import libcst as cst
 
+from mllint.analysis.flow import REGRESSION_LOSSES
 from mllint.analysis.scopes import KeyIndex, subtree_keys
 
 DEFAULT_NAMES = ["returns", "rets", "value_targets", "value_target", "td_target", "td_targets",
@@ -84,3 +85,24 @@ def value_context(ctx, func: cst.FunctionDef) -> bool:
 def has_discounted_accumulation(ctx, scope: cst.CSTNode) -> bool:
     """Does the function (or module) accumulate a discounted sum (`R = r + gamma * R`) somewhere?"""
     return "discounted" in subtree_keys(ctx, _DISCOUNTING, scope)
+
+
+# A value function trained in the file: a critic or value head by name, or a regression loss.
+CRITIC = re.compile(r"critic|value_?(head|net|network|fn|func|function|loss|model|estimate|pred)|\bv_?preds?\b"
+                    r"|\bvf(\b|_)|q_?net|\bqf\d?\b|baseline_?(net|model)", re.I)
+
+
+def _policy_gradient_only(ctx, _key: None) -> bool:
+    source = ctx.source
+    if not LOG_PROB.search(source) or CRITIC.search(source):
+        return False
+    lowered = source.lower()
+    return not any(loss in lowered for loss in REGRESSION_LOSSES)
+
+
+def policy_gradient_only(ctx) -> bool:
+    """The file weights log-probabilities and trains no value function (no critic or value head,
+    no regression loss): REINFORCE, whose returns, however they travel (returned, yielded into a
+    dataset), can only weight log-probabilities. Read from the text, comments included, so any
+    mention of a critic keeps the question open."""
+    return ctx.memo.get(_policy_gradient_only, ctx, None)

@@ -9,8 +9,8 @@ import libcst as cst
 from mllint.analysis.flow import reaches_regression_loss
 from mllint.analysis.names import flat_code, last_name
 from mllint.analysis.returns import (ADVANTAGE_TOKENS, DEFAULT_NAMES, RETURN_TOKENS, REWARD_TOKENS,
-                                     VALUE_CONTEXT_NAMES, has_discounted_accumulation, name_tokens, policy_use,
-                                     value_context, value_use)
+                                     VALUE_CONTEXT_NAMES, has_discounted_accumulation, name_tokens,
+                                     policy_gradient_only, policy_use, value_context, value_use)
 from mllint.analysis.scopes import name_uses, next_statement
 from mllint.analysis.statistics import (MEAN_FUNCS, STD_FUNCS, VAR_FUNCS, is_batch_scale, is_batch_stat,
                                         per_dimension, same_value)
@@ -188,6 +188,8 @@ class PerBatchReturnNormalization(Rule):
             return False  # a critic's target (also when it weights log-probs, as in actor-critic)
         if not (self._return_name(name) or self._return_name(last_name_or_key(subject if subject is not None else target))):
             return True  # a reward-named value counts only as a value loss's target
+        if policy_gradient_only(self.ctx):
+            return True  # no value function in the file: the returns only weight log-probabilities
         uses = name_uses(self.ctx, scope, name)
         return uses.any_after(self.ctx, here, policy_use) and not uses.any_after(self.ctx, here, value_use)
 
