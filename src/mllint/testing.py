@@ -17,7 +17,8 @@ from typing import Any, Iterable
 
 from mllint.diagnostics import Applicability, Diagnostic
 from mllint.engine.api import lint_source
-from mllint.engine.lint import FileResult, kind_of
+from mllint.engine.files import kind_of
+from mllint.engine.lint import FileResult
 from mllint.engine.rule import Rule
 from mllint.run.config import SelectionLayer, Settings
 

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from mllint.frontends.cli import main
-from mllint.engine.lint import kind_of
+from mllint.engine.files import kind_of
 from mllint.formats.notebook import join, locate_cells, mask, rewrite, split, unmask
 from mllint.run.runner import Task, rules_for
 from mllint.testing import _settings

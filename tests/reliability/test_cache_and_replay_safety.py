@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from mllint import __version__, fingerprint
+from mllint import __version__
 from mllint.run import cachefs, replay
 from mllint.run import versions
 

@@ -22,7 +22,7 @@ import click
 from mllint import __version__
 from mllint.diagnostics import printable
 from mllint.engine.api import lint_source
-from mllint.engine.lint import decode, kind_of
+from mllint.engine.files import decode, kind_of
 from mllint.engine.registry import rule_infos
 from mllint.frontends.output import (format_github, format_json, format_junit, format_lines, format_sarif,
                                      format_statistics, format_summary, format_text, statistics_json)

@@ -32,7 +32,8 @@ from pygls.workspace.text_document import TextDocument
 from mllint import __version__
 from mllint.diagnostics import Applicability, Diagnostic, Fix, changed_span, split_lines
 from mllint.engine.api import lint_source
-from mllint.engine.lint import FileResult, check_fix, kind_of
+from mllint.engine.files import kind_of
+from mllint.engine.lint import FileResult, check_fix
 from mllint.frontends.docs import doc_url
 from mllint.frontends.output import ERROR, severity
 from mllint.run.config import ConfigError, ConfigResolver

@@ -12,7 +12,8 @@ from typing import Iterator
 
 from mllint.engine import reads
 from mllint.engine.api import lint_source
-from mllint.engine.lint import FileResult, FileState, choose_fixes, decode, has_evidence, kind_of, write_atomic
+from mllint.engine.files import FileState, decode, kind_of, write_atomic
+from mllint.engine.lint import FileResult, choose_fixes, has_evidence
 from mllint.fingerprint import MAX_FILE_BYTES, NotRegularFile, check_regular, content_digest, open_nonblocking
 from mllint.run import cache
 from mllint.run.config import ConfigResolver, Settings
