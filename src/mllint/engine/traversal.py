@@ -3,8 +3,9 @@ the engine's one traversal with every rule (`Dispatcher`), and the rules' own su
 
 LibCST's `node.visit(visitor)` rebuilds every node on its way back up, even for a visitor that
 changes nothing; for mllint, which only reads, that is most of the cost of a traversal. `walk`
-calls the same `on_visit` / `on_leave` hooks (so `visit_<Node>` / `leave_<Node>` methods, and
-`visit_<Node>` returning False to skip the children) in the same order. The per-attribute hooks
+calls the hooks LibCST's `on_visit` / `on_leave` would (`visit_<Node>` / `leave_<Node>`, with
+`visit_<Node>` returning False to skip the children, or the visitor's own `on_visit` / `on_leave`)
+in the same order, looked up once per (visitor class, node type). The per-attribute hooks
 (`visit_<Node>_<attr>`) are not called: mllint never defines them.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import ast
 from collections import defaultdict
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Callable
 
 import libcst as cst
 
@@ -68,20 +69,6 @@ def child_fields(node_type: type) -> tuple[str, ...] | None:
     result = tuple(fields) if fields is not None else None
     _CHILD_FIELDS[node_type] = result
     return result
-
-
-def children(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
-    """A node's children in LibCST's visiting order."""
-    fields = _CHILD_FIELDS[type(node)] if type(node) in _CHILD_FIELDS else child_fields(type(node))
-    if fields is None:
-        yield from node.children
-        return
-    for name in fields:
-        child = getattr(node, name)
-        if isinstance(child, cst.CSTNode):
-            yield child
-        elif isinstance(child, (tuple, list)):
-            yield from child
 
 
 class WorkCounter:
