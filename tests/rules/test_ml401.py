@@ -197,6 +197,20 @@ def test_reinitialised_elsewhere_is_not_flagged(extra):
     assert _rows(_cls("self.mus = nn.Parameter(torch.zeros(D, m))") + extra) == []
 
 
+def test_gradients_written_by_hand_are_not_flagged():
+    # an optimizer's test (timm's tests/test_optim.py): the rows get the gradients written to them
+    source = (
+        "import torch\nfrom torch.nn import Parameter\n\n\n"
+        "def test_step(opt_cls):\n"
+        "    param_2d = Parameter(torch.zeros(8, 4))\n"
+        "    opt = opt_cls([param_2d], lr=0.1)\n"
+        "    for _ in range(3):\n"
+        "        param_2d.grad = torch.randn(8, 4)\n"
+        "        opt.step()\n")
+    assert _rows(source) == []
+    assert _rows(source.replace("param_2d.grad = ", "grad = ")) == [6]
+
+
 def test_apply_with_a_local_function_that_ignores_the_parameter_is_still_flagged():
     src = _cls("self.mus = nn.Parameter(torch.zeros(D, m))", "self.apply(self._init_weights)") + \
         "\n    def _init_weights(self, module):\n        if isinstance(module, nn.Linear):\n" \

@@ -408,6 +408,9 @@ class _InitWalk(Visitor):
             if isinstance(target, cst.Subscript) or (isinstance(target, cst.Attribute) and
                                                      target.attr.value in ("data", "_data")):
                 self._touch(chain_names(target))  # mus.data = init / mus[i] = v
+            elif isinstance(target, cst.Attribute) and target.attr.value == "grad":
+                # `p.grad = g` (an optimizer's test): the rows get the gradients written, not identical ones
+                self._touch(chain_names(target.value))
             elif isinstance(target, cst.Attribute) and isinstance(node.value, cst.Name) and self.classes and \
                     dotted_name(target.value) == "self" and self._default_off(node.value) is not None:
                 self.off_attrs.setdefault(id(self.classes[-1]), {})[target.attr.value] = node.value.value
