@@ -8,6 +8,7 @@ import pytest
 
 from mllint.engine import lint as engine
 from mllint.engine.context import FileContext
+from mllint.engine.files import decode
 from mllint.diagnostics import Applicability, Diagnostic, Edit, Fix, Location
 from mllint.engine.rule import Rule
 from mllint.testing import codes, fix, lint
@@ -193,7 +194,7 @@ def test_unsafe_fixes_only_when_asked():
     (b"x = 1\n", "utf-8"),
 ])
 def test_decode_follows_bom_and_coding_cookie(data, encoding):
-    assert engine.decode(data, "python").encoding == encoding
+    assert decode(data, "python").encoding == encoding
 
 
 def test_shell_suppression_on_the_last_line_of_a_continued_command():

@@ -11,27 +11,31 @@ def src(text: str) -> str:
     return textwrap.dedent(text).lstrip("\n")
 
 
+# lightning-bolts' VanillaPolicyGradient: normalised returns are returned, then weight log-probs
+REINFORCE_VPG = """
+    import torch
+    from torch.nn.functional import log_softmax
+
+    class VPG:
+        def compute_returns(self, rewards):
+            reward, returns = 0, []
+            for r in rewards[::-1]:
+                reward = r + self.gamma * reward
+                returns.insert(0, reward)
+            returns = torch.tensor(returns)
+            return (returns - returns.mean()) / (returns.std() + self.eps)
+
+        def loss(self, states, actions, scaled_rewards):
+            log_prob = log_softmax(self.net(states), dim=1)
+            return -(scaled_rewards * log_prob[range(len(actions)), actions]).mean()
+"""
+
 FLAGGED = {
     # the same returns in a file that also trains a critic on them
-    "actor_critic_returns_returned": """
-        import torch
-        from torch.nn.functional import log_softmax
-
-        class VPG:
-            def compute_returns(self, rewards):
-                reward, returns = 0, []
-                for r in rewards[::-1]:
-                    reward = r + self.gamma * reward
-                    returns.insert(0, reward)
-                returns = torch.tensor(returns)
-                return (returns - returns.mean()) / (returns.std() + self.eps)
-
-            def loss(self, states, actions, scaled_rewards):
-                log_prob = log_softmax(self.net(states), dim=1)
-                values = self.critic(states).squeeze(-1)
-                value_loss = torch.nn.functional.mse_loss(values, scaled_rewards)
-                return -(scaled_rewards * log_prob[range(len(actions)), actions]).mean() + value_loss
-""",
+    "actor_critic_returns_returned": REINFORCE_VPG.replace(
+        "            return -(scaled_rewards",
+        "            value_loss = torch.nn.functional.mse_loss(self.critic(states).squeeze(-1), scaled_rewards)\n"
+        "            return value_loss - (scaled_rewards"),
     "seed": """
         import torch
         def update(returns, values):
@@ -229,23 +233,7 @@ def test_row_and_message():
 NOT_FLAGGED = {
     # REINFORCE (lightning-bolts' VPG): the returns leave the function, but the file trains no value
     # function, so they can only weight log-probabilities
-    "reinforce_returns_returned": """
-        import torch
-        from torch.nn.functional import log_softmax
-
-        class VPG:
-            def compute_returns(self, rewards):
-                reward, returns = 0, []
-                for r in rewards[::-1]:
-                    reward = r + self.gamma * reward
-                    returns.insert(0, reward)
-                returns = torch.tensor(returns)
-                return (returns - returns.mean()) / (returns.std() + self.eps)
-
-            def loss(self, states, actions, scaled_rewards):
-                log_prob = log_softmax(self.net(states), dim=1)
-                return -(scaled_rewards * log_prob[range(len(actions)), actions]).mean()
-""",
+    "reinforce_returns_returned": REINFORCE_VPG,
     "advantages": """
         def f(advantages):
             return (advantages - advantages.mean()) / (advantages.std() + 1e-8)

@@ -139,35 +139,27 @@ def walk(node: cst.CSTNode, visitor: cst.CSTVisitor) -> None:
     go(node)
 
 
+class _Numbering(cst.CSTVisitor):
+    def __init__(self) -> None:
+        self.spans: dict[int, tuple[int, int]] = {}
+        self.firsts: list[int] = []
+        self.count = 0
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        self.firsts.append(self.count)
+        self.count += 1
+        return True
+
+    def on_leave(self, original_node: cst.CSTNode) -> None:
+        self.spans[id(original_node)] = (self.firsts.pop(), self.count - 1)
+
+
 def preorder_spans(root: cst.CSTNode) -> dict[int, tuple[int, int]]:
     """id(node) -> (its number in a pre-order walk from `root`, the number of its last
-    descendant), for every node under `root`; a walk without visitor hooks (counted as work)."""
-    spans: dict[int, tuple[int, int]] = {}
-    count = 0
-    is_node = _IS_NODE
-
-    def go(node: cst.CSTNode) -> None:
-        nonlocal count
-        first = count
-        count += 1
-        fields = _CHILD_FIELDS[type(node)] if type(node) in _CHILD_FIELDS else child_fields(type(node))
-        if fields is None:
-            for child in node.children:
-                go(child)
-        else:
-            for field_name in fields:
-                child = getattr(node, field_name)
-                kind = type(child)
-                if is_node[kind]:
-                    go(child)
-                elif kind is tuple or kind is list:
-                    for item in child:
-                        go(item)
-        spans[id(node)] = (first, count - 1)
-
-    go(root)
-    WORK.units += count
-    return spans
+    descendant), for every node under `root`."""
+    numbering = _Numbering()
+    walk(root, numbering)
+    return numbering.spans
 
 
 class Dispatcher:
