@@ -299,6 +299,48 @@ def test_seed_losses_py_with_the_training_loop_in_another_file():
     assert "add a `global_step` parameter to `forward`" in d.message
 
 
+BASE_HEAD_PY = """
+import torch
+from torch import nn
+
+
+class DQNHead(nn.Module):
+    def __init__(self, enable_dqn=False):
+        super().__init__()
+        self.enable_dqn = enable_dqn
+        self.dqn_step_counter = 0
+
+    def tick(self):
+        if self.enable_dqn and self.training:
+            self.dqn_step_counter += 1
+"""
+
+SUBCLASS_PY = """
+from heads import DQNHead
+
+
+class ACTLossHead(DQNHead):
+    def forward(self, return_keys, **model_kwargs):
+        epsilon = compute_epsilon(self.dqn_step_counter, epsilon_decay_steps=1000)
+        self.tick()
+        return epsilon
+"""
+
+
+def test_counter_of_a_base_class_in_another_project_file(tmp_path):
+    (tmp_path / "heads.py").write_text(BASE_HEAD_PY)
+    path = tmp_path / "losses.py"
+    path.write_text(SUBCLASS_PY)
+    (d,) = lint(SUBCLASS_PY, "ML301", path=str(path))
+    assert d.start.row == 7 and "self.dqn_step_counter" in d.message and "under a condition" in d.message
+    # the base ticks on every call: no longer a lagging counter
+    (tmp_path / "heads.py").write_text(BASE_HEAD_PY.replace("        if self.enable_dqn and self.training:\n    ", ""))
+    assert lint(SUBCLASS_PY, "ML301", path=str(path)) == []
+    # no such file in the project: nothing to follow
+    (tmp_path / "heads.py").unlink()
+    assert lint(SUBCLASS_PY, "ML301", path=str(path)) == []
+
+
 def test_component_without_step_in_reach_and_unconditional_increment_elsewhere_is_not_flagged():
     code = src("""
         import torch.nn as nn

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from mllint.analysis.project import imported_class
 from mllint.engine.context import Visitor, dotted_name
 from mllint.engine.traversal import TypeTest, walk
 
@@ -214,6 +215,33 @@ def same_file_lineage(ctx: FileContext, cls: cst.ClassDef) -> list[cst.ClassDef]
         for base in current.bases:
             if isinstance(base.value, cst.Name):
                 todo.extend(classes.get(base.value.value, ()))
+    return out
+
+
+MAX_BASE_FILES = 4  # other project files followed up one class's bases
+
+
+def project_lineage(ctx: FileContext, cls: cst.ClassDef) -> list[tuple[FileContext, cst.ClassDef]]:
+    """`same_file_lineage`, continued into the user's project: a base imported with `from <module>
+    import <Base>` from a project file is read there (`analysis.project`: parsed, never imported,
+    noted for the cache), with its own bases, up to MAX_BASE_FILES files; nearest first. Each
+    class comes with the context of the file that defines it."""
+    return ctx.memo.get(_project_lineage, ctx, cls)
+
+
+def _project_lineage(ctx: FileContext, cls: cst.ClassDef) -> list[tuple[FileContext, cst.ClassDef]]:
+    out = [(ctx, klass) for klass in same_file_lineage(ctx, cls)]
+    files, i = 0, 0
+    while i < len(out) and files < MAX_BASE_FILES:
+        here, klass = out[i]
+        i += 1
+        for base in klass.bases:
+            if not isinstance(base.value, cst.Name) or module_classes(here).get(base.value.value):
+                continue
+            found = imported_class(here, base.value)
+            if found is not None and not any(found[1] is seen for _, seen in out):
+                files += 1
+                out += [(found[0], inherited) for inherited in same_file_lineage(*found)]
     return out
 
 

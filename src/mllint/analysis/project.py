@@ -15,6 +15,8 @@ from mllint.engine.context import FileContext, dotted_name
 from mllint.engine.reads import file_state, note_file
 
 MAX_BYTES = 1_000_000  # larger "model files" are not read
+# Packages whose classes are never looked for in the project (installed libraries).
+LIBRARIES = frozenset({"torch", "numpy", "transformers", "timm", "lightning", "pytorch_lightning"})
 MAX_PARSED = 64  # parsed project files kept at once
 _PARSED: dict[str, tuple[list[int] | None, FileContext | None]] = {}  # path -> (state, context)
 
@@ -103,7 +105,7 @@ def _imported_definition(ctx: FileContext, func: cst.BaseExpression, kind: type)
     if found is None:
         return None
     level, module, name = found
-    if module.split(".")[0] in ("torch", "numpy", "transformers", "timm", "lightning", "pytorch_lightning"):
+    if module.split(".")[0] in LIBRARIES:
         return None
     for path in _candidates(ctx, level, module):
         if not note_file(path):

@@ -1,10 +1,10 @@
 """Schedules and the training clock: the shared vocabulary of schedule calls, step arguments and
 run lengths (ML301, ML303), and the facts about counters that can drive a schedule.
 
-- `counter(ctx, cls, attr)`: is `self.<attr>` of a class (its bases in the same file included) a
-  counter, i.e. set to a number and only ever incremented by a number; and if so, in which
-  functions it ticks, whether under a condition or an accumulation boundary, and whether inside a
-  loop. Read from the class facts (`classes.attribute_writes`), never by walking per question.
+- `counter(ctx, cls, attr)`: is `self.<attr>` of a class (its bases included, also those imported
+  from other project files) a counter, i.e. set to a number and only ever incremented by a number;
+  and if so, in which functions it ticks, whether under a condition or an accumulation boundary,
+  and whether inside a loop. Read from the class facts (`classes.attribute_writes`), never by walking per question.
 - `global_step_reads(ctx, function)`: the `<x>.global_step` attributes read in a function.
 """
 
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from mllint.analysis.classes import AttributeWrite, attribute_writes, same_file_lineage
+from mllint.analysis.classes import AttributeWrite, attribute_writes, project_lineage
 from mllint.engine.context import Visitor, dotted_name
 from mllint.engine.traversal import walk
 
@@ -118,8 +118,8 @@ def _counter(ctx: FileContext, key: tuple[cst.ClassDef, str]) -> Counter | None:
     cls, attr = key
     writes: list[AttributeWrite] = []
     initialised = False
-    for klass in same_file_lineage(ctx, cls):
-        writes += attribute_writes(ctx, klass).get(attr, ())
+    for here, klass in project_lineage(ctx, cls):  # bases in other project files too
+        writes += attribute_writes(here, klass).get(attr, ())
         for stmt in klass.body.body:  # `count = 0` in a class body
             if isinstance(stmt, cst.SimpleStatementLine):
                 for small in stmt.body:

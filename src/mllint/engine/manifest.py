@@ -137,7 +137,7 @@ RULES = {
         stability='stable',
         fix_applicability=Applicability.UNSAFE,
         file_kinds=('python', ),
-        cross_file=False,
+        cross_file=True,
         evidence=(),
         options={},
     ),

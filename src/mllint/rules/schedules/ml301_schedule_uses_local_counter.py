@@ -5,23 +5,26 @@ A schedule (annealing, warmup, epsilon, temperature, penalty) driven by a compon
 another method) lags the training step whenever the component does not run on every step.
 
 The visit singles out schedule calls fed `self.<attr>`; once the module is read, the class facts
-(`analysis.schedules.counter`: every write of the attribute in the class and its bases in the
-same file, with the branches and loops around it) say whether the attribute is such a counter.
+(`analysis.schedules.counter`: every write of the attribute in the class and its bases, in this
+file or in project files they are imported from, with the branches and loops around it) say
+whether the attribute is such a counter.
 """
 
 from __future__ import annotations
 
 import ast
 import re
+import sys
 from dataclasses import dataclass
 
 import libcst as cst
 
-from mllint.analysis.classes import enclosing_method, first_param, same_file_lineage
+from mllint.analysis.classes import enclosing_method, first_param, project_lineage
 from mllint.analysis.names import imported_name
 from mllint.analysis.schedules import (BATCH_INDEX_PARAMS, GLOBAL_STEP_PARAMS, SCHEDULE_CALL, STEP_HOOKS,
                                        STEP_KEYWORDS, counter, global_step_reads)
-from mllint.engine.candidates import Calls, Nodes
+from mllint.analysis.project import LIBRARIES
+from mllint.engine.candidates import Calls, Facts, Nodes, Pattern
 from mllint.engine.context import dotted_name
 from mllint.diagnostics import Applicability, Fix
 from mllint.engine.rule import Rule, register
@@ -51,6 +54,18 @@ def _maybe_counter(expr: ast.expr) -> bool:
     return isinstance(expr, ast.Name)
 
 
+class _ProjectBase(Pattern):
+    """A class whose base is imported with `from <module> import <Base>` from a module that may be
+    the project's (what `analysis.project` follows): its counter may be incremented there."""
+
+    def __call__(self, facts: Facts) -> bool:
+        imported = {alias.asname or alias.name for node in facts.of_type(ast.ImportFrom)
+                    if node.level or (node.module or "").split(".")[0] not in LIBRARIES | sys.stdlib_module_names
+                    for alias in node.names}
+        return any(type(base) is ast.Name and base.id in imported
+                   for cls in facts.of_type(ast.ClassDef) for base in cls.bases)
+
+
 LIGHTNING = ("LightningModule",)
 TORCH_MODULES = {"torch.nn.Module", "torch.nn.modules.module.Module"}
 
@@ -71,6 +86,7 @@ class ScheduleUsesLocalCounter(Rule):
     name = "schedule-uses-local-counter"
     summary = "A schedule is driven by a component's own counter instead of the training loop's global step."
     fix_applicability = Applicability.UNSAFE
+    cross_file = True  # follows a class's bases into other files of the project
     # A schedule call (by its name, or a step keyword) fed something that can be a counter
     # attribute, and an attribute incremented somewhere (`.x += n` or `.x = y.x + n`, as
     # _incremented_somewhere).
@@ -79,7 +95,8 @@ class ScheduleUsesLocalCounter(Rule):
                             _maybe_counter(kw.value) for kw in call.keywords
                             if kw.arg and (kw.arg in STEP_KEYWORDS or "step" in kw.arg)))
                   | Nodes(ast.keyword, where=lambda kw: kw.arg in STEP_KEYWORDS and _maybe_counter(kw.value))) & \
-        Nodes(ast.AugAssign, ast.Assign, where=lambda node: _increments_attribute(node)) \
+        (Nodes(ast.AugAssign, ast.Assign, where=lambda node: _increments_attribute(node))
+         | _ProjectBase()) \
         | Calls(lambda name: name != "step" and SCHEDULE_CALL.search(name) is not None,
                 where=lambda call: bool(call.args or call.keywords)) & \
         Nodes(ast.arg, where=lambda param: param.arg in BATCH_INDEX_PARAMS)
@@ -117,7 +134,7 @@ class ScheduleUsesLocalCounter(Rule):
             if found is None:
                 continue
             target, attr = found
-            if "global" in attr or not self._incremented_somewhere(attr):
+            if "global" in attr or not self._incremented_somewhere(attr, klass):
                 continue  # `self.global_step` is the trainer's step; no `+= 1`: not a counter
             step = self._global_step_in_scope(klass, attr, self_name)
             self.candidates.append(Candidate(node, target, attr, klass, method, step))
@@ -155,11 +172,13 @@ class ScheduleUsesLocalCounter(Rule):
             return (expr, inner[1]) if inner is not None and isinstance(binds[0].value, (cst.Name, cst.Call)) else None
         return None
 
-    def _incremented_somewhere(self, attr: str) -> bool:
-        """Cheap text test before the class facts: `.attr += <n>` or `.attr = <x>.attr + <n>` in the file."""
+    def _incremented_somewhere(self, attr: str, klass: cst.ClassDef) -> bool:
+        """Cheap text test before the class facts: `.attr += <n>` or `.attr = <x>.attr + <n>` in the
+        file, or in a project file that defines one of the class's bases."""
         if attr not in self._increments:
-            pattern = rf"\.{re.escape(attr)}\s*(\+=|=\s*\w+\.{re.escape(attr)}\s*\+)"
-            self._increments[attr] = re.search(pattern, self.ctx.source) is not None
+            pattern = re.compile(rf"\.{re.escape(attr)}\s*(\+=|=\s*\w+\.{re.escape(attr)}\s*\+)")
+            self._increments[attr] = pattern.search(self.ctx.source) is not None or any(
+                here is not self.ctx and pattern.search(here.source) for here, _ in project_lineage(self.ctx, klass))
         return self._increments[attr]
 
     def _counter_attr(self, expr: cst.BaseExpression, self_name: str):
@@ -198,8 +217,8 @@ class ScheduleUsesLocalCounter(Rule):
             found = global_step_reads(self.ctx, functions[-1])
             if found:
                 return found[0]
-        if any((dotted_name(base.value) or "").rsplit(".", 1)[-1] in LIGHTNING  # also through a base of this file
-               for cls in same_file_lineage(self.ctx, klass) for base in cls.bases):
+        if any((dotted_name(base.value) or "").rsplit(".", 1)[-1] in LIGHTNING  # also through a base class
+               for _, cls in project_lineage(self.ctx, klass) for base in cls.bases):
             return f"{self_name}.global_step"
         return None
 
@@ -240,5 +259,5 @@ class ScheduleUsesLocalCounter(Rule):
 
     def _is_torch_module(self, klass: cst.ClassDef) -> bool:
         """An nn.Module subclass (directly, or through classes of this file)."""
-        return any(imported_name(self.ctx.imports, base.value) in TORCH_MODULES
-                   for cls in same_file_lineage(self.ctx, klass) for base in cls.bases)
+        return any(imported_name(here.imports, base.value) in TORCH_MODULES
+                   for here, cls in project_lineage(self.ctx, klass) for base in cls.bases)
