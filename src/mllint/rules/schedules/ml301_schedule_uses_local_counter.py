@@ -104,7 +104,7 @@ class ScheduleUsesLocalCounter(Rule):
     def __init__(self, ctx, options):
         super().__init__(ctx, options)
         self.candidates: list[Candidate] = []
-        self._increments: dict[str, bool] = {}
+        self._increments: dict[tuple[str, int], bool] = {}
 
     # ---- cheap LibCST pass: single out schedule calls fed by `self.<attr>` ---------------------
     def visit_Call(self, node: cst.Call) -> None:
@@ -175,11 +175,12 @@ class ScheduleUsesLocalCounter(Rule):
     def _incremented_somewhere(self, attr: str, klass: cst.ClassDef) -> bool:
         """Cheap text test before the class facts: `.attr += <n>` or `.attr = <x>.attr + <n>` in the
         file, or in a project file that defines one of the class's bases."""
-        if attr not in self._increments:
+        key = (attr, id(klass))
+        if key not in self._increments:
             pattern = re.compile(rf"\.{re.escape(attr)}\s*(\+=|=\s*\w+\.{re.escape(attr)}\s*\+)")
-            self._increments[attr] = pattern.search(self.ctx.source) is not None or any(
+            self._increments[key] = pattern.search(self.ctx.source) is not None or any(
                 here is not self.ctx and pattern.search(here.source) for here, _ in project_lineage(self.ctx, klass))
-        return self._increments[attr]
+        return self._increments[key]
 
     def _counter_attr(self, expr: cst.BaseExpression, self_name: str):
         """`self.x`, `float(self.x)`, `self.x - self.start`, or a local bound once to `self.x`."""
