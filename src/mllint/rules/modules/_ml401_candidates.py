@@ -311,19 +311,26 @@ class HelperZeroingCandidates(Pattern):
                 layer_zeroing.append((call, target.value.id))
         if not layer_zeroing:
             return False
-        functions = list(facts.of_type(ast.FunctionDef, ast.AsyncFunctionDef))
-        branches = facts.nodes.get(ast.If, [])
+        # line -> the innermost function, and the ifs, around it: built once, linear in the file
+        # (each line is visited once per function or `if` that spans it)
+        innermost: dict[int, ast.AST] = {}
+        for function in sorted(facts.of_type(ast.FunctionDef, ast.AsyncFunctionDef), key=lambda f: f.lineno):
+            for line in range(function.lineno, function.end_lineno + 1):
+                innermost[line] = function  # a nested function starts later and overwrites
+        ifs_around: dict[int, list[ast.If]] = {}
+        for branch in facts.nodes.get(ast.If, ()):
+            for line in range(branch.lineno, branch.end_lineno + 1):
+                ifs_around.setdefault(line, []).append(branch)
         for call, layer in layer_zeroing:
-            around = [f for f in functions if f.lineno <= call.lineno <= f.end_lineno]
-            if not around:
+            function = innermost.get(call.lineno)
+            if function is None:
                 continue
-            function = max(around, key=lambda f: f.lineno)  # the innermost
             if LAST_LAYER_WORDS.search(function.name) or "zero" in tokens(function.name) or layer not in {
                     a.arg for a in (*function.args.posonlyargs, *function.args.args)} - {"self", "cls"}:
                 continue
             at = (call.lineno, call.col_offset)
-            guards = [b for b in branches if function.lineno < b.lineno and b.end_lineno <= function.end_lineno
-                      and (b.test.end_lineno, b.test.end_col_offset) < at and call.lineno <= b.end_lineno]
+            guards = [b for b in ifs_around.get(call.lineno, ()) if function.lineno < b.lineno
+                      and b.end_lineno <= function.end_lineno and (b.test.end_lineno, b.test.end_col_offset) < at]
             if all(self._type_test(g.test, layer) for g in guards):
                 return True
         return False
