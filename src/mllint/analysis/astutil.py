@@ -22,6 +22,17 @@ SAME_VALUE_METHODS = frozenset({
     "expand", "expand_as", "flatten"})
 
 
+def peel(expr: cst.BaseExpression, methods=SAME_VALUE_METHODS) -> cst.BaseExpression:
+    """The tensor under value-preserving wrappers and indexing: `std[:, None].unsqueeze(0)` -> `std`."""
+    while True:
+        if isinstance(expr, cst.Subscript):
+            expr = expr.value
+        elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in methods:
+            expr = expr.func.value
+        else:
+            return expr
+
+
 def find_arg(call: cst.Call, keyword: str, position: int | None = None) -> cst.Arg | None:
     """The argument passed as `keyword=`, or at `position` (0-based) among the positional ones."""
     positional = 0

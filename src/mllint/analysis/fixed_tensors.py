@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from mllint.analysis.astutil import peel
 from mllint.analysis.bindings import binding_scope, last_binding
-from mllint.analysis.zero_guards import peel
 from mllint.engine.context import Visitor
 from mllint.engine.traversal import walk
 

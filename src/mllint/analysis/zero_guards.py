@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
-from mllint.analysis.astutil import SAME_VALUE_METHODS
+from mllint.analysis.astutil import SAME_VALUE_METHODS, peel
 from mllint.analysis.names import flat_code
 from mllint.analysis.scopes import KeyIndex, subtree_keys
 
@@ -20,17 +20,6 @@ if TYPE_CHECKING:
 GUARD_PEEL_METHODS = SAME_VALUE_METHODS | {"min", "max", "abs", "all", "any", "amin", "sum", "mean"}
 GUARD_FUNCTIONS = ("isclose", "allclose", "isfinite", "isnan", "isinf", "nonzero", "count_nonzero", "all", "any",
                    "where")
-
-
-def peel(expr: cst.BaseExpression, methods=SAME_VALUE_METHODS) -> cst.BaseExpression:
-    """The tensor under value-preserving wrappers and indexing: `std[:, None].unsqueeze(0)` -> `std`."""
-    while True:
-        if isinstance(expr, cst.Subscript):
-            expr = expr.value
-        elif isinstance(expr, cst.Call) and isinstance(expr.func, cst.Attribute) and expr.func.attr.value in methods:
-            expr = expr.func.value
-        else:
-            return expr
 
 
 def key_of(expr: cst.BaseExpression) -> str | None:

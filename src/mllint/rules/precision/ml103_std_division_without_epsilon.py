@@ -6,11 +6,11 @@ import ast
 
 import libcst as cst
 
-from mllint.analysis.astutil import find_arg
+from mllint.analysis.astutil import find_arg, peel
 from mllint.analysis.bindings import binding_scope
 from mllint.analysis.fixed_tensors import of_fixed_tensor
 from mllint.analysis.statistics import STD_FUNCS, STD_MEAN_FUNCS, STD_METHODS, is_std_call
-from mllint.analysis.zero_guards import guarded, key_of, peel
+from mllint.analysis.zero_guards import guarded, key_of
 from mllint.diagnostics import Applicability, Fix
 from mllint.engine.candidates import Calls, Ops, leaves
 from mllint.engine.rule import Rule, register
