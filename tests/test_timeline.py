@@ -138,3 +138,27 @@ def test_no_grad_regions_are_part_of_the_timeline():
     assert [w in ft.no_grad_regions for w in withs] == [True, True, False]
     assert "polyak" in ft.called_in_no_grad and "plain" not in ft.called_in_no_grad
     assert timeline(ctx, functions["train"])[0].path[-1][1] == "no_grad"
+
+
+def test_scaled_loss_names_and_scalers_known_by_their_use():
+    src = textwrap.dedent("""
+        class Trainer:
+            def apply(self):
+                self.amp.unscale_(self.opt)
+                self.amp.step(self.opt)
+            def train_step(self, loss, other):
+                scaled = self.amp.scale(loss)
+                scaled.backward()
+                self.apply()
+                scaled = other
+                scaled.backward()
+    """)
+    ctx = FileContext("t.py", src, module=cst.parse_module(src))
+    train_step = next(f for f in file_facts(ctx).functions() if getattr(f, "name", None) and
+                      f.name.value == "train_step")
+    events = timeline(ctx, train_step)
+    assert [(e.kind, e.scaler, e.target) for e in events] == [
+        ("backward", "self.amp", None), ("unscale", "self.amp", "self.opt"), ("step", "self.amp", "self.opt"),
+        ("backward", None, None)]
+    assert ctx.code(events[0].loss) == "loss"  # the loss that was scaled, not the scaled name
+    assert [e.place() for e in events[1:3]] == [e.via[0] for e in events[1:3]]

@@ -151,6 +151,48 @@ FLAGGED = {
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             scaler.step(opt)
         """,
+    "scaled loss bound to a name first": """
+        import torch
+        def step(model, opt, loss):
+            scaler = torch.amp.GradScaler()
+            scaled = scaler.scale(loss)
+            scaled.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            scaler.step(opt)
+        """,
+    "scaler not named scaler, used as one": """
+        import torch
+        def step(model, opt, loss, amp):
+            amp.scale(loss).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            amp.step(opt)
+            amp.update()
+        """,
+    "scaled backward in a helper method": """
+        import torch
+        class Trainer:
+            def __init__(self, model):
+                self.scaler = torch.amp.GradScaler()
+                self.opt = torch.optim.AdamW(model.parameters())
+            def backward_pass(self, loss):
+                self.scaler.scale(loss).backward()
+            def train_step(self, loss):
+                self.backward_pass(loss)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                self.scaler.step(self.opt)
+                self.scaler.update()
+        """,
+    "scaler.step in a helper function": """
+        import torch
+        def apply(scaler, optimizer):
+            scaler.step(optimizer)
+            scaler.update()
+        def train(model, opt, loss):
+            scaler = torch.amp.GradScaler()
+            scaler.scale(loss).backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            apply(scaler, opt)
+        """,
 }
 
 
@@ -447,6 +489,8 @@ NO_FIX = {
             scaler.step(opt)
             scaler.update()
         """,
+    "scaled backward in a helper (its names may not exist at the clip)": FLAGGED["scaled backward in a helper method"],
+    "scaler.step in a helper": FLAGGED["scaler.step in a helper function"],
     "guard with a call": """
         import torch
         def step(model, opt, scaler, loss, cfg):
@@ -500,3 +544,36 @@ def test_no_second_guard_when_the_clip_is_already_under_the_same_test():
                 scaler.step(opt)
                 scaler.update()
         """)
+
+
+def test_fix_for_a_loss_scaled_into_a_name():
+    assert _fix(FLAGGED["scaled loss bound to a name first"]) == textwrap.dedent("""
+        import torch
+        def step(model, opt, loss):
+            scaler = torch.amp.GradScaler()
+            scaled = scaler.scale(loss)
+            scaled.backward()
+            scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            scaler.step(opt)
+        """)
+
+
+def test_message_through_helpers_names_the_callers_optimizer():
+    diags = lint(textwrap.dedent(FLAGGED["scaler.step in a helper function"]), "ML102")
+    assert "`scaler.unscale_(opt)`" in diags[0].message
+
+
+@pytest.mark.parametrize("rebound", ["scaled = loss", "scaled = scaled.detach()"])
+def test_a_rebound_scaled_name_is_no_longer_scaled(rebound):
+    src = f"""
+        import torch
+        def step(model, opt, loss):
+            scaler = torch.amp.GradScaler()
+            scaled = scaler.scale(loss)
+            {rebound}
+            scaled.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            scaler.step(opt)
+        """
+    assert _lint(src) == []

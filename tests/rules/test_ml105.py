@@ -46,6 +46,17 @@ FLAGGED = {
         """, 4),
 }
 
+FLAGGED["loss scaled into a name first"] = ("""
+        import torch
+        def train(model, loader, opt):
+            scaler = torch.cuda.amp.GradScaler()
+            for x in loader:
+                opt.zero_grad()
+                scaled = scaler.scale(model(x).sum())
+                scaled.backward()
+                opt.step()
+        """, 9)
+
 CLEAN = {
     "scaler.step": """
         def train(model, loader, opt, scaler):

@@ -4,14 +4,16 @@ the calls to functions and methods of the same file followed to a bounded depth.
 
 Events (`Event.kind`):
 
-- `backward`: `loss.backward()`, `scaler.scale(loss).backward()` (`scaler` set),
+- `backward`: `loss.backward()`, `scaler.scale(loss).backward()` and `scaled = scaler.scale(loss)`
+  followed by `scaled.backward()` in the same function (`scaler` set; `loss` the scaled argument),
   `torch.autograd.backward(loss)`, and the framework forms `accelerator.backward(loss)`,
   `engine.backward(loss)`, `fabric.backward(loss)`, `self.manual_backward(loss)` (`framework` set:
   the receiver). `loss` is the expression that is backpropagated.
 - `step`: `optimizer.step()` (`target`: the optimizer as written, e.g. `self.optimizer`;
   `closure` when it gets arguments, as LBFGS does), `scaler.step(opt)` (`target` = `opt`,
   `scaler` set).
-- `scaler_update`, `unscale`: `scaler.update()`, `scaler.unscale_(opt)` (`target` = `opt`).
+- `scaler_update`, `unscale`: `scaler.update()`, `X.unscale_(opt)` (`target` = `opt`; any
+  receiver: `unscale_` is GradScaler's own name).
 - `zero_grad`: `x.zero_grad(...)` on an optimizer or a module (`target` = `x`), `p.grad = None`,
   `p.grad.zero_()` / `p.grad.data.zero_()`, and any other call whose name contains `zero_grad`
   (`zero_grad(model)` imported from a utility module) (`target` None: parameters directly).
@@ -35,9 +37,10 @@ expression through `Event.loss` and the function's bindings instead.
 
 What is an optimizer, a scheduler or a scaler is decided by binding first (`x = torch.optim.Adam`,
 `self.sched = lr_scheduler.StepLR(...)`, `scaler = GradScaler()` anywhere in the file, keyed by
-the dotted target), then by the receiver's own name (`opt`, `optimizer_d`, `scheduler`,
-`lr_scheduler`, `scaler`). Receivers that are neither (`env.step(action)`, a DeepSpeed
-`engine.step()`) are not events.
+the dotted target; a receiver of `X.scale(loss).backward()` is a scaler), then by the receiver's
+own name (`opt`, `optimizer_d`, `scheduler`, `lr_scheduler`, `scaler`). A `X.step(...)` whose
+receiver is not known where it is written is decided once the whole file is read. Receivers that
+are none of these (`env.step(action)`, a DeepSpeed `engine.step()`) are not events.
 
 Each event carries `path`: the frames from the timeline's root function down to the event, each
 `(node, part)` with part `"loop"` (a `for`/`while` body), `"body"`/`"orelse"` (a branch of an
@@ -109,6 +112,12 @@ class Event:
     function: cst.CSTNode | None = None  # where `node` is written
     via: tuple[cst.Call, ...] = ()  # the helper calls from the root down to `node`
     value_used: bool = False  # the call's result is used (assigned, logged), not a bare statement
+    argument: str | None = None  # an undecided `X.step(a)`'s first argument: `a` if X is a scaler
+
+    def place(self) -> cst.CSTNode:
+        """The node of the root function where the event happens: the helper call it comes
+        through, or its own node."""
+        return self.via[0] if self.via else self.node
 
     def loops(self) -> list[cst.CSTNode]:
         return [node for node, part in self.path if part == "loop"]
@@ -125,7 +134,12 @@ class Event:
 
 def exclusive(a: Event, b: Event) -> bool:
     """The two events lie in different branches of one `if` (never both in one run)."""
-    for (na, pa), (nb, pb) in zip(a.path, b.path):
+    return exclusive_paths(a.path, b.path)
+
+
+def exclusive_paths(a: tuple[tuple[cst.CSTNode, str], ...], b: tuple[tuple[cst.CSTNode, str], ...]) -> bool:
+    """Two places (event paths, or `frames_at`) lie in different branches of one `if`."""
+    for (na, pa), (nb, pb) in zip(a, b):
         if na is not nb:
             return False
         if pa != pb:
@@ -192,6 +206,7 @@ class _Raw:
 
     events: list  # Event, or ("call", call node, path, callee key)
     params: tuple[str, ...]
+    scaled: dict[str, tuple[str | None, cst.BaseExpression]] = field(default_factory=dict)  # `s = X.scale(loss)`
 
 
 class _Walk(Visitor):
@@ -213,25 +228,8 @@ class _Walk(Visitor):
 
     # frames
     def _path(self) -> tuple[tuple[cst.CSTNode, str], ...]:
-        root, depth = self.scopes[-1]
-        frames = [(root, "no_grad")] if root in self.no_grad_regions else []  # a decorated function
-        nodes = self.stack
-        for i in range(depth + 1, len(nodes) - 1):
-            node, child = nodes[i], nodes[i + 1]
-            kind = type(node)
-            if kind is cst.For or kind is cst.While:
-                if child is node.body:
-                    frames.append((node, "loop"))
-            elif kind is cst.If:
-                if child is node.body:
-                    frames.append((node, "body"))
-                elif child is node.orelse:
-                    frames.append((node, "orelse"))
-            elif kind is cst.With and child is node.body:
-                part = self.with_kinds.get(node)
-                if part:
-                    frames.append((node, part))
-        return tuple(frames)
+        _, depth = self.scopes[-1]
+        return _frames(self.stack, depth, self.no_grad_regions, self.with_kinds)
 
     def _with_kind(self, node: cst.With) -> str | None:
         for item in node.items:
@@ -319,6 +317,12 @@ class _Walk(Visitor):
             if isinstance(t, cst.Attribute) and t.attr.value == "grad" and isinstance(value, cst.Name) \
                     and value.value == "None":
                 self._emit("zero_grad", node, target=None)
+            elif type(t) is cst.Name:
+                scaled = self.raw[self.scopes[-1][0]].scaled
+                if _is_scale(value):
+                    scaled[t.value] = (dotted_name(value.func.value), value.args[0].value)
+                else:
+                    scaled.pop(t.value, None)  # rebound: no longer the scaled loss
 
     def _call(self, node: cst.Call) -> None:
         ctx = self.ctx
@@ -359,23 +363,27 @@ class _Walk(Visitor):
                     self._emit("eval" if value == "False" else "train", node, target=dotted)
                 return
             kind = self.kinds.get(dotted) or _name_kind(dotted) if dotted is not None else None
-            if dotted is not None and method in ("step", "update", "unscale_") and (
-                    kind is not None or (method == "step" and dotted != "self" and
-                                         dotted.partition(".")[0] in self.raw[self.scopes[-1][0]].params)):
+            first = dotted_name(node.args[0].value) if node.args else None
+            if method == "unscale_" and dotted is not None and dotted != "self":
+                if node.args:
+                    self._emit("unscale", node, target=first, scaler=dotted)
+                return
+            if dotted is not None and method in ("step", "update") and (
+                    kind is not None or (method == "step" and dotted != "self" and (
+                        node.args or dotted.partition(".")[0] in self.raw[self.scopes[-1][0]].params))):
                 if kind == "scaler":
                     if method == "step" and node.args:
-                        self._emit("step", node, target=dotted_name(node.args[0].value), scaler=dotted)
+                        self._emit("step", node, target=first, scaler=dotted)
                     elif method == "update":
                         self._emit("scaler_update", node, scaler=dotted)
-                    elif method == "unscale_" and node.args:
-                        self._emit("unscale", node, target=dotted_name(node.args[0].value), scaler=dotted)
                 elif method == "step" and kind == "optimizer":
                     self._emit("step", node, target=dotted, closure=bool(node.args))
                 elif method == "step" and kind == "scheduler":
                     self._emit("sched_step", node, target=dotted, closure=bool(node.args))
                 elif method == "step" and kind is None:
-                    # `def update(opt): opt.step()`: what `opt` is shows where the helper is called
-                    self._emit("step?", node, target=dotted, closure=bool(node.args))
+                    # `def update(opt): opt.step()`, `self.amp.step(opt)`: decided once the whole
+                    # file is read (where the helper is called, or what the receiver is bound to)
+                    self._emit("step?", node, target=dotted, closure=bool(node.args), argument=first)
                 return
         name = _qualified(ctx, func)
         if name is not None:
@@ -428,10 +436,16 @@ class _Walk(Visitor):
 
     def _backward(self, node: cst.Call, receiver: cst.BaseExpression) -> None:
         # scaler.scale(loss).backward()
-        if isinstance(receiver, cst.Call) and isinstance(receiver.func, cst.Attribute) and \
-                receiver.func.attr.value == "scale" and receiver.args:
-            scaler = dotted_name(receiver.func.value)
-            self._emit("backward", node, scaler=scaler, loss=receiver.args[0].value)
+        scaled = None
+        if _is_scale(receiver):
+            scaled = (dotted_name(receiver.func.value), receiver.args[0].value)
+        elif type(receiver) is cst.Name:  # `scaled = scaler.scale(loss)` ... `scaled.backward()`
+            scaled = self.raw[self.scopes[-1][0]].scaled.get(receiver.value)
+        if scaled is not None:
+            scaler, loss = scaled
+            if scaler is not None:
+                self.kinds.setdefault(scaler, "scaler")
+            self._emit("backward", node, scaler=scaler, loss=loss)
             return
         dotted = dotted_name(receiver)
         if node.args and not node.args[0].keyword and dotted is not None and (
@@ -439,6 +453,35 @@ class _Walk(Visitor):
             self._emit("backward", node, framework=dotted, loss=node.args[0].value)
             return
         self._emit("backward", node, loss=receiver)
+
+
+def _is_scale(expr: cst.BaseExpression) -> bool:
+    """`X.scale(loss)`: a GradScaler scaling a loss."""
+    return type(expr) is cst.Call and type(expr.func) is cst.Attribute and expr.func.attr.value == "scale" \
+        and bool(expr.args) and not expr.args[0].keyword
+
+
+def _frames(nodes: list[cst.CSTNode], depth: int, no_grad_regions: set[cst.CSTNode],
+            with_kinds: dict[cst.With, str]) -> tuple[tuple[cst.CSTNode, str], ...]:
+    """The frames of the last node of `nodes` below the root function `nodes[depth]`."""
+    root = nodes[depth]
+    frames = [(root, "no_grad")] if root in no_grad_regions else []  # a decorated function
+    for i in range(depth + 1, len(nodes) - 1):
+        node, child = nodes[i], nodes[i + 1]
+        kind = type(node)
+        if kind is cst.For or kind is cst.While:
+            if child is node.body:
+                frames.append((node, "loop"))
+        elif kind is cst.If:
+            if child is node.body:
+                frames.append((node, "body"))
+            elif child is node.orelse:
+                frames.append((node, "orelse"))
+        elif kind is cst.With and child is node.body:
+            part = with_kinds.get(node)
+            if part:
+                frames.append((node, part))
+    return tuple(frames)
 
 
 def _literally_disabled(call: cst.Call) -> bool:
@@ -462,6 +505,7 @@ class FileTimeline:
     no_grad_regions: set[cst.CSTNode]  # no-grad `with` blocks and functions decorated no-grad
     called_in_no_grad: set[str]  # last names of the functions called inside a no-grad region
     calls_in_no_grad: set[cst.Call]  # every call written inside a no-grad region
+    with_kinds: dict[cst.With, str]  # `with` blocks that are frames: "no_grad", "accumulate"
     spliced_all: dict[cst.CSTNode, list[Event]] = field(default_factory=dict)  # with EXTRA_KINDS
     _called: set[cst.CSTNode] | None = None
 
@@ -500,7 +544,7 @@ def file_timeline(ctx: FileContext, module: cst.Module) -> FileTimeline:
     walk(module, walker)
     return FileTimeline(walker.raw, walker.class_of, walker.kinds, walker.disabled_scalers,
                         walker.module_functions, walker.methods, {}, walker.no_grad_regions,
-                        walker.called_in_no_grad, walker.calls_in_no_grad)
+                        walker.called_in_no_grad, walker.calls_in_no_grad, walker.with_kinds)
 
 
 def _rename(target: str | None, mapping: dict[str, str]) -> str | None:
@@ -587,7 +631,8 @@ def _splice(ft: FileTimeline, function: cst.CSTNode, depth: int, active: set, ex
             if constants and _never_runs(event, constants):
                 continue
             out.append(replace(event, path=path + event.path, via=(call,) + event.via,
-                               target=_rename(event.target, mapping), scaler=_rename(event.scaler, mapping)))
+                               target=_rename(event.target, mapping), scaler=_rename(event.scaler, mapping),
+                               argument=_rename(event.argument, mapping)))
     return out
 
 
@@ -610,6 +655,9 @@ def timeline(ctx: FileContext, function: cst.CSTNode, *, forwards: bool = False)
                     event = replace(event, kind="step")
                 elif kind == "scheduler":
                     event = replace(event, kind="sched_step")
+                elif kind == "scaler" and event.argument is not None:  # `self.amp.step(opt)`
+                    event = replace(event, kind="step", scaler=event.target, target=event.argument,
+                                    closure=False, argument=None)
                 else:
                     continue
             found.append(event)
@@ -619,6 +667,15 @@ def timeline(ctx: FileContext, function: cst.CSTNode, *, forwards: bool = False)
 
 def file_facts(ctx: FileContext) -> FileTimeline | None:
     return ctx.memo.get(file_timeline, ctx, ctx.module) if ctx.module is not None else None
+
+
+def frames_at(ctx: FileContext, root: cst.CSTNode) -> tuple[tuple[cst.CSTNode, str], ...]:
+    """The frames (as in `Event.path`) of the node being visited, below `root`, one of its
+    enclosing functions (or the module): compare with events by `exclusive_paths`."""
+    ft = file_facts(ctx)
+    stack = ctx.stack
+    depth = next(i for i, node in enumerate(stack) if node is root)
+    return _frames(stack, depth, ft.no_grad_regions, ft.with_kinds) if ft is not None else ()
 
 
 def under_no_grad(ctx: FileContext) -> bool:

@@ -1,9 +1,12 @@
 """ML102 clip-before-unscale: docs in rules/ML102-clip-before-unscale.md.
 
-Order within one function (or module): a clip that comes after `scaler.scale(loss).backward()` and
-before `scaler.step(opt)`, with no `unscale_` in between, clips gradients that are still multiplied
-by the loss scale. Branches that exclude each other (`if use_amp: ... else: ...`) are told apart,
-so the non-AMP branch of a training step is never matched with the AMP branch's backward.
+Reads the training-step timeline (analysis/timeline.py) of the function around a clip
+(analysis/clipping.py): the nearest scaled backward before the clip, in a branch that can run with
+it, and the same scaler's `step` after it, with no `unscale_` between the backward and the clip.
+Helpers of the same file are followed: a backward or a `scaler.step` in a `train_step` method, an
+`unscale_` in a `_unscale_and_clip()` helper. Branches that exclude each other (`if use_amp: ...
+else: ...`) are told apart, so the non-AMP branch of a training step is never matched with the AMP
+branch's backward.
 """
 
 from __future__ import annotations
@@ -12,19 +15,26 @@ import bisect
 
 import libcst as cst
 
-from mllint.analysis.amp import CLIP_FUNCTIONS, AmpEvent, amp_order, clip_only, exclusive_paths, path_contains
 from mllint.analysis.astutil import find_arg
-from mllint.engine.candidates import Calls, leaves
-from mllint.diagnostics import Applicability, Edit, Fix
+from mllint.analysis.clipping import CLAMPS, CLIP_FUNCTIONS, INPLACE_CLAMPS, is_clip, is_clip_helper
 from mllint.analysis.edits import insert_before
-from mllint.analysis.gradients import is_gradient
 from mllint.analysis.gradscaler import is_gradscaler
+from mllint.analysis.timeline import Event, exclusive_paths, frames_at, timeline
+from mllint.diagnostics import Applicability, Edit, Fix
+from mllint.engine.candidates import Calls, leaves
+from mllint.engine.context import FileContext
 from mllint.engine.rule import Rule, register
 from mllint.engine.traversal import WORK
 
-INPLACE_CLAMPS = ("clamp_", "clip_", "clamp_min_", "clamp_max_")
-CLAMPS = ("clamp", "clip", "clamp_min", "clamp_max")
 _LOOPS = (cst.For, cst.While)
+
+
+def _amp_events(ctx: FileContext, scope: cst.CSTNode) -> tuple[list[Event], list[int]]:
+    """The scope's scaled backwards, steps and unscales, and where each happens in the scope (its
+    pre-order number, or its helper call's): once per scope."""
+    events = [e for e in timeline(ctx, scope)
+              if e.kind == "unscale" or e.kind == "step" or e.kind == "backward" and e.scaler is not None]
+    return events, [ctx.order(e.place())[0] for e in events]
 
 
 def _pure(expr: cst.BaseExpression) -> bool:
@@ -42,8 +52,6 @@ def _pure(expr: cst.BaseExpression) -> bool:
     return False
 
 
-
-
 @register
 class ClipBeforeUnscale(Rule):
     code = "ML102"
@@ -53,83 +61,42 @@ class ClipBeforeUnscale(Rule):
     # a loss is scaled (`scaler.scale(loss)`) and something clips or clamps
     candidates = Calls("scale") & Calls(*leaves(CLIP_FUNCTIONS), *INPLACE_CLAMPS, *CLAMPS)
 
-    # ---- what is a clip -------------------------------------------------------------------------
-    def _is_clip(self, node: cst.Call) -> bool:
-        ctx = self.ctx
-        name = ctx.call_name(node)
-        if name in CLIP_FUNCTIONS:
-            return True  # model.clip_grad_norm_ (FSDP), engine/accelerator methods do not resolve here
-        func = node.func
-        if isinstance(func, cst.Attribute) and func.attr.value in INPLACE_CLAMPS:
-            if name is not None and name.startswith("torch."):
-                return bool(node.args) and is_gradient(node.args[0].value, ctx)  # torch.clamp_(p.grad, ...)
-            return is_gradient(func.value, ctx)
-        # p.grad = p.grad.clamp(-1, 1) / torch.clamp(p.grad, ...): clipping by assignment
-        if isinstance(func, cst.Attribute) and func.attr.value in CLAMPS:
-            parent = ctx.parent
-            if isinstance(parent, cst.Assign) and parent.value is node and \
-                    any(is_gradient(t.target, ctx) for t in parent.targets):
-                if name in ("torch.clamp", "torch.clip"):
-                    return bool(node.args) and is_gradient(node.args[0].value, ctx)
-                return is_gradient(func.value, ctx)
-        return False
-
-    def _clip_helper(self, node: cst.Call) -> bool:
-        """`self.clip_gradients()` / `clip_all(model)`: a method or function of this class/module whose
-        body only clips with torch.nn.utils (no unscale_, backward or step of its own)."""
-        func = node.func
-        owner = None
-        if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
-            owner, name = self.ctx.enclosing_class(), func.attr.value
-        elif isinstance(func, cst.Name) and self.ctx.module is not None:
-            owner, name = self.ctx.module, func.value
-        if owner is None:
-            return False
-        return clip_only(self.ctx, owner, name)  # the last definition of the name is the one called
-
     def visit_Call(self, node: cst.Call) -> None:
+        ctx = self.ctx
         helper = False
-        if not self._is_clip(node):
-            if not self._clip_helper(node):
+        if not is_clip(ctx, node):
+            if not is_clip_helper(ctx, node):
                 return
             helper = True
-        ctx = self.ctx
         scope = ctx.scope()
-        if isinstance(scope, cst.Lambda):
+        events, places = ctx.memo.get(_amp_events, ctx, scope)
+        if not events:
             return
-        timeline = amp_order(ctx, scope)
-        where = timeline.index.get(id(node))
-        if where is None:
-            return
-        start = next(i for i, n in enumerate(ctx.stack) if n is scope)
-        path = tuple(ctx.stack[start:])
+        here = ctx.order(node)[0]
+        frames = frames_at(ctx, scope)
         # The events around the clip, nearest first, in branches that can run with it: back to
         # the scaled backward, then on to the scaler's next backward (not the whole timeline).
-        events = timeline.events
-        here = bisect.bisect_left(timeline.order, where)
         backward, unscaled = None, False
-        for i in range(here - 1, -1, -1):
+        for i in range(bisect.bisect_left(places, here) - 1, -1, -1):
             e = events[i]
             WORK.units += 1
-            if exclusive_paths(e.path, path):
+            if exclusive_paths(e.path, frames):
                 continue
             if e.kind == "backward":
                 backward = e
                 break
             unscaled = unscaled or e.kind == "unscale"
-        if backward is None:
-            return
+        if backward is None or unscaled:
+            return  # no scaled backward, or already unscaled (also by a helper method)
         scaler = backward.scaler
         if not is_gradscaler(scaler, ctx, scope):
             return
-        if unscaled:
-            return  # already unscaled (also in the same branch, or by a helper method)
-        steps: list[AmpEvent] = []
+        steps: list[Event] = []
         late_unscale = False  # an unscale_ after the clip, before the step
-        for i in range(here, len(events)):
+        for i in range(bisect.bisect_right(places, here), len(events)):
             e = events[i]
             WORK.units += 1
-            if e.index <= where or exclusive_paths(e.path, path):
+            if exclusive_paths(e.path, frames):
                 continue
             if e.kind == "unscale" and not steps:
                 late_unscale = True
@@ -140,32 +107,38 @@ class ClipBeforeUnscale(Rule):
         if not steps:
             return
         optimizer = self._optimizer(steps)
-        what = f"`{ctx.module.code_for_node(node.func)}()` clips gradients that are" if helper else \
+        what = f"`{ctx.code(node.func)}()` clips gradients that are" if helper else \
             "gradient clipping runs on gradients"
         message = (f"{what} still multiplied by the loss scale of `{scaler}` "
                    f"(65536 by default), so the threshold is off by that factor; call "
                    f"`{scaler}.unscale_({optimizer or 'optimizer'})` before clipping")
         if late_unscale:
             message += " (move the existing `unscale_` call above the clip)"
-        fix = None if late_unscale or optimizer is None else self._fix(path, backward, steps, scaler, optimizer)
+        fix = None
+        if not late_unscale and optimizer is not None and not backward.via and not any(s.via for s in steps):
+            fix = self._fix(scope, backward, steps, scaler, optimizer)  # names of a helper may not exist here
         self.report(node, message, fix)
 
     # ---- the fix ------------------------------------------------------------------------------------
-    def _optimizer(self, steps: list[AmpEvent]) -> str | None:
+    def _optimizer(self, steps: list[Event]) -> str | None:
         """The optimizer that `scaler.step` receives after the clip, if there is exactly one."""
         optimizers = set()
         for step in steps:
-            arg = find_arg(step.call, "optimizer", 0)
+            if step.via:  # in a helper: its argument renamed to the caller's (`step(opt)` -> `self.opt`)
+                optimizers.add(step.target)
+                continue
+            arg = find_arg(step.node, "optimizer", 0)
             if arg is None or arg.star:
                 return None
-            optimizers.add(self.ctx.module.code_for_node(arg.value))
+            optimizers.add(self.ctx.code(arg.value))
         if len(optimizers) != 1:
             return None  # several optimizers stepped after the clip: which one is unclear
         optimizer = optimizers.pop()
-        return None if "\n" in optimizer else optimizer
+        return None if optimizer is None or "\n" in optimizer else optimizer
 
-    def _fix(self, path, backward: AmpEvent, steps: list[AmpEvent], scaler: str, optimizer: str) -> Fix | None:
+    def _fix(self, scope: cst.CSTNode, backward: Event, steps: list[Event], scaler: str, optimizer: str) -> Fix | None:
         ctx = self.ctx
+        path = ctx.stack[next(i for i, n in enumerate(ctx.stack) if n is scope):]
         statement = ctx.enclosing_statement()
         inline = None  # `if clip: clip_grad_norm_(...)`: the clip's small statement in a one-line suite
         if isinstance(statement, cst.BaseCompoundStatement) and isinstance(statement.body, cst.SimpleStatementSuite):
@@ -178,34 +151,32 @@ class ClipBeforeUnscale(Rule):
         # per step; unscale_ must run once, so it goes before that loop.
         target = inline or statement
         for anc in path:
-            if isinstance(anc, _LOOPS) and not any(path_contains(s.path, anc) for s in steps):
-                if path_contains(backward.path, anc):
+            if isinstance(anc, _LOOPS) and not any(s.within(anc) for s in steps):
+                if backward.within(anc):
                     return None  # backward and clip repeat inside a loop that steps after it
                 target = anc
                 break
         target_path = path[: next(i for i, n in enumerate(path) if n is target)]
         text = f"{scaler}.unscale_({optimizer})"
+        title = f"Insert `{text}` before clipping"
         # A scaled backward under `if use_amp:` that does not also hold the clip: unscale under the
         # same condition, otherwise unscale_ would divide gradients that were never scaled.
-        guards = [n for n in backward.path if isinstance(n, cst.If) and not path_contains(target_path, n)]
+        guards = [(n, part) for n, part in backward.path
+                  if isinstance(n, cst.If) and not any(n is t for t in target_path)]
         if target is inline:  # unscale_ joins the suite: `if clip: scaler.unscale_(opt); clip_grad_norm_(...)`
             if guards:
                 return None
             start, _ = ctx.start_end(target)
-            return Fix(Applicability.SAFE, f"Insert `{scaler}.unscale_({optimizer})` before clipping",
-                       (Edit(start, start, f"{text}; "),))
+            return Fix(Applicability.SAFE, title, (Edit(start, start, f"{text}; "),))
         if guards:
-            guard = guards[0]
-            inner = backward.path[backward.path.index(guard) + 1]
-            if len(guards) > 1 or inner is not guard.body or not _pure(guard.test):
+            guard, part = guards[0]
+            if len(guards) > 1 or part != "body" or not _pure(guard.test):
                 return None
-            test = ctx.module.code_for_node(guard.test)
+            test = ctx.code(guard.test)
             if "\n" in test:
                 return None
-            if any(isinstance(n, cst.If) and ctx.module.code_for_node(n.test) == test and
+            if any(isinstance(n, cst.If) and ctx.code(n.test) == test and
                    path[path.index(n) + 1] is n.body for n in target_path):
-                return Fix(Applicability.SAFE, f"Insert `{scaler}.unscale_({optimizer})` before clipping",
-                           (insert_before(ctx, target, text),))  # already under the same test
+                return Fix(Applicability.SAFE, title, (insert_before(ctx, target, text),))  # already under that test
             text = f"if {test}:\n{ctx.module.default_indent}{text}"
-        return Fix(Applicability.SAFE, f"Insert `{scaler}.unscale_({optimizer})` before clipping",
-                   (insert_before(ctx, target, text),))
+        return Fix(Applicability.SAFE, title, (insert_before(ctx, target, text),))
