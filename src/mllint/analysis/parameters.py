@@ -1,20 +1,19 @@
-"""Learnable parameters and their initialisation: which tensor creations are zeros and of what
-shape, what a parameter's name says about its role, and, once per file (`init_index`), which
-parameters are given real values somewhere, only behind a flag that is off by default, or by a
-generic initialiser (`self.apply(fn)`, a loop over `named_parameters()` that may skip names); and
-the file's helpers that zero the weight of the layer they are given (`zeroing_helpers`).
+"""Learnable parameters: the vocabulary of their initialisation (zero creations, initialiser
+functions and methods, layer types), which tensor creations are zeros and of what shape, what a
+parameter's name says about its role, the name a creation is stored under, and what a zero init
+call zeroes. Where a file gives its parameters real values is in `initialisation`; the file's
+helpers that zero the weight of the layer they are given are in `zeroing_helpers`.
 """
 
 from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
-from typing import Callable
 
 import libcst as cst
 
 from mllint.analysis.astutil import SAME_VALUE_METHODS, find_arg, number
+from mllint.analysis.names import callee_leaf
 from mllint.engine.context import FileContext, Visitor, dotted_name
 from mllint.engine.traversal import walk
 
@@ -55,7 +54,6 @@ INIT_FUNCTIONS = {"normal_", "uniform_", "trunc_normal_", "trunc_normal_tf_", "x
 INIT_METHODS = {"normal_", "uniform_", "copy_", "random_", "exponential_", "cauchy_", "log_normal_",
                 "geometric_", "bernoulli_", "add_", "set_", "trunc_normal_", "fill_", "index_copy_",
                 "data_copy_", "load_state_dict", "mul_", "sub_"}
-GENERIC_LOOP_SOURCES = ("parameters", "named_parameters")
 APPLY_NAMES = ("apply", "named_apply")
 
 
@@ -203,7 +201,7 @@ def stored_name(ctx: FileContext) -> str | None:
     register_parameter("mus", ...), setattr(self, "mus", ...) and plain names."""
     for anc in ctx.ancestors():
         if isinstance(anc, cst.Call):
-            last = _last(anc.func)
+            last = callee_leaf(anc)
             index = {"register_parameter": 0, "setattr": 1}.get(last)
             if index is not None and len(anc.args) > index:
                 return _string_prefix(anc.args[index].value)
@@ -225,10 +223,6 @@ def _string_prefix(expr: cst.BaseExpression) -> str | None:
     if isinstance(expr, cst.FormattedString):
         return "".join(p.value for p in expr.parts if isinstance(p, cst.FormattedStringText)) or None
     return None
-
-
-def _last(func: cst.BaseExpression) -> str:
-    return func.attr.value if isinstance(func, cst.Attribute) else func.value if isinstance(func, cst.Name) else ""
 
 
 def chain_names(expr: cst.BaseExpression) -> set[str]:
@@ -262,379 +256,3 @@ def zeroed_tensor(call: cst.Call, ctx: FileContext) -> cst.BaseExpression | None
                                             and call.args and is_zero(call.args[0].value)):
         return func.value
     return None
-
-
-# ---- where parameters get real values: one walk per file -----------------------------------------
-ALL_NAMES: Callable[[str], bool] = lambda name: True  # noqa: E731 - a generic init covers every name
-
-
-@dataclass
-class InitIndex:
-    names: set[str] = field(default_factory=set)  # names an init call or an indexed/.data assignment touches
-    flagged: dict[str, str] = field(default_factory=dict)  # name -> the off-by-default flag its only init needs
-    assigned: dict[str, int] = field(default_factory=dict)  # name -> assignments with real values
-    # class (id) or None for the file -> which parameter names its generic initialisers cover
-    generic: dict[int | None, list[Callable[[str], bool]]] = field(default_factory=dict)
-
-    def covers(self, classes: list[cst.ClassDef], name: str) -> bool:
-        """Does a generic initialiser of the file or of one of `classes` cover parameter `name`?"""
-        for key in (None, *(id(c) for c in classes)):
-            if any(test(name) for test in self.generic.get(key, ())):
-                return True
-        return False
-
-
-class _InitWalk(Visitor):
-    def __init__(self, ctx: FileContext):
-        self.ctx = ctx
-        self.index = InitIndex()
-        self.classes: list[cst.ClassDef] = []
-        self.functions: list[cst.FunctionDef] = []
-        self.module_functions: set[str] = set()
-        self.branches: list[tuple[cst.If, bool]] = []  # enclosing ifs: (node, in the else branch)
-        self.off_attrs: dict[int, dict[str, str]] = {}  # class -> `self.<attr> = <off-by-default parameter>`
-        # loops over (named_)parameters(): (name variable, name tests of their inits, `continue` tests)
-        self.loops: list[tuple[str | None, list | None, list]] = []
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self.classes.append(node)
-
-    def leave_ClassDef(self, node: cst.ClassDef) -> None:
-        self.classes.pop()
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if not self.classes and not self.functions:
-            self.module_functions.add(node.name.value)
-        self.functions.append(node)
-
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.functions.pop()
-
-    def visit_If(self, node: cst.If) -> None:
-        if self.branches and self.branches[-1][0].orelse is node:
-            self.branches[-1] = (self.branches[-1][0], True)  # an elif: the parent's else branch
-        self.branches.append((node, False))
-        body = node.body.body
-        if self.loops and self.loops[-1][1] is not None and node.orelse is None and len(body) == 1 and \
-                isinstance(body[0], (cst.SimpleStatementLine, cst.Continue)) and \
-                (isinstance(body[0], cst.Continue) or isinstance(body[0].body[0], cst.Continue)):
-            self.loops[-1][2].append(node.test)  # if "bias" in name: continue
-
-    def leave_If(self, node: cst.If) -> None:
-        self.branches.pop()
-
-    def visit_Else(self, node: cst.Else) -> None:
-        if self.branches:
-            self.branches[-1] = (self.branches[-1][0], True)
-
-    def _generic_key(self) -> int | None:
-        return id(self.classes[0]) if self.classes else None
-
-    def _add_generic(self, test: Callable[[str], bool]) -> None:
-        self.index.generic.setdefault(self._generic_key(), []).append(test)
-
-    def _touch(self, names: set[str]) -> None:
-        loop = next((loop for loop in reversed(self.loops) if loop[1] is not None), None)
-        if loop is not None:
-            loop[1].append(self._name_test(loop))
-        flag = self._off_flag()
-        for name in names:
-            if flag is None:
-                self.index.names.add(name)
-            elif name not in self.index.names:
-                self.index.flagged.setdefault(name, flag)
-
-    def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        last = _last(func)
-        is_function = not isinstance(func, cst.Attribute) or self._is_function_path(func)
-        if is_function and last in INIT_FUNCTIONS and node.args:
-            if not (last == "constant_" and len(node.args) > 1 and is_zero(node.args[1].value)):
-                self._touch(chain_names(node.args[0].value))  # constant_(w, 0) is a zero init
-        elif isinstance(func, cst.Attribute) and not is_function and last in INIT_METHODS:
-            if not (last == "fill_" and node.args and is_zero(node.args[0].value)):
-                self._touch(chain_names(func.value))
-        if last in APPLY_NAMES and node.args:
-            # self.apply(fn) / named_apply(fn, self): a generic init unless fn is in this file
-            # (then the names it touches are indexed wherever it is defined)
-            fn = node.args[0].value
-            if isinstance(fn, cst.Call) and fn.args and dotted_name(fn.func) in ("partial", "functools.partial"):
-                fn = fn.args[0].value
-            name = dotted_name(fn) or ""
-            local = name.split(".")[-1]
-            methods = {s.name.value for s in self.classes[0].body.body if isinstance(s, cst.FunctionDef)} \
-                if self.classes else set()
-            if not (local in self.module_functions or name.startswith("self.") or local in methods):
-                self._add_generic(ALL_NAMES)
-
-    def _is_function_path(self, func: cst.Attribute) -> bool:
-        """`nn.init.normal_(w)`, `init.normal_(w)`, `torch.nn.init.xavier_uniform_(w)`: module
-        functions, not tensor methods."""
-        qn = self.ctx.qualified_name(func) or ""
-        return ".init." in f".{qn}" or qn.startswith(("torch.", "timm.")) or \
-            (dotted_name(func.value) or "").split(".")[-1] in ("init", "initialization", "nn_init", "layers")
-
-    def visit_For(self, node: cst.For) -> None:
-        # for p in self.parameters(): nn.init.xavier_uniform_(p), possibly skipping names
-        it = node.iter
-        generic = isinstance(it, cst.Call) and isinstance(it.func, cst.Attribute) and \
-            it.func.attr.value in GENERIC_LOOP_SOURCES
-        name = None
-        if generic and isinstance(node.target, cst.Tuple) and node.target.elements and \
-                isinstance(node.target.elements[0].value, cst.Name):
-            name = node.target.elements[0].value.value
-        self.loops.append((name, [] if generic else None, []))
-
-    def leave_For(self, node: cst.For) -> None:
-        name, tests, _ = self.loops.pop()
-        for test in tests or ():
-            self._add_generic(test)
-
-    def _name_test(self, loop: tuple) -> Callable[[str], bool]:
-        """Which parameter names reach the init being visited, from the tests on the loop's name
-        variable (`if "weight" in name:`, `if name.endswith("bias"): continue`); other tests are
-        assumed to let every name through."""
-        variable, _, skips = loop
-        if variable is None:
-            return ALL_NAMES
-        parts = [_string_test(branch.test, variable, in_else) for branch, in_else in self.branches]
-        parts += [_string_test(test, variable, True) for test in skips]
-        known = [p for p in parts if p is not None]
-        return lambda pname: all(p(pname) for p in known)
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        for t in node.targets:
-            target = t.target
-            if isinstance(target, cst.Subscript) or (isinstance(target, cst.Attribute) and
-                                                     target.attr.value in ("data", "_data")):
-                self._touch(chain_names(target))  # mus.data = init / mus[i] = v
-            elif isinstance(target, cst.Attribute) and target.attr.value == "grad":
-                # `p.grad = g` (an optimizer's test): the rows get the gradients written, not identical ones
-                self._touch(chain_names(target.value))
-            elif isinstance(target, cst.Attribute) and isinstance(node.value, cst.Name) and self.classes and \
-                    dotted_name(target.value) == "self" and self._default_off(node.value) is not None:
-                self.off_attrs.setdefault(id(self.classes[-1]), {})[target.attr.value] = node.value.value
-            elif isinstance(target, cst.Attribute) and looks_like_param_value(node.value, self.ctx):
-                # a random creation, a warm start, or another branch's init
-                name = target.attr.value
-                self.index.assigned[name] = self.index.assigned.get(name, 0) + 1
-
-    def _off_flag(self) -> str | None:
-        """The flag, off by default, that the current branch needs (`if init:` with `init=False`)."""
-        for branch, in_else in self.branches:
-            test, negated = branch.test, in_else
-            if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-                test, negated = test.expression, not negated
-            if negated:
-                continue
-            flag = self._default_off(test)
-            if flag is not None:
-                return flag
-        return None
-
-    def _default_off(self, test: cst.BaseExpression) -> str | None:
-        if isinstance(test, cst.Attribute) and dotted_name(test.value) == "self" and self.classes:
-            name = test.attr.value
-            return name if name in self.off_attrs.get(id(self.classes[-1]), {}) else None
-        if not isinstance(test, cst.Name) or "zero" in tokens(test.value):
-            return None
-        name = test.value
-        for func in reversed(self.functions):
-            for param in (*func.params.params, *func.params.kwonly_params):
-                if param.name.value == name:
-                    default = param.default
-                    off = isinstance(default, cst.Name) and default.value in ("False", "None")
-                    return name if off else None
-        return None
-
-
-def _string_test(test: cst.BaseExpression, variable: str, negated: bool) -> Callable[[str], bool] | None:
-    """`"w" in name`, `name.endswith("w")`, `name.startswith(...)`, `not`, `and`, `or` of those, as a
-    test of a parameter's own name; None when the test is about something else."""
-    if isinstance(test, cst.UnaryOperation) and isinstance(test.operator, cst.Not):
-        return _string_test(test.expression, variable, not negated)
-    inner = None
-    if isinstance(test, cst.BooleanOperation):
-        left, right = _string_test(test.left, variable, False), _string_test(test.right, variable, False)
-        if left is None or right is None:
-            return None
-        both = isinstance(test.operator, cst.And)
-        inner = (lambda n: left(n) and right(n)) if both else (lambda n: left(n) or right(n))
-    elif isinstance(test, cst.Comparison) and len(test.comparisons) == 1 and isinstance(test.left, cst.SimpleString) \
-            and isinstance(test.comparisons[0].comparator, cst.Name) and test.comparisons[0].comparator.value == variable:
-        text = test.left.evaluated_value
-        if isinstance(text, str) and isinstance(test.comparisons[0].operator, (cst.In, cst.NotIn)):
-            positive = isinstance(test.comparisons[0].operator, cst.In)
-            inner = lambda n: (text in n) == positive  # noqa: E731
-    elif isinstance(test, cst.Call) and isinstance(test.func, cst.Attribute) and \
-            isinstance(test.func.value, cst.Name) and test.func.value.value == variable and \
-            test.func.attr.value in ("endswith", "startswith") and len(test.args) == 1 and \
-            isinstance(test.args[0].value, cst.SimpleString):
-        text = test.args[0].value.evaluated_value
-        method = test.func.attr.value
-        if isinstance(text, str):
-            inner = (lambda n: n.endswith(text)) if method == "endswith" else (lambda n: n.split(".")[-1].startswith(text))
-    if inner is None:
-        return None
-    return (lambda n: not inner(n)) if negated else inner
-
-
-def _init_index(ctx: FileContext, _key: None) -> InitIndex:
-    finder = _InitWalk(ctx)
-    walk(ctx.module, finder)
-    return finder.index
-
-
-def init_index(ctx: FileContext) -> InitIndex:
-    """Where parameters get real values in this file (computed once, on first use)."""
-    return ctx.memo.get(_init_index, ctx, None)
-
-
-# ---- helpers that zero the weight of the layer they are given --------------------------------
-@dataclass(frozen=True)
-class ZeroingHelper:
-    """A function or method of the file that zeroes its layer argument's weight (`init(layer)`
-    doing `nn.init.zeros_(layer.weight)`), and why some layer it is given is a hidden one."""
-
-    name: str
-    hidden: str  # e.g. "`self.fc1`, not the last layer", "every layer `self.apply` reaches"
-
-
-class _Helpers(Visitor):
-    def __init__(self, ctx: FileContext):
-        self.ctx = ctx
-        self.functions: list[cst.FunctionDef] = []
-        self.classes: list[cst.ClassDef] = []
-        self.guards: list[list[cst.If]] = []  # per enclosing function, the ifs around the node
-        self.zeroing: dict[str, list[tuple[cst.Call, str]]] = {}  # helper -> its zero inits, (call, layer)
-        self.random: set[tuple[str, str]] = set()  # (helper, layer parameter) given a random init
-        self.sites: dict[str, list[str | None]] = {}  # helper name -> per call, the hidden-layer evidence
-        self.attrs: dict[int, set[str]] = {}  # class -> its `self.<attr>` assignment names
-        self.inner_layers: set[int] = set()  # arguments of nn.Sequential(...) that other layers follow
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self.classes.append(node)
-        self.attrs[id(node)] = set()
-
-    def leave_ClassDef(self, node: cst.ClassDef) -> None:
-        self.classes.pop()
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.functions.append(node)
-        self.guards.append([])
-
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self.functions.pop()
-        self.guards.pop()
-
-    def visit_If(self, node: cst.If) -> None:
-        if self.guards:
-            self.guards[-1].append(node)
-
-    def leave_If(self, node: cst.If) -> None:
-        if self.guards:
-            self.guards[-1].pop()
-
-    def visit_Assign(self, node: cst.Assign) -> None:
-        for t in node.targets:
-            if self.classes and isinstance(t.target, cst.Attribute) and dotted_name(t.target.value) == "self":
-                self.attrs[id(self.classes[-1])].add(t.target.attr.value)
-
-    def _layer_param(self, expr: cst.BaseExpression) -> str | None:
-        """`layer` when `expr` is `layer.weight(.data)` and `layer` a parameter of the function."""
-        while isinstance(expr, cst.Attribute) and expr.attr.value in ("data", "_data"):
-            expr = expr.value
-        if not (self.functions and isinstance(expr, cst.Attribute) and expr.attr.value == "weight"
-                and isinstance(expr.value, cst.Name)):
-            return None
-        params = self.functions[-1].params
-        names = {p.name.value for p in (*params.posonly_params, *params.params)} - {"self", "cls"}
-        return expr.value.value if expr.value.value in names else None
-
-    def visit_Call(self, node: cst.Call) -> None:
-        ctx = self.ctx
-        if ctx.call_name(node) == "torch.nn.Sequential":
-            self.inner_layers.update(id(arg.value) for arg in node.args[:-1])
-        zeroed = zeroed_tensor(node, ctx)
-        if zeroed is not None:
-            layer = self._layer_param(zeroed)
-            if layer is not None and self._plain_guards(layer):
-                self.zeroing.setdefault(self.functions[-1].name.value, []).append((node, layer))
-        elif node.args and _last(node.func) in INIT_FUNCTIONS | INIT_METHODS:
-            target = node.args[0].value if not isinstance(node.func, cst.Attribute) or \
-                (dotted_name(node.func.value) or "").split(".")[-1] in ("init", "nn_init") else node.func.value
-            layer = self._layer_param(target)
-            if layer is not None:
-                self.random.add((self.functions[-1].name.value, layer))
-        self._call_site(node)
-
-    def _plain_guards(self, layer: str) -> bool:
-        """The zero init is unconditional, or only tests the layer's torch type."""
-        function = self.functions[-1]
-        for guard in self.guards[-1]:
-            test = guard.test
-            if LAST_LAYER_WORDS.search(cst.Module([]).code_for_node(test)) or not (
-                    isinstance(test, cst.Call) and dotted_name(test.func) == "isinstance" and len(test.args) == 2
-                    and dotted_name(test.args[0].value) == layer and _layer_types(test.args[1].value)):
-                return False
-        return not LAST_LAYER_WORDS.search(function.name.value)
-
-    def _call_site(self, node: cst.Call) -> None:
-        func = node.func
-        name = func.value if isinstance(func, cst.Name) else \
-            func.attr.value if isinstance(func, cst.Attribute) and dotted_name(func.value) == "self" else None
-        if name is not None and node.args:
-            self.sites.setdefault(name, []).append(self._hidden(node, node.args[0].value))
-        if _last(func) in APPLY_NAMES and node.args:
-            fn = node.args[0].value
-            if isinstance(fn, cst.Call) and fn.args and dotted_name(fn.func) in ("partial", "functools.partial"):
-                fn = fn.args[0].value
-            applied = (dotted_name(fn) or "").split(".")[-1]
-            if applied:
-                self.sites.setdefault(applied, []).append(f"every layer `{dotted_name(func) or _last(func)}` reaches")
-
-    def _hidden(self, call: cst.Call, layer: cst.BaseExpression) -> str | None:
-        """Why the layer given to `call` is a hidden one, else None."""
-        if id(call) in self.inner_layers:
-            return "a layer of `nn.Sequential` followed by others"
-        shown = dotted_name(layer)
-        if shown is None or not shown.startswith("self.") or not self.classes:
-            return None
-        attr = shown.split(".", 1)[1]
-        if tokens(attr) & HIDDEN_TOKENS:
-            return f"`{shown}`"
-        match = re.fullmatch(r"(.*?)(\d+)", attr)
-        if match and any(re.fullmatch(rf"{re.escape(match.group(1))}(\d+)", other) and
-                         int(other[len(match.group(1)):]) > int(match.group(2))
-                         for other in self.attrs.get(id(self.classes[-1]), ())):
-            return f"`{shown}`, not the last layer"
-        return None
-
-
-def _layer_types(expr: cst.BaseExpression) -> bool:
-    elements = [e.value for e in expr.elements] if isinstance(expr, cst.Tuple) else [expr]
-    return all((dotted_name(e) or "").split(".")[-1] in LAYER_TYPES for e in elements)
-
-
-def _zeroing_helpers(ctx: FileContext, _key: None) -> dict[cst.Call, ZeroingHelper]:
-    finder = _Helpers(ctx)
-    walk(ctx.module, finder)
-    out: dict[cst.Call, ZeroingHelper] = {}
-    for name, calls in finder.zeroing.items():
-        if "zero" in tokens(name):
-            continue  # zero_module(...): named for what it does, used on output layers
-        sites = finder.sites.get(name, [])
-        evidence = next((e for e in sites if e and e.startswith("every")), None) or \
-            next((e for e in sites if e), None) or (f"{len(sites)} layers" if len(sites) >= 2 else None)
-        if evidence is None:
-            continue
-        for call, layer in calls:
-            if (name, layer) not in finder.random:  # zeroed in one branch, drawn in another
-                out[call] = ZeroingHelper(name, evidence)
-    return out
-
-
-def zeroing_helpers(ctx: FileContext) -> dict[cst.Call, ZeroingHelper]:
-    """The zero inits, inside the file's helpers, of the weight of a layer they are given when some
-    layer they are given is a hidden one (computed once per file)."""
-    return ctx.memo.get(_zeroing_helpers, ctx, None)

@@ -170,7 +170,7 @@ class ZeroParameterCandidates(Pattern):
 
     @staticmethod
     def _reinitialised(facts: Facts) -> set[str]:
-        """Names the rule's _InitIndex surely puts among the re-initialised (a subset of them)."""
+        """Names the init index (`analysis.initialisation`) surely puts among the re-initialised (a subset of them)."""
         names: set[str] = set()
         conditional: set[int] = set()  # calls under an `if`: the init may sit behind an off-by-default flag
         for branch in facts.nodes.get(ast.If, ()):
@@ -296,7 +296,7 @@ def _layer_types(expr: ast.expr) -> bool:
 
 class HelperZeroingCandidates(Pattern):
     """`zeros_(layer.weight)` in a helper given `layer`, reached the way the rule's helper index
-    (`analysis.parameters.zeroing_helpers`) takes it: not in a function named for output layers
+    (`analysis.zeroing_helpers`) takes it: not in a function named for output layers
     or for zeroing, and under no `if` other than `isinstance(layer, nn.Linear)` (a guard naming a
     head or last layer says which layers are zeroed). Places are compared by line ranges: the
     CPython AST has no parent links."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import libcst as cst
 
 from mllint.analysis.classes import self_assignments
+from mllint.analysis.initialisation import init_index
 from mllint.analysis.parameters import (
     NON_FLOAT_DTYPE, OWN_WEIGHT_NAMES, PARAMETER, ZEROS, counts_row_set,
-    excluded_matrix_name, init_index, looks_like_param_value, row_set_name, size_dims, sizes,
-    stored_name, tokens, zero_start_name, zeroed_tensor, zeroing_helpers, zeros_call)
+    excluded_matrix_name, looks_like_param_value, row_set_name, size_dims, sizes,
+    stored_name, tokens, zero_start_name, zeroed_tensor, zeros_call)
+from mllint.analysis.zeroing_helpers import zeroing_helpers
 from mllint.analysis.astutil import find_arg
 from mllint.engine.context import dotted_name
 from mllint.engine.rule import Rule, register

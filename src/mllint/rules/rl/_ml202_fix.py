@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import libcst as cst
 
-from mllint.analysis.recursions import STARTS, iterated, kind, last, names_in, next_done, reward_index_in, \
-    reward_index_of_name, subscripts, while_counter
+from mllint.analysis.backward_loops import iterated, while_counter
+from mllint.analysis.episode_ends import next_done
+from mllint.analysis.recursions import STARTS, kind, last, names_in, reward_index_in, reward_index_of_name, subscripts
 from mllint.engine.context import dotted_name
 from mllint.diagnostics import Applicability, Edit, Fix
 

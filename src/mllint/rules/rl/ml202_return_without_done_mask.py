@@ -7,10 +7,12 @@ import ast
 import libcst as cst
 
 from mllint.analysis.classes import enclosing_method, first_param
+from mllint.analysis.backward_loops import (
+    FLIPS, LoopAssignments, backward, maybe_backward, maybe_counting_down, maybe_reversed_position, reversed_in,
+    while_counter)
+from mllint.analysis.episode_ends import aliases, class_sequences, masked_name, termination_sequences
 from mllint.analysis.recursions import (
-    DISCOUNT, FLIPS, NEXT_WORDS, LoopAssignments, aliases, backward, class_sequences, discounting, factors, flat,
-    kind, last, masked_name, maybe_backward, maybe_counting_down, maybe_reversed_position, mentions_boundary,
-    names_in, operands, reversed_in, termination_sequences, while_counter)
+    DISCOUNT, NEXT_WORDS, discounting, factors, flat, kind, last, mentions_boundary, names_in, operands)
 from mllint.analysis.astutil import number
 from mllint.engine.candidates import Calls, Nodes, Ops, Words, callee
 from mllint.diagnostics import Applicability
