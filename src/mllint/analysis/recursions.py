@@ -2,7 +2,8 @@
 expressions read. The words that give a name its role (a discount factor, and for a recursion also
 GAE's lambda; a done flag, a not-done mask, another episode boundary), the terms, factors and names
 of an expression, the index the rewards are read with; and, per scope (memoised in `ctx.memo`), the
-reward index a name was assigned with and whether an expression is discounted through a name.
+reward index a name was assigned with and whether an expression is discounted through a name;
+and the shape of a discounted accumulation whatever its factor is called (`accumulates_itself`).
 Words decide roles here (`dones`, `gamma`): these are the names RL code uses.
 
 Which loops run backward over time, and what a loop's body assigns, are in `backward_loops`; the
@@ -160,3 +161,19 @@ def discounting(ctx, scope: cst.CSTNode, expr: cst.BaseExpression) -> bool:
     (`disc = gamma ** np.arange(T)`)."""
     found = names_in(expr).names
     return any(DISCOUNT.search(n) for n in found) or any(ctx.memo.get(_discounting, ctx, (scope, n)) for n in found)
+
+
+def accumulates_itself(node: cst.Assign) -> bool:
+    """`R = r + gamma * R`: a name assigned a sum one of whose terms multiplies the name itself
+    (a discounted accumulation, whatever the factor is called)."""
+    if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
+        return False
+    name = node.targets[0].target.value
+    value = node.value
+    if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.Add, cst.Subtract)):
+        for side in (value.left, value.right):
+            while isinstance(side, cst.BinaryOperation) and isinstance(side.operator, cst.Multiply):
+                if any(isinstance(part, cst.Name) and part.value == name for part in (side.left, side.right)):
+                    return True
+                side = side.left if isinstance(side.left, cst.BinaryOperation) else side.right
+    return False

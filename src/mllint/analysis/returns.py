@@ -1,6 +1,7 @@
-"""Returns and value targets in RL code: the vocabulary of return, reward and advantage names, the
-discounted accumulation (`R = r + gamma * R`), and what a statement that uses a value is next to
-(a log-probability: a policy-gradient weight; a value or critic loss). Shared by the rules about
+"""Returns and value targets in RL code: the vocabulary of return, reward and advantage names,
+whether a scope accumulates a discounted sum (`R = r + gamma * R`, the shape read by
+`recursions.accumulates_itself`), and what a statement that uses a value is next to (a
+log-probability: a policy-gradient weight; a value or critic loss). Shared by the rules about
 returns (ML201); facts per statement and per function are cached in `ctx.memo`."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import re
 import libcst as cst
 
 from mllint.analysis.flow import REGRESSION_LOSSES
+from mllint.analysis.recursions import accumulates_itself
 from mllint.analysis.scopes import KeyIndex, subtree_keys
 
 DEFAULT_NAMES = ["returns", "rets", "value_targets", "value_target", "td_target", "td_targets",
@@ -43,22 +45,7 @@ def _code_without_leading_lines(node: cst.CSTNode) -> str:
     return cst.Module([]).code_for_node(node)
 
 
-def _discounting(node: cst.CSTNode, ctx) -> tuple[str, ...]:
-    """`R = r + gamma * R`: a name assigned from a product that involves the name itself."""
-    if len(node.targets) != 1 or not isinstance(node.targets[0].target, cst.Name):
-        return ()
-    name = node.targets[0].target.value
-    value = node.value
-    if isinstance(value, cst.BinaryOperation) and isinstance(value.operator, (cst.Add, cst.Subtract)):
-        for side in (value.left, value.right):
-            while isinstance(side, cst.BinaryOperation) and isinstance(side.operator, cst.Multiply):
-                if any(isinstance(part, cst.Name) and part.value == name for part in (side.left, side.right)):
-                    return ("discounted",)
-                side = side.left if isinstance(side.left, cst.BinaryOperation) else side.right
-    return ()
-
-
-_DISCOUNTING = KeyIndex(frozenset({cst.Assign}), _discounting)
+_DISCOUNTING = KeyIndex(frozenset({cst.Assign}), lambda node, ctx: ("discounted",) if accumulates_itself(node) else ())
 
 
 def _use_text(ctx, stmt: cst.CSTNode) -> str:
