@@ -93,7 +93,7 @@ def test_model_calls_no_grad_regions_and_constant_arguments():
     events = timeline(ctx, main, forwards=True)
     # model calls are recorded for any name that is not an import or a builtin (`loss_of(...)`,
     # `model.to(...)` too): the rules keep those of the model they follow
-    events = [e for e in events if e.kind != "forward" or e.target == "model"]
+    events = [e for e in events if e.kind != "loss" and (e.kind != "forward" or e.target == "model")]
     kinds = [(e.kind, e.target) for e in events]
     # one backward only: the second call passes do_backward=False
     assert kinds == [("forward", "model"), ("backward", None), ("forward", "model"), ("step", "opt"),
@@ -162,3 +162,27 @@ def test_scaled_loss_names_and_scalers_known_by_their_use():
         ("backward", None, None)]
     assert ctx.code(events[0].loss) == "loss"  # the loss that was scaled, not the scaled name
     assert [e.place() for e in events[1:3]] == [e.via[0] for e in events[1:3]]
+
+
+def test_loss_creation_events():
+    src = textwrap.dedent("""
+        import torch.nn.functional as F
+        from torch import nn
+        def train(model, loader, opt):
+            losses = []
+            loss_fn = nn.MSELoss()
+            for x, y in loader:
+                out = model(x)
+                ce = F.cross_entropy(out, y)
+                self.d_loss = loss_fn(out, y)
+                loss = ce + self.d_loss
+                loss.backward()
+                losses.append(loss.item())
+                loss = None
+    """)
+    ctx = FileContext("t.py", src, module=cst.parse_module(src))
+    train = file_facts(ctx).functions()[1]
+    events = [e for e in timeline(ctx, train, forwards=True) if e.kind in ("loss", "backward")]
+    assert [(e.kind, e.target or ctx.code(e.loss)) for e in events] == [
+        ("loss", "ce"), ("loss", "self.d_loss"), ("loss", "loss"), ("backward", "loss")]
+    assert not any(e.kind == "loss" for e in timeline(ctx, train))  # only with forwards=True

@@ -31,9 +31,10 @@ pay for them):
   `model.forward(x)` (`target` = the receiver without `.forward`/`.module`: `model`, `self.net`).
   Recorded for names that are not imports or builtins, `self.<attr>` and `<param>.<attr>`.
 - `grad_off`, `grad_on`: a bare `torch.set_grad_enabled(False)` / `(True)` statement.
-
-Not recorded (yet): forward calls of modules and loss creation; rules read the backpropagated
-expression through `Event.loss` and the function's bindings instead.
+- `loss`: a loss is created: an assignment to a name whose last part says loss (`loss = ...`,
+  `self.d_loss = ...`, `total_loss = a + b`; not a literal or an empty container: `losses = []`)
+  or from a loss function of `torch.nn.functional` (`out = F.cross_entropy(x, y)`); `target` =
+  the name, `loss` = the value. A backward reads what it backpropagates in `Event.loss`.
 
 What is an optimizer, a scheduler or a scaler is decided by binding first (`x = torch.optim.Adam`,
 `self.sched = lr_scheduler.StepLR(...)`, `scaler = GradScaler()` anywhere in the file, keyed by
@@ -70,7 +71,7 @@ from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
-from mllint.analysis.names import imported_name
+from mllint.analysis.names import callee_leaf, imported_name
 from mllint.engine.context import FileContext, Visitor, dotted_name
 from mllint.engine.traversal import WORK, walk
 
@@ -96,7 +97,7 @@ _SCALER_NAME = re.compile(r"scaler", re.IGNORECASE)
 _BUILTINS = frozenset(dir(builtins))
 _MODULE_CHAIN = frozenset({"to", "cpu", "cuda", "float", "half", "double", "bfloat16", "requires_grad_", "eval",
                            "train"})  # nn.Module methods that return the module
-EXTRA_KINDS = frozenset({"forward", "grad_off", "grad_on"})  # only in timeline(..., forwards=True)
+EXTRA_KINDS = frozenset({"forward", "grad_off", "grad_on", "loss"})  # only in timeline(..., forwards=True)
 
 
 @dataclass(frozen=True)
@@ -297,12 +298,26 @@ class _Walk(Visitor):
         if self.scopes and self.scopes[-1][0] is original_node:
             self.scopes.pop()
 
+    def _loss(self, node: cst.Assign, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        dotted = dotted_name(target)
+        if dotted is None:
+            return
+        # `d_loss`, `lossD`, `losses`; not `loss_fn`, `loss_weight` (the last word says what it is)
+        named = "loss" in dotted.rsplit(".", 1)[-1].rsplit("_", 1)[-1].lower()
+        if named and (isinstance(value, _LITERALS) or type(value) is cst.Name and value.value == "None" or
+                      type(value) is cst.Call and (callee_leaf(value)[:1].isupper())):
+            named = False  # `losses = []`, `loss = None`, a loss object: `loss = nn.MSELoss()`
+        if named or _is_loss_function(self.ctx, value):
+            self._emit("loss", node, target=dotted, loss=value)
+
     def _emit(self, kind: str, node: cst.CSTNode, **fields) -> None:
         root = self.scopes[-1][0]
         self.raw[root].events.append(Event(kind, node, self._path(), function=root, **fields))
 
     def _assign(self, node: cst.Assign) -> None:
         value = node.value
+        if len(node.targets) == 1:
+            self._loss(node, node.targets[0].target, value)
         if isinstance(value, cst.Call):
             kind = constructed_kind(self.ctx, value)
             if kind is not None:
@@ -453,6 +468,17 @@ class _Walk(Visitor):
             self._emit("backward", node, framework=dotted, loss=node.args[0].value)
             return
         self._emit("backward", node, loss=receiver)
+
+
+_LITERALS = (cst.Integer, cst.Float, cst.List, cst.Dict, cst.Tuple, cst.Set, cst.SimpleString)
+
+
+def _is_loss_function(ctx: FileContext, value: cst.BaseExpression) -> bool:
+    if type(value) is not cst.Call:
+        return False
+    name = _qualified(ctx, value.func) or ""
+    return name.startswith("torch.nn.functional.") and (
+        "loss" in name or name.endswith(("cross_entropy", "binary_cross_entropy_with_logits", "kl_div")))
 
 
 def _is_scale(expr: cst.BaseExpression) -> bool:
