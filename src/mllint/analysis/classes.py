@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import libcst as cst
 
+from mllint.analysis.frameworks import LIGHTNING_MODULES
 from mllint.analysis.project import imported_class
 from mllint.engine.context import Visitor, dotted_name
 from mllint.engine.traversal import TypeTest, walk
@@ -248,10 +249,7 @@ def _project_lineage(ctx: FileContext, cls: cst.ClassDef) -> list[tuple[FileCont
 # Base classes whose subclasses are torch modules (qualified names, through any import alias).
 MODULE_BASES = frozenset({
     "torch.nn.Module", "torch.nn.modules.module.Module", "torch.nn.Sequential", "torch.nn.ModuleList",
-    "pytorch_lightning.LightningModule", "pytorch_lightning.core.LightningModule",
-    "pytorch_lightning.core.module.LightningModule", "lightning.LightningModule",
-    "lightning.pytorch.LightningModule", "lightning.pytorch.core.LightningModule",
-})
+}) | LIGHTNING_MODULES
 DATASET_BASES = frozenset({
     "torch.utils.data.Dataset", "torch.utils.data.IterableDataset", "torch.utils.data.dataset.Dataset",
     "torch.utils.data.dataset.IterableDataset",

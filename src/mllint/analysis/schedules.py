@@ -32,9 +32,6 @@ STEP_KEYWORDS = frozenset({"current_step", "step", "global_step", "progress", "t
 # Parameters that carry the training loop's step into a method.
 GLOBAL_STEP_PARAMS = ("global_step", "train_step", "global_iteration", "global_iter", "total_step", "step",
                       "current_step", "cur_step", "curr_step", "iteration", "step_idx")
-# Lightning's per-epoch batch index (`training_step(self, batch, batch_idx)`) and the hooks that get it.
-BATCH_INDEX_PARAMS = ("batch_idx", "batch_nb", "batch_index", "batch_num")
-STEP_HOOKS = ("training_step", "validation_step", "on_train_batch_start", "on_train_batch_end")
 # Names that size a learning-rate or annealing schedule (not logging or evaluation counts).
 TOTAL_NAME = re.compile(r"^(t_total|(total|max|num|n)_(train_|training_|update_|optimization_|optimizer_)?"
                         r"(steps|iters|iterations|updates)|(train|training)_steps|total_(train|training)_steps"

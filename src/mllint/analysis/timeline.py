@@ -71,6 +71,7 @@ from dataclasses import dataclass, field, replace
 
 import libcst as cst
 
+from mllint.analysis.frameworks import ACCUMULATE, BACKWARD_METHODS, framework_backward
 from mllint.analysis.names import callee_leaf, imported_name
 from mllint.engine.context import FileContext, Visitor, dotted_name
 from mllint.engine.traversal import WORK, walk
@@ -88,8 +89,6 @@ OPTIMIZER_CLASSES = frozenset({
 _SCHEDULER_PREFIXES = ("torch.optim.lr_scheduler.", "transformers.get_", "transformers.optimization.get_")
 NO_GRAD_CALLS = frozenset({"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
                            "torch.autograd.grad_mode.no_grad", "torch.autograd.grad_mode.inference_mode"})
-_FRAMEWORK_BACKWARD = re.compile(r"(^|_)(accelerator|engine|fabric|model_engine|deepspeed|ds_engine|trainer)$",
-                                 re.IGNORECASE)
 _OPT_NAME = re.compile(r"(^|_)(opt|optim|optimi[sz]er|optimi[sz]ers)(_|$)|^opt[A-Z_]|optimi[sz]er",
                        re.IGNORECASE)
 SCHEDULER_NAME = re.compile(r"sched|(^|_)lr_?s(_|$)|(^|_)warmup(_|$)", re.IGNORECASE)
@@ -238,7 +237,7 @@ class _Walk(Visitor):
             if isinstance(call, cst.Call):
                 if is_no_grad(self.ctx.imports, call):
                     return "no_grad"
-                if isinstance(call.func, cst.Attribute) and call.func.attr.value == "accumulate":
+                if isinstance(call.func, cst.Attribute) and call.func.attr.value == ACCUMULATE:
                     return "accumulate"
         return None
 
@@ -345,7 +344,7 @@ class _Walk(Visitor):
         if isinstance(func, cst.Attribute):
             method = func.attr.value
             receiver = func.value
-            if method == "backward":
+            if method in BACKWARD_METHODS:
                 self._backward(node, receiver)
                 return
             if method == "clip_grad_norm_" or method == "clip_grad_value_":
@@ -463,8 +462,7 @@ class _Walk(Visitor):
             self._emit("backward", node, scaler=scaler, loss=loss)
             return
         dotted = dotted_name(receiver)
-        if node.args and not node.args[0].keyword and dotted is not None and (
-                _FRAMEWORK_BACKWARD.search(dotted.rsplit(".", 1)[-1]) or dotted in ("self", "self.accelerator")):
+        if node.args and not node.args[0].keyword and dotted is not None and framework_backward(dotted):
             self._emit("backward", node, framework=dotted, loss=node.args[0].value)
             return
         self._emit("backward", node, loss=receiver)

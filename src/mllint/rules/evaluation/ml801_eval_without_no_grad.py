@@ -18,14 +18,13 @@ import re
 import libcst as cst
 
 from mllint.analysis.evaluation import is_eval_call, judged_roots
+from mllint.analysis.frameworks import LIGHTNING_NO_GRAD_HOOKS
 from mllint.analysis.timeline import Event, timeline
 from mllint.analysis.edits import wrap_in_block
 from mllint.engine.candidates import Calls, Nodes
 from mllint.diagnostics import Applicability, Fix
 from mllint.engine.rule import Rule, register
 
-# Lightning runs these under no_grad (and restores train mode itself)
-LIGHTNING_EVAL_HOOKS = re.compile(r"^(validation_step|test_step|predict_step|on_(validation|test|predict)_\w+)$")
 # functions whose outputs a caller may backpropagate through: never wrapped in no_grad
 _ROLLOUT = re.compile(r"rollout|sample|generate|collect|explore|play|episode|imagine|dream|search|(^|_)act(_|$)",
                       re.IGNORECASE)
@@ -52,7 +51,7 @@ class EvalWithoutNoGrad(Rule):
             if not isinstance(root, cst.Module) and not isinstance(root, cst.Lambda) and \
                     not root.decorators and not any(e.kind in _TRAINING for e in events):
                 continue  # an evaluation function called from elsewhere: its caller may hold no_grad
-            if LIGHTNING_EVAL_HOOKS.match(_name(root)):
+            if LIGHTNING_NO_GRAD_HOOKS.match(_name(root)):
                 continue
             training_loops = {id(loop) for e in events if e.kind in _TRAINING for loop in e.loops()}
             active: dict[str, Event] = {}  # model -> its eval() event, while it is in eval mode
@@ -73,7 +72,7 @@ class EvalWithoutNoGrad(Rule):
                     evaluation = active.get(e.target)
                     if evaluation is None or any(part == "no_grad" for _, part in e.path):
                         continue
-                    if e.function is not None and LIGHTNING_EVAL_HOOKS.match(_name(e.function)):
+                    if e.function is not None and LIGHTNING_NO_GRAD_HOOKS.match(_name(e.function)):
                         continue
                     loops = [loop for loop in e.loops() if not evaluation.within(loop)]
                     if not loops or any(id(loop) in training_loops for loop in loops):

@@ -21,8 +21,8 @@ import libcst as cst
 
 from mllint.analysis.classes import enclosing_method, first_param, project_lineage
 from mllint.analysis.names import imported_name
-from mllint.analysis.schedules import (BATCH_INDEX_PARAMS, GLOBAL_STEP_PARAMS, SCHEDULE_CALL, STEP_HOOKS,
-                                       STEP_KEYWORDS, counter, global_step_reads)
+from mllint.analysis.frameworks import BATCH_INDEX_PARAMS, LIGHTNING_BATCH_HOOKS, LIGHTNING_MODULE_NAMES
+from mllint.analysis.schedules import GLOBAL_STEP_PARAMS, SCHEDULE_CALL, STEP_KEYWORDS, counter, global_step_reads
 from mllint.analysis.project import LIBRARIES
 from mllint.engine.candidates import Calls, Facts, Nodes, Pattern
 from mllint.engine.context import dotted_name
@@ -66,7 +66,6 @@ class _ProjectBase(Pattern):
                    for cls in facts.of_type(ast.ClassDef) for base in cls.bases)
 
 
-LIGHTNING = ("LightningModule",)
 TORCH_MODULES = {"torch.nn.Module", "torch.nn.modules.module.Module"}
 
 
@@ -127,7 +126,7 @@ class ScheduleUsesLocalCounter(Rule):
         self_name = first_param(method)
         if self_name is None:
             return
-        if by_name and method.name.value in STEP_HOOKS:
+        if by_name and method.name.value in LIGHTNING_BATCH_HOOKS:
             self._batch_index(node, args, method, self_name)
         for arg in args:
             found = self._counter_attr(arg.value, self_name)
@@ -218,7 +217,7 @@ class ScheduleUsesLocalCounter(Rule):
             found = global_step_reads(self.ctx, functions[-1])
             if found:
                 return found[0]
-        if any((dotted_name(base.value) or "").rsplit(".", 1)[-1] in LIGHTNING  # also through a base class
+        if any((dotted_name(base.value) or "").rsplit(".", 1)[-1] in LIGHTNING_MODULE_NAMES  # also through a base class
                for _, cls in project_lineage(self.ctx, klass) for base in cls.bases):
             return f"{self_name}.global_step"
         return None
