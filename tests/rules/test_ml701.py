@@ -109,7 +109,44 @@ FLAGGED = {
         """, 5),
 }
 
+FLAGGED["continue that leaves only an inner loop"] = ("""
+        def train(model, loader, opt):
+            for x in loader:
+                model(x).sum().backward()
+                for p in model.parameters():
+                    if p.grad is not None:
+                        p.grad = None
+                        continue
+                opt.step()
+        """, 7)
+
 CLEAN = {
+    **{f"clearing on a path that skips the step ({exit})": f"""
+        import torch
+        def train(model, loader, opt):
+            for x in loader:
+                model(x).sum().backward()
+                norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                if not torch.isfinite(norm):
+                    opt.zero_grad(set_to_none=True)
+                    print("non-finite gradient norm, skipping")
+                    {exit}
+                opt.step()
+                opt.zero_grad()
+        """ for exit in ("continue", "break", "return", "raise FloatingPointError()")},
+    "clearing that skips the step, in a function the script calls": """
+        import torch
+        def main(model, loader, opt):
+            for x in loader:
+                model(x).sum().backward()
+                if not torch.isfinite(torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)):
+                    opt.zero_grad(set_to_none=True)
+                    continue
+                opt.step()
+                opt.zero_grad()
+        if __name__ == "__main__":
+            main(None, [], None)
+        """,
     "zero_grad, backward, step": """
         def train(model, loader, opt):
             for x in loader:

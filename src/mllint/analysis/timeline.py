@@ -774,6 +774,44 @@ def _resets(node: cst.If, name: str) -> bool:
     return finder.found
 
 
+# ---- branches that leave the iteration -----------------------------------------------------------
+_EXITS = {cst.Continue: "continue", cst.Break: "break", cst.Return: "return", cst.Raise: "raise"}
+
+
+def _branch_exits(node: cst.If, part: str) -> set[str]:
+    """How a branch of an `if` ends the iteration: the exits among its own statements."""
+    suite = node.body if part == "body" else node.orelse
+    if type(suite) is cst.Else:
+        suite = suite.body
+    elif type(suite) is not cst.IndentedBlock and type(suite) is not cst.SimpleStatementSuite:
+        return set()  # an `elif`: its own frames say more
+    lines = suite.body if type(suite) is cst.IndentedBlock else [suite]
+    return {_EXITS[type(small)] for line in lines if type(line) in (cst.SimpleStatementLine, cst.SimpleStatementSuite)
+            for small in line.body if type(small) in _EXITS}
+
+
+def leaves_before(event: Event, other: Event) -> bool:
+    """`event` sits in a branch that leaves the iteration (or the function) without reaching
+    `other`: `if not finite: opt.zero_grad(); continue` before `opt.step()`. Read where both are
+    written in the same function (a helper's `return` only ends the helper)."""
+    if len(event.via) != len(other.via) or any(a is not b for a, b in zip(event.via, other.via)):
+        return False
+    common = 0
+    for (na, pa), (nb, pb) in zip(event.path, other.path):
+        if na is not nb or pa != pb:
+            break
+        common += 1
+    inner_loop = False  # `continue` / `break` in a loop of its own leaves only that loop
+    for node, part in event.path[common:]:
+        if part == "loop":
+            inner_loop = True
+        elif type(node) is cst.If:
+            exits = _branch_exits(node, part)
+            if "return" in exits or "raise" in exits or not inner_loop and exits:
+                return True
+    return False
+
+
 def gate_of(event: Event) -> tuple[cst.If, cst.BaseExpression] | None:
     """The innermost accumulation gate around the event (its `if` node and N), inside the
     event's innermost loop."""

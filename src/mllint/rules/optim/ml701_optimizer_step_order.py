@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from mllint.analysis.timeline import Event, exclusive, file_facts, gate_of, timeline
+from mllint.analysis.timeline import Event, exclusive, file_facts, gate_of, leaves_before, timeline
 from mllint.engine.candidates import Calls, Words
 from mllint.engine.rule import Rule, register
 from mllint.engine.traversal import WORK
@@ -66,8 +66,8 @@ class OptimizerStepOrder(Rule):
             WORK.units += 1
             if not _same_iteration(step, e):
                 break  # the iteration's events are contiguous: this is before the loop
-            if exclusive(e, step):
-                continue
+            if exclusive(e, step) or e.kind == "zero_grad" and leaves_before(e, step):
+                continue  # another branch, or a clearing on a path that skips the step (`continue`)
             if e.kind == "step":
                 break
             if backward_at is None:
