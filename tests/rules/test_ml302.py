@@ -58,6 +58,12 @@ def test_message_without_a_total_in_steps_names_the_run_length():
     assert "`num_epochs`" in d.message and "ratio" in d.message and "→" not in d.message
 
 
+def test_an_evaluation_length_is_not_the_run_length():
+    text = "train:\n  lr_warmup_steps: 10\n  epochs: 4\neval:\n  max_iters: 100\n"
+    (d,) = lint(text, "ML302", path="c.yaml")
+    assert "`train.epochs`" in d.message and "max_iters" not in d.message and "→" not in d.message
+
+
 @pytest.mark.parametrize("text, expected", [
     ("trainer:\n  max_epochs: 10\nscheduler:\n  num_warmup_steps: 1000\n", [(4, 3)]),
     ("agent:\n  epsilon_decay_steps: 20000\n  total_timesteps: 1000000\n", [(2, 3)]),
@@ -77,6 +83,8 @@ def test_yaml_variants(text, expected):
     "warmup_steps: 4000\nd_model: 512\n",  # no configurable run length next to it
     "n_steps: 2048\nwarmup_steps: 100\n",  # SB3's n_steps is the rollout length, not the run length
     "epochs: 10\ndecay_schedule: cosine\nweight_decay: 0.01\n",
+    # the only length is an evaluation's (batches per evaluation), not the training run's
+    "train:\n  lr_warmup_steps: 100\neval:\n  max_iters: 100\nvalidation:\n  max_steps: 50\n",
 ])
 def test_yaml_not_flagged(text):
     assert lint(text, "ML302", path="cfg.yaml") == []

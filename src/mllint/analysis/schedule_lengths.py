@@ -92,6 +92,18 @@ def is_run_length(key: str) -> bool:
     return key not in NOT_RUN_LENGTH and bool(RUN_LENGTH.search(key))
 
 
+# Config sections whose lengths are not the training run's (`eval.max_iters`: batches per evaluation).
+_OTHER_RUNS = re.compile(r"^(eval|evaluation|evaluator|val|valid|validation|test|testing|log|logging|logger|"
+                         r"benchmark|profil\w*|generat\w*|sampl\w*|inference|predict\w*)$", re.I)
+
+
+def is_run_length_path(path: str) -> bool:
+    """A dotted config key (`train.max_steps`) that sets the training run's length: not one in an
+    evaluation, logging or generation section (`eval.max_iters`)."""
+    *sections, key = path.split(".")
+    return is_run_length(key) and not any(_OTHER_RUNS.match(section) for section in sections)
+
+
 def is_total_steps(key: str) -> bool:
     return bool(TOTAL_STEPS.search(normalise(key)))
 

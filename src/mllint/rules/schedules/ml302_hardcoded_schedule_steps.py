@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from mllint.analysis.schedule_lengths import (
-    LENGTH_KEY, SCHEDULER_LENGTHS, Value, is_length_key, is_run_length, is_schedule_key, is_total_steps, normalise,
+    LENGTH_KEY, SCHEDULER_LENGTHS, Value, is_length_key, is_run_length, is_run_length_path, is_schedule_key, is_total_steps, normalise,
     python_settings, schedule_kind,
 )
 from mllint.analysis.yaml_settings import yaml_settings
@@ -127,7 +127,7 @@ class HardcodedScheduleSteps(Rule):
             if not flagged:
                 continue
             lengths = {id(s) for s, kind in flagged if s.is_scheduler_length}
-            run = [(s.path, s.value) for s in settings if is_run_length(s.name) and id(s) not in lengths]
+            run = [(s.path, s.value) for s in settings if is_run_length_path(s.path) and id(s) not in lengths]
             names = [s.name for s in settings]
             if not run:
                 run = self._composed_run_lengths(ctx)
@@ -145,7 +145,7 @@ class HardcodedScheduleSteps(Rule):
 
         root = Path(getattr(ctx.project, "root", None) or Path.cwd())
         return [(key, value if isinstance(value, int) else None)
-                for key, value, _ in composed_keys(Path(ctx.path), root, is_run_length)]
+                for key, value, _ in composed_keys(Path(ctx.path), root, is_run_length) if is_run_length_path(key)]
 
     # ---- Python -------------------------------------------------------------------------------
     def leave_Module(self, node) -> None:
