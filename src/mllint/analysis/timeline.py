@@ -376,29 +376,33 @@ class _Walk(Visitor):
                     value = node.args[0].value.value
                     self._emit("eval" if value == "False" else "train", node, target=dotted)
                 return
-            kind = self.kinds.get(dotted) or _name_kind(dotted) if dotted is not None else None
-            first = dotted_name(node.args[0].value) if node.args else None
-            if method == "unscale_" and dotted is not None and dotted != "self":
-                if node.args:
-                    self._emit("unscale", node, target=first, scaler=dotted)
-                return
-            if dotted is not None and method in ("step", "update") and (
-                    kind is not None or (method == "step" and dotted != "self" and (
-                        node.args or dotted.partition(".")[0] in self.raw[self.scopes[-1][0]].params))):
+            if dotted is not None and dotted != "self" and method in ("step", "update", "unscale_"):
+                first = dotted_name(node.args[0].value) if node.args else None
+                if method == "unscale_":  # GradScaler's own name: any receiver
+                    if node.args:
+                        self._emit("unscale", node, target=first, scaler=dotted)
+                    return
+                kind = self.kinds.get(dotted) or _name_kind(dotted)
                 if kind == "scaler":
                     if method == "step" and node.args:
                         self._emit("step", node, target=first, scaler=dotted)
                     elif method == "update":
                         self._emit("scaler_update", node, scaler=dotted)
-                elif method == "step" and kind == "optimizer":
-                    self._emit("step", node, target=dotted, closure=bool(node.args))
-                elif method == "step" and kind == "scheduler":
-                    self._emit("sched_step", node, target=dotted, closure=bool(node.args))
-                elif method == "step" and kind is None:
-                    # `def update(opt): opt.step()`, `self.amp.step(opt)`: decided once the whole
-                    # file is read (where the helper is called, or what the receiver is bound to)
-                    self._emit("step?", node, target=dotted, closure=bool(node.args), argument=first)
-                return
+                    return
+                if method == "step":
+                    if kind == "optimizer":
+                        self._emit("step", node, target=dotted, closure=bool(node.args))
+                    elif kind == "scheduler":
+                        self._emit("sched_step", node, target=dotted, closure=bool(node.args))
+                    elif node.args or dotted.partition(".")[0] in self.raw[self.scopes[-1][0]].params:
+                        # `def update(opt): opt.step()`, `self.amp.step(opt)`: decided once the whole
+                        # file is read (where the helper is called, or what the receiver is bound to)
+                        self._emit("step?", node, target=dotted, closure=bool(node.args), argument=first)
+                    else:
+                        return  # `env.step()`... with nothing to decide it by
+                    return
+                if kind is not None:
+                    return  # `optimizer.update()`, `sched.update()`
         name = _qualified(ctx, func)
         if name is not None:
             if name.endswith("set_grad_enabled") and name.startswith("torch.") and len(node.args) == 1 and \
