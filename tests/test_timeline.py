@@ -186,3 +186,22 @@ def test_loss_creation_events():
     assert [(e.kind, e.target or ctx.code(e.loss)) for e in events] == [
         ("loss", "ce"), ("loss", "self.d_loss"), ("loss", "loss"), ("backward", "loss")]
     assert not any(e.kind == "loss" for e in timeline(ctx, train))  # only with forwards=True
+
+
+def test_self_backward_is_the_class_own_method_when_it_defines_one():
+    src = textwrap.dedent("""
+        class Trainer:
+            def backward(self, loss):
+                self.scaler.scale(loss).backward()
+            def train_step(self, loss):
+                self.backward(loss)
+                self.scaler.step(self.opt)
+        class LitModel:
+            def training_step(self, batch):
+                self.backward(batch.sum())
+    """)
+    ctx = FileContext("t.py", src, module=cst.parse_module(src))
+    roots = {f.name.value: f for f in file_facts(ctx).functions() if getattr(f, "name", None)}
+    assert [(e.kind, e.scaler, e.framework) for e in timeline(ctx, roots["train_step"])] == [
+        ("backward", "self.scaler", None), ("step", "self.scaler", None)]
+    assert [(e.kind, e.framework) for e in timeline(ctx, roots["training_step"])] == [("backward", "self")]

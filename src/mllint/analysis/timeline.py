@@ -636,14 +636,27 @@ def _never_runs(event: Event, constants: dict[str, bool]) -> bool:
     return False
 
 
+def _own_backward(ft: FileTimeline, function: cst.CSTNode, event: Event) -> tuple | None:
+    """`self.backward(loss)` in a class that defines `backward`: a call of that method (followed
+    like any helper), not a framework's backward."""
+    if event.kind != "backward" or event.framework != "self" or event.node.func.attr.value != "backward":
+        return None
+    if ft.callee(function, ("self", "backward")) is None:
+        return None
+    return ("call", event.node, event.path, ("self", "backward"))
+
+
 def _splice(ft: FileTimeline, function: cst.CSTNode, depth: int, active: set, extra: bool) -> list[Event]:
     out: list[Event] = []
     for item in ft.raw[function].events:
         WORK.units += 1
         if isinstance(item, Event):
-            if extra or item.kind not in EXTRA_KINDS:
-                out.append(item)
-            continue
+            own = _own_backward(ft, function, item)
+            if own is None:
+                if extra or item.kind not in EXTRA_KINDS:
+                    out.append(item)
+                continue
+            item = own
         _, call, path, key = item
         callee = ft.callee(function, key)
         if callee is None or callee in active or depth >= MAX_DEPTH or callee not in ft.raw:
