@@ -87,6 +87,19 @@ def test_not_flagged(line):
     assert _rows(_method(line)) == []
 
 
+@pytest.mark.parametrize("lines", [
+    ("if self.p > 0 and (self.training or self.apply_during_inference):",
+     "    return F.dropout(x, p=self.p, training=True)", "return x"),
+    ("return F.dropout(x, 0.5, True) if self.training else x",),
+])
+def test_under_a_test_of_self_training(lines):
+    assert _rows(_method(*lines)) == []
+
+
+def test_the_else_branch_of_a_training_test_is_flagged():
+    assert _rows(_method("if self.training:", "    return x", "return F.dropout(x, 0.5)")) == [10]
+
+
 @pytest.mark.parametrize("src", [
     "import torch.nn.functional as F\n\n\ndef mc_dropout(x):\n    return F.dropout(x, 0.5)\n",
     "import torch.nn.functional as F\n\n\nclass Sampler:\n    def draw(self, x):\n        return F.dropout(x, 0.5)\n",

@@ -70,12 +70,27 @@ class FunctionalDropoutAlwaysOn(Rule):
         owner = first_param(method)
         if owner is None or any(_decorator_name(d) in ("staticmethod", "classmethod") for d in method.decorators):
             return
+        if self._under_training_test(method, owner):
+            return  # `if self.training or self.apply_during_inference: F.dropout(x, training=True)`
         shown = ctx.code(node.func)
         where = "with a literal `True` training argument" if training is not None else "without a training argument"
         message = (f"`{shown}` {where} inside a module method stays on after `model.eval()` (the functional "
                    f"form does not know the module's mode): evaluation and inference are random; pass "
                    f"`training={owner}.training`")
         self.report(node, message, self._fix(node, training, owner))
+
+    def _under_training_test(self, method: cst.FunctionDef, owner: str) -> bool:
+        """The call runs only where an `if` (or `x if ... else y`) around it has tested `<owner>.training`."""
+        stack = self.ctx.stack
+        flag = f"{owner}.training"
+        for i in range(len(stack) - 2, -1, -1):
+            anc, child = stack[i], stack[i + 1]
+            if anc is method:
+                return False
+            if type(anc) is cst.If and child is anc.body or type(anc) is cst.IfExp and child is anc.body:
+                if flag in self.ctx.code(anc.test):
+                    return True
+        return False
 
     def _fix(self, node: cst.Call, training: cst.Arg | None, owner: str) -> Fix:
         flag = cst.Attribute(value=cst.Name(owner), attr=cst.Name("training"))
