@@ -193,6 +193,14 @@ CLEAN = {
             opt.step()
             evaluate_all(model, [loader])
         """,
+    "a project's own inference-mode decorator (yolov5)": """
+        from utils.torch_utils import smart_inference_mode
+        @smart_inference_mode()
+        def run(model, dataloader):
+            model.eval()
+            for im, targets in dataloader:
+                preds = model(im)
+        """,
     "caller's with block around the helper call": """
         import torch
         class Trainer:

@@ -94,6 +94,7 @@ _OPT_NAME = re.compile(r"(^|_)(opt|optim|optimi[sz]er|optimi[sz]ers)(_|$)|^opt[A
 SCHEDULER_NAME = re.compile(r"sched|(^|_)lr_?s(_|$)|(^|_)warmup(_|$)", re.IGNORECASE)
 _SCALER_NAME = re.compile(r"scaler", re.IGNORECASE)
 _BUILTINS = frozenset(dir(builtins))
+_NO_GRAD_HELPER = re.compile(r"(^|_)(no_grad|inference_mode)$")
 _MODULE_CHAIN = frozenset({"to", "cpu", "cuda", "float", "half", "double", "bfloat16", "requires_grad_", "eval",
                            "train"})  # nn.Module methods that return the module
 EXTRA_KINDS = frozenset({"forward", "grad_off", "grad_on", "loss"})  # only in timeline(..., forwards=True)
@@ -150,11 +151,14 @@ def exclusive_paths(a: tuple[tuple[cst.CSTNode, str], ...], b: tuple[tuple[cst.C
 def is_no_grad(imports: dict[str, str], expr: cst.BaseExpression) -> bool:
     """`torch.no_grad()`, `torch.inference_mode()` (any import form, or a `.no_grad()` /
     `.inference_mode()` method), `torch.set_grad_enabled(False)`; also the decorator forms
-    without a call (`@torch.no_grad`)."""
+    without a call (`@torch.no_grad`), and a project's own wrappers named so
+    (`@smart_inference_mode()`, `with utils.no_grad():`)."""
     call = expr if isinstance(expr, cst.Call) else None
     name = imported_name(imports, call.func if call is not None else expr)
     if name in NO_GRAD_CALLS or call is not None and (name or "").endswith((".no_grad", ".inference_mode")):
         return True
+    if name is not None and _NO_GRAD_HELPER.search(name.rsplit(".", 1)[-1]):
+        return True  # a project's own wrapper: yolov5's `@smart_inference_mode()`
     return name == "torch.set_grad_enabled" and call is not None and bool(call.args) and \
         isinstance(call.args[0].value, cst.Name) and call.args[0].value.value == "False"
 
