@@ -63,6 +63,25 @@ FLAGGED = {
 }
 
 CLEAN = {
+    "a new tensor and optimizer each iteration (per-step guidance)": """
+        import torch
+        def guide(latents, steps, energy):
+            for t in steps:
+                x = latents.detach().clone().requires_grad_(True)
+                opt = torch.optim.SGD([x], lr=0.1)
+                energy(x, t).backward()
+                opt.step()
+                latents = x.detach()
+        """,
+    "a new model and optimizer per configuration (a test grid)": """
+        from torch.optim import SGD
+        def check(configs):
+            for cfg in configs:
+                model = Toy(cfg)
+                optim = OptimWrapper(SGD(model.parameters(), lr=0.1))
+                model(1).sum().backward()
+                optim.step()
+        """,
     "zero_grad set_to_none": """
         def train(model, loader, opt):
             for x in loader:

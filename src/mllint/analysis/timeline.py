@@ -23,7 +23,8 @@ Events (`Event.kind`):
 - `sched_step`: `scheduler.step(...)` (`closure` set when it gets arguments: a metric or epoch).
 - `eval`, `train`: `model.eval()`, `model.train()` / `model.train(False)` (`target` = the model).
 - `opt_create`: an optimizer constructed (`torch.optim.X(...)`, any import form, or a known
-  optimizer class name); `target` = the name it is assigned to, if any.
+  optimizer class name); `target` = the name it is assigned to, if any (also through a wrapper:
+  `optim = OptimWrapper(SGD(...))`).
 
 Only with `timeline(..., forwards=True)` (the evaluation rules ask for them; the others do not
 pay for them):
@@ -422,9 +423,13 @@ class _Walk(Visitor):
                 return
             kind = constructed_kind(ctx, node)
             if kind == "optimizer":
-                parent = self.stack[-2] if len(self.stack) > 1 else None
+                # `opt = Adam(...)`, also through a wrapper: `optim = OptimWrapper(SGD(...))`
+                value, i = node, len(self.stack) - 2
+                while i >= 2 and type(self.stack[i]) is cst.Arg and type(self.stack[i - 1]) is cst.Call:
+                    value, i = self.stack[i - 1], i - 2
+                parent = self.stack[i] if i >= 0 else None
                 target = None
-                if isinstance(parent, cst.Assign) and parent.value is node and len(parent.targets) == 1:
+                if isinstance(parent, cst.Assign) and parent.value is value and len(parent.targets) == 1:
                     target = dotted_name(parent.targets[0].target)
                 self._emit("opt_create", node, target=target)
                 return

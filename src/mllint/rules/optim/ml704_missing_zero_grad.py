@@ -31,10 +31,13 @@ class MissingZeroGrad(Rule):
                 continue
             # the loops whose iterations backpropagate (one pass over the events)
             backward_loops: set[int] = set()
+            created: set[tuple[str | None, int]] = set()  # (optimizer, a loop it is created in)
             for e in events:
                 WORK.units += 1
                 if e.kind == "backward":
                     backward_loops.update(id(loop) for loop in e.loops())
+                elif e.kind == "opt_create":
+                    created.update((e.target, id(loop)) for loop in e.loops())
             for step in events:
                 if step.kind != "step" or step.closure or id(step.node) in reported:
                     continue
@@ -43,6 +46,8 @@ class MissingZeroGrad(Rule):
                     continue  # not per iteration here, or an accumulation step (ML705's business)
                 if id(loop) not in backward_loops:
                     continue
+                if (step.target, id(loop)) in created:
+                    continue  # a new optimizer each iteration, over new tensors (a per-sample optimisation, a test grid)
                 reported.add(id(step.node))
                 self.report(step.node, f"this loop calls `backward()` and `{step.target}.step()` every iteration "
                                        f"but never clears the gradients, so they add up across iterations and "
