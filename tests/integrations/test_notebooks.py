@@ -337,3 +337,22 @@ def test_seed_marl_notebook_unsafe_fixes_keep_outputs_and_match_the_py_fix(proje
     assert lines(got) == lines(expected)
     for source in sources[2:4]:
         compile(source, "cell", "exec")
+
+
+def test_cells_that_start_indented_run_as_ipython_runs_them(project):
+    # the body of an `if __name__ == "__main__":` split into cells: IPython removes the first
+    # line's indent, so these cells run; diagnostics keep the cell's own rows and columns, and the
+    # fix is written back into the indented cell
+    cells = [("code", "import torch"),
+             ("code", "    for p in params:\n        p.grad = torch.nan_to_num(p.grad)\n"),
+             ("code", "    # a comment first\n    x = 1\n    def f(:\n        pass")]
+    path = project / "nb.ipynb"
+    write_nb(path, cells)
+    out = invoke("nb.ipynb")
+    found = [line.split(": ")[0] + " " + line.split(": ")[1].split()[0] for line in out.output.splitlines()
+             if line.startswith("nb.ipynb:")]
+    assert found == ["nb.ipynb:cell 2:2:18 ML101", "nb.ipynb:cell 3:3:11 ML000"], out.output
+    invoke("--fix", "nb.ipynb")
+    nb = json.loads(path.read_text())
+    assert "".join(nb["cells"][1]["source"]) == \
+        '    for p in params:\n        p.grad = torch.nan_to_num(p.grad, posinf=float("inf"), neginf=float("-inf"))\n'

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from mllint.diagnostics import Diagnostic
+from mllint.diagnostics import Diagnostic, Location
 from mllint.engine.lint import FileResult, compile_check, syntax_diagnostic, lint_text
 
 if TYPE_CHECKING:
@@ -96,9 +96,13 @@ def lint_cells(cells: list[CellSpan], path: str, rules, project=None, fix: bool 
     broken: list[Diagnostic] = []
     for cell in cells:
         if cell.cell_type == "code":
-            _, problem = compile_check(notebook.mask(cell.source, "mllint", []), path)
+            code, opened = notebook.compilable(cell.source)
+            _, problem = compile_check(code, path)
             if problem is not None:
                 problem.cell = cell.index + 1
+                if opened:  # the `if True:` line put before the cell's code
+                    problem.start = Location(max(1, problem.start.row - opened), problem.start.column)
+                    problem.end = Location(max(1, problem.end.row - opened), problem.end.column)
                 broken.append(problem)
     joined = notebook.join(cells, frozenset(d.cell - 1 for d in broken))
     result = lint_text(joined.text, path, "python", rules, project=project, fix=fix, unsafe=unsafe,

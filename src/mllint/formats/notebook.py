@@ -3,7 +3,9 @@
 The code cells are joined in order into one source text, so that `import torch` in cell 1
 resolves in cell 4, as it does when the notebook runs. IPython syntax (`%magic`, `!shell`,
 `x = !cmd`, `obj?`, and `%%cell` magics) is masked line for line, so it neither stops the parser
-nor shifts any position. Diagnostics are mapped back to (cell, row, column), where `cell` is the
+nor shifts any position. A cell whose code starts indented runs in IPython (it removes the
+indent): its sentinel line opens a block (`if True:`), so it parses with its own rows and columns.
+Diagnostics are mapped back to (cell, row, column), where `cell` is the
 cell's 1-based position in the notebook, counting every cell (markdown too), as a reader counts
 them when scrolling.
 
@@ -372,12 +374,30 @@ def join(cells: list[CellSpan], skip: frozenset[int] = frozenset()) -> Joined:
         body = mask(cell.source, token, originals)
         if body and not body.endswith("\n"):
             body += "\n"
-        parts.append(f"# {token} cell {cell.index + 1}\n{body}")
+        # IPython runs a cell whose code starts indented with that indent removed; its sentinel
+        # opens a block instead (`if True:`), so the cell parses with its own rows and columns
+        opener = "if True:  " if _starts_indented(body) else ""
+        parts.append(f"{opener}# {token} cell {cell.index + 1}\n{body}")
     return Joined("".join(parts), token, originals, code)
 
 
+def compilable(source: str) -> tuple[str, int]:
+    """A cell's code as Jupyter compiles it on its own (IPython syntax masked, a leading indent
+    opened by a block), and how many lines were put before it."""
+    body = mask(source, "mllint", [])
+    return ("if True:\n" + body, 1) if _starts_indented(body) else (body, 0)
+
+
+def _starts_indented(body: str) -> bool:
+    for line in body.splitlines():
+        stripped = line.lstrip(" \t")
+        if stripped and not stripped.startswith("#"):
+            return stripped != line
+    return False
+
+
 def _sentinel(token: str) -> re.Pattern:
-    return re.compile(rf"^# {re.escape(token)} cell (\d+)\n", re.M)
+    return re.compile(rf"^(?:if True:  )?# {re.escape(token)} cell (\d+)\n", re.M)
 
 
 def cell_rows(joined_text: str, token: str) -> list[tuple[int, int]]:
