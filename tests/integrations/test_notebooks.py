@@ -356,3 +356,15 @@ def test_cells_that_start_indented_run_as_ipython_runs_them(project):
     nb = json.loads(path.read_text())
     assert "".join(nb["cells"][1]["source"]) == \
         '    for p in params:\n        p.grad = torch.nan_to_num(p.grad, posinf=float("inf"), neginf=float("-inf"))\n'
+
+
+def test_line_references_in_messages_are_cell_lines():
+    from mllint.diagnostics import Diagnostic, Location
+    from mllint.formats.notebook import _mapper, map_diagnostic
+
+    where = _mapper([(2, 2), (5, 10)])  # cell 2 starts at joined row 2, cell 5 at row 10
+    d = Diagnostic("ML801", "x", "runs after `model.eval()` (line 12), see line 3", "nb.ipynb",
+                   Location(14, 1), Location(14, 5))
+    mapped = map_diagnostic(d, where)
+    assert (mapped.cell, mapped.start.row) == (5, 5)
+    assert mapped.message == "runs after `model.eval()` (line 3), see cell 2, line 2"

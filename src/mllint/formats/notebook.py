@@ -445,8 +445,21 @@ def map_diagnostic(d: Diagnostic, where) -> Diagnostic:
         fix = Fix(fix.applicability, fix.message,
                   tuple(Edit(where(e.start)[1], where(e.end)[1], e.content, where(e.start)[0]) for e in fix.edits))
     noqa = where(Location(d.noqa_row, 1))[1].row if d.noqa_row else d.noqa_row
-    return Diagnostic(code=d.code, name=d.name, message=d.message, path=d.path, start=start, end=end, fix=fix,
-                      cell=cell, noqa_row=noqa, extra=dict(d.extra))
+    return Diagnostic(code=d.code, name=d.name, message=_map_lines(d.message, cell, where), path=d.path,
+                      start=start, end=end, fix=fix, cell=cell, noqa_row=noqa, extra=dict(d.extra))
+
+
+_LINE_REFERENCE = re.compile(r"\bline (\d+)\b")
+
+
+def _map_lines(message: str, cell: int | None, where) -> str:
+    """`(line 80)` in a message names a row of the joined cells: say it as the reader sees it,
+    `line 27` of the same cell, `cell 3, line 4` of another."""
+    def mapped(m: re.Match) -> str:
+        other, loc = where(Location(int(m.group(1)), 1))
+        return f"line {loc.row}" if other == cell or other is None else f"cell {other}, line {loc.row}"
+
+    return _LINE_REFERENCE.sub(mapped, message) if "line " in message else message
 
 
 # ---- writing changed cells back ---------------------------------------------------------------
