@@ -121,6 +121,7 @@ def test_module_level_and_nested():
 NOT_FLAGGED = [
     "self.bias = nn.Parameter(torch.zeros(D, m))",
     "self.attn_biases = nn.Parameter(torch.zeros(D, m))",
+    "self.ln_b = nn.Parameter(torch.zeros(D, m))",  # fairseq's per-adapter LayerNorm biases
     "self.log_std = nn.Parameter(torch.zeros(D, m))",
     "self.logstd = nn.Parameter(torch.zeros(D, m))",
     "self.log_alpha = nn.Parameter(torch.zeros(D, m))",
@@ -192,6 +193,10 @@ def test_not_flagged(line):
     "\n    def init(self):\n        self.apply(init_weights_from_elsewhere)\n",
     "\n    def warm_start(self, mus):\n        self.mus = nn.Parameter(mus.clone())\n",
     "\n\ndef init_all(model):\n    for name, p in model.named_parameters():\n        nn.init.normal_(p)\n",
+    # a loader that copies values into attributes named in a list (detectron2's DensePose embedder)
+    "\n    def load(self, data):\n        for name in ['mus', 'other']:\n"
+    "            getattr(self, name).copy_(torch.tensor(data[name]))\n",
+    "\n    def load(self, data):\n        getattr(self, 'mus').data.copy_(data)\n",
 ])
 def test_reinitialised_elsewhere_is_not_flagged(extra):
     assert _rows(_cls("self.mus = nn.Parameter(torch.zeros(D, m))") + extra) == []

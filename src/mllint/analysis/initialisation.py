@@ -23,6 +23,18 @@ GENERIC_LOOP_SOURCES = ("parameters", "named_parameters")
 ALL_NAMES: Callable[[str], bool] = lambda name: True  # noqa: E731 - a generic init covers every name
 
 
+def _getattr_of_self(expr: cst.BaseExpression) -> str | None:
+    """For `getattr(self, "name")` (through `.data`): "name"; "" for a name read from a variable;
+    None for anything else."""
+    while type(expr) is cst.Attribute and expr.attr.value in ("data", "_data"):
+        expr = expr.value
+    if type(expr) is not cst.Call or type(expr.func) is not cst.Name or expr.func.value != "getattr" or \
+            len(expr.args) < 2 or dotted_name(expr.args[0].value) != "self":
+        return None
+    name = expr.args[1].value
+    return name.evaluated_value if type(name) is cst.SimpleString and isinstance(name.evaluated_value, str) else ""
+
+
 @dataclass
 class InitIndex:
     names: set[str] = field(default_factory=set)  # names an init call or an indexed/.data assignment touches
@@ -108,7 +120,13 @@ class _InitWalk(Visitor):
                 self._touch(chain_names(node.args[0].value))  # constant_(w, 0) is a zero init
         elif isinstance(func, cst.Attribute) and not is_function and last in INIT_METHODS:
             if not (last == "fill_" and node.args and is_zero(node.args[0].value)):
-                self._touch(chain_names(func.value))
+                looked_up = _getattr_of_self(func.value)
+                if looked_up is None:
+                    self._touch(chain_names(func.value))
+                elif looked_up:
+                    self._touch({looked_up})  # getattr(self, "features").copy_(...)
+                else:
+                    self._add_generic(ALL_NAMES)  # `for name in names: getattr(self, name).copy_(...)`
         if last in APPLY_NAMES and node.args:
             # self.apply(fn) / named_apply(fn, self): a generic init unless fn is in this file
             # (then the names it touches are indexed wherever it is defined)

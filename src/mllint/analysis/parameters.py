@@ -32,7 +32,7 @@ ROW_SET_TOKENS = {"mu", "mus", "means", "prototype", "prototypes", "proto", "pro
                   "clusters", "components"}
 # Parameters meant to start at zero: biases, log-scales, gates and scales (residual gates,
 # LayerScale, adaLN-Zero), zero convs, and additive position tables (rows addressed by position).
-ZERO_START_TOKENS = {"bias", "biases", "gate", "gates", "gating", "gamma", "alpha", "beta", "scale", "scales",
+ZERO_START_TOKENS = {"bias", "biases", "b", "gate", "gates", "gating", "gamma", "alpha", "beta", "scale", "scales",
                      "ls", "layerscale", "lambda", "lamda", "temperature", "shift", "shifts", "offset", "offsets",
                      "zero", "zeros", "adaln", "modulation", "pos", "position", "positions", "positional", "posemb",
                      "rel", "relative", "rpb", "ape", "time", "temporal", "residual", "delta", "deltas"}
