@@ -201,6 +201,21 @@ CLEAN = {
             for im, targets in dataloader:
                 preds = model(im)
         """,
+    "a retry loop around one profiling forward (open_clip's profiler)": """
+        def profile(model, inputs):
+            return model(inputs)
+        def main(model, inputs, opt):
+            opt.step()
+            model.eval()
+            retries = 2
+            while retries:
+                retries -= 1
+                try:
+                    flops = profile(model, inputs)
+                    break
+                except RuntimeError:
+                    model = model.cpu()
+        """,
     "caller's with block around the helper call": """
         import torch
         class Trainer:

@@ -1,13 +1,18 @@
 """Facts shared by the evaluation rules (ML801, ML802): which calls switch a model to evaluation
-mode, and which functions' timelines are judged (the others are seen spliced into their callers)."""
+mode, which functions' timelines are judged (the others are seen spliced into their callers), and
+which loops only retry (not a pass over data)."""
 
 from __future__ import annotations
 
 import ast
+import re
 
 import libcst as cst
 
 from mllint.analysis.timeline import file_facts
+from mllint.engine.context import dotted_name
+
+_RETRY = re.compile(r"retr(y|ies)|attempts?|tries", re.I)
 
 
 def is_eval_call(call: ast.Call) -> bool:
@@ -27,3 +32,18 @@ def judged_roots(ctx) -> list[cst.CSTNode]:
     facts = file_facts(ctx)
     called = facts.called()
     return [f for f in facts.functions() if f not in called]
+
+
+def is_retry_loop(loop: cst.CSTNode) -> bool:
+    """`while retries:` / `for attempt in range(3):`: a loop that repeats one attempt (profiling,
+    a flaky download) until it succeeds, not an evaluation over data."""
+    if type(loop) is cst.While:
+        test = loop.test
+        if type(test) is cst.Comparison:
+            test = test.left
+        name = dotted_name(test)
+    elif type(loop) is cst.For:
+        name = dotted_name(loop.target)
+    else:
+        return False
+    return name is not None and bool(_RETRY.search(name.rsplit(".", 1)[-1]))

@@ -17,7 +17,7 @@ import re
 
 import libcst as cst
 
-from mllint.analysis.evaluation import is_eval_call, judged_roots
+from mllint.analysis.evaluation import is_eval_call, is_retry_loop, judged_roots
 from mllint.analysis.frameworks import LIGHTNING_NO_GRAD_HOOKS
 from mllint.analysis.timeline import Event, timeline
 from mllint.analysis.edits import wrap_in_block
@@ -74,7 +74,7 @@ class EvalWithoutNoGrad(Rule):
                         continue
                     if e.function is not None and LIGHTNING_NO_GRAD_HOOKS.match(_name(e.function)):
                         continue
-                    loops = [loop for loop in e.loops() if not evaluation.within(loop)]
+                    loops = [loop for loop in e.loops() if not evaluation.within(loop) and not is_retry_loop(loop)]
                     if not loops or any(id(loop) in training_loops for loop in loops):
                         continue
                     found.append((evaluation, e, loops[0]))
