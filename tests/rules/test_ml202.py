@@ -280,6 +280,15 @@ NOT_FLAGGED = {
                 out.insert(0, R)
             return out
     """,
+    "token_masks_of_one_response_per_row": """
+        def discounted(reward_tensor, eos_mask, gamma):
+            reward_mask = eos_mask.bool()
+            reward_tensor[~reward_mask] = 0
+            out = torch.zeros_like(reward_tensor)
+            for step in reversed(range(reward_tensor.shape[1] - 1)):
+                out[:, step] = reward_tensor[:, step] + gamma * out[:, step + 1]
+            return out
+    """,
     "forward_loop": """
         def f(rewards, dones, gamma):
             total, disc = 0, 1

@@ -32,8 +32,10 @@ MASK_WORDS = re.compile(r"mask|nonterminal|non_terminal|not_?done|notdone|alive|
 BOUNDARY_WORDS = re.compile(r"episode_?starts?|is_?first|firsts|resets?$|episode_?ends?|truncat|timeout", re.I)
 NEXT_WORDS = re.compile(r"next|last|bootstrap", re.I)
 STARTS = re.compile(r"episode_?starts?|is_?first|firsts", re.I)
-# Masks that are not about episode ends (a class may hold them next to its rewards).
-OTHER_MASKS = re.compile(r"action|attn|attention|pad|token|loss|valid|invalid|obs|seq|input|label", re.I)
+# Masks that are not about episode ends (a class may hold them next to its rewards); LLM RL's
+# token masks (`eos_mask`, `response_mask`, `reward_mask`: which positions hold a token or a reward).
+OTHER_MASKS = re.compile(r"action|attn|attention|pad|token|loss|valid|invalid|obs|seq|input|label|reward|eos|"
+                         r"response|prompt", re.I)
 
 
 def last(expr: cst.CSTNode) -> str | None:
