@@ -62,6 +62,15 @@ FLAGGED = {
         """, 5),
 }
 
+FLAGGED["a new optimizer each iteration over a model that outlives the loop"] = ("""
+        from torch import optim
+        def check(model, runs):
+            for _ in range(runs):
+                model(1).sum().backward()
+                opt = optim.SGD([p for name, p in model.named_parameters()], lr=0.01)
+                opt.step()
+        """, 7)
+
 CLEAN = {
     "a new tensor and optimizer each iteration (per-step guidance)": """
         import torch

@@ -7,9 +7,11 @@ nowhere — no `zero_grad`, `p.grad = None` or `p.grad.zero_()`.
 
 from __future__ import annotations
 
+import re
+
 import libcst as cst
 
-from mllint.analysis.timeline import file_facts, gate_of, timeline
+from mllint.analysis.timeline import Event, file_facts, gate_of, timeline
 from mllint.engine.candidates import Calls
 from mllint.engine.rule import Rule, register
 from mllint.engine.traversal import WORK
@@ -31,13 +33,13 @@ class MissingZeroGrad(Rule):
                 continue
             # the loops whose iterations backpropagate (one pass over the events)
             backward_loops: set[int] = set()
-            created: set[tuple[str | None, int]] = set()  # (optimizer, a loop it is created in)
+            created: dict[tuple[str | None, int], Event] = {}  # (optimizer, a loop it is created in)
             for e in events:
                 WORK.units += 1
                 if e.kind == "backward":
                     backward_loops.update(id(loop) for loop in e.loops())
                 elif e.kind == "opt_create":
-                    created.update((e.target, id(loop)) for loop in e.loops())
+                    created.update(((e.target, id(loop)), e) for loop in e.loops())
             for step in events:
                 if step.kind != "step" or step.closure or id(step.node) in reported:
                     continue
@@ -46,10 +48,28 @@ class MissingZeroGrad(Rule):
                     continue  # not per iteration here, or an accumulation step (ML705's business)
                 if id(loop) not in backward_loops:
                     continue
-                if (step.target, id(loop)) in created:
-                    continue  # a new optimizer each iteration, over new tensors (a per-sample optimisation, a test grid)
+                create = created.get((step.target, id(loop)))
+                if create is not None and self._fresh_each_iteration(create, loop):
+                    continue  # a new optimizer over new tensors each iteration (per-step guidance, a test grid)
                 reported.add(id(step.node))
                 self.report(step.node, f"this loop calls `backward()` and `{step.target}.step()` every iteration "
                                        f"but never clears the gradients, so they add up across iterations and "
                                        f"each step uses the sum of all gradients so far; call "
                                        f"`{step.target}.zero_grad()` before `backward()` (or after the step)")
+
+    def _fresh_each_iteration(self, create: Event, loop: cst.CSTNode) -> bool:
+        """The optimizer built in the loop steps tensors also bound in the loop (`model = Toy()`,
+        `x = latents.detach().clone()`): no gradient outlives its iteration."""
+        ctx = self.ctx
+        if create.via or create.function is None or not create.node.args:
+            return False
+        first, last = ctx.order(loop)
+        bindings = ctx.bindings(create.function)
+        for name in set(_NAME.findall(ctx.code(create.node.args[0].value))):
+            for b in bindings.get(name, ()):
+                if b.kind not in ("comp", "param") and first < ctx.order(b.node)[0] <= last:
+                    return True
+        return False
+
+
+_NAME = re.compile(r"(?<![.\w])[A-Za-z_]\w*")
