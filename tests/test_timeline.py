@@ -5,7 +5,7 @@ import textwrap
 
 import libcst as cst
 
-from mllint.analysis.timeline import accumulation_gate, file_facts, gate_of, timeline
+from mllint.analysis.timeline import accumulation_gate, file_facts, gate_of, leaves_before, timeline
 from mllint.engine.context import FileContext
 
 SRC = textwrap.dedent("""
@@ -205,3 +205,29 @@ def test_self_backward_is_the_class_own_method_when_it_defines_one():
     assert [(e.kind, e.scaler, e.framework) for e in timeline(ctx, roots["train_step"])] == [
         ("backward", "self.scaler", None), ("step", "self.scaler", None)]
     assert [(e.kind, e.framework) for e in timeline(ctx, roots["training_step"])] == [("backward", "self")]
+
+
+def test_nested_defs_are_followed_and_exits_are_frames():
+    src = textwrap.dedent("""
+        import torch
+        def train(model, loader, opt):
+            def backward(loss):
+                loss.backward()
+            for batch in loader:
+                try:
+                    backward(model(batch).sum())
+                except RuntimeError:
+                    opt.zero_grad()
+                    continue
+                for micro in batch:
+                    pass
+                else:
+                    opt.step()
+    """)
+    ctx = FileContext("t.py", src, module=cst.parse_module(src))
+    train = next(f for f in file_facts(ctx).functions() if getattr(f, "name", None) and f.name.value == "train")
+    events = timeline(ctx, train)
+    assert [(e.kind, [part for _, part in e.path]) for e in events] == [
+        ("backward", ["loop"]), ("zero_grad", ["loop", "except"]), ("step", ["loop", "loop_else"])]
+    assert events[0].via  # through the nested def
+    assert leaves_before(events[1], events[2]) and not leaves_before(events[0], events[2])

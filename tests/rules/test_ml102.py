@@ -182,6 +182,31 @@ FLAGGED = {
                 self.scaler.step(self.opt)
                 self.scaler.update()
         """,
+    "scaled backward in a function nested in the training function": """
+        import torch
+        def train(model, loader, opt):
+            scaler = torch.amp.GradScaler("cuda")
+            def backward(loss):
+                scaler.scale(loss).backward()
+            for x in loader:
+                backward(model(x).sum())
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(opt)
+                scaler.update()
+        """,
+    "unscale_ only on logging steps": """
+        import torch
+        def train(model, loader, opt, log_every=100):
+            scaler = torch.amp.GradScaler("cuda")
+            for step, x in enumerate(loader):
+                scaler.scale(model(x).sum()).backward()
+                if step % log_every == 0:
+                    scaler.unscale_(opt)
+                    print(step, sum(p.grad.norm() for p in model.parameters()))
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                scaler.step(opt)
+                scaler.update()
+        """,
     "scaler.step in a helper function": """
         import torch
         def apply(scaler, optimizer):
@@ -350,6 +375,37 @@ NOT_FLAGGED = {
 }
 
 
+NOT_FLAGGED["unscale_ and clip under two ifs with the same test"] = """
+    import torch
+    def train(model, loader, opt, args):
+        scaler = torch.amp.GradScaler()
+        for x in loader:
+            scaler.scale(model(x).sum()).backward()
+            if args.clip_grad is not None:
+                scaler.unscale_(opt)
+            if args.clip_grad is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip_grad)
+            scaler.step(opt)
+            scaler.update()
+    """
+NOT_FLAGGED["unscale_ in the same amp branch as the backward"] = """
+    import torch
+    def train(model, loader, opt, scaler, use_amp):
+        for x in loader:
+            if use_amp:
+                scaler.scale(model(x).sum()).backward()
+                scaler.unscale_(opt)
+            else:
+                model(x).sum().backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            if use_amp:
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
+    """
+
+
 @pytest.mark.parametrize("src", NOT_FLAGGED.values(), ids=NOT_FLAGGED.keys())
 def test_not_flagged(src):
     assert _lint(src) == []
@@ -491,6 +547,7 @@ NO_FIX = {
         """,
     "scaled backward in a helper (its names may not exist at the clip)": FLAGGED["scaled backward in a helper method"],
     "scaler.step in a helper": FLAGGED["scaler.step in a helper function"],
+    "unscale_ only on some steps (unscaling twice would raise)": FLAGGED["unscale_ only on logging steps"],
     "guard with a call": """
         import torch
         def step(model, opt, scaler, loss, cfg):
@@ -577,3 +634,8 @@ def test_a_rebound_scaled_name_is_no_longer_scaled(rebound):
             scaler.step(opt)
         """
     assert _lint(src) == []
+
+
+def test_message_for_a_conditional_unscale():
+    (d,) = lint(textwrap.dedent(FLAGGED["unscale_ only on logging steps"]), "ML102")
+    assert d.message.endswith("on every step (the `unscale_` before it runs only under a condition)")

@@ -120,6 +120,18 @@ FLAGGED["continue that leaves only an inner loop"] = ("""
                 opt.step()
         """, 7)
 
+FLAGGED["continue in a loop whose else clause steps"] = ("""
+        def train(model, loader, opt):
+            for batch in loader:
+                for micro in batch:
+                    model(micro).sum().backward()
+                    if micro is None:
+                        opt.zero_grad()
+                        continue
+                else:
+                    opt.step()
+        """, 7)
+
 CLEAN = {
     **{f"clearing on a path that skips the step ({exit})": f"""
         import torch
@@ -134,6 +146,35 @@ CLEAN = {
                 opt.step()
                 opt.zero_grad()
         """ for exit in ("continue", "break", "return", "raise FloatingPointError()")},
+    "clearing in an except block that skips the step": """
+        import torch
+        def train(model, loader):
+            opt = torch.optim.AdamW(model.parameters())
+            for x, y in loader:
+                opt.zero_grad()
+                try:
+                    model(x, y).backward()
+                except torch.cuda.OutOfMemoryError:
+                    opt.zero_grad(set_to_none=True)
+                    torch.cuda.empty_cache()
+                    continue
+                opt.step()
+        """,
+    "clearing before a break that skips the loop's else clause": """
+        import torch
+        def train(model, loader, n_micro=4):
+            opt = torch.optim.AdamW(model.parameters())
+            for batch in loader:
+                opt.zero_grad()
+                for micro in batch.chunk(n_micro):
+                    loss = model(micro).mean() / n_micro
+                    loss.backward()
+                    if not torch.isfinite(loss):
+                        opt.zero_grad()
+                        break
+                else:
+                    opt.step()
+        """,
     "clearing that skips the step, in a function the script calls": """
         import torch
         def main(model, loader, opt):

@@ -49,7 +49,9 @@ Each event carries `path`: the frames from the timeline's root function down to 
 `if`), `"no_grad"` (a `with torch.no_grad()`/`inference_mode()`/`set_grad_enabled(False)` region, or
 the body of a function decorated with `@torch.no_grad()`/`@torch.inference_mode()`: the
 function itself is the frame), `"accumulate"` (Accelerate's
-`with accelerator.accumulate(...)`). Events of a helper called from the root are spliced in at the
+`with accelerator.accumulate(...)`), `"loop_else"` (a loop's `else:` clause), `"except"` (an
+`except` block). Events of a helper called from the root (a function of the module, a `def`
+nested in the caller, a `self.<method>()` of its class) are spliced in at the
 call, with the caller's path in front and the helper's parameters renamed to the caller's
 arguments (`def step(opt): opt.step()` called as `step(self.g_opt)` gives target `self.g_opt`).
 A helper's events under `if <param>:` are left out where the call (or the parameter's default)
@@ -224,6 +226,8 @@ class _Walk(Visitor):
         self.kinds: dict[str, str] = {}  # dotted assignment target -> optimizer/scheduler/scaler
         self.disabled_scalers: set[str] = set()
         self.module_functions: dict[str, cst.FunctionDef] = {}
+        self.local_functions: dict[cst.FunctionDef, dict[str, cst.FunctionDef]] = {}  # defs inside a def
+        self.outer: dict[cst.FunctionDef, cst.FunctionDef] = {}  # a nested def -> the def around it
         self.methods: dict[cst.ClassDef, dict[str, cst.FunctionDef]] = {}
         self.with_kinds: dict[cst.With, str] = {}  # "no_grad" / "accumulate" regions
         self.no_grad_regions: set[cst.CSTNode] = set()  # With blocks and decorated functions
@@ -280,6 +284,10 @@ class _Walk(Visitor):
                     self.methods.setdefault(cls, {})[node.name.value] = node
                 elif type(owner) is cst.Module:
                     self.module_functions[node.name.value] = node
+                elif self.scopes and type(self.scopes[-1][0]) is cst.FunctionDef:
+                    outer = self.scopes[-1][0]
+                    self.local_functions.setdefault(outer, {})[node.name.value] = node
+                    self.outer[node] = outer
             else:
                 names = ()
             self.raw[node] = _Raw([], names)
@@ -509,6 +517,11 @@ def _frames(nodes: list[cst.CSTNode], depth: int, no_grad_regions: set[cst.CSTNo
         if kind is cst.For or kind is cst.While:
             if child is node.body:
                 frames.append((node, "loop"))
+            elif child is node.orelse:
+                frames.append((node, "loop_else"))  # runs when the loop ends without `break`
+        elif kind is cst.ExceptHandler:
+            if child is node.body:
+                frames.append((node, "except"))
         elif kind is cst.If:
             if child is node.body:
                 frames.append((node, "body"))
@@ -543,6 +556,8 @@ class FileTimeline:
     called_in_no_grad: set[str]  # last names of the functions called inside a no-grad region
     calls_in_no_grad: set[cst.Call]  # every call written inside a no-grad region
     with_kinds: dict[cst.With, str]  # `with` blocks that are frames: "no_grad", "accumulate"
+    local_functions: dict[cst.FunctionDef, dict[str, cst.FunctionDef]]  # defs inside a def, by name
+    outer: dict[cst.FunctionDef, cst.FunctionDef]  # a nested def -> the def around it
     spliced_all: dict[cst.CSTNode, list[Event]] = field(default_factory=dict)  # with EXTRA_KINDS
     _called: set[cst.CSTNode] | None = None
 
@@ -570,6 +585,12 @@ class FileTimeline:
         if where == "self":
             cls = self.class_of.get(function)
             return self.methods.get(cls, {}).get(name) if cls is not None else None
+        scope = function  # a def nested in the caller (or around it) comes before the module's
+        while scope is not None:
+            local = self.local_functions.get(scope, {}).get(name)
+            if local is not None:
+                return local
+            scope = self.outer.get(scope)
         return self.module_functions.get(name)
 
     def functions(self) -> list[cst.CSTNode]:
@@ -581,7 +602,8 @@ def file_timeline(ctx: FileContext, module: cst.Module) -> FileTimeline:
     walk(module, walker)
     return FileTimeline(walker.raw, walker.class_of, walker.kinds, walker.disabled_scalers,
                         walker.module_functions, walker.methods, {}, walker.no_grad_regions,
-                        walker.called_in_no_grad, walker.calls_in_no_grad, walker.with_kinds)
+                        walker.called_in_no_grad, walker.calls_in_no_grad, walker.with_kinds,
+                        walker.local_functions, walker.outer)
 
 
 def _rename(target: str | None, mapping: dict[str, str]) -> str | None:
@@ -805,8 +827,9 @@ _EXITS = {cst.Continue: "continue", cst.Break: "break", cst.Return: "return", cs
 
 
 def _branch_exits(node: cst.If, part: str) -> set[str]:
-    """How a branch of an `if` ends the iteration: the exits among its own statements."""
-    suite = node.body if part == "body" else node.orelse
+    """How a branch of an `if` (or an `except` block) ends the iteration: the exits among its own
+    statements."""
+    suite = node.body if part == "body" or part == "except" else node.orelse
     if type(suite) is cst.Else:
         suite = suite.body
     elif type(suite) is not cst.IndentedBlock and type(suite) is not cst.SimpleStatementSuite:
@@ -827,13 +850,17 @@ def leaves_before(event: Event, other: Event) -> bool:
         if na is not nb or pa != pb:
             break
         common += 1
-    inner_loop = False  # `continue` / `break` in a loop of its own leaves only that loop
+    # `break` out of a loop whose `else:` holds `other` skips it: `for ...: ... break` / `else: step()`
+    else_loop = common < len(event.path) and common < len(other.path) and \
+        event.path[common][0] is other.path[common][0] and other.path[common][1] == "loop_else"
+    loops = 0  # `continue` / `break` in a loop of its own leaves only that loop
     for node, part in event.path[common:]:
         if part == "loop":
-            inner_loop = True
-        elif type(node) is cst.If:
+            loops += 1
+        elif type(node) is cst.If or type(node) is cst.ExceptHandler:
             exits = _branch_exits(node, part)
-            if "return" in exits or "raise" in exits or not inner_loop and exits:
+            if "return" in exits or "raise" in exits or not loops and exits or \
+                    loops == 1 and else_loop and "break" in exits:
                 return True
     return False
 

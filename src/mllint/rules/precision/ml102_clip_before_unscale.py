@@ -37,6 +37,23 @@ def _amp_events(ctx: FileContext, scope: cst.CSTNode) -> tuple[list[Event], list
     return events, [ctx.order(e.place())[0] for e in events]
 
 
+def _runs_with(ctx: FileContext, unscale: Event, frames, backward: Event) -> bool:
+    """The `unscale_` runs whenever the clip and the scaled backward do: each branch it sits in,
+    beyond those around the clip, also holds the backward (`if use_amp: backward; unscale_`) or
+    tests what a branch around the clip or the backward tests (`if clip: unscale_` ... `if clip:
+    clip(...)`; `if use_amp: backward` ... `if use_amp: unscale_`), not only some steps
+    (`if step % log_every == 0: scaler.unscale_(opt)`)."""
+    common = 0
+    for (na, pa), (nb, pb) in zip(unscale.path, frames):
+        if na is not nb or pa != pb:
+            break
+        common += 1
+    tests = {(ctx.code(node.test), part) for node, part in (*frames, *backward.path) if type(node) is cst.If}
+    return all(part not in ("body", "orelse", "except") or any(n is node and p == part for n, p in backward.path)
+               or type(node) is cst.If and (ctx.code(node.test), part) in tests
+               for node, part in unscale.path[common:])
+
+
 def _pure(expr: cst.BaseExpression) -> bool:
     """An `if` test that can be repeated without side effects: names, attributes, not/and/or, compares."""
     if isinstance(expr, (cst.Name, cst.Integer, cst.SimpleString)):
@@ -76,7 +93,7 @@ class ClipBeforeUnscale(Rule):
         frames = frames_at(ctx, scope)
         # The events around the clip, nearest first, in branches that can run with it: back to
         # the scaled backward, then on to the scaler's next backward (not the whole timeline).
-        backward, unscaled = None, False
+        backward, unscales = None, []
         for i in range(bisect.bisect_left(places, here) - 1, -1, -1):
             e = events[i]
             WORK.units += 1
@@ -85,8 +102,9 @@ class ClipBeforeUnscale(Rule):
             if e.kind == "backward":
                 backward = e
                 break
-            unscaled = unscaled or e.kind == "unscale"
-        if backward is None or unscaled:
+            if e.kind == "unscale":
+                unscales.append(e)
+        if backward is None or any(_runs_with(ctx, u, frames, backward) for u in unscales):
             return  # no scaled backward, or already unscaled (also by a helper method)
         scaler = backward.scaler
         if not is_gradscaler(scaler, ctx, scope):
@@ -114,8 +132,10 @@ class ClipBeforeUnscale(Rule):
                    f"`{scaler}.unscale_({optimizer or 'optimizer'})` before clipping")
         if late_unscale:
             message += " (move the existing `unscale_` call above the clip)"
+        elif unscales:  # unscaling again where it did run would raise: no fix
+            message += " on every step (the `unscale_` before it runs only under a condition)"
         fix = None
-        if not late_unscale and optimizer is not None and not backward.via and not any(s.via for s in steps):
+        if not late_unscale and not unscales and optimizer is not None and not backward.via and not any(s.via for s in steps):
             fix = self._fix(scope, backward, steps, scaler, optimizer)  # names of a helper may not exist here
         self.report(node, message, fix)
 
