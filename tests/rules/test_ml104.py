@@ -228,6 +228,8 @@ def test_subclass_and_wrapper_reading_inherited_or_wrapped_internals():
     reads them through its `self._scaler`: both break when PyTorch renames them."""
     assert _lint(SUBCLASS_AND_WRAPPER) == [("ML104", 8, 17), ("ML104", 12, 16), ("ML104", 12, 36),
                                            ("ML104", 20, 16), ("ML104", 23, 16)]
+    inherited = lint(SUBCLASS_AND_WRAPPER, "ML104")[0]
+    assert "inherited by this subclass" in inherited.message and "get_scale()` before" not in inherited.message
 
 
 @pytest.mark.parametrize("src", NOT_FLAGGED.values(), ids=NOT_FLAGGED.keys())

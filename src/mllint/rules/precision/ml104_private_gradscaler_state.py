@@ -157,6 +157,13 @@ class PrivateGradScalerState(Rule):
                               "`step`, `update`, `get_scale`, `load_state_dict`)" + self._fallback_note(fallback))
             return
         message = f"`{shown}` reads GradScaler's private state, which changes between PyTorch releases; "
+        if receiver == "self":  # a subclass re-implementing GradScaler's own methods
+            self.report(node, f"`{shown}` is GradScaler's private state, inherited by this subclass: it changes "
+                              "between PyTorch releases, so the subclass works only with the release it was "
+                              "copied from; build on the public methods (`unscale_`, `step`, `update`, "
+                              "`get_scale`) or pin PyTorch and test the subclass on each upgrade"
+                              + self._fallback_note(fallback))
+            return
         if attr in PUBLIC_GETTERS:
             message += f"use the public `{receiver}.{PUBLIC_GETTERS[attr]}`"
         elif attr not in OVERFLOW_STATE:
