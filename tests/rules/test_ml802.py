@@ -289,3 +289,25 @@ def test_reported_at_the_call_inside_the_loop():
         main()
         """
     assert _rows(src) == [11]
+
+
+def test_an_ema_model_evaluated_by_the_same_helper_is_not_the_trained_model():
+    # timm's train.py: validate(model_ema) puts the EMA copy in eval mode for good; the helper
+    # calls its parameter `model`, which is also the name of the model that trains
+    src = """
+        def train_one_epoch(model, loader, opt):
+            model.train()
+            def _backward(loss):
+                loss.backward()
+                opt.step()
+            for x in loader:
+                opt.zero_grad()
+                _backward(model(x).sum())
+        def validate(model, loader):
+            model.eval()
+        for epoch in range(10):
+            train_one_epoch(model, loader, opt)
+            validate(model, loader)
+            validate(model_ema, loader)
+        """
+    assert _rows(src) == []

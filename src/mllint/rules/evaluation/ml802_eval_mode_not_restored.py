@@ -48,8 +48,9 @@ class EvalModeNotRestored(Rule):
         for root in judged_roots(ctx):
             events = timeline(ctx, root)
             training_loops = {id(loop) for e in events if e.kind in _TRAINING for loop in e.loops()}
+            rooted = {e.target for e in events if e.kind == "train" and e.target}  # as this root names them
             for i, e in enumerate(events):
-                if e.kind != "eval" or not self._trained(e, trained):
+                if e.kind != "eval" or not self._trained(e, trained, rooted):
                     continue
                 loop = next((lp for lp in reversed(e.loops()) if id(lp) in training_loops), None)
                 if loop is None:
@@ -63,7 +64,7 @@ class EvalModeNotRestored(Rule):
                 reported.add(id(site))
                 self._report(e, first, site)
 
-    def _trained(self, e: Event, trained: frozenset[str]) -> bool:
+    def _trained(self, e: Event, trained: frozenset[str], rooted: set[str]) -> bool:
         """The model put in eval mode is one the file trains, not a submodule of it (BatchNorm frozen
         on purpose) nor a frozen model (a teacher, a target network)."""
         target = e.target
@@ -75,6 +76,11 @@ class EvalModeNotRestored(Rule):
                 return False  # `for m in model.modules(): m.eval()`
         written = dotted_name(e.node.func.value) if isinstance(e.node, cst.Call) and \
             isinstance(e.node.func, cst.Attribute) else None  # the receiver in its own function
+        if e.via and written != target and rooted:
+            # a helper's parameter renamed to the caller's argument: judged by the models this root
+            # puts in train mode (`validate(model_ema)` next to `train_one_epoch(model)`), not by
+            # the helper's own name for them
+            return any(_same_model(target, t) for t in rooted)
         return any(_same_model(target, t) or _same_model(written, t) for t in trained)
 
     def _same_statement(self, a: Event, b: Event) -> bool:
