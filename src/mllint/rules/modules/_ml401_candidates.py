@@ -11,15 +11,15 @@ import re
 
 from mllint.analysis.astutil import SAME_VALUE_METHODS
 from mllint.analysis.parameters import (
-    APPLY_NAMES, HIDDEN_TOKENS, INIT_FUNCTIONS, LAST_LAYER_WORDS, LAYER_TYPES, LOOKUP_TOKENS, PARAMETER,
-    ZEROS, maybe_zeroed_target, row_set_name, tokens, zero_start_name)
-from mllint.engine.candidates import Calls, Facts, Pattern, Words, callee, dotted_leaf, leaves
+    INIT_FUNCTIONS, PARAMETER,
+    ZEROS, row_set_name, zero_start_name)
+from mllint.engine.candidates import Facts, Pattern, callee, dotted_leaf, leaves
 
 
-def _ast_number(expr: ast.expr | None) -> float | None:
+def ast_number(expr: ast.expr | None) -> float | None:
     """`number` on CPython's AST: an int or float literal with unary +/- (True is not a number)."""
     if type(expr) is ast.UnaryOp and type(expr.op) in (ast.USub, ast.UAdd):
-        inner = _ast_number(expr.operand)
+        inner = ast_number(expr.operand)
         return None if inner is None else -inner if type(expr.op) is ast.USub else inner
     if type(expr) is ast.Constant and type(expr.value) in (int, float):
         try:
@@ -59,14 +59,14 @@ def _ast_size_dims(call: ast.Call, leaf: str):
         sizes = list(call.args)
     if len(sizes) == 1 and type(sizes[0]) not in (ast.Tuple, ast.List):
         value = sizes[0]
-        if _ast_number(value) is not None or type(value) in (ast.BinOp, ast.Subscript):
-            return 0 if _ast_number(value) == 1 else 1
+        if ast_number(value) is not None or type(value) in (ast.BinOp, ast.Subscript):
+            return 0 if ast_number(value) == 1 else 1
         if type(value) is ast.Name and not re.search(r"shape|size|dims", value.id, re.I):
             return 1
         return None
     if len(sizes) == 1:
         sizes = [e.value if type(e) is ast.Starred else e for e in sizes[0].elts]
-    return sum(1 for s in sizes if _ast_number(s) != 1)
+    return sum(1 for s in sizes if ast_number(s) != 1)
 
 
 def _ast_string_prefix(expr: ast.expr) -> str | None:
@@ -90,7 +90,7 @@ def _pure_chain(expr: ast.expr) -> bool:
     return type(expr) is ast.Name
 
 
-def _ast_chain_names(expr: ast.expr) -> set[str]:
+def ast_chain_names(expr: ast.expr) -> set[str]:
     """`_chain_names` on CPython's AST."""
     while type(expr) is ast.Attribute and expr.attr in ("data", "_data"):
         expr = expr.value
@@ -138,7 +138,7 @@ class ZeroParameterCandidates(Pattern):
                 continue
             if leaf == "full":
                 fill = _ast_arg(data, "fill_value", 1)
-                if fill is not _UNKNOWN and _ast_number(fill) != 0:
+                if fill is not _UNKNOWN and ast_number(fill) != 0:
                     continue
             dims_of[id(call)] = _ast_size_dims(data, leaf)
         if not dims_of:
@@ -187,164 +187,14 @@ class ZeroParameterCandidates(Pattern):
                     type(func) is ast.Attribute and _pure_chain(func.value) and
                     dotted_leaf(func.value) in ("init", "initialization", "nn_init", "layers"))
                 if is_function and call.args and type(call.args[0]) is not ast.Starred:
-                    names |= _ast_chain_names(call.args[0])
+                    names |= ast_chain_names(call.args[0])
         for node in facts.of_type(ast.Assign):
             if id(node) in conditional:
                 continue
             for target in node.targets:
                 if type(target) is ast.Subscript or (type(target) is ast.Attribute and target.attr in ("data", "_data")):
-                    names |= _ast_chain_names(target)
+                    names |= ast_chain_names(target)
         return names
 
 
 # ---- zero inits: nn.init.zeros_(t), constant_(t, 0), t.zero_(), t.fill_(0) ---------------------------
-def _zero_fill(call: ast.Call, position: int, keyword: str | None = None) -> bool:
-    """The fill value at `position` (or `keyword=`; any keyword when None, as the rule reads
-    `fill_`'s first argument) is a literal zero, as the rule requires, or hidden behind `*`/`**`."""
-    if any(type(a) is ast.Starred for a in call.args) or any(k.arg is None for k in call.keywords):
-        return True
-    value = call.args[position] if len(call.args) > position else \
-        next((k.value for k in call.keywords if keyword is None or k.arg == keyword), None)
-    return _ast_number(value) == 0
-
-
-def _init_target(call: ast.Call) -> ast.expr | None:
-    """The tensor an `nn.init` call fills (first argument or `tensor=`); a `*`/`**` argument: None."""
-    if call.args:
-        return None if type(call.args[0]) is ast.Starred else call.args[0]
-    return next((k.value for k in call.keywords if k.arg == "tensor"), None)
-
-
-def zero_inits(facts: Facts) -> list[tuple[ast.Call, ast.expr | None]]:
-    """(call, what it zeroes) for the file's zero inits; None for a target hidden behind `*`."""
-    return facts.memo(_zero_inits)
-
-
-def _zero_inits(facts: Facts) -> list[tuple[ast.Call, ast.expr | None]]:
-    out = [(call, _init_target(call)) for call in facts.calls.get("zeros_", ())]
-    out += [(call, _init_target(call)) for call in facts.calls.get("constant_", ()) if _zero_fill(call, 1, "val")]
-    for leaf, position in (("zero_", None), ("fill_", 0)):
-        for call in facts.calls.get(leaf, ()):
-            if type(call.func) is ast.Attribute and (position is None or _zero_fill(call, position)):
-                out.append((call, call.func.value))
-    return out
-
-
-def _strip_data(target: ast.expr) -> ast.expr:
-    while type(target) is ast.Attribute and target.attr in ("data", "_data"):
-        target = target.value
-    return target
-
-
-def _parameter_attributes(facts: Facts) -> set[str]:
-    """Names given `nn.Parameter(...)` directly (`self.mus = nn.Parameter(...)`): the only
-    creations the rule looks up for a zeroed `self.<attr>`."""
-    calls = {id(c) for leaf in leaves(PARAMETER) for c in facts.calls.get(leaf, ())}
-    out = set()
-    for node in facts.of_type(ast.Assign, ast.AnnAssign):
-        if id(node.value) in calls:
-            for target in (node.targets if type(node) is ast.Assign else [node.target]):
-                if type(target) is ast.Attribute:
-                    out.add(target.attr)
-    return out
-
-
-class ZeroedAttributeCandidates(Pattern):
-    """A zero init of an attribute the rule's name tests let through that the file creates as an
-    `nn.Parameter`, or of the weight of a table named as a row set (`self.codebook.weight`)."""
-
-    def __call__(self, facts: Facts) -> bool:
-        created = None
-        for _, target in zero_inits(facts):
-            if target is None:
-                return True
-            if not maybe_zeroed_target(target):
-                continue
-            inner = _strip_data(target)
-            if inner.attr == "weight" and not (type(inner.value) is ast.Name and inner.value.id == "self"):
-                return True  # a table's weight: the rule looks for the table's creation
-            if created is None:
-                created = _parameter_attributes(facts)
-            if inner.attr in created:
-                return True
-        return False
-
-
-def _table_weight(target: ast.expr | None) -> bool:
-    """`self.embed.weight`: a lookup table, a codebook when its size counts codes."""
-    target = _strip_data(target) if target is not None else None
-    return target is None or type(target) is ast.Attribute and target.attr == "weight" and \
-        type(target.value) is ast.Attribute and bool(tokens(target.value.attr) & LOOKUP_TOKENS)
-
-
-class TableZeroingCandidates(Pattern):
-    def __call__(self, facts: Facts) -> bool:
-        return any(_table_weight(target) for _, target in zero_inits(facts))
-
-
-def _given_layer(call: ast.Call) -> bool:
-    """`init(nn.Linear(...))`, `init(self.fc1)`, `init(self.hidden)`: a call given a layer that may be hidden."""
-    return any(type(a) is ast.Call and callee(a) in LAYER_TYPES or type(a) is ast.Attribute
-               and type(a.value) is ast.Name and a.value.id == "self"
-               and (a.attr[-1:].isdigit() or bool(tokens(a.attr) & HIDDEN_TOKENS)) for a in call.args)
-
-
-def _layer_types(expr: ast.expr) -> bool:
-    elements = expr.elts if type(expr) is ast.Tuple else [expr]
-    return all(dotted_leaf(e) in LAYER_TYPES for e in elements)
-
-
-class HelperZeroingCandidates(Pattern):
-    """`zeros_(layer.weight)` in a helper given `layer`, reached the way the rule's helper index
-    (`analysis.zeroing_helpers`) takes it: not in a function named for output layers
-    or for zeroing, and under no `if` other than `isinstance(layer, nn.Linear)` (a guard naming a
-    head or last layer says which layers are zeroed). Places are compared by line ranges: the
-    CPython AST has no parent links."""
-
-    def __call__(self, facts: Facts) -> bool:
-        layer_zeroing = []
-        for call, target in zero_inits(facts):
-            target = _strip_data(target) if target is not None else None
-            if target is None:
-                return True
-            if type(target) is ast.Attribute and target.attr == "weight" and type(target.value) is ast.Name:
-                layer_zeroing.append((call, target.value.id))
-        if not layer_zeroing:
-            return False
-        # line -> the innermost function, and the ifs, around it: built once, linear in the file
-        # (each line is visited once per function or `if` that spans it)
-        innermost: dict[int, ast.AST] = {}
-        for function in sorted(facts.of_type(ast.FunctionDef, ast.AsyncFunctionDef), key=lambda f: f.lineno):
-            for line in range(function.lineno, function.end_lineno + 1):
-                innermost[line] = function  # a nested function starts later and overwrites
-        ifs_around: dict[int, list[ast.If]] = {}
-        for branch in facts.nodes.get(ast.If, ()):
-            for line in range(branch.lineno, branch.end_lineno + 1):
-                ifs_around.setdefault(line, []).append(branch)
-        for call, layer in layer_zeroing:
-            function = innermost.get(call.lineno)
-            if function is None:
-                continue
-            if LAST_LAYER_WORDS.search(function.name) or "zero" in tokens(function.name) or layer not in {
-                    a.arg for a in (*function.args.posonlyargs, *function.args.args)} - {"self", "cls"}:
-                continue
-            at = (call.lineno, call.col_offset)
-            guards = [b for b in ifs_around.get(call.lineno, ()) if function.lineno < b.lineno
-                      and b.end_lineno <= function.end_lineno and (b.test.end_lineno, b.test.end_col_offset) < at]
-            if all(self._type_test(g.test, layer) for g in guards):
-                return True
-        return False
-
-    @staticmethod
-    def _type_test(test: ast.expr, layer: str) -> bool:
-        """`isinstance(layer, (nn.Linear, nn.Conv2d))`, naming no output layer."""
-        return type(test) is ast.Call and dotted_leaf(test.func) == "isinstance" and len(test.args) == 2 \
-            and type(test.args[0]) is ast.Name and test.args[0].id == layer and _layer_types(test.args[1]) \
-            and not LAST_LAYER_WORDS.search(ast.unparse(test))
-
-
-# A zero init the rule may report: of a parameter, of a row-set table, or inside a helper that is
-# applied to a model or given layers.
-ZERO_INIT_CANDIDATES = ZeroedAttributeCandidates() \
-    | TableZeroingCandidates() & Words(row_set_name) \
-    | (Calls(*APPLY_NAMES) | Calls(lambda name: True, where=_given_layer)) & HelperZeroingCandidates()

@@ -14,7 +14,8 @@ from mllint.analysis.zeroing_helpers import zeroing_helpers
 from mllint.analysis.astutil import find_arg
 from mllint.engine.context import dotted_name
 from mllint.engine.rule import Rule, register
-from mllint.rules.modules._ml401_candidates import ZERO_INIT_CANDIDATES, ZeroParameterCandidates
+from mllint.rules.modules._ml401_candidates import ZeroParameterCandidates
+from mllint.rules.modules._ml401_zero_init_candidates import ZERO_INIT_CANDIDATES
 from mllint.rules.modules._ml401_fix import EPS_STD, random_creation, random_init
 from mllint.diagnostics import Applicability
 
