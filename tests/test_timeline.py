@@ -5,7 +5,8 @@ import textwrap
 
 import libcst as cst
 
-from mllint.analysis.timeline import accumulation_gate, file_facts, gate_of, leaves_before, timeline
+from mllint.analysis.iterations import accumulation_gate, gate_of, leaves_before
+from mllint.analysis.timeline import file_facts, timeline
 from mllint.engine.context import FileContext
 
 SRC = textwrap.dedent("""

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from mllint.analysis.timeline import Event, exclusive, file_facts, gate_of, leaves_before, timeline
+from mllint.analysis.iterations import gate_of, leaves_before
+from mllint.analysis.timeline import Event, exclusive, file_facts, timeline
 from mllint.engine.candidates import Calls, Words
 from mllint.engine.rule import Rule, register
 from mllint.engine.traversal import WORK

@@ -11,7 +11,8 @@ import re
 
 import libcst as cst
 
-from mllint.analysis.timeline import Event, file_facts, gate_of, timeline
+from mllint.analysis.iterations import gate_of
+from mllint.analysis.timeline import Event, file_facts, timeline
 from mllint.engine.candidates import Calls
 from mllint.engine.rule import Rule, register
 from mllint.engine.traversal import WORK

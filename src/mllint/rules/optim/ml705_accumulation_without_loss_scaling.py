@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import libcst as cst
 
-from mllint.analysis.timeline import Event, exclusive, file_facts, gate_of, timeline
+from mllint.analysis.iterations import gate_of
+from mllint.analysis.timeline import Event, exclusive, file_facts, timeline
 from mllint.engine.candidates import Calls
 from mllint.diagnostics import Applicability, Fix
 from mllint.engine.rule import Rule, register
