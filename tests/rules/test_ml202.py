@@ -281,12 +281,21 @@ NOT_FLAGGED = {
             return out
     """,
     "token_masks_of_one_response_per_row": """
-        def discounted(reward_tensor, eos_mask, gamma):
-            reward_mask = eos_mask.bool()
-            reward_tensor[~reward_mask] = 0
-            out = torch.zeros_like(reward_tensor)
-            for step in reversed(range(reward_tensor.shape[1] - 1)):
-                out[:, step] = reward_tensor[:, step] + gamma * out[:, step + 1]
+        def discounted(batch, eos_mask, gamma, n):
+            out = []
+            for k, v in batch.items():
+                reward_mask = eos_mask.bool()
+                reward_tensor = v.clone()
+                reward_tensor[~reward_mask] = 0
+                for start in range(0, reward_tensor.shape[0], n):
+                    reward_tensor[start:start + n][reward_mask[start:start + n]] -= 1
+                discount_reward = torch.zeros_like(reward_tensor)
+                for step in reversed(range(reward_tensor.shape[1])):
+                    if step == reward_tensor.shape[1] - 1:
+                        discount_reward[:, step] = reward_tensor[:, step]
+                    else:
+                        discount_reward[:, step] = reward_tensor[:, step] + gamma * discount_reward[:, step + 1]
+                out.append(discount_reward)
             return out
     """,
     "forward_loop": """

@@ -38,6 +38,11 @@ OTHER_MASKS = re.compile(r"action|attn|attention|pad|token|loss|valid|invalid|ob
                          r"response|prompt", re.I)
 
 
+# Masks over the positions of a sequence, not episode ends: LLM RL's `eos_mask`, `response_mask`,
+# `reward_mask` (one response per row), attention and padding masks.
+_TOKEN_MASKS = re.compile(r"eos|response|prompt|reward|attention|attn|pad|token", re.I)
+
+
 def last(expr: cst.CSTNode) -> str | None:
     return last_name(expr, through_subscripts=True)
 
@@ -48,7 +53,7 @@ def kind(name: str | None) -> str | None:
     if not name:
         return None
     if MASK_WORDS.search(name):
-        return "mask"
+        return None if _TOKEN_MASKS.search(name) else "mask"
     tokens = set(name.lower().strip("_").split("_"))
     if tokens & DONE_TOKENS or name.lower() in ("is_terminal", "is_terminals", "isterminal"):
         return "done"
