@@ -10,7 +10,7 @@ from __future__ import annotations
 import libcst as cst
 
 from mllint.analysis.gradients import is_gradient
-from mllint.analysis.timeline import CLIP_FUNCTIONS as _TIMELINE_CLIPS
+from mllint.analysis.timeline import CLIP_FUNCTIONS as _TIMELINE_CLIPS, file_facts
 from mllint.engine.context import FileContext, Visitor
 from mllint.engine.traversal import walk
 
@@ -43,19 +43,19 @@ def is_clip(ctx: FileContext, node: cst.Call) -> bool:
 
 
 def is_clip_helper(ctx: FileContext, node: cst.Call) -> bool:
-    """`self.clip_gradients()` / `clip_all(model)`: the call being visited runs a method of this
-    class or a function of this module (its last definition) that only clips gradients."""
+    """`self.clip_gradients()` / `clip_all(model)`: the call being visited runs a function of this
+    file (as the timeline resolves it: a method of the class, a nested or module-level `def`) that
+    only clips gradients."""
     func = node.func
     if isinstance(func, cst.Attribute) and isinstance(func.value, cst.Name) and func.value.value == "self":
-        owner, name = ctx.enclosing_class(), func.attr.value
-    elif isinstance(func, cst.Name) and ctx.module is not None:
-        owner, name = ctx.module, func.value
+        key = ("self", func.attr.value)
+    elif isinstance(func, cst.Name):
+        key = ("module", func.value)
     else:
         return False
-    if owner is None:
-        return False
-    defined = ctx.memo.get(body_functions, ctx, owner).get(name)
-    return bool(defined) and ctx.memo.get(_clip_only, ctx, defined[-1])
+    facts = file_facts(ctx)
+    callee = facts.callee(ctx.scope(), key) if facts is not None else None
+    return callee is not None and ctx.memo.get(_clip_only, ctx, callee)
 
 
 class _HelperBody(Visitor):
@@ -71,16 +71,6 @@ class _HelperBody(Visitor):
             self.clips = True
         elif isinstance(node.func, cst.Attribute) and node.func.attr.value in ("unscale_", "backward", "step", "scale"):
             self.other = True
-
-
-def body_functions(ctx: FileContext, owner: cst.CSTNode) -> dict[str, list[cst.FunctionDef]]:
-    """The functions defined directly in a module's or class's body, by name (source order)."""
-    body = owner.body if isinstance(owner, cst.Module) else owner.body.body
-    out: dict[str, list[cst.FunctionDef]] = {}
-    for stmt in body:
-        if isinstance(stmt, cst.FunctionDef):
-            out.setdefault(stmt.name.value, []).append(stmt)
-    return out
 
 
 def _clip_only(ctx: FileContext, func: cst.FunctionDef) -> bool:

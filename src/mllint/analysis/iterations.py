@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import libcst as cst
 
-from mllint.analysis.timeline import Event
+from mllint.analysis.timeline import Event, shared_frames
 from mllint.engine.context import Visitor, dotted_name
 from mllint.engine.traversal import walk
 
@@ -94,11 +94,7 @@ def leaves_before(event: Event, other: Event) -> bool:
     written in the same function (a helper's `return` only ends the helper)."""
     if len(event.via) != len(other.via) or any(a is not b for a, b in zip(event.via, other.via)):
         return False
-    common = 0
-    for (na, pa), (nb, pb) in zip(event.path, other.path):
-        if na is not nb or pa != pb:
-            break
-        common += 1
+    common = shared_frames(event.path, other.path)
     # `break` out of a loop whose `else:` holds `other` skips it: `for ...: ... break` / `else: step()`
     else_loop = common < len(event.path) and common < len(other.path) and \
         event.path[common][0] is other.path[common][0] and other.path[common][1] == "loop_else"

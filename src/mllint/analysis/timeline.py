@@ -141,6 +141,16 @@ def exclusive(a: Event, b: Event) -> bool:
     return exclusive_paths(a.path, b.path)
 
 
+def shared_frames(a: tuple[tuple[cst.CSTNode, str], ...], b: tuple[tuple[cst.CSTNode, str], ...]) -> int:
+    """How many leading frames two paths share (same node, same part)."""
+    common = 0
+    for (na, pa), (nb, pb) in zip(a, b):
+        if na is not nb or pa != pb:
+            break
+        common += 1
+    return common
+
+
 def exclusive_paths(a: tuple[tuple[cst.CSTNode, str], ...], b: tuple[tuple[cst.CSTNode, str], ...]) -> bool:
     """Two places (event paths, or `frames_at`) lie in different branches of one `if`."""
     for (na, pa), (nb, pb) in zip(a, b):
@@ -582,8 +592,11 @@ class FileTimeline:
 
     def callee(self, function: cst.CSTNode, key: tuple[str, str]) -> cst.FunctionDef | None:
         where, name = key
-        if where == "self":
-            cls = self.class_of.get(function)
+        if where == "self":  # the class of the method, or of the method a nested def sits in
+            scope = function
+            while scope is not None and self.class_of.get(scope) is None:
+                scope = self.outer.get(scope)
+            cls = self.class_of.get(scope) if scope is not None else None
             return self.methods.get(cls, {}).get(name) if cls is not None else None
         scope = function  # a def nested in the caller (or around it) comes before the module's
         while scope is not None:

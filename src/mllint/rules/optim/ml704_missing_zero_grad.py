@@ -7,11 +7,10 @@ nowhere — no `zero_grad`, `p.grad = None` or `p.grad.zero_()`.
 
 from __future__ import annotations
 
-import re
-
 import libcst as cst
 
 from mllint.analysis.iterations import gate_of
+from mllint.analysis.recursions import names_in
 from mllint.analysis.timeline import Event, file_facts, timeline
 from mllint.engine.candidates import Calls
 from mllint.engine.rule import Rule, register
@@ -66,11 +65,8 @@ class MissingZeroGrad(Rule):
             return False
         first, last = ctx.order(loop)
         bindings = ctx.bindings(create.function)
-        for name in set(_NAME.findall(ctx.code(create.node.args[0].value))):
+        for name in set(names_in(create.node.args[0].value).names):
             for b in bindings.get(name, ()):
                 if b.kind not in ("comp", "param") and first < ctx.order(b.node)[0] <= last:
                     return True
         return False
-
-
-_NAME = re.compile(r"(?<![.\w])[A-Za-z_]\w*")

@@ -19,7 +19,7 @@ from mllint.analysis.astutil import find_arg
 from mllint.analysis.clipping import CLAMPS, CLIP_FUNCTIONS, INPLACE_CLAMPS, is_clip, is_clip_helper
 from mllint.analysis.edits import insert_before
 from mllint.analysis.gradscaler import is_gradscaler
-from mllint.analysis.timeline import Event, exclusive_paths, frames_at, timeline
+from mllint.analysis.timeline import Event, exclusive_paths, frames_at, shared_frames, timeline
 from mllint.diagnostics import Applicability, Edit, Fix
 from mllint.engine.candidates import Calls, leaves
 from mllint.engine.context import FileContext
@@ -43,11 +43,7 @@ def _runs_with(ctx: FileContext, unscale: Event, frames, backward: Event) -> boo
     tests what a branch around the clip or the backward tests (`if clip: unscale_` ... `if clip:
     clip(...)`; `if use_amp: backward` ... `if use_amp: unscale_`), not only some steps
     (`if step % log_every == 0: scaler.unscale_(opt)`)."""
-    common = 0
-    for (na, pa), (nb, pb) in zip(unscale.path, frames):
-        if na is not nb or pa != pb:
-            break
-        common += 1
+    common = shared_frames(unscale.path, frames)
     tests = {(ctx.code(node.test), part) for node, part in (*frames, *backward.path) if type(node) is cst.If}
     return all(part not in ("body", "orelse", "except") or any(n is node and p == part for n, p in backward.path)
                or type(node) is cst.If and (ctx.code(node.test), part) in tests
